@@ -1,0 +1,95 @@
+// Command edgeway runs and administers Edgeway: the core and edge tiers, a
+// one-command quickstart on loopback, the development PKI, the admin CLI
+// and a simulated phone. Run `edgeway help` for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, out io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"quickstart", "run core, edge on loopback with a dev PKI and demo phones", runQuickstart},
+		{"core", "run a core node (OAuth server, SIP registrar)", runCore},
+		{"edge", "run an edge node (onboarding proxy, SIP/TLS front)", runEdge},
+		{"pki", "pki init: create a development CA and certificates", runPKI},
+		{"admin", "administer a running core over its HTTPS API", runAdmin},
+		{"phone", "a simulated phone: onboard, register, refresh, un-register", runPhone},
+		{"onboard", "redeem an activation code and print the tokens as JSON", runOnboard},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: edgeway <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\n`edgeway <command> -h` lists a command's flags.")
+}
+
+// errUsage marks errors caused by bad arguments (exit status 2).
+var errUsage = errors.New("usage")
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage(os.Stdout)
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for _, c := range commands() {
+		if c.name == os.Args[1] {
+			err := c.run(ctx, os.Args[2:], os.Stdout)
+			switch {
+			case err == nil, errors.Is(err, flag.ErrHelp):
+				return
+			case errors.Is(err, errUsage):
+				fmt.Fprintln(os.Stderr, "edgeway:", err)
+				os.Exit(2)
+			default:
+				fmt.Fprintln(os.Stderr, "edgeway:", err)
+				os.Exit(1)
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "edgeway: unknown command %q\n\n", os.Args[1])
+	usage(os.Stderr)
+	os.Exit(2)
+}
+
+// newLogger builds the process logger: text or JSON on stderr.
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: log level %q (debug, info, warn, error)", errUsage, level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: log format %q (text, json)", errUsage, format)
+}
+
+// logFlags adds --log-level and --log-format to fs.
+func logFlags(fs *flag.FlagSet) (level, format *string) {
+	return fs.String("log-level", "info", "log level: debug, info, warn, error"),
+		fs.String("log-format", "text", "log format: text or json")
+}

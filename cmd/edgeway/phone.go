@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/internal/quickstart"
+	"github.com/edgeway/edgeway/mtls"
+)
+
+// phoneFlags describe one simulated phone.
+type phoneFlags struct {
+	conn                       connFlags
+	edge, sip, serverName      string
+	device, line, domain, code string
+	username, password         string
+	onPrem                     bool
+	expires                    int
+}
+
+func (p *phoneFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.conn.quickstart, "quickstart", "", "quickstart.json to take addresses, CA, line and code from")
+	fs.StringVar(&p.conn.ca, "ca", "", "CA certificate (PEM) that verifies the edge")
+	fs.StringVar(&p.edge, "edge", "", "edge HTTPS base URL, e.g. https://127.0.0.1:8443")
+	fs.StringVar(&p.sip, "sip", "", "edge SIP/TLS address, e.g. 127.0.0.1:5061")
+	fs.StringVar(&p.serverName, "server-name", "", "name to verify in the edge certificate (default: host of --edge)")
+	fs.StringVar(&p.device, "device", "", "device name, e.g. SEP001122334401")
+	fs.StringVar(&p.line, "line", "", "directory number (default: from quickstart.json)")
+	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json)")
+	fs.StringVar(&p.code, "code", "", "activation code (default: from quickstart.json)")
+	fs.StringVar(&p.username, "username", "", "on-prem soft client: log in with this user instead of a code (S-18: never over MRA)")
+	fs.StringVar(&p.password, "password", "", "password for --username")
+	fs.BoolVar(&p.onPrem, "on-prem", false, "talk to the core directly (HTTPS and SIP Phone OAuth port) instead of the edge")
+	fs.IntVar(&p.expires, "expires", 600, "REGISTER expiry to ask for, seconds")
+}
+
+func (p *phoneFlags) phone(log *slog.Logger) (*bench.Phone, error) {
+	info, err := p.conn.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if p.edge == "" {
+		p.edge, p.sip = info.EdgeHTTPS, info.EdgeSIP
+		if p.onPrem {
+			p.edge, p.sip = info.CoreHTTPS, info.CorePhoneOAuth
+		}
+	}
+	if p.domain == "" {
+		p.domain = info.Domain
+	}
+	var dev quickstart.Device
+	for _, d := range info.Devices {
+		if d.Name == p.device {
+			dev = d
+		}
+	}
+	if p.line == "" {
+		p.line = dev.Line
+	}
+	if p.code == "" && p.username == "" {
+		p.code = dev.ActivationCode
+	}
+	if p.username != "" && p.password == "" {
+		for _, u := range info.Users {
+			if u.Username == p.username {
+				p.password = u.Password
+			}
+		}
+	}
+	if p.device == "" || p.line == "" || p.edge == "" || p.sip == "" {
+		return nil, fmt.Errorf("%w: need --device and --line, --edge, --sip (or --quickstart)", errUsage)
+	}
+	pool, err := caPool(p.conn.ca)
+	if err != nil {
+		return nil, err
+	}
+	return bench.NewPhone(bench.PhoneConfig{Device: p.device, Line: p.line, Domain: p.domain, EdgeHTTPS: p.edge, EdgeSIP: p.sip,
+		ServerName: p.serverName, RootCAs: pool, Expires: p.expires, Log: log})
+}
+
+func (p *phoneFlags) obtain(ctx context.Context, ph *bench.Phone) (bench.Tokens, error) {
+	if p.username != "" {
+		return ph.Login(ctx, p.username, p.password)
+	}
+	if p.code == "" {
+		return bench.Tokens{}, fmt.Errorf("%w: need --code (or --username/--password on premises)", errUsage)
+	}
+	return ph.Onboard(ctx, p.code)
+}
+
+func runPhone(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("edgeway phone", flag.ContinueOnError)
+	var pf phoneFlags
+	pf.register(fs)
+	level, format := logFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		return err
+	}
+	ph, err := pf.phone(log)
+	if err != nil {
+		return err
+	}
+	defer ph.Close()
+	t, err := pf.obtain(ctx, ph)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "onboarded %s: access token valid %ds, refresh token %v\n", pf.device, t.ExpiresIn, t.RefreshToken != "")
+	err = ph.Run(ctx, func(e bench.Event) {
+		fmt.Fprintf(out, "%s %-12s %s\n", e.At.Format("15:04:05"), e.Kind, e.Detail)
+	})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func runOnboard(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("edgeway onboard", flag.ContinueOnError)
+	var pf phoneFlags
+	pf.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ph, err := pf.phone(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer ph.Close()
+	t, err := pf.obtain(ctx, ph)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(out).Encode(t)
+}
+
+func runPKI(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || args[0] != "init" {
+		return fmt.Errorf("%w: edgeway pki init --dir DIR [--core-name N]... [--edge-name N]... [--edge-public-name N]... [--force]", errUsage)
+	}
+	fs := flag.NewFlagSet("edgeway pki init", flag.ContinueOnError)
+	var o mtls.DevPKIOptions
+	fs.StringVar(&o.Dir, "dir", "edgeway-data/pki", "output directory")
+	fs.Func("core-name", "SAN of the core's Tomcat certificate (repeatable; default core.edgeway.test, localhost, 127.0.0.1, 127.0.0.2)", func(s string) error { o.CoreNames = append(o.CoreNames, s); return nil })
+	fs.Func("edge-name", "SAN of the edge's mTLS client certificate = its Expressway-C name (repeatable; default expc.edgeway.test)", func(s string) error { o.EdgeMTLSNames = append(o.EdgeMTLSNames, s); return nil })
+	fs.Func("edge-public-name", "SAN of the edge's public certificate (repeatable; default edge.edgeway.test, localhost, 127.0.0.1)", func(s string) error { o.EdgePublicNames = append(o.EdgePublicNames, s); return nil })
+	fs.BoolVar(&o.Force, "force", false, "regenerate even when the files exist")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	p, err := mtls.InitDevPKI(o)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "development PKI in %s\n", o.Dir)
+	for _, l := range [][2]string{
+		{"CA certificate", p.CACert}, {"core (Tomcat) certificate", p.CoreCert}, {"edge mTLS certificate", p.EdgeMTLSCert},
+		{"edge public certificate", p.EdgePublicCert}, {"tomcat-trust (S-11)", p.TomcatTrust}, {"Phone-Edge-Trust (S-8)", p.PhoneEdgeTrust},
+	} {
+		fmt.Fprintf(out, "  %-28s %s\n", l[0], l[1])
+	}
+	return nil
+}

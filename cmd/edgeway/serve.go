@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sync/errgroup"
+	"gopkg.in/yaml.v3"
+
+	"github.com/edgeway/edgeway/core"
+	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/quickstart"
+	"github.com/edgeway/edgeway/internal/store"
+)
+
+// configPath finds --config/-config in args before the flag set is built,
+// so the file's values become the flags' defaults (flags override file).
+func configPath(args []string) string {
+	for i, a := range args {
+		for _, p := range []string{"--config=", "-config="} {
+			if len(a) > len(p) && a[:len(p)] == p {
+				return a[len(p):]
+			}
+		}
+		if (a == "--config" || a == "-config") && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
+}
+
+func loadYAML(path string, into any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(into); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+func coreFlags(fs *flag.FlagSet, c *core.Config) {
+	fs.String("config", "", "YAML config file (see deploy/core.yaml); flags override it")
+	fs.StringVar(&c.Node, "node", c.Node, "node name, unique in the cluster (default: host name)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (default ./edgeway-data)")
+	fs.StringVar(&c.Store, "store", c.Store, "SQLite database file (default DATA-DIR/core.db)")
+	fs.StringVar(&c.SIPAddress, "sip-address", c.SIPAddress, "IP the SIP listeners bind (default 0.0.0.0)")
+	fs.IntVar(&c.PhoneOAuthPort, "phone-oauth-port", c.PhoneOAuthPort, "SIP Phone OAuth port, TLS (S-11; default 5090; 1024-49151)")
+	fs.IntVar(&c.MRAPort, "mra-port", c.MRAPort, "SIP MRA port, mutual TLS, edges only (S-11; default 5091; 1024-49151)")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, "OAuth + admin API HTTPS address (default :8443)")
+	fs.StringVar(&c.SIPDomain, "sip-domain", c.SIPDomain, "SIP domain of the lines (default edgeway.test)")
+	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "access-token issuer (default https://NODE:8443)")
+	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", c.AccessTokenTTL, "access token lifetime (default 60m)")
+	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", c.RefreshTokenTTL, "refresh token lifetime (default 1440h)")
+	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "Tomcat certificate (PEM)")
+	fs.StringVar(&c.TLS.Key, "tls-key", c.TLS.Key, "Tomcat key (PEM)")
+	fs.StringVar(&c.TLS.TomcatTrust, "tomcat-trust", c.TLS.TomcatTrust, "tomcat-trust bundle that verifies edge certificates (S-11)")
+	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin API token file, created when missing (default DATA-DIR/admin.token)")
+}
+
+func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
+	fs.String("config", "", "YAML config file (see deploy/edge.yaml); flags override it")
+	fs.StringVar(&c.Node, "node", c.Node, "edge name in logs (default: host name)")
+	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, "public HTTPS address for phones (default :8443)")
+	fs.StringVar(&c.SIPAddr, "sip-addr", c.SIPAddr, "public SIP/TLS address for phones (default :5061)")
+	fs.StringVar(&c.AdvertisedHost, "advertised-host", c.AdvertisedHost, "host phones and the core use to reach this edge (Via, Path)")
+	fs.StringVar(&c.CoreURL, "core-url", c.CoreURL, "core HTTPS base URL, reached over mutual TLS")
+	fs.StringVar(&c.CoreMRA, "core-mra", c.CoreMRA, "core SIP MRA address host:port (S-11)")
+	fs.StringVar(&c.CoreServerName, "core-server-name", c.CoreServerName, "name to verify in the core's certificate (default: host of core-url)")
+	fs.StringVar(&c.TokenIssuer, "token-issuer", c.TokenIssuer, "the core's token issuer (default: core-url)")
+	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
+	fs.StringVar(&c.TLS.PublicKey, "public-key", c.TLS.PublicKey, "key of the public certificate (PEM)")
+	fs.StringVar(&c.TLS.MTLSCert, "mtls-cert", c.TLS.MTLSCert, "client certificate for the core (its name must match an Expressway-C entry, S-12)")
+	fs.StringVar(&c.TLS.MTLSKey, "mtls-key", c.TLS.MTLSKey, "key of the client certificate")
+	fs.StringVar(&c.TLS.CoreTrust, "core-trust", c.TLS.CoreTrust, "CA bundle that verifies the core's certificate")
+}
+
+func runCore(ctx context.Context, args []string, out io.Writer) error {
+	var cfg core.Config
+	if err := loadYAML(configPath(args), &cfg); err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("edgeway core", flag.ContinueOnError)
+	coreFlags(fs, &cfg)
+	level, format := logFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		return err
+	}
+	cfg = cfg.WithDefaults()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	srv, err := core.New(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func runEdge(ctx context.Context, args []string, out io.Writer) error {
+	var cfg edge.Config
+	if err := loadYAML(configPath(args), &cfg); err != nil {
+		return err
+	}
+	fs := flag.NewFlagSet("edgeway edge", flag.ContinueOnError)
+	edgeFlags(fs, &cfg)
+	level, format := logFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		return err
+	}
+	srv, err := edge.New(cfg, log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("edgeway quickstart", flag.ContinueOnError)
+	dir := fs.String("dir", "edgeway-data", "directory for PKI, configs, store and quickstart.json (reused when it exists)")
+	coreIP := fs.String("core-ip", "127.0.0.2", "loopback IP for the core (127.0.0.1 where 127.0.0.2 is unavailable)")
+	edgeIP := fs.String("edge-ip", "127.0.0.1", "loopback IP for the edge")
+	level, format := logFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		return err
+	}
+	a := quickstart.DefaultAddrs()
+	a.CoreIP, a.EdgeIP = *coreIP, *edgeIP
+	if a.CoreIP == a.EdgeIP {
+		// Same IP: move the core's HTTPS off the edge's 8443.
+		a.CoreHTTPS = 9443
+	}
+	lay, err := quickstart.Prepare(*dir, a)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, lay.Core.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := core.New(ctx, lay.Core, st, log)
+	if err != nil {
+		return err
+	}
+	devs, users, err := quickstart.Provision(ctx, st, c.Activation())
+	if err != nil {
+		return err
+	}
+	e, err := edge.New(lay.Edge, log)
+	if err != nil {
+		return err
+	}
+	info := quickstart.Info{
+		EdgeHTTPS: "https://" + lay.Edge.HTTPSAddr, EdgeSIP: lay.Edge.SIPAddr,
+		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CorePhoneOAuth: fmt.Sprintf("%s:%d", a.CoreIP, a.CorePhone),
+		CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
+		Domain: quickstart.Domain, Devices: devs, Users: users,
+	}
+	infoPath := filepath.Join(lay.Dir, "quickstart.json")
+	if err := quickstart.WriteInfo(infoPath, info); err != nil {
+		return err
+	}
+	// Bind every port before serving anything, so a busy port is reported
+	// at once and the edge finds the core listening.
+	var lc net.ListenConfig
+	var cl core.Listeners
+	var el edge.Listeners
+	for _, l := range []struct {
+		ln   *net.Listener
+		addr string
+	}{
+		{&cl.HTTPS, lay.Core.HTTPSAddr}, {&cl.Phone, info.CorePhoneOAuth}, {&cl.MRA, info.CoreMRA},
+		{&el.HTTPS, lay.Edge.HTTPSAddr}, {&el.SIP, lay.Edge.SIPAddr},
+	} {
+		if *l.ln, err = lc.Listen(ctx, "tcp", l.addr); err != nil {
+			return fmt.Errorf("quickstart: %w (is another Edgeway running? try --core-ip 127.0.0.1 where 127.0.0.2 is unavailable)", err)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return c.Serve(gctx, cl) })
+	g.Go(func() error { return e.Serve(gctx, el) })
+	printNextSteps(out, infoPath, info)
+	return g.Wait()
+}
+
+func printNextSteps(out io.Writer, infoPath string, info quickstart.Info) {
+	fmt.Fprintf(out, `
+Edgeway is running on loopback.
+  edge  HTTPS %-28s SIP/TLS %s
+  core  HTTPS %-28s Phone OAuth %s  MRA (mTLS) %s
+  everything a script needs: %s
+
+Demo devices (activation codes are one-time, valid 168 h):
+`, info.EdgeHTTPS, info.EdgeSIP, info.CoreHTTPS, info.CorePhoneOAuth, info.CoreMRA, infoPath)
+	for _, d := range info.Devices {
+		where := "on-prem"
+		if d.MRA {
+			where = "MRA"
+		}
+		fmt.Fprintf(out, "  %-16s %-5s line %s@%s  %-7s code %s\n", d.Name, d.Model, d.Line, d.Domain, where, d.ActivationCode)
+	}
+	for _, u := range info.Users {
+		fmt.Fprintf(out, "  user %s password %s (on-prem soft client login only; S-18)\n", u.Username, u.Password)
+	}
+	var mra []quickstart.Device
+	for _, d := range info.Devices {
+		if d.MRA {
+			mra = append(mra, d)
+		}
+	}
+	if len(mra) > 0 {
+		d := mra[0]
+		fmt.Fprintf(out, `
+Next, in another terminal:
+  go run ./cmd/edgeway phone --quickstart %s --device %s --code %s
+      onboard through the edge, register over mTLS to the core, refresh, Ctrl-C un-registers
+  go run ./cmd/edgeway admin --quickstart %s registrations
+  go run ./cmd/edgeway admin --quickstart %s expressway find
+`, infoPath, d.Name, d.ActivationCode, infoPath, infoPath)
+	}
+}

@@ -1,0 +1,314 @@
+package core
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/internal/store"
+)
+
+// httpHandler routes the core's HTTPS port: OAuth endpoints for phones and
+// edges, the admin API for operators.
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth2/token", s.handleToken)
+	mux.HandleFunc("/oauth2/revoke", s.handleRevoke)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /api/v1/registrations", s.apiRegistrations)
+	api.HandleFunc("GET /api/v1/expressway", s.apiExpresswayList)
+	api.HandleFunc("GET /api/v1/expressway/find", s.apiExpresswayFind)
+	api.HandleFunc("POST /api/v1/expressway", s.apiExpresswayAdd)
+	api.HandleFunc("DELETE /api/v1/expressway/{id}", s.apiExpresswayDelete)
+	api.HandleFunc("POST /api/v1/activation", s.apiActivationIssue)
+	api.HandleFunc("POST /api/v1/activation/bulk", s.apiActivationBulk)
+	api.HandleFunc("GET /api/v1/activation", s.apiActivationList)
+	api.HandleFunc("DELETE /api/v1/activation/{id}", s.apiActivationRevoke)
+	api.HandleFunc("GET /api/v1/devices", s.apiDevices)
+	api.HandleFunc("POST /api/v1/keys/rotate", s.apiRotateKey)
+	mux.Handle("/api/", s.requireAdmin(api))
+	return mux
+}
+
+// requireAdmin checks the admin bearer token in constant time.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+		if !ok || subtle.ConstantTimeCompare(sum[:], s.adminToken[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin"`)
+			apiError(w, http.StatusUnauthorized, errors.New("admin API: missing or wrong bearer token"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func apiError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+func (s *Server) audit(r *http.Request, action, format string, args ...any) {
+	err := s.st.Audit(r.Context(), store.AuditEntry{At: s.now(), Actor: "admin-token", Action: action, Detail: fmt.Sprintf(format, args...)})
+	if err != nil {
+		s.log.Error("audit", "action", action, "err", err)
+	}
+}
+
+func storeStatus(err error) int {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+// RegistrationView is a binding as the admin API shows it.
+type RegistrationView struct {
+	AOR       string    `json:"aor"`
+	Contact   string    `json:"contact"`
+	Device    string    `json:"device"`
+	Path      []string  `json:"path,omitempty"`
+	MRA       bool      `json:"mra"`
+	Edge      string    `json:"edge,omitempty"`
+	Node      string    `json:"node"`
+	Source    string    `json:"source"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func (s *Server) apiRegistrations(w http.ResponseWriter, r *http.Request) {
+	regs, err := s.st.Registrations(r.Context(), r.URL.Query().Get("aor"), s.now())
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	out := make([]RegistrationView, 0, len(regs))
+	for _, g := range regs {
+		out = append(out, RegistrationView{AOR: g.AOR, Contact: g.Contact, Device: g.Device, Path: g.Path, MRA: g.MRA,
+			Edge: g.Edge, Node: g.Node, Source: g.Source, ExpiresAt: g.ExpiresAt})
+	}
+	writeJSON(w, 200, out)
+}
+
+// ExpresswayEntryView is an Expressway-C entry (S-12).
+type ExpresswayEntryView struct {
+	ID          int64    `json:"id"`
+	Address     string   `json:"address"`
+	Description string   `json:"description,omitempty"`
+	Names       []string `json:"names"`
+	Domains     []string `json:"domains,omitempty"`
+}
+
+// FoundName is one row of "Find" (S-12): a name an edge presented and
+// whether an entry admits it.
+type FoundName struct {
+	Name       string    `json:"name"`
+	Address    string    `json:"address"`
+	FirstSeen  time.Time `json:"first_seen"`
+	LastSeen   time.Time `json:"last_seen"`
+	Configured bool      `json:"configured"`
+	EntryID    int64     `json:"entry_id,omitempty"`
+}
+
+func (s *Server) apiExpresswayList(w http.ResponseWriter, r *http.Request) {
+	es, err := s.st.ListExpressways(r.Context())
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	out := make([]ExpresswayEntryView, 0, len(es))
+	for _, e := range es {
+		out = append(out, ExpresswayEntryView{ID: e.ID, Address: e.Address, Description: e.Description, Names: e.Names, Domains: e.Domains})
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) apiExpresswayFind(w http.ResponseWriter, r *http.Request) {
+	names, err := s.st.ListReportedNames(r.Context())
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	es, err := s.st.ListExpressways(r.Context())
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	out := make([]FoundName, 0, len(names))
+	for _, n := range names {
+		f := FoundName{Name: n.Name, Address: n.Address, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen}
+		for _, e := range es {
+			for _, en := range e.Names {
+				if strings.EqualFold(strings.TrimSuffix(en, "."), strings.TrimSuffix(n.Name, ".")) {
+					f.Configured, f.EntryID = true, e.ID
+				}
+			}
+		}
+		out = append(out, f)
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) apiExpresswayAdd(w http.ResponseWriter, r *http.Request) {
+	var v ExpresswayEntryView
+	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+		apiError(w, 400, fmt.Errorf("bad JSON: %w", err))
+		return
+	}
+	if strings.TrimSpace(v.Address) == "" || len(v.Names) == 0 {
+		apiError(w, 400, errors.New("S-12: an Expressway-C entry needs an address and at least one X.509 subject name / SAN"))
+		return
+	}
+	id, err := s.st.AddExpressway(r.Context(), store.ExpresswayEntry{Address: v.Address, Description: v.Description, Names: v.Names, Domains: v.Domains})
+	if err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	s.audit(r, "expressway.add", "id=%d address=%s names=%v", id, v.Address, v.Names)
+	v.ID = id
+	writeJSON(w, 201, v)
+}
+
+func (s *Server) apiExpresswayDelete(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		apiError(w, 400, fmt.Errorf("bad id %q", r.PathValue("id")))
+		return
+	}
+	if err := s.st.DeleteExpressway(r.Context(), id); err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	s.audit(r, "expressway.delete", "id=%d", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// IssuedCode is an activation code as returned once, at issue time.
+type IssuedCode struct {
+	Device         string    `json:"device"`
+	ActivationCode string    `json:"activation_code"`
+	ID             string    `json:"id"`
+	ExpiresAt      time.Time `json:"expires_at"`
+}
+
+func (s *Server) apiActivationIssue(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Device string `json:"device"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Device == "" {
+		apiError(w, 400, errors.New(`body must be {"device": "<name>"}`))
+		return
+	}
+	if _, err := s.st.GetDevice(r.Context(), req.Device); err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	is, err := s.codes.Issue(r.Context(), req.Device)
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	s.audit(r, "activation.issue", "device=%s id=%s", is.Device, is.ID)
+	writeJSON(w, 201, IssuedCode{Device: is.Device, ActivationCode: is.Code.String(), ID: is.ID, ExpiresAt: is.ExpiresAt})
+}
+
+func (s *Server) apiActivationBulk(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Devices []string `json:"devices"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Devices) == 0 {
+		apiError(w, 400, errors.New(`body must be {"devices": ["<name>", ...]}`))
+		return
+	}
+	for _, d := range req.Devices {
+		if _, err := s.st.GetDevice(r.Context(), d); err != nil {
+			apiError(w, storeStatus(err), err)
+			return
+		}
+	}
+	issued, err := s.codes.IssueBulk(r.Context(), req.Devices)
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	s.audit(r, "activation.issue-bulk", "devices=%d", len(issued))
+	w.Header().Set("Content-Type", "text/csv")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = activation.WriteCSV(w, issued)
+}
+
+// CodeView is an activation code without its plaintext.
+type CodeView struct {
+	ID        string     `json:"id"`
+	Device    string     `json:"device"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	State     string     `json:"state"`
+}
+
+func (s *Server) apiActivationList(w http.ResponseWriter, r *http.Request) {
+	codes, err := s.codes.List(r.Context(), r.URL.Query().Get("device"))
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	now := s.now()
+	out := make([]CodeView, 0, len(codes))
+	for _, c := range codes {
+		v := CodeView{ID: c.ID, Device: c.Device, CreatedAt: c.CreatedAt, ExpiresAt: c.ExpiresAt, State: "valid"}
+		if !c.UsedAt.IsZero() {
+			t := c.UsedAt
+			v.UsedAt, v.State = &t, "used"
+		} else if !c.RevokedAt.IsZero() {
+			t := c.RevokedAt
+			v.RevokedAt, v.State = &t, "revoked"
+		} else if !now.Before(c.ExpiresAt) {
+			v.State = "expired"
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) apiActivationRevoke(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.codes.Revoke(r.Context(), id); err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	s.audit(r, "activation.revoke", "id=%s", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.st.ListDevices(r.Context())
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	writeJSON(w, 200, ds)
+}
+
+func (s *Server) apiRotateKey(w http.ResponseWriter, r *http.Request) {
+	kid, err := s.RotateSigningKey(r.Context())
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	s.audit(r, "keys.rotate", "kid=%s", kid)
+	writeJSON(w, 200, map[string]string{"kid": kid})
+}

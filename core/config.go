@@ -1,0 +1,178 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is the core's configuration; the YAML file decodes into it and
+// command-line flags override it. Zero values take the defaults documented
+// on each field (see WithDefaults) and deploy/core.yaml.
+type Config struct {
+	// Node is this core node's name, unique in the cluster (default: host name).
+	Node string `yaml:"node"`
+	// Store is the SQLite database file (default DataDir/core.db).
+	Store string `yaml:"store"`
+	// DataDir holds the store and the admin token (default ./edgeway-data).
+	DataDir string `yaml:"data_dir"`
+
+	// SIPAddress is the IP the SIP listeners bind (default 0.0.0.0).
+	SIPAddress string `yaml:"sip_address"`
+	// PhoneOAuthPort is the SIP Phone OAuth port, TLS, on-premises (S-11, default 5090).
+	PhoneOAuthPort int `yaml:"phone_oauth_port"`
+	// MRAPort is the SIP MRA port, mutual TLS, edges only (S-11, default 5091).
+	MRAPort int `yaml:"mra_port"`
+	// HTTPSAddr is the OAuth + admin API listener (default :8443).
+	HTTPSAddr string `yaml:"https_addr"`
+
+	// SIPDomain is the domain of every line's address of record (default edgeway.test).
+	SIPDomain string `yaml:"sip_domain"`
+	// Issuer is the "iss" of access tokens (default https://<node>:8443).
+	Issuer string `yaml:"issuer"`
+	// Audience is the "aud" of access tokens (default urn:edgeway:sip).
+	Audience string `yaml:"audience"`
+	// AccessTokenTTL is the access token lifetime (default 60m).
+	AccessTokenTTL time.Duration `yaml:"access_token_ttl"`
+	// RefreshTokenTTL is the refresh token lifetime (default 60 days = 1440h).
+	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
+	// ActivationCodeTTL is how long an activation code is valid (default 168h).
+	ActivationCodeTTL time.Duration `yaml:"activation_code_ttl"`
+
+	// MaxRegisterExpires caps a binding's lifetime in seconds (default 3600);
+	// a binding never outlives the token that created it.
+	MaxRegisterExpires int `yaml:"max_register_expires"`
+	// SIPIdleTimeout closes a SIP connection that sends nothing, not even a
+	// CRLF keep-alive, for this long (default 5m).
+	SIPIdleTimeout time.Duration `yaml:"sip_idle_timeout"`
+	// HandshakeTimeout bounds every TLS handshake (default 10s).
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+
+	TLS TLSConfig `yaml:"tls"`
+
+	// AdminTokenFile holds the admin API bearer token; created (0600) on
+	// first start when missing (default DataDir/admin.token).
+	AdminTokenFile string `yaml:"admin_token_file"`
+}
+
+// TLSConfig names the core's certificate files (S-11).
+type TLSConfig struct {
+	// Cert and Key are the "Tomcat" certificate used on 5090, 5091 and HTTPS.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// TomcatTrust is the PEM bundle that must verify an edge's client
+	// certificate on the MRA port (S-11).
+	TomcatTrust string `yaml:"tomcat_trust"`
+	// PhoneEdgeTrust is the bundle phones use to trust the core (S-8);
+	// served to phones with their config.
+	PhoneEdgeTrust string `yaml:"phone_edge_trust"`
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.Node == "" {
+		c.Node, _ = os.Hostname()
+		if c.Node == "" {
+			c.Node = "core"
+		}
+	}
+	if c.DataDir == "" {
+		c.DataDir = "edgeway-data"
+	}
+	if c.Store == "" {
+		c.Store = c.DataDir + "/core.db"
+	}
+	if c.SIPAddress == "" {
+		c.SIPAddress = "0.0.0.0"
+	}
+	if c.PhoneOAuthPort == 0 {
+		c.PhoneOAuthPort = 5090
+	}
+	if c.MRAPort == 0 {
+		c.MRAPort = 5091
+	}
+	if c.HTTPSAddr == "" {
+		c.HTTPSAddr = ":8443"
+	}
+	if c.SIPDomain == "" {
+		c.SIPDomain = "edgeway.test"
+	}
+	if c.Issuer == "" {
+		c.Issuer = "https://" + c.Node + ":8443"
+	}
+	if c.Audience == "" {
+		c.Audience = "urn:edgeway:sip"
+	}
+	if c.AccessTokenTTL == 0 {
+		c.AccessTokenTTL = 60 * time.Minute
+	}
+	if c.RefreshTokenTTL == 0 {
+		c.RefreshTokenTTL = 60 * 24 * time.Hour
+	}
+	if c.ActivationCodeTTL == 0 {
+		c.ActivationCodeTTL = 168 * time.Hour
+	}
+	if c.MaxRegisterExpires == 0 {
+		c.MaxRegisterExpires = 3600
+	}
+	if c.SIPIdleTimeout == 0 {
+		c.SIPIdleTimeout = 5 * time.Minute
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.AdminTokenFile == "" {
+		c.AdminTokenFile = c.DataDir + "/admin.token"
+	}
+	return c
+}
+
+// ErrPortRange is returned for a SIP port outside 1024-49151 (S-11).
+var ErrPortRange = errors.New("S-11: SIP ports must be in 1024-49151")
+
+// ValidatePort checks a SIP Phone OAuth or MRA port (S-11).
+func ValidatePort(name string, p int) error {
+	if p < 1024 || p > 49151 {
+		return fmt.Errorf("%s %d: %w", name, p, ErrPortRange)
+	}
+	return nil
+}
+
+// Validate reports the first problem with a defaulted config.
+func (c Config) Validate() error {
+	var errs []error
+	if err := ValidatePort("phone_oauth_port", c.PhoneOAuthPort); err != nil {
+		errs = append(errs, err)
+	}
+	if err := ValidatePort("mra_port", c.MRAPort); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PhoneOAuthPort == c.MRAPort {
+		errs = append(errs, fmt.Errorf("S-11: phone_oauth_port and mra_port must differ (both %d)", c.MRAPort))
+	}
+	if net.ParseIP(c.SIPAddress) == nil {
+		errs = append(errs, fmt.Errorf("sip_address %q is not an IP address", c.SIPAddress))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPSAddr); err != nil {
+		errs = append(errs, fmt.Errorf("https_addr %q: %w", c.HTTPSAddr, err))
+	}
+	if c.TLS.Cert == "" || c.TLS.Key == "" || c.TLS.TomcatTrust == "" {
+		errs = append(errs, errors.New("tls.cert, tls.key and tls.tomcat_trust are required (run `edgeway pki init` for a development PKI)"))
+	}
+	if c.AccessTokenTTL < time.Minute || c.RefreshTokenTTL < c.AccessTokenTTL {
+		errs = append(errs, errors.New("access_token_ttl must be ≥ 1m and refresh_token_ttl ≥ access_token_ttl"))
+	}
+	if c.MaxRegisterExpires < 60 {
+		errs = append(errs, errors.New("max_register_expires must be ≥ 60"))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) phoneAddr() string {
+	return net.JoinHostPort(c.SIPAddress, strconv.Itoa(c.PhoneOAuthPort))
+}
+
+func (c Config) mraAddr() string { return net.JoinHostPort(c.SIPAddress, strconv.Itoa(c.MRAPort)) }

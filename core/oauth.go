@@ -1,0 +1,383 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/internal/passwd"
+	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/token"
+	"github.com/edgeway/edgeway/internal/traversal"
+)
+
+// GrantTypeActivationCode is the grant a phone uses to redeem its
+// activation code (S-17).
+const GrantTypeActivationCode = "urn:edgeway:params:oauth:grant-type:activation-code"
+
+// ClientAddressHeader is believed only from admitted edges (S-12).
+const ClientAddressHeader = traversal.ClientAddressHeader
+
+// refreshPrefix marks Edgeway refresh tokens (and tells them from JWTs in
+// RFC 7009 revocation).
+const refreshPrefix = "ewr_"
+
+// OAuthError is an RFC 6749 §5.2 error response.
+type OAuthError struct {
+	Status      int
+	Code        string
+	Description string
+	RetryAfter  time.Duration
+}
+
+func (e *OAuthError) Error() string { return e.Code + ": " + e.Description }
+
+func oauthErr(status int, code, format string, args ...any) *OAuthError {
+	return &OAuthError{Status: status, Code: code, Description: fmt.Sprintf(format, args...)}
+}
+
+// TokenResponse is the RFC 6749 §5.1 success response.
+type TokenResponse struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int    `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token,omitempty"`
+	RefreshExpiresIn int    `json:"refresh_token_expires_in,omitempty"`
+	Device           string `json:"device"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeOAuthError(w http.ResponseWriter, e *OAuthError) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(e.RetryAfter.Round(time.Second)/time.Second)+1))
+	}
+	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
+}
+
+// peer describes who is calling the HTTPS API.
+type peer struct {
+	mra    bool   // through an admitted edge (S-12)
+	edge   string // the Expressway-C name matched
+	source string // the client's IP: the phone's, as the edge reports it, for MRA
+}
+
+func (s *Server) peerOf(r *http.Request) peer {
+	p := peer{}
+	p.source, _, _ = net.SplitHostPort(r.RemoteAddr)
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		// The handshake already ran admitEdge; only admitted edges get here.
+		name, err := s.matchEdge(r.Context(), r.TLS.PeerCertificates[0])
+		if err == nil {
+			p.mra, p.edge = true, name
+			if ip := net.ParseIP(strings.TrimSpace(r.Header.Get(ClientAddressHeader))); ip != nil {
+				p.source = ip.String()
+			}
+		}
+	}
+	return p
+}
+
+// parseForm reads an application/x-www-form-urlencoded POST body of at
+// most 8 KiB (RFC 6749 §3.2).
+func parseForm(w http.ResponseWriter, r *http.Request) *OAuthError {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		return oauthErr(http.StatusMethodNotAllowed, "invalid_request", "use POST")
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := r.ParseForm(); err != nil {
+		return oauthErr(http.StatusBadRequest, "invalid_request", "unreadable form: %v", err)
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return oauthErr(http.StatusBadRequest, "invalid_request", "parameter %q repeated (RFC 6749 §3.2)", k)
+		}
+	}
+	return nil
+}
+
+// handleToken is POST /oauth2/token.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if e := parseForm(w, r); e != nil {
+		writeOAuthError(w, e)
+		return
+	}
+	p := s.peerOf(r)
+	var (
+		res *TokenResponse
+		err error
+	)
+	switch gt := r.PostForm.Get("grant_type"); gt {
+	case GrantTypeActivationCode:
+		res, err = s.grantActivation(r.Context(), p, r.PostForm.Get("device"), r.PostForm.Get("activation_code"))
+	case "refresh_token":
+		res, err = s.grantRefresh(r.Context(), p, r.PostForm.Get("refresh_token"))
+	case "password":
+		res, err = s.grantPassword(r.Context(), p, r.PostForm.Get("username"), r.PostForm.Get("password"), r.PostForm.Get("device"))
+	case "":
+		err = oauthErr(http.StatusBadRequest, "invalid_request", "grant_type is required")
+	default:
+		err = oauthErr(http.StatusBadRequest, "unsupported_grant_type", "grant_type %q is not supported", gt)
+	}
+	if err != nil {
+		var oe *OAuthError
+		if !errors.As(err, &oe) {
+			s.log.Error("token endpoint", "err", err)
+			oe = oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+		}
+		s.log.Info("token refused", "grant", r.PostForm.Get("grant_type"), "mra", p.mra, "source", p.source, "error", oe.Code, "why", oe.Description)
+		writeOAuthError(w, oe)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) grantActivation(ctx context.Context, p peer, device, code string) (*TokenResponse, error) {
+	if device == "" || code == "" {
+		return nil, oauthErr(400, "invalid_request", "device and activation_code are required")
+	}
+	dev, err := s.st.GetDevice(ctx, device)
+	if errors.Is(err, store.ErrNotFound) {
+		// Count the failure like any wrong code, so device names cannot be
+		// probed faster than codes.
+		_, rerr := s.codes.Redeem(ctx, p.source, device, code)
+		if te := throttled(rerr); te != nil {
+			return nil, te
+		}
+		return nil, oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device)
+	} else if err != nil {
+		return nil, err
+	}
+	if p.mra && !dev.AllowMRA {
+		return nil, oauthErr(400, "unauthorized_client", "S-17: device %s does not allow activation code via MRA", dev.Name)
+	}
+	if _, err := s.codes.Redeem(ctx, p.source, device, code); err != nil {
+		if te := throttled(err); te != nil {
+			return nil, te
+		}
+		switch {
+		case errors.Is(err, activation.ErrMalformed):
+			return nil, oauthErr(400, "invalid_grant", "activation code is malformed: 16 digits expected")
+		case errors.Is(err, activation.ErrUsed):
+			return nil, oauthErr(400, "invalid_grant", "activation code has already been used")
+		case errors.Is(err, activation.ErrExpired):
+			return nil, oauthErr(400, "invalid_grant", "activation code has expired")
+		case errors.Is(err, activation.ErrRevoked):
+			return nil, oauthErr(400, "invalid_grant", "activation code has been revoked")
+		case errors.Is(err, activation.ErrWrongDevice):
+			return nil, oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device)
+		case errors.Is(err, activation.ErrUnknown):
+			return nil, oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device)
+		}
+		return nil, err
+	}
+	s.log.Info("activation code redeemed", "device", dev.Name, "mra", p.mra, "edge", p.edge, "source", p.source)
+	return s.startFamily(ctx, dev, "", token.GrantActivationCode, p.mra)
+}
+
+func throttled(err error) *OAuthError {
+	var te *activation.ThrottledError
+	if errors.As(err, &te) {
+		return &OAuthError{Status: http.StatusTooManyRequests, Code: "slow_down",
+			Description: te.Error(), RetryAfter: te.RetryAfter}
+	}
+	return nil
+}
+
+// grantPassword serves on-premises soft clients only (S-18).
+func (s *Server) grantPassword(ctx context.Context, p peer, username, password, device string) (*TokenResponse, error) {
+	if p.mra {
+		return nil, oauthErr(400, "unauthorized_client", "S-18: username/password login is not allowed over Mobile and Remote Access; onboard with an activation code")
+	}
+	if username == "" || password == "" {
+		return nil, oauthErr(400, "invalid_request", "username and password are required")
+	}
+	u, err := s.st.GetUser(ctx, username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	hash := u.PasswordHash
+	if hash == "" {
+		hash = dummyHash // same cost whether or not the user exists
+	}
+	if perr := passwd.Check(hash, password); perr != nil || err != nil {
+		return nil, oauthErr(400, "invalid_grant", "invalid username or password")
+	}
+	var dev store.Device
+	if device != "" {
+		if dev, err = s.st.GetDevice(ctx, device); err != nil || dev.Owner != username {
+			return nil, oauthErr(400, "invalid_grant", "device %s is not owned by %s", device, username)
+		}
+	} else {
+		all, err := s.st.ListDevices(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range all {
+			if d.Owner == username && softClients[strings.ToUpper(d.Model)] {
+				dev = d
+				break
+			}
+		}
+		if dev.Name == "" {
+			return nil, oauthErr(400, "invalid_grant", "user %s owns no soft-client device", username)
+		}
+	}
+	if !softClients[strings.ToUpper(dev.Model)] {
+		return nil, oauthErr(400, "unauthorized_client", "password login is for Jabber soft clients (TCT, BOT, CSF, TAB); device %s is a %s", dev.Name, dev.Model)
+	}
+	return s.startFamily(ctx, dev, username, token.GrantPassword, false)
+}
+
+var dummyHash, _ = passwd.Hash("edgeway-dummy-password")
+
+func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenResponse, error) {
+	if !strings.HasPrefix(raw, refreshPrefix) {
+		return nil, oauthErr(400, "invalid_grant", "refresh token is not valid")
+	}
+	old, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), s.now())
+	switch {
+	case errors.Is(err, store.ErrAlreadyUsed):
+		// RFC 9700 §4.14.2: a rotated refresh token came back, so either the
+		// client or an attacker holds a stolen copy. Revoke the whole family.
+		if rerr := s.st.RevokeFamily(ctx, old.Family, s.now()); rerr != nil {
+			return nil, rerr
+		}
+		s.log.Warn("refresh token replayed: family revoked", "family", old.Family, "device", old.Device, "source", p.source)
+		return nil, oauthErr(400, "invalid_grant", "refresh token was already used; every token of this grant is now revoked")
+	case errors.Is(err, store.ErrRevoked):
+		return nil, oauthErr(400, "invalid_grant", "refresh token has been revoked")
+	case errors.Is(err, store.ErrExpired):
+		return nil, oauthErr(400, "invalid_grant", "refresh token has expired")
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauthErr(400, "invalid_grant", "refresh token is not valid")
+	case err != nil:
+		return nil, err
+	}
+	dev, err := s.st.GetDevice(ctx, old.Device)
+	if err != nil {
+		return nil, oauthErr(400, "invalid_grant", "device %s no longer exists", old.Device)
+	}
+	return s.issue(ctx, dev, old.Username, token.GrantRefresh, old.Origin, old.Family, p.mra || old.MRA, true)
+}
+
+// startFamily issues the first tokens of a new refresh family.
+func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin string, mra bool) (*TokenResponse, error) {
+	fam, err := randomBytes(16)
+	if err != nil {
+		return nil, err
+	}
+	withRefresh, err := paramIs(ctx, s.st, ParamRefreshLoginFlow, "enabled", "disabled")
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(ctx, dev, user, origin, origin, hex.EncodeToString(fam), mra, withRefresh)
+}
+
+// issue signs an access token and, with the refresh login flow (S-10),
+// stores and returns a new refresh token of the family.
+func (s *Server) issue(ctx context.Context, dev store.Device, user, grant, origin, family string, mra, withRefresh bool) (*TokenResponse, error) {
+	now := s.now()
+	jti, err := randomBytes(16)
+	if err != nil {
+		return nil, err
+	}
+	c := &token.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.cfg.Issuer, Audience: jwt.ClaimStrings{s.cfg.Audience}, Subject: dev.Name,
+			ID: hex.EncodeToString(jti), IssuedAt: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTokenTTL)),
+		},
+		Grant: grant, Origin: origin, Family: family, MRA: mra, User: user,
+	}
+	at, err := s.keys.Sign(c)
+	if err != nil {
+		return nil, err
+	}
+	res := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTokenTTL / time.Second), Device: dev.Name}
+	if withRefresh {
+		raw, err := randomBytes(32)
+		if err != nil {
+			return nil, err
+		}
+		rt := refreshPrefix + base64.RawURLEncoding.EncodeToString(raw)
+		err = s.st.PutRefreshToken(ctx, store.RefreshToken{
+			Hash: hashRefresh(rt), Family: family, Device: dev.Name, Username: user, Origin: origin, MRA: mra,
+			IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
+		})
+		if err != nil {
+			return nil, err
+		}
+		res.RefreshToken, res.RefreshExpiresIn = rt, int(s.cfg.RefreshTokenTTL/time.Second)
+	}
+	return res, nil
+}
+
+func hashRefresh(raw string) []byte {
+	sum := sha256.Sum256([]byte(raw))
+	return sum[:]
+}
+
+// handleRevoke is POST /oauth2/revoke (RFC 7009). It answers 200 whether
+// or not the token was known (§2.2).
+func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if e := parseForm(w, r); e != nil {
+		writeOAuthError(w, e)
+		return
+	}
+	raw := r.PostForm.Get("token")
+	if raw == "" {
+		writeOAuthError(w, oauthErr(400, "invalid_request", "token is required"))
+		return
+	}
+	ctx := r.Context()
+	now := s.now()
+	if strings.HasPrefix(raw, refreshPrefix) {
+		// Rotating marks it used; revoking the family stops all its tokens.
+		t, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), now)
+		if t.Family != "" && (err == nil || errors.Is(err, store.ErrAlreadyUsed)) {
+			if err := s.st.RevokeFamily(ctx, t.Family, now); err != nil {
+				writeOAuthError(w, oauthErr(503, "temporarily_unavailable", "try again"))
+				return
+			}
+			s.log.Info("refresh family revoked", "family", t.Family, "device", t.Device)
+		}
+	} else if c, err := s.ver.Verify(ctx, raw); err == nil {
+		if err := s.st.RevokeAccessToken(ctx, c.ID, c.ExpiresAt.Time); err != nil {
+			writeOAuthError(w, oauthErr(503, "temporarily_unavailable", "try again"))
+			return
+		}
+		s.log.Info("access token revoked", "device", c.Subject, "jti", c.ID)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=300")
+	_ = json.NewEncoder(w).Encode(s.keys.JWKS())
+}

@@ -1,0 +1,82 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/edgeway/edgeway/internal/store"
+)
+
+// Enterprise parameters (names as stored; values documented beside each).
+const (
+	// ParamRefreshLoginFlow is "OAuth with Refresh Login Flow" (S-10):
+	// "enabled" gives clients a refresh token with the access token.
+	ParamRefreshLoginFlow = "oauth_refresh_login_flow"
+	// ParamAccessTokenForDevices is "OAuth Access Token for Devices" (S-9):
+	// "implicit" (default) or "explicit".
+	ParamAccessTokenForDevices = "oauth_access_token_for_devices"
+	// ParamClusterSIPOAuthMode is the read-only "Cluster SIPOAuth Mode"
+	// (S-13): "enabled" or "disabled", set by `utils sipOAuth-mode`.
+	ParamClusterSIPOAuthMode = "cluster_sipoauth_mode"
+	// ParamExportControlled records that the cluster is registered with
+	// export-controlled functionality allowed (S-7): "true" or "false".
+	ParamExportControlled = "export_controlled_allowed"
+)
+
+// oauthModels are the device types whose security profile may enable
+// OAuth (S-5). Keys are upper-case model names as stored on a device.
+var oauthModels = map[string]string{
+	"TCT": "Cisco Dual Mode for iPhone", "BOT": "Cisco Dual Mode for Android",
+	"CSF": "Cisco Unified Client Services Framework", "TAB": "Cisco Jabber for Tablet",
+	"UDT": "Universal Device Template",
+	"7811": "", "7821": "", "7832": "", "7841": "", "7861": "",
+	"8811": "", "8832": "", "8832NR": "", "8841": "", "8845": "",
+	"8851": "", "8851NR": "", "8861": "", "8865": "", "8865NR": "",
+}
+
+// softClients are the Jabber device types that may use the password grant
+// on premises (S-18 forbids it over MRA).
+var softClients = map[string]bool{"TCT": true, "BOT": true, "CSF": true, "TAB": true}
+
+// OAuthCapable reports whether a device model may use SIP OAuth (S-5).
+func OAuthCapable(model string) bool {
+	_, ok := oauthModels[strings.ToUpper(strings.TrimSpace(model))]
+	return ok
+}
+
+// Refusal reasons for registration; each names its rule.
+var (
+	ErrModelNotOAuth   = errors.New("S-5: device model cannot use SIP OAuth")
+	ErrProfileNotOAuth = errors.New("S-15: security profile must be Encrypted, TLS, with Enable OAuth Authentication")
+	ErrDigestInOAuth   = errors.New("S-16: digest authentication is not allowed in SIP OAuth mode")
+	ErrModeDisabled    = errors.New("S-13/S-14: SIP OAuth mode is not enabled on this node")
+	ErrExplicitOnly    = errors.New("S-9: OAuth Access Token for Devices is explicit: only activation-code tokens may register")
+)
+
+// checkDeviceOAuth enforces S-5 and S-15 for one device.
+func checkDeviceOAuth(ctx context.Context, st store.Store, d store.Device) error {
+	if !OAuthCapable(d.Model) {
+		return fmt.Errorf("%w (device %s, model %q)", ErrModelNotOAuth, d.Name, d.Model)
+	}
+	p, err := st.GetSecurityProfile(ctx, d.SecurityProfile)
+	if err != nil {
+		return fmt.Errorf("%w (device %s has no usable profile %q: %v)", ErrProfileNotOAuth, d.Name, d.SecurityProfile, err)
+	}
+	if !p.OAuth || !strings.EqualFold(p.Mode, "encrypted") || !strings.EqualFold(p.Transport, "TLS") {
+		return fmt.Errorf("%w (device %s, profile %q: mode=%s transport=%s oauth=%v)", ErrProfileNotOAuth, d.Name, p.Name, p.Mode, p.Transport, p.OAuth)
+	}
+	return nil
+}
+
+func paramIs(ctx context.Context, st store.Store, name, want, def string) (bool, error) {
+	v, ok, err := st.GetParam(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		v = def
+	}
+	return strings.EqualFold(v, want), nil
+}

@@ -1,0 +1,286 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgeway/edgeway/internal/sipx"
+	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/token"
+)
+
+// registrar is the SIP side of one listener: the Phone OAuth port (mra
+// false) or the MRA port (mra true). Each has its own sipgo user agent so
+// a handler always knows which port a request arrived on (S-11).
+type registrar struct {
+	s   *Server
+	mra bool
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+	log *slog.Logger
+}
+
+func (s *Server) newRegistrar(mra bool) (*registrar, error) {
+	port := "phone-oauth"
+	if mra {
+		port = "mra"
+	}
+	log := s.log.With("sip", port)
+	ua, err := sipx.NewUA("Edgeway core", s.cfg.Node, s.cfg.SIPIdleTimeout, log, nil)
+	if err != nil {
+		return nil, fmt.Errorf("core: SIP user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("core: SIP server: %w", err)
+	}
+	r := &registrar{s: s, mra: mra, ua: ua, srv: srv, log: log}
+	srv.OnRegister(r.onRegister)
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		sipx.Respond(tx, req, 200, "OK", nil)
+	})
+	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		if req.IsAck() {
+			return
+		}
+		sipx.Respond(tx, req, 501, "Not Implemented", nil)
+	})
+	return r, nil
+}
+
+func (r *registrar) Close() { r.srv.Close(); r.ua.Close() }
+
+func serveSIP(ctx context.Context, r *registrar, ln net.Listener) error {
+	err := r.srv.ServeTLS(ln)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("core: SIP listener %s: %w", ln.Addr(), err)
+}
+
+// regError is a refusal with its SIP status and, for 401, the RFC 6750
+// error code for the Bearer challenge.
+type regError struct {
+	status int
+	reason string
+	bearer string // "" → plain challenge; "invalid_token" etc.
+	err    error
+}
+
+func (e *regError) Error() string { return e.err.Error() }
+func (e *regError) Unwrap() error { return e.err }
+
+func unauthorized(code string, err error) *regError {
+	return &regError{status: 401, reason: "Unauthorized", bearer: code, err: err}
+}
+
+func forbidden(err error) *regError {
+	return &regError{status: 403, reason: "Forbidden", err: err}
+}
+
+// onRegister handles REGISTER (RFC 3261 §10.3, RFC 8898 bearer tokens,
+// RFC 3327 Path).
+func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := r.register(ctx, req)
+	if err != nil {
+		var re *regError
+		if !errors.As(err, &re) {
+			r.log.Error("REGISTER failed", "err", err, "src", req.Source())
+			sipx.Respond(tx, req, 500, "Server Internal Error", nil)
+			return
+		}
+		r.log.Info("REGISTER refused", "status", re.status, "reason", re.err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()))
+		resp := sip.NewResponseFromRequest(req, re.status, re.reason, nil)
+		if re.status == 401 {
+			resp.AppendHeader(sip.NewHeader("WWW-Authenticate", r.challenge(re)))
+		} else {
+			resp.AppendHeader(sip.NewHeader("Warning", fmt.Sprintf("399 %s %q", r.s.cfg.Node, re.err.Error())))
+		}
+		_ = tx.Respond(resp)
+		return
+	}
+	_ = tx.Respond(res)
+}
+
+// challenge builds the RFC 8898 §2.3 / RFC 6750 §3 Bearer challenge.
+func (r *registrar) challenge(re *regError) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Bearer realm=%q, authz_server=%q", r.s.cfg.SIPDomain, r.s.cfg.Issuer+"/oauth2/token")
+	if re.bearer != "" {
+		fmt.Fprintf(&b, ", error=%q, error_description=%q", re.bearer, strings.ReplaceAll(re.err.Error(), `"`, "'"))
+	}
+	return b.String()
+}
+
+func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	if !r.s.sipOAuthMode {
+		return nil, forbidden(ErrModeDisabled)
+	}
+	claims, err := r.authorize(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := r.s.st.GetDevice(ctx, claims.Device())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, unauthorized("invalid_token", fmt.Errorf("token names unknown device %s", claims.Device()))
+	} else if err != nil {
+		return nil, err
+	}
+	if err := checkDeviceOAuth(ctx, r.s.st, dev); err != nil {
+		return nil, forbidden(err)
+	}
+	explicit, err := paramIs(ctx, r.s.st, ParamAccessTokenForDevices, "explicit", "implicit")
+	if err != nil {
+		return nil, err
+	}
+	if explicit && claims.Origin != token.GrantActivationCode {
+		return nil, forbidden(ErrExplicitOnly)
+	}
+
+	to := req.To()
+	if to == nil {
+		return nil, &regError{status: 400, reason: "Bad Request", err: errors.New("missing To header")}
+	}
+	if !strings.EqualFold(to.Address.Host, r.s.cfg.SIPDomain) {
+		return nil, forbidden(fmt.Errorf("domain %q is not served here (%s)", to.Address.Host, r.s.cfg.SIPDomain))
+	}
+	// The token's device must own the AOR's line.
+	if to.Address.User != dev.Line {
+		return nil, unauthorized("invalid_token", fmt.Errorf("token is for device %s, which does not own line %s", dev.Name, to.Address.User))
+	}
+	aor := sipx.AOR(to)
+
+	contacts, star, err := sipx.Contacts(req)
+	if err != nil {
+		return nil, &regError{status: 400, reason: "Bad Request", err: err}
+	}
+	defExpires := r.s.cfg.MaxRegisterExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || n < 0 {
+			return nil, &regError{status: 400, reason: "Bad Request", err: fmt.Errorf("bad Expires %q", h.Value())}
+		}
+		defExpires = n
+	}
+	now := r.s.now()
+	if star {
+		if defExpires != 0 || len(contacts) > 0 {
+			return nil, &regError{status: 400, reason: "Bad Request", err: errors.New("Contact: * needs Expires: 0 and no other contact (RFC 3261 §10.2.2)")}
+		}
+		if err := r.s.st.DeleteRegistrations(ctx, aor); err != nil {
+			return nil, err
+		}
+		return r.okResponse(ctx, req, aor, now)
+	}
+
+	callID := ""
+	if c := req.CallID(); c != nil {
+		callID = c.Value()
+	}
+	var cseq uint32
+	if c := req.CSeq(); c != nil {
+		cseq = c.SeqNo
+	}
+	path := sipx.HeaderValues(req, "Path")
+	edge := ""
+	if r.mra {
+		edge, _ = r.s.mraPeers.Get(req.Source())
+	}
+	// A binding never outlives the token that authorised it.
+	tokenLeft := int(claims.ExpiresAt.Sub(now) / time.Second)
+	for _, c := range contacts {
+		exp := defExpires
+		if v, ok := c.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				exp = n
+			}
+		}
+		exp = min(exp, r.s.cfg.MaxRegisterExpires, max(tokenLeft, 0))
+		contact := c.Address.String()
+		if exp == 0 {
+			if err := r.s.st.DeleteRegistration(ctx, aor, contact); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		err := r.s.st.PutRegistration(ctx, store.Registration{
+			AOR: aor, Contact: contact, Device: dev.Name, Path: path, CallID: callID, CSeq: cseq,
+			ExpiresAt: now.Add(time.Duration(exp) * time.Second), MRA: r.mra, Edge: edge,
+			Node: r.s.cfg.Node, Source: req.Source(), UpdatedAt: now,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	r.log.Info("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", r.mra, "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
+	return r.okResponse(ctx, req, aor, now)
+}
+
+// authorize extracts and verifies the Bearer token (RFC 8898 §2.2) and
+// checks it has not been revoked (R-2).
+func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Claims, error) {
+	h := req.GetHeader("Authorization")
+	if h == nil {
+		return nil, unauthorized("", errors.New("no credentials: a Bearer access token is required (RFC 8898)"))
+	}
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(h.Value()), " ")
+	switch {
+	case strings.EqualFold(scheme, "Digest"):
+		return nil, forbidden(ErrDigestInOAuth)
+	case !strings.EqualFold(scheme, "Bearer"):
+		return nil, unauthorized("invalid_request", fmt.Errorf("unsupported authorization scheme %q", scheme))
+	}
+	claims, err := r.s.ver.Verify(ctx, strings.TrimSpace(cred))
+	if err != nil {
+		desc := "token signature, issuer or audience is not valid"
+		if errors.Is(err, token.ErrExpired) {
+			desc = "token expired"
+		}
+		return nil, unauthorized("invalid_token", fmt.Errorf("%s: %w", desc, err))
+	}
+	if revoked, err := r.s.st.AccessTokenRevoked(ctx, claims.ID); err != nil {
+		return nil, err
+	} else if revoked {
+		return nil, unauthorized("invalid_token", errors.New("token revoked"))
+	}
+	if claims.Family != "" {
+		if revoked, err := r.s.st.FamilyRevoked(ctx, claims.Family); err != nil {
+			return nil, err
+		} else if revoked {
+			return nil, unauthorized("invalid_token", errors.New("token's grant revoked"))
+		}
+	}
+	return claims, nil
+}
+
+// okResponse lists the AOR's current bindings with their remaining expiry
+// (RFC 3261 §10.3 step 8) and echoes Path (RFC 3327 §5.3).
+func (r *registrar) okResponse(ctx context.Context, req *sip.Request, aor string, now time.Time) (*sip.Response, error) {
+	regs, err := r.s.st.Registrations(ctx, aor, now)
+	if err != nil {
+		return nil, err
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	for _, b := range regs {
+		left := int(b.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
+		res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", b.Contact, left)))
+	}
+	for _, p := range sipx.HeaderValues(req, "Path") {
+		res.AppendHeader(sip.NewHeader("Path", p))
+	}
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
+	res.AppendHeader(sip.NewHeader("Supported", "path, outbound"))
+	return res, nil
+}

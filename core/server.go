@@ -1,0 +1,405 @@
+package core
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/token"
+	"github.com/edgeway/edgeway/mtls"
+)
+
+// Server is one core node. Build it with New, then Run it (or Serve it on
+// listeners you made). Its goroutines stop when the context passed to
+// Serve is cancelled.
+type Server struct {
+	cfg   Config
+	st    store.Store
+	log   *slog.Logger
+	now   func() time.Time
+	keys  *token.KeySet
+	ver   *token.Verifier
+	codes *activation.Service
+
+	kp    *mtls.KeyPair
+	trust *mtls.TrustStore
+
+	adminToken [32]byte // SHA-256 of the admin bearer token
+
+	// mraPeers maps the remote address of an admitted MRA connection to the
+	// Expressway-C name it matched (S-12). Bounded; entries of closed
+	// connections age out.
+	mraPeers *lru.Cache[string, string]
+
+	// sipOAuthMode is the cluster SIP OAuth mode as read when the SIP
+	// listeners started: a change takes effect at restart (S-14).
+	sipOAuthMode bool
+}
+
+// Option adjusts a Server.
+type Option func(*Server)
+
+// WithClock injects the clock used for token expiry and codes (tests).
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// New builds a core node on an open store. It loads or creates the signing
+// key, the activation-code secret and the admin token.
+func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts ...Option) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("core: config: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, st: st, log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	var err error
+	if s.kp, err = mtls.NewKeyPair(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+		return nil, fmt.Errorf("core: tomcat certificate: %w", err)
+	}
+	if s.trust, err = mtls.NewTrustStore(cfg.TLS.TomcatTrust); err != nil {
+		return nil, fmt.Errorf("core: tomcat-trust: %w", err)
+	}
+	if err := s.loadKeys(ctx); err != nil {
+		return nil, err
+	}
+	if s.ver, err = token.NewVerifier(s.keys, token.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Now: s.now}); err != nil {
+		return nil, err
+	}
+	secret, err := st.Secret(ctx, "activation-hmac", func() ([]byte, error) { return randomBytes(32) })
+	if err != nil {
+		return nil, fmt.Errorf("core: activation secret: %w", err)
+	}
+	if s.codes, err = activation.New(st, secret, activation.Config{Validity: cfg.ActivationCodeTTL, Now: s.now}); err != nil {
+		return nil, err
+	}
+	if err := s.loadAdminToken(); err != nil {
+		return nil, err
+	}
+	if s.mraPeers, err = lru.New[string, string](65536); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Config returns the effective (defaulted) configuration.
+func (s *Server) Config() Config { return s.cfg }
+
+// Activation is the activation-code service (admin API, quickstart).
+func (s *Server) Activation() *activation.Service { return s.codes }
+
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("random: %w", err)
+	}
+	return b, nil
+}
+
+// loadKeys reads the signing keys from the store, creating the first one.
+func (s *Server) loadKeys(ctx context.Context) error {
+	rows, err := s.st.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("core: signing keys: %w", err)
+	}
+	if len(rows) == 0 {
+		if _, err := s.RotateSigningKey(ctx); err != nil {
+			return err
+		}
+		return nil
+	}
+	return s.installKeys(rows)
+}
+
+func (s *Server) installKeys(rows []store.SigningKey) error {
+	keys := make([]token.Key, 0, len(rows))
+	for _, r := range rows {
+		pk, err := token.ParsePrivate(r.PrivatePEM)
+		if err != nil {
+			return fmt.Errorf("core: signing key %s: %w", r.KID, err)
+		}
+		keys = append(keys, token.Key{KID: r.KID, Private: pk, Created: r.CreatedAt, Retired: r.RetiredAt})
+	}
+	if s.keys == nil {
+		ks, err := token.NewKeySet(keys)
+		if err != nil {
+			return fmt.Errorf("core: signing keys: %w", err)
+		}
+		s.keys = ks
+		return nil
+	}
+	return s.keys.Replace(keys)
+}
+
+// RotateSigningKey makes a new signing key active. The previous key keeps
+// verifying (and stays in the JWKS) until every token it signed has expired;
+// Purge-time pruning drops it after that.
+func (s *Server) RotateSigningKey(ctx context.Context) (string, error) {
+	now := s.now()
+	k, err := token.GenerateKey(now)
+	if err != nil {
+		return "", err
+	}
+	pemBytes, err := k.MarshalPrivate()
+	if err != nil {
+		return "", err
+	}
+	old, err := s.st.ListSigningKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := s.st.PutSigningKey(ctx, store.SigningKey{KID: k.KID, Alg: token.Alg, PrivatePEM: pemBytes, CreatedAt: now}); err != nil {
+		return "", fmt.Errorf("core: storing signing key: %w", err)
+	}
+	for _, o := range old {
+		if o.RetiredAt.IsZero() {
+			if err := s.st.RetireSigningKey(ctx, o.KID, now); err != nil {
+				return "", err
+			}
+		}
+	}
+	rows, err := s.st.ListSigningKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	var keep []store.SigningKey
+	for _, r := range rows {
+		// A key retired longer ago than an access token lives signs nothing
+		// that is still valid: stop publishing it.
+		if r.RetiredAt.IsZero() || now.Sub(r.RetiredAt) < s.cfg.AccessTokenTTL+time.Minute {
+			keep = append(keep, r)
+		}
+	}
+	if err := s.installKeys(keep); err != nil {
+		return "", err
+	}
+	s.log.Info("signing key rotated", "kid", k.KID)
+	return k.KID, nil
+}
+
+func (s *Server) loadAdminToken() error {
+	path := s.cfg.AdminTokenFile
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		raw, rerr := randomBytes(24)
+		if rerr != nil {
+			return rerr
+		}
+		b = []byte(hex.EncodeToString(raw))
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("core: admin token dir: %w", err)
+		}
+		if err := mtls.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
+			return fmt.Errorf("core: writing admin token: %w", err)
+		}
+		s.log.Info("admin token created", "file", path)
+	} else if err != nil {
+		return fmt.Errorf("core: reading admin token: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if len(tok) < 16 {
+		return fmt.Errorf("core: admin token in %s is shorter than 16 characters", path)
+	}
+	s.adminToken = sha256.Sum256([]byte(tok))
+	return nil
+}
+
+// admitEdge is the S-12 check run during every handshake that presents a
+// client certificate (MRA port and HTTPS): the chain has already been
+// verified against tomcat-trust (S-11); the certificate's subject CN or a
+// SAN must match a configured Expressway-C entry.
+func (s *Server) admitEdge(leaf *x509.Certificate) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := s.matchEdge(ctx, leaf)
+	return err
+}
+
+// ErrEdgeNotConfigured is the S-12 handshake refusal.
+var ErrEdgeNotConfigured = errors.New("S-12: certificate names match no configured Expressway-C entry")
+
+func (s *Server) matchEdge(ctx context.Context, leaf *x509.Certificate) (string, error) {
+	entries, err := s.st.ListExpressways(ctx)
+	if err != nil {
+		return "", fmt.Errorf("S-12: reading Expressway-C entries: %w", err)
+	}
+	for _, e := range entries {
+		if name, ok := mtls.MatchPeerName(leaf, e.Names); ok {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("%w (certificate names %v)", ErrEdgeNotConfigured, mtls.CertNames(leaf))
+}
+
+// reportNames records the names an edge's certificate carried (S-12 "Find").
+func (s *Server) reportNames(remote net.Addr, names []string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	addr := ""
+	if remote != nil {
+		addr = remote.String()
+	}
+	for _, n := range names {
+		if err := s.st.ReportName(ctx, n, addr, s.now()); err != nil {
+			s.log.Warn("recording reported edge name", "name", n, "err", err)
+		}
+	}
+}
+
+// Listeners are the plain TCP listeners a core node serves on; Serve adds
+// TLS to each.
+type Listeners struct {
+	HTTPS net.Listener // OAuth + admin API
+	Phone net.Listener // SIP Phone OAuth port (TLS)
+	MRA   net.Listener // SIP MRA port (mutual TLS)
+}
+
+// Run listens on the configured addresses and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	var ls Listeners
+	var err error
+	var lc net.ListenConfig
+	if ls.HTTPS, err = lc.Listen(ctx, "tcp", s.cfg.HTTPSAddr); err != nil {
+		return fmt.Errorf("core: https listener: %w", err)
+	}
+	if ls.Phone, err = lc.Listen(ctx, "tcp", s.cfg.phoneAddr()); err != nil {
+		ls.HTTPS.Close()
+		return fmt.Errorf("core: SIP Phone OAuth listener (S-11): %w", err)
+	}
+	if ls.MRA, err = lc.Listen(ctx, "tcp", s.cfg.mraAddr()); err != nil {
+		ls.HTTPS.Close()
+		ls.Phone.Close()
+		return fmt.Errorf("core: SIP MRA listener (S-11): %w", err)
+	}
+	return s.Serve(ctx, ls)
+}
+
+// Serve serves the given listeners until ctx ends, then closes them.
+func (s *Server) Serve(ctx context.Context, ls Listeners) error {
+	mode, err := paramIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
+	if err != nil {
+		return fmt.Errorf("core: reading SIP OAuth mode: %w", err)
+	}
+	s.sipOAuthMode = mode
+
+	onReject := func(kind string) func(net.Addr, []string, error) {
+		return func(remote net.Addr, names []string, err error) {
+			if len(names) > 0 {
+				s.reportNames(remote, names)
+			}
+			s.log.Warn("TLS handshake refused", "listener", kind, "remote", remote, "names", names, "err", err)
+		}
+	}
+	lo := mtls.ListenerOptions{HandshakeTimeout: s.cfg.HandshakeTimeout}
+
+	httpsOpts := lo
+	httpsOpts.OnReject = onReject("https")
+	httpsOpts.OnAccept = func(c *tls.Conn) {
+		if st := c.ConnectionState(); len(st.PeerCertificates) > 0 {
+			s.reportNames(c.RemoteAddr(), mtls.CertNames(st.PeerCertificates[0]))
+		}
+	}
+	httpsLn := mtls.NewListener(ls.HTTPS, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), httpsOpts)
+
+	phoneOpts := lo
+	phoneOpts.OnReject = onReject("sip-phone-oauth")
+	phoneLn := mtls.NewListener(ls.Phone, mtls.ServerConfig(s.kp), phoneOpts)
+
+	mraOpts := lo
+	mraOpts.OnReject = onReject("sip-mra")
+	mraOpts.OnAccept = func(c *tls.Conn) {
+		st := c.ConnectionState()
+		leaf := st.PeerCertificates[0]
+		s.reportNames(c.RemoteAddr(), mtls.CertNames(leaf))
+		name, err := s.matchEdge(context.Background(), leaf)
+		if err == nil {
+			s.mraPeers.Add(c.RemoteAddr().String(), name)
+		}
+		s.log.Info("edge connected on MRA port", "remote", c.RemoteAddr(), "expressway", name)
+	}
+	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.admitEdge), mraOpts)
+
+	phoneSIP, err := s.newRegistrar(false)
+	if err != nil {
+		return err
+	}
+	mraSIP, err := s.newRegistrar(true)
+	if err != nil {
+		phoneSIP.Close()
+		return err
+	}
+
+	hs := &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+
+	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		err := hs.Serve(httpsLn)
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("core: https: %w", err)
+	})
+	g.Go(func() error { return serveSIP(gctx, phoneSIP, phoneLn) })
+	g.Go(func() error { return serveSIP(gctx, mraSIP, mraLn) })
+	g.Go(func() error { s.purgeLoop(gctx); return nil })
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		phoneLn.Close()
+		mraLn.Close()
+		phoneSIP.Close()
+		mraSIP.Close()
+		return nil
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.st.Purge(ctx, s.now()); err != nil && ctx.Err() == nil {
+				s.log.Warn("purge", "err", err)
+			}
+		}
+	}
+}

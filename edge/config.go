@@ -1,0 +1,135 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+)
+
+// Config is the edge's configuration; the YAML file decodes into it and
+// flags override it. See deploy/edge.yaml for a commented example.
+type Config struct {
+	// Node is this edge's name in logs (default: host name).
+	Node string `yaml:"node"`
+	// HTTPSAddr is the public HTTPS listener for phones (default :8443).
+	HTTPSAddr string `yaml:"https_addr"`
+	// SIPAddr is the public SIP/TLS listener for phones (default :5061).
+	SIPAddr string `yaml:"sip_addr"`
+	// AdvertisedHost is the name or address phones and the core use to reach
+	// this edge; it goes into Via and Path (default: host of sip_addr, or
+	// the node name when that is a wildcard).
+	AdvertisedHost string `yaml:"advertised_host"`
+
+	// CoreURL is the core's HTTPS base URL, reached over mutual TLS
+	// (default https://core.edgeway.test:8443).
+	CoreURL string `yaml:"core_url"`
+	// CoreMRA is the core's SIP MRA address, host:port (S-11, default port 5091).
+	CoreMRA string `yaml:"core_mra"`
+	// CoreServerName is the name verified in the core's certificate
+	// (default: host of core_url).
+	CoreServerName string `yaml:"core_server_name"`
+
+	// TokenIssuer and TokenAudience must equal the core's issuer and
+	// audience (defaults: core_url and urn:edgeway:sip).
+	TokenIssuer   string `yaml:"token_issuer"`
+	TokenAudience string `yaml:"token_audience"`
+
+	// SIPIdleTimeout closes a silent phone connection (default 5m; phones
+	// send CRLF keep-alives, RFC 5626 §4.4.1).
+	SIPIdleTimeout time.Duration `yaml:"sip_idle_timeout"`
+	// HandshakeTimeout bounds every TLS handshake (default 10s).
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// MaxConnsPerSource caps phone connections from one IP (default 1000).
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+
+	TLS TLSConfig `yaml:"tls"`
+}
+
+// TLSConfig names the edge's certificate files.
+type TLSConfig struct {
+	// PublicCert/PublicKey: the certificate phones see on 8443 and 5061.
+	PublicCert string `yaml:"public_cert"`
+	PublicKey  string `yaml:"public_key"`
+	// MTLSCert/MTLSKey: the client certificate presented to the core; its
+	// subject/SAN must match an Expressway-C entry on the core (S-12).
+	MTLSCert string `yaml:"mtls_cert"`
+	MTLSKey  string `yaml:"mtls_key"`
+	// CoreTrust: the CA bundle that verifies the core's Tomcat certificate.
+	CoreTrust string `yaml:"core_trust"`
+}
+
+// WithDefaults returns c with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	if c.Node == "" {
+		c.Node, _ = os.Hostname()
+		if c.Node == "" {
+			c.Node = "edge"
+		}
+	}
+	if c.HTTPSAddr == "" {
+		c.HTTPSAddr = ":8443"
+	}
+	if c.SIPAddr == "" {
+		c.SIPAddr = ":5061"
+	}
+	if c.AdvertisedHost == "" {
+		host, _, _ := net.SplitHostPort(c.SIPAddr)
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			host = c.Node
+		}
+		c.AdvertisedHost = host
+	}
+	if c.CoreURL == "" {
+		c.CoreURL = "https://core.edgeway.test:8443"
+	}
+	u, _ := url.Parse(c.CoreURL)
+	if c.CoreMRA == "" && u != nil {
+		c.CoreMRA = net.JoinHostPort(u.Hostname(), "5091")
+	}
+	if c.CoreServerName == "" && u != nil {
+		c.CoreServerName = u.Hostname()
+	}
+	if c.TokenIssuer == "" {
+		c.TokenIssuer = c.CoreURL
+	}
+	if c.TokenAudience == "" {
+		c.TokenAudience = "urn:edgeway:sip"
+	}
+	if c.SIPIdleTimeout == 0 {
+		c.SIPIdleTimeout = 5 * time.Minute
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.MaxConnsPerSource == 0 {
+		c.MaxConnsPerSource = 1000
+	}
+	return c
+}
+
+// Validate reports every problem with a defaulted config.
+func (c Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.CoreURL)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("core_url %q must be an https:// URL", c.CoreURL))
+	}
+	if _, p, err := net.SplitHostPort(c.CoreMRA); err != nil {
+		errs = append(errs, fmt.Errorf("core_mra %q: %w", c.CoreMRA, err))
+	} else if n, err := strconv.Atoi(p); err != nil || n < 1024 || n > 49151 {
+		errs = append(errs, fmt.Errorf("core_mra port %q: S-11: SIP ports must be in 1024-49151", p))
+	}
+	for name, addr := range map[string]string{"https_addr": c.HTTPSAddr, "sip_addr": c.SIPAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+		}
+	}
+	if c.TLS.PublicCert == "" || c.TLS.PublicKey == "" || c.TLS.MTLSCert == "" || c.TLS.MTLSKey == "" || c.TLS.CoreTrust == "" {
+		errs = append(errs, errors.New("tls.public_cert, tls.public_key, tls.mtls_cert, tls.mtls_key and tls.core_trust are required (run `edgeway pki init` for a development PKI)"))
+	}
+	return errors.Join(errs...)
+}

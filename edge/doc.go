@@ -1,0 +1,12 @@
+// Package edge is the Expressway role of Edgeway, in the DMZ: public HTTPS
+// for onboarding and token refresh (forwarded to the core over mutual TLS,
+// S-17/S-18 are decided by the core, which can tell MRA traffic by the
+// edge's certificate), and a public SIP/TLS front that pre-checks bearer
+// tokens against the core's JWKS, adds Path (RFC 3327) and Via, forwards
+// over mutual TLS to the core's MRA port (S-11), and relays responses back
+// on the phone's own connection.
+//
+// The edge keeps no state that cannot be lost: tokens, codes and bindings
+// live in the core. It never imports package core; the two talk over the
+// network (internal/traversal).
+package edge

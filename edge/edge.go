@@ -1,0 +1,200 @@
+package edge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/edgeway/edgeway/internal/sipx"
+	"github.com/edgeway/edgeway/internal/token"
+	"github.com/edgeway/edgeway/internal/traversal"
+	"github.com/edgeway/edgeway/mtls"
+)
+
+// Server is one edge node. Build it with New and Run it, or Serve it on
+// listeners you made.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	public  *mtls.KeyPair
+	client  *mtls.KeyPair
+	trust   *mtls.TrustStore
+	coreURL *url.URL
+	http    *http.Client
+	jwks    *token.RemoteJWKS
+	ver     *token.Verifier
+}
+
+// New checks the configuration and loads the certificates.
+func New(cfg Config, log *slog.Logger) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("edge: config: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log.With("tier", "edge", "node", cfg.Node)}
+	var err error
+	if s.public, err = mtls.NewKeyPair(cfg.TLS.PublicCert, cfg.TLS.PublicKey); err != nil {
+		return nil, fmt.Errorf("edge: public certificate: %w", err)
+	}
+	if s.client, err = mtls.NewKeyPair(cfg.TLS.MTLSCert, cfg.TLS.MTLSKey); err != nil {
+		return nil, fmt.Errorf("edge: mTLS client certificate: %w", err)
+	}
+	if s.trust, err = mtls.NewTrustStore(cfg.TLS.CoreTrust); err != nil {
+		return nil, fmt.Errorf("edge: core trust: %w", err)
+	}
+	s.coreURL, _ = url.Parse(cfg.CoreURL)
+	s.http = traversal.HTTPClient(s.client, s.trust, cfg.CoreServerName)
+	s.jwks = &token.RemoteJWKS{URL: s.coreURL.JoinPath("/.well-known/jwks.json").String(), Client: s.http}
+	if s.ver, err = token.NewVerifier(s.jwks, token.VerifierConfig{Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Config returns the effective (defaulted) configuration.
+func (s *Server) Config() Config { return s.cfg }
+
+// Listeners are the plain TCP listeners an edge serves on.
+type Listeners struct {
+	HTTPS net.Listener // public HTTPS (onboarding, refresh)
+	SIP   net.Listener // public SIP/TLS
+}
+
+// Run listens on the configured addresses and serves until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	h, err := lc.Listen(ctx, "tcp", s.cfg.HTTPSAddr)
+	if err != nil {
+		return fmt.Errorf("edge: https listener: %w", err)
+	}
+	p, err := lc.Listen(ctx, "tcp", s.cfg.SIPAddr)
+	if err != nil {
+		h.Close()
+		return fmt.Errorf("edge: SIP listener: %w", err)
+	}
+	return s.Serve(ctx, Listeners{HTTPS: h, SIP: p})
+}
+
+// Serve serves the listeners until ctx ends.
+func (s *Server) Serve(ctx context.Context, ls Listeners) error {
+	// Reaching the core once at start reports our certificate names to it
+	// (S-12 "Find") and warms the JWKS cache; failure is not fatal, the
+	// core may come up later.
+	if err := s.jwks.Refresh(ctx); err != nil {
+		s.log.Warn("core not reachable yet over mTLS", "core", s.cfg.CoreURL, "err", err)
+	}
+
+	lo := mtls.ListenerOptions{
+		HandshakeTimeout:  s.cfg.HandshakeTimeout,
+		MaxConnsPerSource: s.cfg.MaxConnsPerSource,
+		OnReject: func(remote net.Addr, _ []string, err error) {
+			s.log.Debug("phone TLS handshake failed", "remote", remote, "err", err)
+		},
+	}
+	httpsLn := mtls.NewListener(ls.HTTPS, mtls.ServerConfig(s.public), lo)
+	sipLn := mtls.NewListener(ls.SIP, mtls.ServerConfig(s.public), lo)
+
+	_, portStr, _ := net.SplitHostPort(ls.SIP.Addr().String())
+	sipPort, _ := strconv.Atoi(portStr)
+	ua, err := sipx.NewUA("Edgeway edge", s.cfg.AdvertisedHost, s.cfg.SIPIdleTimeout, s.log.With("sip", "front"),
+		mtls.ClientConfig(s.client, s.trust, s.cfg.CoreServerName))
+	if err != nil {
+		return fmt.Errorf("edge: SIP user agent: %w", err)
+	}
+	flowKey := make([]byte, 32)
+	if _, err := rand.Read(flowKey); err != nil {
+		return err
+	}
+	front, err := newSIPFront(s.cfg, ua, s.ver, sipPort, flowKey, s.log.With("sip", "front"))
+	if err != nil {
+		ua.Close()
+		return err
+	}
+
+	hs := &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.log.Info("edge listening", "https", ls.HTTPS.Addr(), "sip", ls.SIP.Addr(), "core", s.cfg.CoreURL, "core_mra", s.cfg.CoreMRA)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := hs.Serve(httpsLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("edge: https: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		err := front.srv.ServeTLS(sipLn)
+		if gctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("edge: SIP: %w", err)
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		sipLn.Close()
+		front.Close()
+		return nil
+	})
+	err = g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// httpHandler is the public HTTPS surface: an allow-list of paths, each
+// forwarded to the core over mutual TLS.
+func (s *Server) httpHandler() http.Handler {
+	proxy := &httputil.ReverseProxy{
+		Transport: s.http.Transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(s.coreURL)
+			pr.Out.Host = s.coreURL.Host
+			// Only the edge says where the phone is; drop what the phone wrote.
+			pr.Out.Header.Del(traversal.ClientAddressHeader)
+			pr.Out.Header.Del("X-Forwarded-For")
+			if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+				pr.Out.Header.Set(traversal.ClientAddressHeader, ip)
+			}
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Warn("core unreachable for HTTPS request", "path", r.URL.Path, "err", err)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "5")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "temporarily_unavailable", "error_description": "the core cannot be reached; try again"})
+		},
+	}
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+		proxy.ServeHTTP(w, r)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("POST /oauth2/token", limited)
+	mux.Handle("POST /oauth2/revoke", limited)
+	mux.Handle("GET /.well-known/jwks.json", limited)
+	return mux
+}

@@ -1,0 +1,134 @@
+// Package sipx holds the SIP helpers both tiers share on top of sipgo:
+// building a user agent with Edgeway's transport limits, reading
+// multi-valued headers, contacts and addresses of record, and log-safe
+// fingerprints of secrets.
+package sipx
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// NewUA builds a sipgo user agent whose TLS connections are closed after
+// idle of silence (keep-alive CRLFs count) and that dials with tlsConf.
+func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config) (*sipgo.UserAgent, error) {
+	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: idle, WriteTimeout: 10 * time.Second}}
+	opts := []sipgo.UserAgentOption{
+		sipgo.WithUserAgent(name),
+		sipgo.WithUserAgentHostname(hostname),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(log),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TLS: tlsTransport}),
+		),
+	}
+	if tlsConf != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(tlsConf))
+	}
+	return sipgo.NewUA(opts...)
+}
+
+// Respond sends a response built from req; errors (a closed connection)
+// are the client's problem and are dropped.
+func Respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, body []byte) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, body))
+}
+
+// AOR is the address of record of a To header: scheme, user and host, no
+// parameters, lower-case host.
+func AOR(to *sip.ToHeader) string {
+	if to == nil {
+		return ""
+	}
+	scheme := to.Address.Scheme
+	if scheme == "" {
+		scheme = "sip"
+	}
+	return fmt.Sprintf("%s:%s@%s", scheme, to.Address.User, strings.ToLower(to.Address.Host))
+}
+
+// ErrBadContact reports an unparsable Contact header.
+var ErrBadContact = errors.New("sip: bad Contact header")
+
+// Contacts returns the Contact values of a REGISTER; star reports a
+// "Contact: *" (RFC 3261 §10.2.2).
+func Contacts(req *sip.Request) (contacts []sip.ContactHeader, star bool, err error) {
+	for _, v := range HeaderValues(req, "Contact") {
+		if strings.TrimSpace(v) == "*" {
+			star = true
+			continue
+		}
+		var c sip.ContactHeader
+		c.DisplayName, err = sip.ParseAddressValue(v, &c.Address, &c.Params)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: %q: %v", ErrBadContact, v, err)
+		}
+		contacts = append(contacts, c)
+	}
+	return contacts, star, nil
+}
+
+// HeaderValues returns every value of a header, splitting comma-separated
+// lists outside <> and quotes.
+func HeaderValues(m sip.Message, name string) []string {
+	var out []string
+	for _, h := range m.GetHeaders(name) {
+		out = append(out, SplitList(h.Value())...)
+	}
+	return out
+}
+
+// SplitList splits a SIP header list value at top-level commas.
+func SplitList(v string) []string {
+	var out []string
+	depth, quoted, start := 0, false, 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			quoted = !quoted
+		case '<':
+			if !quoted {
+				depth++
+			}
+		case '>':
+			if !quoted && depth > 0 {
+				depth--
+			}
+		case ',':
+			if !quoted && depth == 0 {
+				if s := strings.TrimSpace(v[start:i]); s != "" {
+					out = append(out, s)
+				}
+				start = i + 1
+			}
+		}
+	}
+	if s := strings.TrimSpace(v[start:]); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Fingerprint is how secrets appear in logs: a short SHA-256 prefix.
+func Fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return "sha256:" + hex.EncodeToString(sum[:4])
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(m sip.Message) (tok string, scheme string, ok bool) {
+	hs := m.GetHeaders("Authorization")
+	if len(hs) == 0 {
+		return "", "", false
+	}
+	scheme, cred, _ := strings.Cut(strings.TrimSpace(hs[0].Value()), " ")
+	return strings.TrimSpace(cred), scheme, true
+}

@@ -1,0 +1,229 @@
+// Package store is the core's store of record: devices, lines, users, security
+// profiles, enterprise parameters, Expressway-C entries, activation codes
+// (hashed), refresh-token families (hashed), revoked access tokens, signing
+// keys, secrets and registrations.
+//
+// Callers depend on the Store interface (or a narrower one they declare); the
+// SQLite implementation lives in this package (Open) and a PostgreSQL one can
+// be added beside it without touching callers. Nothing here assumes a single
+// process: every state change that must happen exactly once is a conditional
+// UPDATE whose affected-row count decides the winner, so several core nodes
+// sharing one database stay correct.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrConflict = errors.New("store: already exists")
+	// ErrAlreadyUsed is returned when a one-time item (activation code,
+	// refresh token) has already been consumed by an earlier call.
+	ErrAlreadyUsed = errors.New("store: already used")
+	ErrRevoked     = errors.New("store: revoked")
+	ErrExpired     = errors.New("store: expired")
+	// ErrWrongDevice is returned when an activation code exists but is bound
+	// to another device; the code is left untouched.
+	ErrWrongDevice = errors.New("store: bound to another device")
+)
+
+// Device is a phone or soft client (S-5, S-17, S-19).
+type Device struct {
+	Name             string // e.g. SEP0011223344AA or CSFJSMITH
+	Model            string // e.g. "8845", "CSF", "BOT"; see S-5
+	Line             string // directory number, e.g. "1001"
+	Owner            string // username, may be empty
+	SecurityProfile  string // name of a SecurityProfile
+	AllowMRA         bool   // "Allow Activation Code via MRA" (S-17)
+	MRAServiceDomain string // "Activation Code MRA Service Domain" (S-17)
+	CreatedAt        time.Time
+}
+
+// SecurityProfile is a phone security profile (S-15, S-16).
+type SecurityProfile struct {
+	Name          string
+	Mode          string // "non-secure" | "authenticated" | "encrypted"
+	Transport     string // "TCP" | "UDP" | "TLS" | "TCP+UDP"
+	OAuth         bool   // Enable OAuth Authentication
+	Digest        bool   // Enable Digest Authentication
+	TFTPEncrypted bool   // TFTP Encrypted Config
+}
+
+// User is an end user who may log in with a password on premises (never
+// over MRA: S-18).
+type User struct {
+	Username     string
+	PasswordHash string // PHC-style string, see internal/passwd
+	CreatedAt    time.Time
+}
+
+// ExpresswayEntry is a configured Expressway-C (S-12).
+type ExpresswayEntry struct {
+	ID          int64
+	Address     string   // IP, hostname or FQDN
+	Description string   // free text
+	Names       []string // X.509 subject names / SANs admitted on the MRA port
+	Domains     []string // extra domains (S-12: an Expressway-C in another domain)
+}
+
+// ReportedName is an X.509 name an edge presented to the core (S-12 "Find").
+type ReportedName struct {
+	Name      string
+	Address   string // remote address the certificate was last seen from
+	FirstSeen time.Time
+	LastSeen  time.Time
+}
+
+// ActivationCode is a one-time onboarding code bound to one device. Only a
+// keyed hash of the code is ever stored.
+type ActivationCode struct {
+	ID        string // opaque, safe to show and to revoke by
+	Device    string
+	Hash      []byte // HMAC-SHA256(secret, normalized code)
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero when unused
+	RevokedAt time.Time // zero when not revoked
+}
+
+// RefreshToken is one member of a refresh-token family. Only its hash is
+// stored. A family is started by one grant (activation code or password) and
+// each refresh rotates to a new member.
+type RefreshToken struct {
+	Hash      []byte // SHA-256 of the opaque token
+	Family    string
+	Device    string
+	Username  string // set for password-grant families
+	Origin    string // grant that started the family: "activation_code" | "password"
+	MRA       bool   // family started through the edge
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	RotatedAt time.Time // zero while current
+}
+
+// SigningKey is a token-signing key shared by every core node.
+type SigningKey struct {
+	KID        string
+	Alg        string // "ES256"
+	PrivatePEM []byte // PKCS#8
+	CreatedAt  time.Time
+	RetiredAt  time.Time // zero while it is the active key; verification-only after
+}
+
+// Registration is one SIP binding (RFC 3261 §10, Path per RFC 3327).
+type Registration struct {
+	AOR       string // sip:1001@example.com (no params)
+	Contact   string // full Contact URI
+	Device    string
+	Path      []string // Path header values, top first
+	CallID    string
+	CSeq      uint32
+	ExpiresAt time.Time
+	MRA       bool   // arrived over the MRA port
+	Edge      string // admitted Expressway-C name when MRA
+	Node      string // core node that accepted it
+	Source    string // transport source address
+	UpdatedAt time.Time
+}
+
+// AuditEntry records one administrative change.
+type AuditEntry struct {
+	ID     int64
+	At     time.Time
+	Actor  string
+	Action string
+	Detail string
+}
+
+// Store is everything the core keeps. Implementations must be safe for
+// concurrent use by many goroutines and by several processes sharing the
+// same database.
+type Store interface {
+	Close() error
+
+	// Enterprise parameters and other settings, keyed by name.
+	GetParam(ctx context.Context, name string) (value string, ok bool, err error)
+	SetParam(ctx context.Context, name, value string) error
+	ListParams(ctx context.Context) (map[string]string, error)
+
+	// Secrets are random byte strings created once and shared by all nodes
+	// (the activation-code HMAC key, for example). gen is called only when
+	// no secret of that name exists yet; concurrent callers see one value.
+	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
+
+	PutSecurityProfile(ctx context.Context, p SecurityProfile) error
+	GetSecurityProfile(ctx context.Context, name string) (SecurityProfile, error)
+	ListSecurityProfiles(ctx context.Context) ([]SecurityProfile, error)
+
+	PutDevice(ctx context.Context, d Device) error
+	GetDevice(ctx context.Context, name string) (Device, error)
+	DeviceByLine(ctx context.Context, line string) (Device, error)
+	ListDevices(ctx context.Context) ([]Device, error)
+	DeleteDevice(ctx context.Context, name string) error
+
+	PutUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, username string) (User, error)
+
+	// Expressway-C entries (S-12).
+	AddExpressway(ctx context.Context, e ExpresswayEntry) (int64, error)
+	UpdateExpressway(ctx context.Context, e ExpresswayEntry) error
+	DeleteExpressway(ctx context.Context, id int64) error
+	ListExpressways(ctx context.Context) ([]ExpresswayEntry, error)
+	ReportName(ctx context.Context, name, address string, at time.Time) error
+	ListReportedNames(ctx context.Context) ([]ReportedName, error)
+
+	// Activation codes.
+	PutActivationCode(ctx context.Context, c ActivationCode) error
+	// RedeemActivationCode marks the code with this hash used, exactly once
+	// across all callers and processes, and returns it. It fails with
+	// ErrNotFound, ErrWrongDevice (the code is bound to another device),
+	// ErrRevoked, ErrAlreadyUsed or ErrExpired (checked in that order) and
+	// then changes nothing.
+	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time) (ActivationCode, error)
+	ListActivationCodes(ctx context.Context, device string) ([]ActivationCode, error)
+	RevokeActivationCode(ctx context.Context, id string, now time.Time) error
+	// RevokeDeviceActivationCodes revokes every unused code of a device, so
+	// issuing a new code invalidates older ones.
+	RevokeDeviceActivationCodes(ctx context.Context, device string, now time.Time) error
+
+	// Refresh tokens and families.
+	PutRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken marks the token with this hash rotated, exactly once,
+	// and returns it. When it was already rotated it returns the token and
+	// ErrAlreadyUsed (a replay: the caller revokes the family). A token of a
+	// revoked family gives ErrRevoked; an expired one ErrExpired; unknown
+	// ErrNotFound.
+	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) (RefreshToken, error)
+	RevokeFamily(ctx context.Context, family string, now time.Time) error
+	FamilyRevoked(ctx context.Context, family string) (bool, error)
+	// RevokeDeviceFamilies revokes every family of a device.
+	RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error
+
+	// Revoked access tokens, kept until they would have expired anyway.
+	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+
+	// Signing keys.
+	PutSigningKey(ctx context.Context, k SigningKey) error
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	RetireSigningKey(ctx context.Context, kid string, at time.Time) error
+
+	// Registrations. PutRegistration replaces the binding with the same
+	// (AOR, Contact).
+	PutRegistration(ctx context.Context, r Registration) error
+	DeleteRegistration(ctx context.Context, aor, contact string) error
+	DeleteRegistrations(ctx context.Context, aor string) error
+	// Registrations lists live bindings of one AOR (all AORs when aor is
+	// empty), dropping expired ones as of now.
+	Registrations(ctx context.Context, aor string, now time.Time) ([]Registration, error)
+
+	Audit(ctx context.Context, e AuditEntry) error
+	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+
+	// Purge removes expired codes, tokens, revocations and bindings.
+	Purge(ctx context.Context, now time.Time) error
+}

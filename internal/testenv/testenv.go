@@ -1,0 +1,175 @@
+// Package testenv starts a whole Edgeway — core and edge with a fresh dev
+// PKI and a real SQLite store, provisioned like quickstart — on loopback
+// listeners with kernel-chosen ports, for end-to-end tests that read like
+// the operator's story.
+package testenv
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/core"
+	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/quickstart"
+	"github.com/edgeway/edgeway/internal/store"
+)
+
+// Env is a running core + edge.
+type Env struct {
+	T          testing.TB
+	Dir        string
+	Layout     quickstart.Layout
+	Info       quickstart.Info
+	Store      store.Store
+	Core       *core.Server
+	Edge       *edge.Server
+	CA         *x509.CertPool
+	AdminToken string
+	Devices    map[string]quickstart.Device
+	Users      []quickstart.User
+	Log        *slog.Logger
+}
+
+// Options adjust an Env before it starts.
+type Options struct {
+	// CoreOptions are passed to core.New (a clock, say).
+	CoreOptions []core.Option
+	// Configure may change the generated configs before the tiers are built.
+	Configure func(l *quickstart.Layout)
+	// BeforeStart runs after provisioning, before the tiers serve.
+	BeforeStart func(ctx context.Context, e *Env) error
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("testenv: listen: %v", err)
+	}
+	return ln
+}
+
+func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
+
+// Start brings up core and edge; they stop when the test ends.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	dir := t.TempDir()
+	coreHTTPS, corePhone, coreMRA, edgeHTTPS, edgeSIP := listen(t), listen(t), listen(t), listen(t), listen(t)
+	a := quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: port(coreHTTPS), CorePhone: port(corePhone),
+		CoreMRA: port(coreMRA), EdgeHTTPS: port(edgeHTTPS), EdgeSIP: port(edgeSIP)}
+	lay, err := quickstart.Prepare(dir, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Configure != nil {
+		o.Configure(&lay)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if os.Getenv("EDGEWAY_TEST_LOG") == "" {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := store.Open(ctx, lay.Core.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := core.New(ctx, lay.Core, st, log, o.CoreOptions...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs, users, err := quickstart.Provision(ctx, st, c.Activation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := edge.New(lay.Edge, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.ReadFile(lay.Core.AdminTokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(lay.PKI.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	env := &Env{T: t, Dir: dir, Layout: lay, Store: st, Core: c, Edge: e, CA: pool, AdminToken: strings.TrimSpace(string(tok)),
+		Devices: map[string]quickstart.Device{}, Users: users, Log: log}
+	for _, d := range devs {
+		env.Devices[d.Name] = d
+	}
+	env.Info = quickstart.Info{
+		EdgeHTTPS: fmt.Sprintf("https://127.0.0.1:%d", a.EdgeHTTPS), EdgeSIP: fmt.Sprintf("127.0.0.1:%d", a.EdgeSIP),
+		CoreHTTPS: fmt.Sprintf("https://127.0.0.1:%d", a.CoreHTTPS), CorePhoneOAuth: fmt.Sprintf("127.0.0.1:%d", a.CorePhone),
+		CoreMRA: fmt.Sprintf("127.0.0.1:%d", a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
+		Domain: quickstart.Domain, Devices: devs, Users: users,
+	}
+	if o.BeforeStart != nil {
+		if err := o.BeforeStart(ctx, env); err != nil {
+			t.Fatal(err)
+		}
+	}
+	coreDone, edgeDone := make(chan error, 1), make(chan error, 1)
+	go func() {
+		coreDone <- c.Serve(ctx, core.Listeners{HTTPS: coreHTTPS, Phone: corePhone, MRA: coreMRA})
+	}()
+	go func() { edgeDone <- e.Serve(ctx, edge.Listeners{HTTPS: edgeHTTPS, SIP: edgeSIP}) }()
+	t.Cleanup(func() {
+		cancel()
+		for _, ch := range []chan error{edgeDone, coreDone} {
+			select {
+			case err := <-ch:
+				if err != nil {
+					t.Errorf("testenv: tier stopped with %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Errorf("testenv: a tier did not stop within 10s")
+			}
+		}
+		st.Close()
+	})
+	return env
+}
+
+// Phone returns a simulated phone for a demo device, through the edge
+// (mra) or straight to the core's Phone OAuth port.
+func (e *Env) Phone(device string, mra bool) *bench.Phone {
+	e.T.Helper()
+	d, ok := e.Devices[device]
+	if !ok {
+		e.T.Fatalf("testenv: no demo device %s", device)
+	}
+	cfg := bench.PhoneConfig{Device: d.Name, Line: d.Line, Domain: d.Domain, RootCAs: e.CA, Log: e.Log,
+		EdgeHTTPS: e.Info.EdgeHTTPS, EdgeSIP: e.Info.EdgeSIP}
+	if !mra {
+		cfg.EdgeHTTPS, cfg.EdgeSIP = e.Info.CoreHTTPS, e.Info.CorePhoneOAuth
+	}
+	p, err := bench.NewPhone(cfg)
+	if err != nil {
+		e.T.Fatal(err)
+	}
+	e.T.Cleanup(p.Close)
+	return p
+}
+
+// Path returns a path inside the env's directory.
+func (e *Env) Path(name string) string { return filepath.Join(e.Dir, name) }
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

@@ -1,0 +1,27 @@
+package token
+
+import (
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// How a token was obtained. Origin is the grant that started the refresh
+// family; Grant is the grant that produced this particular token.
+const (
+	GrantActivationCode = "activation_code"
+	GrantPassword       = "password"
+	GrantRefresh        = "refresh_token"
+)
+
+// Claims are the claims of an Edgeway access token. The subject is the device
+// name (for example SEP0011223344AA).
+type Claims struct {
+	jwt.RegisteredClaims
+	Grant  string `json:"grant"`         // grant that produced this token
+	Origin string `json:"origin"`        // grant that started the family (S-9)
+	Family string `json:"fam,omitempty"` // refresh-token family id
+	MRA    bool   `json:"mra,omitempty"` // obtained through the edge (S-17, S-18)
+	User   string `json:"usr,omitempty"` // username for password-grant tokens
+}
+
+// Device is the device the token was issued to.
+func (c *Claims) Device() string { return c.Subject }
