@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/internal/quickstart"
@@ -129,6 +130,7 @@ func runOnboard(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("edgeway onboard", flag.ContinueOnError)
 	var pf phoneFlags
 	pf.register(fs)
+	inf := fs.String("inf", "", "also append a sipp injection row `line;domain;Authorization: Bearer <token>` to this file (see bench/sipp)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -140,6 +142,16 @@ func runOnboard(ctx context.Context, args []string, out io.Writer) error {
 	t, err := pf.obtain(ctx, ph)
 	if err != nil {
 		return err
+	}
+	if *inf != "" {
+		f, err := os.OpenFile(*inf, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		_, werr := fmt.Fprintf(f, "%s;%s;Authorization: Bearer %s\n", pf.line, pf.domain, t.AccessToken)
+		if err := errors.Join(werr, f.Close()); err != nil {
+			return err
+		}
 	}
 	return json.NewEncoder(out).Encode(t)
 }

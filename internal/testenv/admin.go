@@ -2,13 +2,18 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edgeway/edgeway/core"
+	"github.com/edgeway/edgeway/internal/token"
 )
 
 // HTTPClient trusts the dev CA.
@@ -50,4 +55,43 @@ func (e *Env) Registrations(t testing.TB) []core.RegistrationView {
 		t.Fatal(err)
 	}
 	return regs
+}
+
+// SignWithCoreKey signs claims with the core's active signing key, read
+// from the store — for tests that need tokens the core would never issue
+// (wrong audience, a device that may not use OAuth).
+func (e *Env) SignWithCoreKey(t testing.TB, c *token.Claims) string {
+	t.Helper()
+	rows, err := e.Store.ListSigningKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []token.Key
+	for _, r := range rows {
+		pk, err := token.ParsePrivate(r.PrivatePEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, token.Key{KID: r.KID, Private: pk, Created: r.CreatedAt, Retired: r.RetiredAt})
+	}
+	ks, err := token.NewKeySet(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ks.Sign(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Claims returns claims the core would issue for device now.
+func (e *Env) Claims(device string, now time.Time) *token.Claims {
+	return &token.Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: e.Layout.Core.Issuer, Audience: jwt.ClaimStrings{"urn:edgeway:sip"}, Subject: device, ID: "test-" + device,
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
+		},
+		Grant: token.GrantActivationCode, Origin: token.GrantActivationCode,
+	}
 }

@@ -21,13 +21,14 @@ type RemoteJWKS struct {
 	URL        string
 	Client     *http.Client
 	MaxAge     time.Duration    // refetch keys older than this; default 1h
-	MinRefresh time.Duration    // at most one refetch per this; default 10s
+	MinRefresh time.Duration    // at most one refetch per this; default 1s
 	Now        func() time.Time // default time.Now
 
 	sf      singleflight.Group
 	mu      sync.RWMutex
 	keys    map[string]*ecdsa.PublicKey
 	fetched time.Time
+	gen     uint64 // fetch attempts so far
 	lastErr error
 }
 
@@ -38,31 +39,50 @@ func (r *RemoteJWKS) now() time.Time {
 	return time.Now()
 }
 
-// PublicKey implements KeySource.
+// PublicKey implements KeySource. An unknown kid (the core rotated its
+// key, R-1) triggers a refetch; refetches are paced to one per MinRefresh,
+// and a lookup that arrives inside the pacing window waits for it to close
+// (bounded by ctx) rather than failing, so a token signed right after a
+// rotation is not refused while junk kids still cannot hammer the core.
 func (r *RemoteJWKS) PublicKey(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	maxAge, minRefresh := r.MaxAge, r.MinRefresh
 	if maxAge == 0 {
 		maxAge = time.Hour
 	}
 	if minRefresh == 0 {
-		minRefresh = 10 * time.Second
+		minRefresh = time.Second
 	}
 	r.mu.RLock()
 	k, ok := r.keys[kid]
-	age := r.now().Sub(r.fetched)
-	never := r.fetched.IsZero()
+	fetched, gen := r.fetched, r.gen
 	r.mu.RUnlock()
+	age := r.now().Sub(fetched)
 	if ok && age < maxAge {
 		return k, nil
 	}
-	if never || age >= minRefresh {
+	if !fetched.IsZero() && age < minRefresh {
+		if ok {
+			return k, nil
+		}
+		t := time.NewTimer(minRefresh - age)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: kid %q: %w", ErrUnknownKey, kid, ctx.Err())
+		case <-t.C:
+		}
+	}
+	r.mu.RLock()
+	refreshedMeanwhile := r.gen != gen
+	r.mu.RUnlock()
+	if !refreshedMeanwhile {
 		if err := r.Refresh(ctx); err != nil && !ok {
 			return nil, err
 		}
-		r.mu.RLock()
-		k, ok = r.keys[kid]
-		r.mu.RUnlock()
 	}
+	r.mu.RLock()
+	k, ok = r.keys[kid]
+	r.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
 	}
@@ -74,10 +94,12 @@ func (r *RemoteJWKS) Refresh(ctx context.Context) error {
 	_, err, _ := r.sf.Do("jwks", func() (any, error) {
 		err := r.fetch(ctx)
 		r.mu.Lock()
+		r.gen++
 		r.lastErr = err
-		if err != nil && r.fetched.IsZero() {
-			// Remember the failed attempt so MinRefresh also paces retries.
-			r.fetched = r.now().Add(-time.Hour * 24 * 365)
+		if err != nil {
+			// Remember the failed attempt so MinRefresh also paces retries
+			// against a core that is down.
+			r.fetched = r.now()
 		}
 		r.mu.Unlock()
 		return nil, err
@@ -127,4 +149,3 @@ func (r *RemoteJWKS) fetch(ctx context.Context) error {
 
 var _ KeySource = (*RemoteJWKS)(nil)
 var _ KeySource = (*KeySet)(nil)
-

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -172,7 +173,7 @@ func TestRemoteJWKSRefetchesOnUnknownKidButPaced(t *testing.T) {
 	// Rotate on the core: the edge sees an unknown kid and refetches once.
 	k2, _ := GenerateKey(clk.t.Add(time.Second))
 	_ = ks.Replace(append(ks.keys, k2))
-	clk.t = clk.t.Add(11 * time.Second)
+	clk.t = clk.t.Add(2 * time.Second)
 	tok2, _ := ks.Sign(claimsAt(clk.t, time.Hour))
 	if _, err := v.Verify(context.Background(), tok2); err != nil {
 		t.Fatalf("after rotation: %v", err)
@@ -180,17 +181,39 @@ func TestRemoteJWKSRefetchesOnUnknownKidButPaced(t *testing.T) {
 	if hits.Load() != 2 {
 		t.Fatalf("fetches = %d, want 2", hits.Load())
 	}
-	// A burst of junk kids within MinRefresh causes no further fetch.
-	for i := 0; i < 50; i++ {
-		junk := jwt.NewWithClaims(jwt.SigningMethodES256, claimsAt(clk.t, time.Hour))
-		junk.Header["kid"] = "junk"
-		s, _ := junk.SignedString(k2.Private)
-		if _, err := v.Verify(context.Background(), s); !errors.Is(err, ErrUnknownKey) {
-			t.Fatalf("junk kid: %v", err)
-		}
+}
+
+// Junk kids cannot make the edge hammer the core: a concurrent burst shares
+// one refetch per pacing window (real clock).
+func TestRemoteJWKSPacesJunkKids(t *testing.T) {
+	ks, k := newSet(t, time.Now())
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_ = json.NewEncoder(w).Encode(ks.JWKS())
+	}))
+	defer srv.Close()
+	r := &RemoteJWKS{URL: srv.URL, Client: srv.Client(), MinRefresh: 200 * time.Millisecond}
+	v, _ := NewVerifier(r, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", CacheSize: -1})
+	if err := r.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	if hits.Load() != 2 {
-		t.Fatalf("junk kids caused fetches: %d", hits.Load())
+	junk := jwt.NewWithClaims(jwt.SigningMethodES256, claimsAt(time.Now(), time.Hour))
+	junk.Header["kid"] = "junk"
+	s, _ := junk.SignedString(k.Private)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := v.Verify(context.Background(), s); !errors.Is(err, ErrUnknownKey) {
+				t.Errorf("junk kid: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := hits.Load(); n > 3 {
+		t.Fatalf("50 concurrent junk kids caused %d fetches, want at most 3", n)
 	}
 }
 

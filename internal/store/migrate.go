@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// migrations is the ordered schema history. Migration i (0-based) is schema
+// version i+1. Never edit or reorder an entry that has shipped: append a new
+// one instead.
+var migrations = []string{
+	// 1: initial schema. Times are integer Unix nanoseconds (UTC), NULL
+	// when unset; lists are JSON text.
+	`
+CREATE TABLE params (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+
+CREATE TABLE secrets (
+	name       TEXT PRIMARY KEY,
+	value      BLOB NOT NULL,
+	created_at INTEGER NOT NULL
+);
+
+CREATE TABLE security_profiles (
+	name           TEXT PRIMARY KEY,
+	mode           TEXT NOT NULL,
+	transport      TEXT NOT NULL,
+	oauth          INTEGER NOT NULL,
+	digest         INTEGER NOT NULL,
+	tftp_encrypted INTEGER NOT NULL
+);
+
+CREATE TABLE devices (
+	name               TEXT PRIMARY KEY,
+	model              TEXT NOT NULL,
+	line               TEXT NOT NULL,
+	owner              TEXT NOT NULL,
+	security_profile   TEXT NOT NULL,
+	allow_mra          INTEGER NOT NULL,
+	mra_service_domain TEXT NOT NULL,
+	created_at         INTEGER
+);
+CREATE INDEX devices_line ON devices (line);
+
+CREATE TABLE users (
+	username      TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,
+	created_at    INTEGER
+);
+
+CREATE TABLE expressways (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	address     TEXT NOT NULL,
+	description TEXT NOT NULL,
+	names       TEXT NOT NULL,
+	domains     TEXT NOT NULL
+);
+
+CREATE TABLE reported_names (
+	name       TEXT PRIMARY KEY,
+	address    TEXT NOT NULL,
+	first_seen INTEGER NOT NULL,
+	last_seen  INTEGER NOT NULL
+);
+
+CREATE TABLE activation_codes (
+	id         TEXT PRIMARY KEY,
+	device     TEXT NOT NULL,
+	hash       BLOB NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	used_at    INTEGER,
+	revoked_at INTEGER
+);
+CREATE INDEX activation_codes_device ON activation_codes (device);
+CREATE INDEX activation_codes_expires ON activation_codes (expires_at);
+
+CREATE TABLE families (
+	id         TEXT PRIMARY KEY,
+	device     TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	revoked_at INTEGER
+);
+CREATE INDEX families_device ON families (device);
+
+CREATE TABLE refresh_tokens (
+	hash       BLOB PRIMARY KEY,
+	family     TEXT NOT NULL REFERENCES families (id) ON DELETE CASCADE,
+	device     TEXT NOT NULL,
+	username   TEXT NOT NULL,
+	origin     TEXT NOT NULL,
+	mra        INTEGER NOT NULL,
+	issued_at  INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	rotated_at INTEGER
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
+
+CREATE TABLE revoked_access_tokens (
+	jti        TEXT PRIMARY KEY,
+	expires_at INTEGER NOT NULL
+);
+CREATE INDEX revoked_access_tokens_expires ON revoked_access_tokens (expires_at);
+
+CREATE TABLE signing_keys (
+	kid         TEXT PRIMARY KEY,
+	alg         TEXT NOT NULL,
+	private_pem BLOB NOT NULL,
+	created_at  INTEGER NOT NULL,
+	retired_at  INTEGER
+);
+
+CREATE TABLE registrations (
+	aor        TEXT NOT NULL,
+	contact    TEXT NOT NULL,
+	device     TEXT NOT NULL,
+	path       TEXT NOT NULL,
+	call_id    TEXT NOT NULL,
+	cseq       INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL,
+	mra        INTEGER NOT NULL,
+	edge       TEXT NOT NULL,
+	node       TEXT NOT NULL,
+	source     TEXT NOT NULL,
+	updated_at INTEGER,
+	PRIMARY KEY (aor, contact)
+);
+CREATE INDEX registrations_expires ON registrations (expires_at);
+
+CREATE TABLE audit (
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
+	at     INTEGER NOT NULL,
+	actor  TEXT NOT NULL,
+	action TEXT NOT NULL,
+	detail TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);
+`,
+}
+
+// migrate brings the schema up to date. Each migration runs in its own
+// IMMEDIATE transaction that re-checks schema_migrations first, so several
+// processes opening the same new file at once apply each migration exactly
+// once, and reopening a migrated file changes nothing.
+func (s *SQLite) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER PRIMARY KEY,
+		applied_at INTEGER NOT NULL
+	)`); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	for i, m := range migrations {
+		version := i + 1
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = ?`, version).Scan(&one)
+			if err == nil {
+				return nil // already applied
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, m); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				version, time.Now().UnixNano())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("store: migration %d: %w", version, err)
+		}
+	}
+	// A database written by a newer build is refused rather than misread.
+	var top sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&top); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	if top.Int64 > int64(len(migrations)) {
+		return fmt.Errorf("store: database schema version %d is newer than this build (%d)", top.Int64, len(migrations))
+	}
+	return nil
+}
+
+// SchemaVersion returns the highest applied migration.
+func (s *SQLite) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}

@@ -1,0 +1,403 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// orNow replaces the zero time with the current time, so a state change that
+// records "when" can never store NULL and thereby leave the item unchanged.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now()
+	}
+	return t
+}
+
+// norm returns t as it reads back from the database (UTC, nanoseconds).
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return time.Unix(0, t.UnixNano()).UTC()
+}
+
+// Activation codes.
+
+// PutActivationCode stores a new code. An existing ID or hash gives
+// ErrConflict. CreatedAt defaults to now.
+func (s *SQLite) PutActivationCode(ctx context.Context, c ActivationCode) error {
+	if c.ID == "" || c.Device == "" || len(c.Hash) == 0 || c.ExpiresAt.IsZero() {
+		return errors.New("store: activation code needs an ID, a device, a hash and an expiry")
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO activation_codes (id, device, hash, created_at, expires_at, used_at, revoked_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		c.ID, c.Device, c.Hash, orNow(c.CreatedAt).UnixNano(), c.ExpiresAt.UnixNano(), tn(c.UsedAt), tn(c.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("store: put activation code %q: %w", c.ID, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: activation code %q: %w", c.ID, ErrConflict)
+	}
+	return nil
+}
+
+const codeCols = `id, device, hash, created_at, expires_at, used_at, revoked_at`
+
+func scanCode(sc interface{ Scan(...any) error }) (ActivationCode, error) {
+	var c ActivationCode
+	var created, expires, used, revoked sql.NullInt64
+	err := sc.Scan(&c.ID, &c.Device, &c.Hash, &created, &expires, &used, &revoked)
+	c.CreatedAt, c.ExpiresAt, c.UsedAt, c.RevokedAt = nt(created), nt(expires), nt(used), nt(revoked)
+	return c, err
+}
+
+// RedeemActivationCode marks the code with this hash used, exactly once. In
+// one IMMEDIATE transaction it reads the code to classify a failure
+// (ErrNotFound, ErrWrongDevice, ErrRevoked, ErrAlreadyUsed, ErrExpired, in
+// that order) and then marks it with a conditional UPDATE whose affected-row
+// count decides the winner. On failure nothing changes and the zero
+// ActivationCode is returned.
+func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time) (ActivationCode, error) {
+	now = orNow(now)
+	var out ActivationCode
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		c, err := scanCode(tx.QueryRowContext(ctx, `SELECT `+codeCols+` FROM activation_codes WHERE hash = ?`, hash))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: activation code: %w", ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: activation code: %w", err)
+		}
+		switch {
+		case c.Device != device:
+			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrWrongDevice)
+		case !c.RevokedAt.IsZero():
+			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrRevoked)
+		case !c.UsedAt.IsZero():
+			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrAlreadyUsed)
+		case !now.Before(c.ExpiresAt):
+			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrExpired)
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE activation_codes SET used_at = ?
+			 WHERE hash = ? AND device = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`,
+			now.UnixNano(), hash, device, now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("store: redeem activation code %q: %w", c.ID, err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrAlreadyUsed)
+		}
+		c.UsedAt = norm(now)
+		out = c
+		return nil
+	})
+	if err != nil {
+		return ActivationCode{}, err
+	}
+	return out, nil
+}
+
+// ListActivationCodes returns the codes of one device (every code when device
+// is empty), oldest first.
+func (s *SQLite) ListActivationCodes(ctx context.Context, device string) ([]ActivationCode, error) {
+	q := `SELECT ` + codeCols + ` FROM activation_codes`
+	var args []any
+	if device != "" {
+		q += ` WHERE device = ?`
+		args = append(args, device)
+	}
+	q += ` ORDER BY created_at, id`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list activation codes: %w", err)
+	}
+	defer rows.Close()
+	var out []ActivationCode
+	for rows.Next() {
+		c, err := scanCode(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list activation codes: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list activation codes: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeActivationCode revokes one code (keeping the first revocation time);
+// an unknown ID gives ErrNotFound.
+func (s *SQLite) RevokeActivationCode(ctx context.Context, id string, now time.Time) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE activation_codes SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
+		orNow(now).UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("store: revoke activation code %q: %w", id, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: activation code %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// RevokeDeviceActivationCodes revokes every unused, unrevoked code of device.
+func (s *SQLite) RevokeDeviceActivationCodes(ctx context.Context, device string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx,
+		`UPDATE activation_codes SET revoked_at = ?
+		 WHERE device = ? AND used_at IS NULL AND revoked_at IS NULL`,
+		orNow(now).UnixNano(), device)
+	if err != nil {
+		return fmt.Errorf("store: revoke activation codes of %q: %w", device, err)
+	}
+	return nil
+}
+
+// Refresh tokens.
+
+// PutRefreshToken stores a new family member, creating the family (owned by
+// t.Device) on its first token. An existing hash gives ErrConflict.
+func (s *SQLite) PutRefreshToken(ctx context.Context, t RefreshToken) error {
+	if len(t.Hash) == 0 || t.Family == "" || t.ExpiresAt.IsZero() {
+		return errors.New("store: refresh token needs a hash, a family and an expiry")
+	}
+	issued := orNow(t.IssuedAt)
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO families (id, device, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			t.Family, t.Device, issued.UnixNano()); err != nil {
+			return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
+		}
+		res, err := tx.ExecContext(ctx,
+			`INSERT INTO refresh_tokens (hash, family, device, username, origin, mra, issued_at, expires_at, rotated_at)
+			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			t.Hash, t.Family, t.Device, t.Username, t.Origin, b2i(t.MRA),
+			issued.UnixNano(), t.ExpiresAt.UnixNano(), tn(t.RotatedAt))
+		if err != nil {
+			return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrConflict)
+		}
+		return nil
+	})
+}
+
+// RotateRefreshToken marks the token with this hash rotated, exactly once,
+// and returns it. Failures, checked in this order: ErrNotFound (zero token),
+// ErrRevoked (family revoked), ErrAlreadyUsed (a replay), ErrExpired; all but
+// ErrNotFound return the token, so the caller can act on its Family.
+func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) (RefreshToken, error) {
+	now = orNow(now)
+	var out RefreshToken
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var t RefreshToken
+		var issued, expires, rotated, famRevoked sql.NullInt64
+		err := tx.QueryRowContext(ctx,
+			`SELECT t.hash, t.family, t.device, t.username, t.origin, t.mra,
+				t.issued_at, t.expires_at, t.rotated_at, f.revoked_at
+			 FROM refresh_tokens t JOIN families f ON f.id = t.family
+			 WHERE t.hash = ?`, hash).
+			Scan(&t.Hash, &t.Family, &t.Device, &t.Username, &t.Origin, &t.MRA,
+				&issued, &expires, &rotated, &famRevoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: refresh token: %w", ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: refresh token: %w", err)
+		}
+		t.IssuedAt, t.ExpiresAt, t.RotatedAt = nt(issued), nt(expires), nt(rotated)
+		out = t
+		switch {
+		case famRevoked.Valid:
+			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrRevoked)
+		case !t.RotatedAt.IsZero():
+			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrAlreadyUsed)
+		case !now.Before(t.ExpiresAt):
+			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrExpired)
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE refresh_tokens SET rotated_at = ?
+			 WHERE hash = ? AND rotated_at IS NULL AND expires_at > ?
+			   AND NOT EXISTS (SELECT 1 FROM families f
+			                   WHERE f.id = refresh_tokens.family AND f.revoked_at IS NOT NULL)`,
+			now.UnixNano(), hash, now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("store: rotate refresh token (family %q): %w", t.Family, err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrAlreadyUsed)
+		}
+		out.RotatedAt = norm(now)
+		return nil
+	})
+	return out, err
+}
+
+// RevokeFamily revokes a refresh-token family (keeping the first revocation
+// time). Revoking a family not seen yet records it as revoked, so the
+// revocation sticks whatever order things happen in.
+func (s *SQLite) RevokeFamily(ctx context.Context, family string, now time.Time) error {
+	n := orNow(now).UnixNano()
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO families (id, device, created_at, revoked_at) VALUES (?, '', ?, ?)
+		 ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(families.revoked_at, excluded.revoked_at)`,
+		family, n, n)
+	if err != nil {
+		return fmt.Errorf("store: revoke family %q: %w", family, err)
+	}
+	return nil
+}
+
+// FamilyRevoked reports whether a family is revoked. An unknown family (never
+// stored, or purged after all its tokens expired) gives ErrNotFound, so a
+// caller that treats any error as a refusal fails closed.
+func (s *SQLite) FamilyRevoked(ctx context.Context, family string) (bool, error) {
+	var revoked sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT revoked_at FROM families WHERE id = ?`, family).Scan(&revoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("store: family %q: %w", family, ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: family %q: %w", family, err)
+	}
+	return revoked.Valid, nil
+}
+
+// RevokeDeviceFamilies revokes every family owned by device or holding a
+// token of device.
+func (s *SQLite) RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx,
+		`UPDATE families SET revoked_at = ?
+		 WHERE revoked_at IS NULL
+		   AND (device = ? OR id IN (SELECT family FROM refresh_tokens WHERE device = ?))`,
+		orNow(now).UnixNano(), device, device)
+	if err != nil {
+		return fmt.Errorf("store: revoke families of %q: %w", device, err)
+	}
+	return nil
+}
+
+// Revoked access tokens.
+
+// RevokeAccessToken records a revoked access token until expiresAt.
+func (s *SQLite) RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error {
+	if jti == "" {
+		return errors.New("store: revoke access token: empty jti")
+	}
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)
+		 ON CONFLICT (jti) DO UPDATE SET expires_at = MAX(revoked_access_tokens.expires_at, excluded.expires_at)`,
+		jti, tv(expiresAt))
+	if err != nil {
+		return fmt.Errorf("store: revoke access token: %w", err)
+	}
+	return nil
+}
+
+// AccessTokenRevoked reports whether an access token was revoked.
+func (s *SQLite) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM revoked_access_tokens WHERE jti = ?`, jti).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: access token revoked: %w", err)
+	}
+	return true, nil
+}
+
+// Signing keys.
+
+// PutSigningKey stores a new key; an existing KID gives ErrConflict.
+// CreatedAt defaults to now.
+func (s *SQLite) PutSigningKey(ctx context.Context, k SigningKey) error {
+	if k.KID == "" || len(k.PrivatePEM) == 0 {
+		return errors.New("store: signing key needs a KID and a private key")
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at)
+		 VALUES (?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING`,
+		k.KID, k.Alg, k.PrivatePEM, orNow(k.CreatedAt).UnixNano(), tn(k.RetiredAt))
+	if err != nil {
+		return fmt.Errorf("store: put signing key %q: %w", k.KID, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: signing key %q: %w", k.KID, ErrConflict)
+	}
+	return nil
+}
+
+// ListSigningKeys returns every key, oldest first.
+func (s *SQLite) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys ORDER BY created_at, kid`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list signing keys: %w", err)
+	}
+	defer rows.Close()
+	var out []SigningKey
+	for rows.Next() {
+		var k SigningKey
+		var created, retired sql.NullInt64
+		if err := rows.Scan(&k.KID, &k.Alg, &k.PrivatePEM, &created, &retired); err != nil {
+			return nil, fmt.Errorf("store: list signing keys: %w", err)
+		}
+		k.CreatedAt, k.RetiredAt = nt(created), nt(retired)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list signing keys: %w", err)
+	}
+	return out, nil
+}
+
+// RetireSigningKey marks a key verification-only (keeping the first
+// retirement time); an unknown KID gives ErrNotFound.
+func (s *SQLite) RetireSigningKey(ctx context.Context, kid string, at time.Time) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?) WHERE kid = ?`,
+		orNow(at).UnixNano(), kid)
+	if err != nil {
+		return fmt.Errorf("store: retire signing key %q: %w", kid, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: signing key %q: %w", kid, ErrNotFound)
+	}
+	return nil
+}
