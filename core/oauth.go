@@ -313,6 +313,10 @@ func (s *Server) issue(ctx context.Context, dev store.Device, user, grant, origi
 		},
 		Grant: grant, Origin: origin, Family: family, MRA: mra, User: user,
 	}
+	if !withRefresh {
+		// No refresh token, so no family to revoke through (S-10 off).
+		c.Family = ""
+	}
 	at, err := s.keys.Sign(c)
 	if err != nil {
 		return nil, err

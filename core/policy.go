@@ -30,7 +30,7 @@ const (
 var oauthModels = map[string]string{
 	"TCT": "Cisco Dual Mode for iPhone", "BOT": "Cisco Dual Mode for Android",
 	"CSF": "Cisco Unified Client Services Framework", "TAB": "Cisco Jabber for Tablet",
-	"UDT": "Universal Device Template",
+	"UDT":  "Universal Device Template",
 	"7811": "", "7821": "", "7832": "", "7841": "", "7861": "",
 	"8811": "", "8832": "", "8832NR": "", "8841": "", "8845": "",
 	"8851": "", "8851NR": "", "8861": "", "8865": "", "8865NR": "",

@@ -231,18 +231,17 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 // authorize extracts and verifies the Bearer token (RFC 8898 §2.2) and
 // checks it has not been revoked.
 func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Claims, error) {
-	h := req.GetHeader("Authorization")
-	if h == nil {
+	cred, scheme, ok := sipx.BearerToken(req)
+	if !ok {
 		return nil, unauthorized("", errors.New("no credentials: a Bearer access token is required (RFC 8898)"))
 	}
-	scheme, cred, _ := strings.Cut(strings.TrimSpace(h.Value()), " ")
 	switch {
 	case strings.EqualFold(scheme, "Digest"):
 		return nil, forbidden(ErrDigestInOAuth)
 	case !strings.EqualFold(scheme, "Bearer"):
 		return nil, unauthorized("invalid_request", fmt.Errorf("unsupported authorization scheme %q", scheme))
 	}
-	claims, err := r.s.ver.Verify(ctx, strings.TrimSpace(cred))
+	claims, err := r.s.ver.Verify(ctx, cred)
 	if err != nil {
 		desc := "token signature, issuer or audience is not valid"
 		if errors.Is(err, token.ErrExpired) {
@@ -256,9 +255,13 @@ func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Cla
 		return nil, unauthorized("invalid_token", errors.New("token revoked"))
 	}
 	if claims.Family != "" {
-		if revoked, err := r.s.st.FamilyRevoked(ctx, claims.Family); err != nil {
+		revoked, err := r.s.st.FamilyRevoked(ctx, claims.Family)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, unauthorized("invalid_token", errors.New("token's grant no longer exists"))
+		case err != nil:
 			return nil, err
-		} else if revoked {
+		case revoked:
 			return nil, unauthorized("invalid_token", errors.New("token's grant revoked"))
 		}
 	}

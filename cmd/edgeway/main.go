@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 type command struct {
@@ -79,13 +81,31 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("%w: log level %q (debug, info, warn, error)", errUsage, level)
 	}
 	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
 	switch strings.ToLower(format) {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		h = slog.NewTextHandler(os.Stderr, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		h = slog.NewJSONHandler(os.Stderr, opts)
+	default:
+		return nil, fmt.Errorf("%w: log format %q (text, json)", errUsage, format)
 	}
-	return nil, fmt.Errorf("%w: log format %q (text, json)", errUsage, format)
+	log := slog.New(h)
+	slog.SetDefault(log)
+	// sipgo's transport logs through a process-wide default logger and
+	// warns about its own connection bookkeeping; keep only its errors
+	// unless debugging. Set once, here in main (see STYLE.md).
+	sipLevel := max(lv, slog.LevelError)
+	if lv <= slog.LevelDebug {
+		sipLevel = lv
+	}
+	sipOpts := &slog.HandlerOptions{Level: sipLevel}
+	if strings.EqualFold(format, "json") {
+		sip.SetDefaultLogger(slog.New(slog.NewJSONHandler(os.Stderr, sipOpts)).With("component", "sipgo"))
+	} else {
+		sip.SetDefaultLogger(slog.New(slog.NewTextHandler(os.Stderr, sipOpts)).With("component", "sipgo"))
+	}
+	return log, nil
 }
 
 // logFlags adds --log-level and --log-format to fs.

@@ -123,7 +123,8 @@ func Fingerprint(secret string) string {
 	return "sha256:" + hex.EncodeToString(sum[:4])
 }
 
-// BearerToken returns the token of an "Authorization: Bearer" header.
+// BearerToken splits the first Authorization header into its scheme and
+// credentials; ok is false when there is none.
 func BearerToken(m sip.Message) (tok string, scheme string, ok bool) {
 	hs := m.GetHeaders("Authorization")
 	if len(hs) == 0 {

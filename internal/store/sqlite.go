@@ -107,9 +107,6 @@ func escapeURIPath(p string) string {
 // Close closes the database.
 func (s *SQLite) Close() error { return s.db.Close() }
 
-// DB returns the underlying handle (for diagnostics and tests).
-func (s *SQLite) DB() *sql.DB { return s.db }
-
 // tx runs fn in an IMMEDIATE transaction, committing when fn returns nil.
 func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)

@@ -1,0 +1,595 @@
+package activation
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/internal/store"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+// clock is a manually advanced test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openStore(t *testing.T) *store.SQLite {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "core.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func newService(t *testing.T, cfg Config) (*Service, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
+	if cfg.Now == nil {
+		cfg.Now = clk.Now
+	}
+	s, err := New(openStore(t), testSecret, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, clk
+}
+
+func issue(t *testing.T, s *Service, device string) Issued {
+	t.Helper()
+	is, err := s.Issue(context.Background(), device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return is
+}
+
+func TestGenerate(t *testing.T) {
+	const n = 20000
+	var first [10]int
+	seen := make(map[Code]bool, n)
+	for range n {
+		c, err := Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(c)
+		if len(s) != 16 {
+			t.Fatalf("code %q is not 16 characters", s)
+		}
+		for i := 0; i < 16; i++ {
+			if s[i] < '0' || s[i] > '9' {
+				t.Fatalf("code %q has a non-digit", s)
+			}
+		}
+		if seen[c] {
+			t.Fatalf("duplicate code after %d draws", len(seen))
+		}
+		seen[c] = true
+		first[s[0]-'0']++
+	}
+	// Expected 2000 each (σ ≈ 42): 7%..13% is more than 14σ either way.
+	for d, k := range first {
+		if k < n*7/100 || k > n*13/100 {
+			t.Errorf("first digit %d drawn %d times out of %d", d, k, n)
+		}
+	}
+}
+
+// seqReader returns its chunks in order, then fails.
+type seqReader struct{ chunks [][]byte }
+
+func (r *seqReader) Read(p []byte) (int, error) {
+	if len(r.chunks) == 0 {
+		return 0, errors.New("exhausted")
+	}
+	n := copy(p, r.chunks[0])
+	r.chunks = r.chunks[1:]
+	return n, nil
+}
+
+func TestGenerateRejectsOutOfRange(t *testing.T) {
+	high := bytes.Repeat([]byte{0xff}, 8) // ≥ acceptBelow: must be rejected
+	low := []byte{0, 0, 0, 0, 0, 0, 0, 42}
+	c, err := generate(&seqReader{chunks: [][]byte{high, high, low}})
+	if err != nil || c != "0000000000000042" {
+		t.Fatalf("generate = %q, %v", c, err)
+	}
+	if _, err := generate(&seqReader{}); err == nil {
+		t.Fatal("reader error not reported")
+	}
+	if acceptBelow%codeSpace != 0 || acceptBelow < 1<<63 {
+		t.Fatalf("acceptBelow = %d", uint64(acceptBelow))
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, in := range []string{"1234-5678-9012-3456", "1234 5678 9012 3456", "1234567890123456"} {
+		c, err := Parse(in)
+		if err != nil || c != "1234567890123456" {
+			t.Errorf("Parse(%q) = %q, %v", in, c, err)
+		}
+		if c.String() != "1234-5678-9012-3456" {
+			t.Errorf("String() = %q", c.String())
+		}
+	}
+	bad := []string{
+		"",
+		"123456789012345",       // 15
+		"12345678901234567",     // 17
+		"123456789012345a",      // letter
+		"abcd-efgh-ijkl-mnop",   // letters grouped
+		"12345-678-9012-3456",   // misplaced group
+		"1234-5678 9012-3456",   // mixed separators
+		"1234_5678_9012_3456",   // other separator
+		"1234--5678-9012-345",   // doubled separator
+		" 1234567890123456",     // leading space
+		"1234567890123456 ",     // trailing space
+		"1234-5678-9012-3456\n", // newline
+		"١٢٣٤٥٦٧٨٩٠١٢٣٤٥٦",      // Arabic-Indic digits
+		"１２３４５６７８９０１２３４５６", // fullwidth digits
+		"12345678901234５6",         // one fullwidth digit
+		"+234567890123456",         // sign
+		"1234-5678-9012-345\x00",   // NUL
+		"1234 5678 9012 3456 7890", // too many groups
+		"12 34 56 78 90 12 34 56",  // pairs
+		"1234-5678-9012-3456-",     // trailing separator
+	}
+	for _, in := range bad {
+		if c, err := Parse(in); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Parse(%q) = %q, %v; want ErrMalformed", in, c, err)
+		} else if strings.Contains(err.Error(), in) && in != "" {
+			t.Errorf("Parse(%q) error echoes the input: %v", in, err)
+		}
+	}
+}
+
+func TestHash(t *testing.T) {
+	c := Code("1234567890123456")
+	h1 := Hash(testSecret, c)
+	h2 := Hash([]byte("another-secret-another-secret-xx"), c)
+	if len(h1) != 32 || bytes.Equal(h1, h2) {
+		t.Fatalf("hash does not depend on the secret")
+	}
+	if !bytes.Equal(h1, Hash(testSecret, c)) {
+		t.Fatal("hash not deterministic")
+	}
+	if !bytes.Equal(h1, Hash(testSecret, Code("1234-5678-9012-3456"))) {
+		t.Fatal("grouped spelling hashes differently")
+	}
+	if bytes.Equal(h1, Hash(testSecret, Code("1234567890123457"))) {
+		t.Fatal("different codes, same hash")
+	}
+}
+
+func TestNewValidation(t *testing.T) {
+	st := openStore(t)
+	if _, err := New(st, testSecret[:31], Config{}); err == nil {
+		t.Error("31-byte secret accepted")
+	}
+	if _, err := New(nil, testSecret, Config{}); err == nil {
+		t.Error("nil store accepted")
+	}
+	if _, err := New(st, testSecret, Config{Throttle: ThrottleConfig{MaxDelay: 2 * time.Hour}}); err == nil {
+		t.Error("Forget shorter than MaxDelay accepted")
+	}
+	if _, err := New(st, testSecret, Config{Throttle: ThrottleConfig{MaxFailures: -1}}); err == nil {
+		t.Error("negative MaxFailures accepted")
+	}
+}
+
+func TestIssueRedeem(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newService(t, Config{})
+	is := issue(t, s, "SEP0011223344AA")
+	if is.Device != "SEP0011223344AA" || len(is.ID) != 32 || !is.ExpiresAt.Equal(clk.Now().Add(168*time.Hour)) {
+		t.Fatalf("Issued = %+v", is)
+	}
+	if strings.Contains(is.ID, string(is.Code)) {
+		t.Fatal("ID contains the code")
+	}
+	clk.Advance(time.Hour)
+	ac, err := s.Redeem(ctx, "192.0.2.1", "SEP0011223344AA", is.Code.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ac.ID != is.ID || ac.Device != "SEP0011223344AA" || !ac.UsedAt.Equal(clk.Now()) {
+		t.Fatalf("redeemed = %+v", ac)
+	}
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP0011223344AA", string(is.Code)); !errors.Is(err, ErrUsed) {
+		t.Fatalf("second redeem = %v", err)
+	}
+	// The stored record never holds the plaintext, and List drops the hash.
+	list, err := s.List(ctx, "SEP0011223344AA")
+	if err != nil || len(list) != 1 || list[0].Hash != nil || list[0].UsedAt.IsZero() {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+}
+
+func TestIssueRevokesOlder(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	old := issue(t, s, "SEP1")
+	other := issue(t, s, "SEP2")
+	cur := issue(t, s, "SEP1")
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", old.Code.String()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("old code = %v", err)
+	}
+	if _, err := s.Redeem(ctx, "192.0.2.2", "SEP1", cur.Code.String()); err != nil {
+		t.Fatalf("current code = %v", err)
+	}
+	if _, err := s.Redeem(ctx, "192.0.2.3", "SEP2", other.Code.String()); err != nil {
+		t.Fatalf("other device's code = %v", err)
+	}
+}
+
+func TestExpired(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newService(t, Config{})
+	is := issue(t, s, "SEP1")
+	clk.Advance(168*time.Hour + time.Second)
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", is.Code.String()); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired = %v", err)
+	}
+	// Custom validity.
+	s2, clk2 := newService(t, Config{Validity: time.Hour})
+	is2 := issue(t, s2, "SEP2")
+	clk2.Advance(time.Hour)
+	if _, err := s2.Redeem(ctx, "192.0.2.1", "SEP2", is2.Code.String()); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired (1h validity) = %v", err)
+	}
+}
+
+func TestWrongDeviceThenRightDevice(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	is := issue(t, s, "SEP1")
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP2", is.Code.String()); !errors.Is(err, ErrWrongDevice) {
+		t.Fatalf("wrong device = %v", err)
+	}
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", is.Code.String()); err != nil {
+		t.Fatalf("right device afterwards = %v", err)
+	}
+}
+
+func TestRevoke(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	is := issue(t, s, "SEP1")
+	if err := s.Revoke(ctx, is.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", is.Code.String()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("revoked = %v", err)
+	}
+	if err := s.Revoke(ctx, "nope"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("Revoke(unknown) = %v", err)
+	}
+	is2 := issue(t, s, "SEP1")
+	if err := s.RevokeDevice(ctx, "SEP1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Redeem(ctx, "192.0.2.2", "SEP1", is2.Code.String()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("RevokeDevice = %v", err)
+	}
+}
+
+func TestUnknownAndMalformed(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", "0000-0000-0000-0000"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("unknown = %v", err)
+	}
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", "0000-0000"); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("malformed = %v", err)
+	}
+}
+
+func TestConcurrentRedeem(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	is := issue(t, s, "SEP1")
+	var ok, used atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Go(func() {
+			<-start
+			_, err := s.Redeem(ctx, fmt.Sprintf("10.0.%d.%d", i/250, i%250+1), "SEP1", is.Code.String())
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrUsed):
+				used.Add(1)
+			default:
+				errs <- err
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("unexpected: %v", err)
+	}
+	if ok.Load() != 1 || used.Load() != 99 {
+		t.Fatalf("successes=%d used=%d, want 1 and 99", ok.Load(), used.Load())
+	}
+}
+
+func TestThrottleBurst(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newService(t, Config{})
+	const src, dev, guess = "198.51.100.7", "SEP1", "0000-0000-0000-0001"
+	for i := 1; i <= 5; i++ {
+		if _, err := s.Redeem(ctx, src, dev, guess); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("guess %d = %v, want ErrUnknown", i, err)
+		}
+	}
+	throttled := func() *ThrottledError {
+		t.Helper()
+		_, err := s.Redeem(ctx, src, dev, guess)
+		var te *ThrottledError
+		if !errors.As(err, &te) {
+			t.Fatalf("want *ThrottledError, got %v", err)
+		}
+		if te.Scope != ScopeSource || !errors.Is(err, ErrThrottled) {
+			t.Fatalf("throttled = %+v", te)
+		}
+		return te
+	}
+	te := throttled()
+	if te.RetryAfter != time.Second {
+		t.Fatalf("first lock %v, want 1s", te.RetryAfter)
+	}
+	// Refused attempts do not extend the lock.
+	clk.Advance(400 * time.Millisecond)
+	if te := throttled(); te.RetryAfter != 600*time.Millisecond {
+		t.Fatalf("lock extended: %v", te.RetryAfter)
+	}
+	clk.Advance(600 * time.Millisecond)
+
+	// 15 more guesses, each allowed once its lock has passed: 20 in all.
+	prev := time.Second
+	for k := 1; k <= 15; k++ {
+		if _, err := s.Redeem(ctx, src, dev, guess); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("guess after lock %d = %v, want ErrUnknown", k, err)
+		}
+		te := throttled()
+		want := min(time.Second<<k, DefaultMaxDelay)
+		if te.RetryAfter != want {
+			t.Fatalf("lock after %d failures = %v, want %v", 5+k, te.RetryAfter, want)
+		}
+		if te.RetryAfter < prev || te.RetryAfter > DefaultMaxDelay {
+			t.Fatalf("lock %v after %v", te.RetryAfter, prev)
+		}
+		prev = te.RetryAfter
+		if !strings.Contains(te.Error(), "source") {
+			t.Fatalf("Error() = %q", te.Error())
+		}
+		clk.Advance(te.RetryAfter)
+	}
+	if prev != DefaultMaxDelay {
+		t.Fatalf("never reached the cap: %v", prev)
+	}
+	// After the lock expired, one more attempt is allowed (and fails).
+	if _, err := s.Redeem(ctx, src, dev, guess); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("attempt after lock = %v", err)
+	}
+	throttled()
+}
+
+func TestThrottleConcurrentBurst(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	var reached, limited atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			_, err := s.Redeem(ctx, "203.0.113.5", "SEP1", "0000-0000-0000-0002")
+			var te *ThrottledError
+			switch {
+			case errors.As(err, &te):
+				limited.Add(1)
+			case errors.Is(err, ErrUnknown):
+				reached.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if reached.Load() != DefaultMaxFailures || limited.Load() != 50-DefaultMaxFailures {
+		t.Fatalf("reached the store %d times, throttled %d", reached.Load(), limited.Load())
+	}
+}
+
+func TestCleanSourceNotBlockedByDeviceLock(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	is := issue(t, s, "SEP1")
+	const attacker, other, phone = "203.0.113.66", "203.0.113.77", "192.0.2.10"
+	for range 10 {
+		s.Redeem(ctx, attacker, "SEP1", "9999-9999-9999-9999")
+	}
+	var te *ThrottledError
+	if _, err := s.Redeem(ctx, attacker, "SEP1", is.Code.String()); !errors.As(err, &te) || te.Scope != ScopeSource {
+		t.Fatalf("attacker = %v", err)
+	}
+	// A source that has failed before (elsewhere) meets the device lock.
+	if _, err := s.Redeem(ctx, other, "SEP2", "9999-9999-9999-9999"); !errors.Is(err, ErrUnknown) {
+		t.Fatal(err)
+	}
+	if _, err := s.Redeem(ctx, other, "SEP1", is.Code.String()); !errors.As(err, &te) || te.Scope != ScopeDevice {
+		t.Fatalf("dirty source on locked device = %v", err)
+	}
+	if !strings.Contains(te.Error(), "device") {
+		t.Fatalf("Error() = %q", te.Error())
+	}
+	// The legitimate phone, from a clean address, is not blocked.
+	if _, err := s.Redeem(ctx, phone, "SEP1", is.Code.String()); err != nil {
+		t.Fatalf("clean source = %v", err)
+	}
+	// Success cleared the device's history: the other source may try again.
+	is2 := issue(t, s, "SEP1")
+	if _, err := s.Redeem(ctx, other, "SEP1", is2.Code.String()); err != nil {
+		t.Fatalf("after device history cleared = %v", err)
+	}
+	// ... and its own history is cleared too.
+	if sr, ok := s.throttle.sources.Peek(other); ok {
+		t.Fatalf("source history after success = %+v", sr)
+	}
+	// The attacker stays locked.
+	if _, err := s.Redeem(ctx, attacker, "SEP1", "9999-9999-9999-9999"); !errors.As(err, &te) {
+		t.Fatalf("attacker after success = %v", err)
+	}
+}
+
+func TestThrottleForget(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newService(t, Config{})
+	for range 4 {
+		s.Redeem(ctx, "203.0.113.1", "SEP1", "1")
+	}
+	clk.Advance(time.Hour)
+	// History forgotten: five more failures are allowed before a lock.
+	for i := range 5 {
+		if _, err := s.Redeem(ctx, "203.0.113.1", "SEP1", "1"); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("attempt %d after forget = %v", i, err)
+		}
+	}
+	var te *ThrottledError
+	if _, err := s.Redeem(ctx, "203.0.113.1", "SEP1", "1"); !errors.As(err, &te) {
+		t.Fatalf("want lock, got %v", err)
+	}
+}
+
+func TestThrottleLRUBound(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{Throttle: ThrottleConfig{MaxEntries: 8}})
+	for i := range 50 {
+		s.Redeem(ctx, fmt.Sprintf("198.51.100.%d", i), fmt.Sprintf("SEP%d", i), "0000-0000-0000-0000")
+		if ns, nd := s.throttle.lens(); ns > 8 || nd > 8 {
+			t.Fatalf("after %d: %d sources, %d devices tracked", i+1, ns, nd)
+		}
+	}
+	if ns, nd := s.throttle.lens(); ns != 8 || nd != 8 {
+		t.Fatalf("%d sources, %d devices tracked, want 8", ns, nd)
+	}
+	if _, ok := s.throttle.sources.Peek("198.51.100.0"); ok {
+		t.Fatal("oldest source not evicted")
+	}
+	if _, ok := s.throttle.sources.Peek("198.51.100.49"); !ok {
+		t.Fatal("newest source missing")
+	}
+}
+
+func TestLockDuration(t *testing.T) {
+	th, err := newThrottle(ThrottleConfig{MaxFailures: 3, BaseDelay: 3 * time.Second, MaxDelay: 20 * time.Second, Forget: time.Hour, MaxEntries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[int]time.Duration{0: 0, 2: 0, 3: 3 * time.Second, 4: 6 * time.Second, 5: 12 * time.Second, 6: 20 * time.Second, 1000: 20 * time.Second}
+	for f, w := range want {
+		if got := th.lockDuration(f); got != w {
+			t.Errorf("lockDuration(%d) = %v, want %v", f, got, w)
+		}
+	}
+}
+
+// failingStore answers every redemption with an infrastructure error.
+type failingStore struct{ Store }
+
+func (failingStore) RedeemActivationCode(context.Context, []byte, string, time.Time) (store.ActivationCode, error) {
+	return store.ActivationCode{}, errors.New("database is unreachable")
+}
+
+func TestInfrastructureErrorsNotCounted(t *testing.T) {
+	ctx := context.Background()
+	s, err := New(failingStore{openStore(t)}, testSecret, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		_, err := s.Redeem(ctx, "192.0.2.1", "SEP1", "0000-0000-0000-0000")
+		var te *ThrottledError
+		if err == nil || errors.As(err, &te) || mapStoreErr(err) != nil || errors.Is(err, ErrUnknown) {
+			t.Fatalf("Redeem = %v", err)
+		}
+	}
+	if ns, nd := s.throttle.lens(); ns != 0 || nd != 0 {
+		t.Fatalf("infrastructure errors left %d/%d entries", ns, nd)
+	}
+}
+
+func TestIssueBulkAndCSV(t *testing.T) {
+	ctx := context.Background()
+	s, clk := newService(t, Config{})
+	if _, err := s.IssueBulk(ctx, []string{"SEP1", "SEP2", "SEP1"}); err == nil {
+		t.Fatal("duplicate device accepted")
+	}
+	if _, err := s.IssueBulk(ctx, []string{"SEP1", ""}); err == nil {
+		t.Fatal("empty device accepted")
+	}
+	if list, _ := s.List(ctx, ""); len(list) != 0 {
+		t.Fatalf("rejected bulk issued codes: %+v", list)
+	}
+	devices := []string{"SEP0011223344AA", "CSFJSMITH", "BOT\"quoted,name"}
+	issued, err := s.IssueBulk(ctx, devices)
+	if err != nil || len(issued) != 3 {
+		t.Fatalf("IssueBulk = %+v, %v", issued, err)
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, issued); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 4 || strings.Join(recs[0], ",") != "device,activation_code,id,expires_at" {
+		t.Fatalf("CSV = %q", recs)
+	}
+	for i, r := range recs[1:] {
+		if r[0] != devices[i] || r[2] != issued[i].ID {
+			t.Fatalf("row %d = %q", i, r)
+		}
+		c, err := Parse(r[1])
+		if err != nil || c != issued[i].Code {
+			t.Fatalf("row %d code %q: %v", i, r[1], err)
+		}
+		exp, err := time.Parse(time.RFC3339, r[3])
+		if err != nil || !exp.Equal(clk.Now().Add(DefaultValidity)) {
+			t.Fatalf("row %d expiry %q: %v", i, r[3], err)
+		}
+		// Every CSV code redeems for its device.
+		if _, err := s.Redeem(ctx, "192.0.2.50", r[0], r[1]); err != nil {
+			t.Fatalf("row %d redeem: %v", i, err)
+		}
+	}
+}

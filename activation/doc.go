@@ -1,0 +1,64 @@
+// Package activation issues and redeems device activation codes: the
+// one-time onboarding secret of S-17 ("Activation Code Onboarding via MRA").
+//
+// # Codes
+//
+// A code is 16 decimal digits drawn uniformly from crypto/rand (rejection
+// sampling, so every one of the 10^16 values is equally likely). It is shown
+// to the administrator grouped as "1234-5678-9012-3456"; Parse also accepts
+// groups separated by single spaces and the bare 16 digits, and nothing else.
+//
+// A code is bound to exactly one device when it is issued. Only
+// HMAC-SHA256(secret, digits) is stored, keyed by a secret of at least 32
+// bytes that every core node shares (see store.Store.Secret); the plaintext
+// exists only in the Issue result (and the CSV written from it), so a copy of
+// the database reveals no usable code. Each code also gets a random ID,
+// unrelated to the code, by which it is listed and revoked.
+//
+// A code expires after Config.Validity (default 168 hours, as on Unified CM),
+// is redeemed at most once across all core nodes (the store's conditional
+// UPDATE decides), and issuing a new code for a device revokes that device's
+// older unused codes.
+//
+// # Throttling
+//
+// With 10^16 codes, online guessing is already hopeless; the throttle makes it
+// more so and keeps the store out of reach of brute force, without letting an
+// attacker lock a legitimate phone out.
+//
+// Every failed Redeem (malformed, unknown, wrong device, already used,
+// expired or revoked code) counts one failure for the source address and one
+// for the device named in the request. Infrastructure errors (the store is
+// unreachable, the context ends) do not count.
+//
+//   - A source with at least MaxFailures failures (default 5) is locked for
+//     BaseDelay·2^(failures−MaxFailures) (default base 1 s, so 1 s, 2 s, 4 s,
+//     ...), capped at MaxDelay (default 15 min), counted from its last
+//     failure.
+//   - A device is locked by the same formula from its own failure count, but
+//     the device lock applies only to sources that have themselves failed at
+//     least once. A clean source, such as the legitimate phone arriving from
+//     a new network, is never blocked by somebody else's failures on its
+//     device; an attacker spreading guesses over many addresses gets one
+//     guess per address while the device is locked.
+//   - A successful redemption clears the history of its source and of its
+//     device.
+//   - While locked, Redeem returns a *ThrottledError (Scope "source" or
+//     "device", RetryAfter until the lock ends) without touching the store,
+//     and the refused attempt does not extend the lock.
+//   - A failure history is forgotten after Forget (default 1 h) without
+//     failures; Forget must be at least MaxDelay.
+//
+// An attempt is counted as a failure when it passes the throttle check and
+// settled when the store answers (cleared on success, taken back on an
+// infrastructure error), so a burst of concurrent requests from one source
+// cannot slip past the lock by all being in flight at once.
+//
+// The throttle state lives in memory, per process, in two bounded LRU caches
+// (sources and devices, MaxEntries each, default 100000), so memory stays
+// bounded whatever an attacker sends; evicting an entry only forgets that
+// key's history. In a cluster each core node throttles on its own and a
+// restart forgets everything: an attacker gains at most a constant factor
+// (the number of nodes) and, against 10^16 codes valid for a week, that is
+// still hopeless.
+package activation
