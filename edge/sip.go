@@ -73,6 +73,13 @@ func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := f.ver.Verify(ctx, tok)
 		cancel()
+		if errors.Is(err, token.ErrUnavailable) {
+			f.log.Warn("cannot pre-check token: core keys unavailable", "err", err)
+			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+			_ = tx.Respond(res)
+			return
+		}
 		if err != nil {
 			desc := "token signature, issuer or audience is not valid"
 			if errors.Is(err, token.ErrExpired) {

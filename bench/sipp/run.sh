@@ -36,6 +36,12 @@ fail() { printf 'sipp-check: FAIL: %s\n' "$*" >&2; keep=1; exit 1; }
 step "building edgeway"
 (cd "$top" && go build -o "$work/edgeway" ./cmd/edgeway)
 
+for port in 127.0.0.1/5061 127.0.0.1/8443 127.0.0.2/8443 127.0.0.2/5091; do
+  if (exec 3<>/dev/tcp/$port) 2>/dev/null; then
+    fail "something already listens on $port (another quickstart?); stop it first"
+  fi
+done
+
 step "starting quickstart in $work/data"
 "$work/edgeway" quickstart --dir "$work/data" --log-level warn >"$work/quickstart.out" 2>"$work/quickstart.log" &
 pids+=($!)
@@ -46,6 +52,7 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 (exec 3<>/dev/tcp/127.0.0.1/5061) 2>/dev/null || fail "edge SIP port 5061 never opened"
+kill -0 "${pids[0]}" 2>/dev/null || { cat "$work/quickstart.log" >&2; fail "quickstart exited"; }
 
 step "onboarding SEP001122334401 through the edge with its activation code"
 "$work/edgeway" onboard --quickstart "$info" --device SEP001122334401 --inf "$work/ok.rows" >/dev/null
@@ -75,7 +82,7 @@ verifyChain = yes
 checkIP = 127.0.0.1
 sslVersionMin = TLSv1.2
 CONF
-"$stunnel" "$work/stunnel.conf" &
+"$stunnel" "$work/stunnel.conf" >"$work/stunnel.out" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/25061) 2>/dev/null && break; sleep 0.1; done
 

@@ -76,17 +76,22 @@ func (r *RemoteJWKS) PublicKey(ctx context.Context, kid string) (crypto.PublicKe
 	refreshedMeanwhile := r.gen != gen
 	r.mu.RUnlock()
 	if !refreshedMeanwhile {
-		if err := r.Refresh(ctx); err != nil && !ok {
-			return nil, err
-		}
+		_ = r.Refresh(ctx) // recorded in lastErr
 	}
 	r.mu.RLock()
 	k, ok = r.keys[kid]
+	lastErr := r.lastErr
 	r.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
+	switch {
+	case ok:
+		return k, nil
+	case lastErr != nil:
+		// We cannot tell a new key from a junk one while the core is
+		// unreachable: say so, so the caller answers "try later", not
+		// "your token is bad".
+		return nil, fmt.Errorf("%w: kid %q: %w", ErrUnavailable, kid, lastErr)
 	}
-	return k, nil
+	return nil, fmt.Errorf("%w: kid %q", ErrUnknownKey, kid)
 }
 
 // Refresh fetches the key set now (shared by concurrent callers).

@@ -26,6 +26,9 @@ const Alg = "ES256"
 var (
 	ErrUnknownKey = errors.New("token: unknown signing key")
 	ErrNoKey      = errors.New("token: no active signing key")
+	// ErrUnavailable means the keys could not be fetched (the core is
+	// unreachable), so a token could be neither accepted nor refused.
+	ErrUnavailable = errors.New("token: signing keys unavailable")
 )
 
 // Key is one signing key. A retired key no longer signs but still verifies

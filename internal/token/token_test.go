@@ -242,3 +242,19 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// A core that cannot be reached is "unavailable", not "bad token".
+func TestRemoteJWKSUnreachableIsUnavailable(t *testing.T) {
+	ks, _ := newSet(t, time.Now())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	r := &RemoteJWKS{URL: srv.URL, Client: srv.Client(), MinRefresh: time.Millisecond}
+	v, _ := NewVerifier(r, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", CacheSize: -1})
+	tok, _ := ks.Sign(claimsAt(time.Now(), time.Hour))
+	_, err := v.Verify(context.Background(), tok)
+	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("unreachable key source: %v, want ErrUnavailable", err)
+	}
+}
