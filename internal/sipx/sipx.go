@@ -92,6 +92,10 @@ func SplitList(v string) []string {
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(v); i++ {
 		switch v[i] {
+		case '\\':
+			if quoted {
+				i++ // quoted-pair (RFC 3261 §25.1): the next byte is literal
+			}
 		case '"':
 			quoted = !quoted
 		case '<':
@@ -130,6 +134,11 @@ func BearerToken(m sip.Message) (tok string, scheme string, ok bool) {
 	if len(hs) == 0 {
 		return "", "", false
 	}
-	scheme, cred, _ := strings.Cut(strings.TrimSpace(hs[0].Value()), " ")
-	return strings.TrimSpace(cred), scheme, true
+	v := strings.TrimSpace(hs[0].Value())
+	// The scheme ends at linear white space: spaces or tabs (RFC 3261 §25.1).
+	i := strings.IndexAny(v, " \t")
+	if i < 0 {
+		return "", v, true
+	}
+	return strings.TrimSpace(v[i:]), v[:i], true
 }

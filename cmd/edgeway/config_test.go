@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/core"
+	"github.com/edgeway/edgeway/edge"
+)
+
+func loadDeployCore(t *testing.T) core.Config {
+	t.Helper()
+	var c core.Config
+	if err := loadYAML(filepath.Join("..", "..", "deploy", "core.yaml"), &c); err != nil {
+		t.Fatalf("deploy/core.yaml: %v", err)
+	}
+	return c
+}
+
+func loadDeployEdge(t *testing.T) edge.Config {
+	t.Helper()
+	var c edge.Config
+	if err := loadYAML(filepath.Join("..", "..", "deploy", "edge.yaml"), &c); err != nil {
+		t.Fatalf("deploy/edge.yaml: %v", err)
+	}
+	return c
+}
+
+func TestDeployCoreYAML(t *testing.T) {
+	c := loadDeployCore(t)
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"node", c.Node, "core-1"},
+		{"phone_oauth_port (S-11)", c.PhoneOAuthPort, 5090},
+		{"mra_port (S-11)", c.MRAPort, 5091},
+		{"https_addr", c.HTTPSAddr, "0.0.0.0:8443"},
+		{"sip_address", c.SIPAddress, "0.0.0.0"},
+		{"access_token_ttl", c.AccessTokenTTL, 60 * time.Minute},
+		{"refresh_token_ttl", c.RefreshTokenTTL, 1440 * time.Hour},
+		{"activation_code_ttl", c.ActivationCodeTTL, 168 * time.Hour},
+		{"max_register_expires", c.MaxRegisterExpires, 3600},
+		{"sip_idle_timeout", c.SIPIdleTimeout, 5 * time.Minute},
+		{"handshake_timeout", c.HandshakeTimeout, 10 * time.Second},
+		{"audience", c.Audience, "urn:edgeway:sip"},
+		{"tls.cert", c.TLS.Cert, "/etc/edgeway/core.pem"},
+		{"tls.tomcat_trust", c.TLS.TomcatTrust, "/etc/edgeway/tomcat-trust.pem"},
+		{"tls.phone_edge_trust", c.TLS.PhoneEdgeTrust, "/etc/edgeway/phone-edge-trust.pem"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %v, want %v", ck.key, ck.got, ck.want)
+		}
+	}
+
+	// "the value shown is the default": for the keys whose comments say so,
+	// the file agrees with WithDefaults.
+	d := core.Config{}.WithDefaults()
+	defaults := []struct {
+		key       string
+		got, want any
+	}{
+		{"phone_oauth_port", c.PhoneOAuthPort, d.PhoneOAuthPort},
+		{"mra_port", c.MRAPort, d.MRAPort},
+		{"sip_address", c.SIPAddress, d.SIPAddress},
+		{"audience", c.Audience, d.Audience},
+		{"access_token_ttl", c.AccessTokenTTL, d.AccessTokenTTL},
+		{"refresh_token_ttl", c.RefreshTokenTTL, d.RefreshTokenTTL},
+		{"activation_code_ttl", c.ActivationCodeTTL, d.ActivationCodeTTL},
+		{"max_register_expires", c.MaxRegisterExpires, d.MaxRegisterExpires},
+		{"sip_idle_timeout", c.SIPIdleTimeout, d.SIPIdleTimeout},
+		{"handshake_timeout", c.HandshakeTimeout, d.HandshakeTimeout},
+	}
+	for _, ck := range defaults {
+		if ck.got != ck.want {
+			t.Errorf("deploy/core.yaml %s = %v but the default is %v", ck.key, ck.got, ck.want)
+		}
+	}
+	if c.Store != c.DataDir+"/core.db" || c.AdminTokenFile != c.DataDir+"/admin.token" {
+		t.Errorf("store %q / admin_token_file %q are not the documented <data_dir> defaults (data_dir %q)", c.Store, c.AdminTokenFile, c.DataDir)
+	}
+	if err := c.WithDefaults().Validate(); err != nil {
+		t.Errorf("deploy/core.yaml does not validate: %v", err)
+	}
+}
+
+func TestDeployEdgeYAML(t *testing.T) {
+	e := loadDeployEdge(t)
+	checks := []struct {
+		key       string
+		got, want any
+	}{
+		{"node", e.Node, "expe-1"},
+		{"sip_addr", e.SIPAddr, "0.0.0.0:5061"},
+		{"https_addr", e.HTTPSAddr, "0.0.0.0:8443"},
+		{"core_mra (S-11)", e.CoreMRA, "cucm-pub.example.com:5091"},
+		{"token_audience", e.TokenAudience, "urn:edgeway:sip"},
+		{"sip_idle_timeout", e.SIPIdleTimeout, 5 * time.Minute},
+		{"handshake_timeout", e.HandshakeTimeout, 10 * time.Second},
+		{"max_conns_per_source", e.MaxConnsPerSource, 1000},
+		{"tls.mtls_cert", e.TLS.MTLSCert, "/etc/edgeway/edge-mtls.pem"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %v, want %v", ck.key, ck.got, ck.want)
+		}
+	}
+	// The comments say these equal what WithDefaults derives from core_url.
+	bare := edge.Config{Node: e.Node, CoreURL: e.CoreURL}.WithDefaults()
+	if e.CoreMRA != bare.CoreMRA {
+		t.Errorf("core_mra %q, default from core_url %q", e.CoreMRA, bare.CoreMRA)
+	}
+	if e.CoreServerName != bare.CoreServerName {
+		t.Errorf("core_server_name %q, default from core_url %q", e.CoreServerName, bare.CoreServerName)
+	}
+	if u, err := url.Parse(e.CoreURL); err != nil || u.Hostname() != e.CoreServerName {
+		t.Errorf("core_server_name %q is not the host of core_url %q", e.CoreServerName, e.CoreURL)
+	}
+	if err := e.WithDefaults().Validate(); err != nil {
+		t.Errorf("deploy/edge.yaml does not validate: %v", err)
+	}
+}
+
+func TestDeployEdgeMatchesCore(t *testing.T) {
+	// "Must equal the core's issuer and audience."
+	c, e := loadDeployCore(t).WithDefaults(), loadDeployEdge(t).WithDefaults()
+	if e.TokenIssuer != c.Issuer {
+		t.Errorf("edge token_issuer %q != core issuer %q", e.TokenIssuer, c.Issuer)
+	}
+	if e.TokenAudience != c.Audience {
+		t.Errorf("edge token_audience %q != core audience %q", e.TokenAudience, c.Audience)
+	}
+	// The edge reaches the core's MRA port (S-11).
+	if want := "cucm-pub.example.com:5091"; e.CoreMRA != want || c.MRAPort != 5091 {
+		t.Errorf("edge core_mra %q, core mra_port %d", e.CoreMRA, c.MRAPort)
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadYAML(t *testing.T) {
+	t.Run("unknown top-level key refused", func(t *testing.T) {
+		var c core.Config
+		p := writeFile(t, "c.yaml", "node: core-1\nmra_prot: 5091\n")
+		if err := loadYAML(p, &c); err == nil {
+			t.Fatal("loadYAML accepted an unknown key")
+		}
+	})
+	t.Run("unknown nested key refused", func(t *testing.T) {
+		var c edge.Config
+		p := writeFile(t, "e.yaml", "tls:\n  public_cert: a.pem\n  publik_key: b.pem\n")
+		if err := loadYAML(p, &c); err == nil {
+			t.Fatal("loadYAML accepted an unknown key under tls")
+		}
+	})
+	t.Run("core key in edge file refused", func(t *testing.T) {
+		var c edge.Config
+		p := writeFile(t, "e.yaml", "phone_oauth_port: 5090\n")
+		if err := loadYAML(p, &c); err == nil {
+			t.Fatal("loadYAML accepted a core key in an edge config")
+		}
+	})
+	t.Run("wrong type refused", func(t *testing.T) {
+		var c core.Config
+		p := writeFile(t, "c.yaml", "mra_port: five\n")
+		if err := loadYAML(p, &c); err == nil {
+			t.Fatal("loadYAML accepted a string port")
+		}
+	})
+	t.Run("bad duration refused", func(t *testing.T) {
+		var c core.Config
+		p := writeFile(t, "c.yaml", "access_token_ttl: an hour\n")
+		if err := loadYAML(p, &c); err == nil {
+			t.Fatal("loadYAML accepted a bad duration")
+		}
+	})
+	t.Run("durations", func(t *testing.T) {
+		var c core.Config
+		p := writeFile(t, "c.yaml", "access_token_ttl: 90s\nrefresh_token_ttl: 2h30m\n")
+		if err := loadYAML(p, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c.AccessTokenTTL != 90*time.Second || c.RefreshTokenTTL != 150*time.Minute {
+			t.Errorf("durations = %v, %v", c.AccessTokenTTL, c.RefreshTokenTTL)
+		}
+	})
+	t.Run("empty file", func(t *testing.T) {
+		c := core.Config{Node: "kept"}
+		if err := loadYAML(writeFile(t, "c.yaml", ""), &c); err != nil || c.Node != "kept" {
+			t.Errorf("empty file: err %v, node %q", err, c.Node)
+		}
+	})
+	t.Run("no path", func(t *testing.T) {
+		c := core.Config{Node: "kept"}
+		if err := loadYAML("", &c); err != nil || c.Node != "kept" {
+			t.Errorf("no path: err %v, node %q", err, c.Node)
+		}
+	})
+	t.Run("missing file", func(t *testing.T) {
+		var c core.Config
+		if err := loadYAML(filepath.Join(t.TempDir(), "nope.yaml"), &c); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("missing file: err %v, want os.ErrNotExist", err)
+		}
+	})
+}
+
+func TestConfigPath(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--config", "X"}, "X"},
+		{[]string{"--config=X"}, "X"},
+		{[]string{"-config", "X"}, "X"},
+		{[]string{"-config=X"}, "X"},
+		{[]string{"--node", "n", "--config", "/etc/edgeway/core.yaml", "--mra-port", "6091"}, "/etc/edgeway/core.yaml"},
+		{[]string{"--config=a=b.yaml"}, "a=b.yaml"},
+		{[]string{"--config"}, ""},
+		{[]string{"--config="}, ""},
+		{[]string{"--configs", "X"}, ""},
+		{[]string{"--node", "n"}, ""},
+	}
+	for _, tt := range tests {
+		if got := configPath(tt.args); got != tt.want {
+			t.Errorf("configPath(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestAdminUsageErrors(t *testing.T) {
+	// Run where no edgeway-data/quickstart.json can be picked up.
+	t.Chdir(t.TempDir())
+	tok := writeFile(t, "admin.token", "secret\n")
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"no command", []string{}},
+		{"no core", []string{"registrations"}},
+		{"unknown command", []string{"--core", "https://127.0.0.1:1", "--token-file", tok, "frobnicate"}},
+		{"expressway delete without ID", []string{"--core", "https://127.0.0.1:1", "--token-file", tok, "expressway", "delete"}},
+		{"activation issue without device", []string{"--core", "https://127.0.0.1:1", "--token-file", tok, "activation", "issue"}},
+		{"activation revoke without ID", []string{"--core", "https://127.0.0.1:1", "--token-file", tok, "activation", "revoke"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			err := runAdmin(context.Background(), tt.args, &buf)
+			if !errors.Is(err, errUsage) {
+				t.Fatalf("runAdmin(%q) = %v, want an error wrapping errUsage (exit status 2)", tt.args, err)
+			}
+		})
+	}
+}
