@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/throttle"
 )
 
 // Redemption failures, mapped from the store's sentinels. A failed Redeem
@@ -56,7 +57,7 @@ type Service struct {
 	secret   []byte
 	validity time.Duration
 	now      func() time.Time
-	throttle *throttle
+	limiter  *throttle.Limiter
 	issueMu  sync.Mutex // serializes Issue, so a device never ends up with two live codes from this process
 }
 
@@ -78,11 +79,7 @@ func New(st Store, secret []byte, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	tc, err := cfg.Throttle.withDefaults()
-	if err != nil {
-		return nil, err
-	}
-	th, err := newThrottle(tc)
+	lim, err := newLimiter(cfg.Throttle, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +88,7 @@ func New(st Store, secret []byte, cfg Config) (*Service, error) {
 		secret:   append([]byte(nil), secret...),
 		validity: cfg.Validity,
 		now:      cfg.Now,
-		throttle: th,
+		limiter:  lim,
 	}, nil
 }
 
@@ -222,26 +219,57 @@ func (s *Service) RevokeDevice(ctx context.Context, device string) error {
 // the code, and redeems it exactly once. It returns the redeemed code's
 // record, or ErrMalformed (wrapped), ErrUnknown, ErrWrongDevice, ErrUsed,
 // ErrExpired, ErrRevoked, a *ThrottledError, or an infrastructure error.
+// It is Attempt followed by RedeemAttempt.
 func (s *Service) Redeem(ctx context.Context, source, device, code string) (store.ActivationCode, error) {
-	now := s.now()
-	tk, err := s.throttle.admit(source, device, now)
+	a, err := s.Attempt(source, device)
 	if err != nil {
 		return store.ActivationCode{}, err
 	}
+	return s.RedeemAttempt(ctx, a, device, code)
+}
+
+// Attempt admits an attempt on device from source with the service's
+// limiter (see internal/throttle), or refuses it with a *ThrottledError.
+//
+// It lets a caller refuse a request before redemption at the cost of a
+// failed redemption: end the attempt with Fail (a policy refusal, such as
+// S-17 for a device that does not allow activation via MRA, or an unknown
+// device) or hand it to RedeemAttempt. Every admitted attempt must be ended;
+// `defer a.Abandon()` is a safe guard, since ending twice is a no-op.
+func (s *Service) Attempt(source, device string) (*throttle.Attempt, error) {
+	return s.limiter.Begin(source, device)
+}
+
+// RedeemAttempt parses code and redeems it for device within a, an attempt
+// obtained from Attempt for the same device, and ends a itself: Fail on
+// ErrMalformed, ErrUnknown, ErrWrongDevice, ErrUsed, ErrExpired or
+// ErrRevoked; Succeed on success; Abandon on an infrastructure error (the
+// store, the context). An attempt that has already ended, or that was
+// admitted for another device, is refused with an error (and abandoned)
+// without touching the store.
+func (s *Service) RedeemAttempt(ctx context.Context, a *throttle.Attempt, device, code string) (store.ActivationCode, error) {
+	if a == nil || a.Ended() {
+		return store.ActivationCode{}, errors.New("activation: redeem: attempt missing or already ended")
+	}
+	defer a.Abandon() // ends the attempt on every path, panics included; no-op after Fail/Succeed
+	if a.Subject() != device {
+		return store.ActivationCode{}, fmt.Errorf("activation: redeem: attempt is for device %q, not %q", a.Subject(), device)
+	}
 	c, err := Parse(code)
 	if err != nil {
-		return store.ActivationCode{}, err // counted
+		a.Fail()
+		return store.ActivationCode{}, err
 	}
-	ac, err := s.st.RedeemActivationCode(ctx, Hash(s.secret, c), device, now)
+	ac, err := s.st.RedeemActivationCode(ctx, Hash(s.secret, c), device, s.now())
 	if err == nil {
-		s.throttle.succeed(tk)
+		a.Succeed()
 		return ac, nil
 	}
 	if mapped := mapStoreErr(err); mapped != nil {
-		return store.ActivationCode{}, mapped // counted
+		a.Fail()
+		return store.ActivationCode{}, mapped
 	}
-	s.throttle.undo(tk)
-	return store.ActivationCode{}, fmt.Errorf("activation: redeem: %w", err)
+	return store.ActivationCode{}, fmt.Errorf("activation: redeem: %w", err) // abandoned: not counted
 }
 
 // mapStoreErr maps a store verdict to this package's sentinel, or nil when

@@ -24,35 +24,44 @@
 //
 // With 10^16 codes, online guessing is already hopeless; the throttle makes it
 // more so and keeps the store out of reach of brute force, without letting an
-// attacker lock a legitimate phone out.
+// attacker lock a legitimate phone out. Redemption uses a throttle.Limiter
+// (internal/throttle, which documents the rules in full) with the source
+// address as the source and the device named in the request as the subject:
 //
-// Every failed Redeem (malformed, unknown, wrong device, already used,
-// expired or revoked code) counts one failure for the source address and one
-// for the device named in the request. Infrastructure errors (the store is
-// unreachable, the context ends) do not count.
-//
+//   - Sources are IPv4 addresses, or IPv6 /64 prefixes (one subscriber
+//     holds a whole /64).
+//   - Every failed redemption (malformed, unknown, wrong device, already
+//     used, expired or revoked code) counts one failure for the source and
+//     one for the device, when the store has answered. Infrastructure
+//     errors (the store is unreachable, the context ends) count nothing. A
+//     success clears the history of its source and of its device.
 //   - A source with at least MaxFailures failures (default 5) is locked for
-//     BaseDelay·2^(failures−MaxFailures) (default base 1 s, so 1 s, 2 s, 4 s,
-//     ...), capped at MaxDelay (default 15 min), counted from its last
-//     failure.
+//     BaseDelay·2^(failures−MaxFailures) (default base 1 s, so 1 s, 2 s,
+//     4 s, ...), capped at MaxDelay (default 15 min), counted from its last
+//     failure. A failure history is forgotten after Forget (default 1 h)
+//     without failures; Forget must be at least MaxDelay.
 //   - A device is locked by the same formula from its own failure count, but
 //     the device lock applies only to sources that have themselves failed at
 //     least once. A clean source, such as the legitimate phone arriving from
 //     a new network, is never blocked by somebody else's failures on its
 //     device; an attacker spreading guesses over many addresses gets one
 //     guess per address while the device is locked.
-//   - A successful redemption clears the history of its source and of its
-//     device.
-//   - While locked, Redeem returns a *ThrottledError (Scope "source" or
-//     "device", RetryAfter until the lock ends) without touching the store,
-//     and the refused attempt does not extend the lock.
-//   - A failure history is forgotten after Forget (default 1 h) without
-//     failures; Forget must be at least MaxDelay.
+//   - A source may have at most MaxInFlight redemptions (default 32) in
+//     flight at once.
+//   - While refused, Redeem returns a *ThrottledError (Scope ScopeSource,
+//     ScopeDevice or ScopeInFlight, and RetryAfter) without touching the
+//     store, and the refusal counts nothing and does not extend a lock.
 //
-// An attempt is counted as a failure when it passes the throttle check and
-// settled when the store answers (cleared on success, taken back on an
-// infrastructure error), so a burst of concurrent requests from one source
-// cannot slip past the lock by all being in flight at once.
+// Because failures are counted when they are known rather than when an
+// attempt is admitted, many phones behind one NAT address onboarding at once
+// are not throttled for one another; the price is that a source can get up
+// to MaxInFlight guesses through per lock window instead of one, each of
+// which counts.
+//
+// A caller that refuses a request before redemption (the core's S-17 check)
+// obtains the attempt with Service.Attempt, ends it with Fail when it
+// refuses, and otherwise redeems within it with Service.RedeemAttempt, so
+// such refusals are throttled and counted like wrong codes.
 //
 // The throttle state lives in memory, per process, in two bounded LRU caches
 // (sources and devices, MaxEntries each, default 100000), so memory stays

@@ -303,12 +303,15 @@ func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, ds)
 }
 
+// apiRotateKey is POST /api/v1/keys/rotate; ?regen=true drops the old
+// keys at once.
 func (s *Server) apiRotateKey(w http.ResponseWriter, r *http.Request) {
-	kid, err := s.RotateSigningKey(r.Context())
+	regen := r.URL.Query().Get("regen") == "true"
+	kid, err := s.RotateSigningKey(r.Context(), regen)
 	if err != nil {
 		apiError(w, 500, err)
 		return
 	}
-	s.audit(r, "keys.rotate", "kid=%s", kid)
+	s.audit(r, "keys.rotate", "kid=%s regen=%v", kid, regen)
 	writeJSON(w, 200, map[string]string{"kid": kid})
 }

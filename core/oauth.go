@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -80,20 +81,31 @@ type peer struct {
 	source string // the client's IP: the phone's, as the edge reports it, for MRA
 }
 
-func (s *Server) peerOf(r *http.Request) peer {
+// peerOf tells MRA traffic from on-premises traffic by the connection, never
+// by anything the client wrote: a client certificate on the core's HTTPS
+// port was admitted in the handshake as an Expressway-C (S-11, S-12), so the
+// request came through an edge. If the edge's entry has since been deleted
+// the request is refused; it is never treated as on-premises (S-18).
+func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
 	p := peer{}
 	p.source, _, _ = net.SplitHostPort(r.RemoteAddr)
-	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		// The handshake already ran admitEdge; only admitted edges get here.
-		name, err := s.matchEdge(r.Context(), r.TLS.PeerCertificates[0])
-		if err == nil {
-			p.mra, p.edge = true, name
-			if ip := net.ParseIP(strings.TrimSpace(r.Header.Get(ClientAddressHeader))); ip != nil {
-				p.source = ip.String()
-			}
-		}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return p, nil
 	}
-	return p
+	p.mra = true
+	name, err := s.matchEdge(r.Context(), r.TLS.PeerCertificates[0])
+	switch {
+	case errors.Is(err, ErrEdgeNotConfigured):
+		return p, oauthErr(http.StatusForbidden, "unauthorized_client", "S-12: this edge is no longer a configured Expressway-C")
+	case err != nil:
+		s.log.Error("checking edge certificate", "err", err)
+		return p, &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "try again", RetryAfter: time.Second}
+	}
+	p.edge = name
+	if ip := net.ParseIP(strings.TrimSpace(r.Header.Get(ClientAddressHeader))); ip != nil {
+		p.source = ip.String()
+	}
+	return p, nil
 }
 
 // parseForm reads an application/x-www-form-urlencoded POST body of at
@@ -125,7 +137,11 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeOAuthError(w, e)
 		return
 	}
-	p := s.peerOf(r)
+	p, perr := s.peerOf(r)
+	if perr != nil {
+		writeOAuthError(w, perr)
+		return
+	}
 	var (
 		res *TokenResponse
 		err error
@@ -144,11 +160,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		var oe *OAuthError
-		if !errors.As(err, &oe) {
-			s.log.Error("token endpoint", "err", err)
-			oe = oauthErr(http.StatusInternalServerError, "server_error", "internal error")
+		if errors.As(err, &oe) {
+			s.log.Info("token refused", "grant", r.PostForm.Get("grant_type"), "mra", p.mra, "source", p.source, "error", oe.Code, "why", oe.Description)
+		} else {
+			s.log.Error("token endpoint", "grant", r.PostForm.Get("grant_type"), "err", err)
+			oe = &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "internal error; try again", RetryAfter: time.Second}
 		}
-		s.log.Info("token refused", "grant", r.PostForm.Get("grant_type"), "mra", p.mra, "source", p.source, "error", oe.Code, "why", oe.Description)
 		writeOAuthError(w, oe)
 		return
 	}
@@ -215,13 +232,22 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 	if username == "" || password == "" {
 		return nil, oauthErr(400, "invalid_request", "username and password are required")
 	}
+	// Each check costs 64 MiB of Argon2id: run at most a few at once and
+	// tell the rest to come back, rather than let a burst exhaust memory.
+	select {
+	case s.passwordSlots <- struct{}{}:
+		defer func() { <-s.passwordSlots }()
+	default:
+		return nil, &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+			Description: "too many logins in progress; try again", RetryAfter: time.Second}
+	}
 	u, err := s.st.GetUser(ctx, username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	hash := u.PasswordHash
 	if hash == "" {
-		hash = dummyHash // same cost whether or not the user exists
+		hash = dummyHash() // same cost whether or not the user exists
 	}
 	if perr := passwd.Check(hash, password); perr != nil || err != nil {
 		return nil, oauthErr(400, "invalid_grant", "invalid username or password")
@@ -252,18 +278,37 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 	return s.startFamily(ctx, dev, username, token.GrantPassword, false)
 }
 
-var dummyHash, _ = passwd.Hash("edgeway-dummy-password")
+// dummyHash is checked against for unknown users, computed on first use.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := passwd.Hash("edgeway-dummy-password")
+	return h
+})
 
 func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenResponse, error) {
 	if !strings.HasPrefix(raw, refreshPrefix) {
 		return nil, oauthErr(400, "invalid_grant", "refresh token is not valid")
 	}
-	old, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), s.now())
+	now := s.now()
+	var (
+		dev     store.Device
+		nextRaw string
+	)
+	// The successor is stored in the same transaction as the rotation: if
+	// anything fails the old token stays usable and a retry is not a replay.
+	old, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), now, func(old store.RefreshToken) (store.RefreshToken, error) {
+		var err error
+		if dev, err = s.st.GetDevice(ctx, old.Device); err != nil {
+			return store.RefreshToken{}, err
+		}
+		next, rt, err := s.newRefresh(old.Family, dev.Name, old.Username, old.Origin, p.mra || old.MRA, now)
+		nextRaw = rt
+		return next, err
+	})
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
 		// RFC 9700 §4.14.2: a rotated refresh token came back, so either the
 		// client or an attacker holds a stolen copy. Revoke the whole family.
-		if rerr := s.st.RevokeFamily(ctx, old.Family, s.now()); rerr != nil {
+		if rerr := s.st.RevokeFamily(ctx, old.Family, now); rerr != nil {
 			return nil, rerr
 		}
 		s.log.Warn("refresh token replayed: family revoked", "family", old.Family, "device", old.Device, "source", p.source)
@@ -272,16 +317,19 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 		return nil, oauthErr(400, "invalid_grant", "refresh token has been revoked")
 	case errors.Is(err, store.ErrExpired):
 		return nil, oauthErr(400, "invalid_grant", "refresh token has expired")
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound) && old.Family == "":
 		return nil, oauthErr(400, "invalid_grant", "refresh token is not valid")
+	case errors.Is(err, store.ErrNotFound):
+		return nil, oauthErr(400, "invalid_grant", "device %s no longer exists", old.Device)
 	case err != nil:
 		return nil, err
 	}
-	dev, err := s.st.GetDevice(ctx, old.Device)
+	res, err := s.signAccess(dev, old.Username, token.GrantRefresh, old.Origin, old.Family, p.mra || old.MRA, now)
 	if err != nil {
-		return nil, oauthErr(400, "invalid_grant", "device %s no longer exists", old.Device)
+		return nil, err
 	}
-	return s.issue(ctx, dev, old.Username, token.GrantRefresh, old.Origin, old.Family, p.mra || old.MRA, true)
+	res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.cfg.RefreshTokenTTL/time.Second)
+	return res, nil
 }
 
 // startFamily issues the first tokens of a new refresh family.
@@ -298,9 +346,42 @@ func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin
 }
 
 // issue signs an access token and, with the refresh login flow (S-10),
-// stores and returns a new refresh token of the family.
+// stores and returns the first refresh token of the family.
 func (s *Server) issue(ctx context.Context, dev store.Device, user, grant, origin, family string, mra, withRefresh bool) (*TokenResponse, error) {
 	now := s.now()
+	if !withRefresh {
+		// No refresh token, so no family to revoke through (S-10 off).
+		return s.signAccess(dev, user, grant, origin, "", mra, now)
+	}
+	rt, raw, err := s.newRefresh(family, dev.Name, user, origin, mra, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.st.PutRefreshToken(ctx, rt); err != nil {
+		return nil, err
+	}
+	res, err := s.signAccess(dev, user, grant, origin, family, mra, now)
+	if err != nil {
+		return nil, err
+	}
+	res.RefreshToken, res.RefreshExpiresIn = raw, int(s.cfg.RefreshTokenTTL/time.Second)
+	return res, nil
+}
+
+// newRefresh makes a refresh token of a family: the record to store (only
+// its hash) and the plaintext for the client.
+func (s *Server) newRefresh(family, device, user, origin string, mra bool, now time.Time) (store.RefreshToken, string, error) {
+	b, err := randomBytes(32)
+	if err != nil {
+		return store.RefreshToken{}, "", err
+	}
+	raw := refreshPrefix + base64.RawURLEncoding.EncodeToString(b)
+	return store.RefreshToken{Hash: hashRefresh(raw), Family: family, Device: device, Username: user, Origin: origin, MRA: mra,
+		IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}, raw, nil
+}
+
+// signAccess signs an access token for dev.
+func (s *Server) signAccess(dev store.Device, user, grant, origin, family string, mra bool, now time.Time) (*TokenResponse, error) {
 	jti, err := randomBytes(16)
 	if err != nil {
 		return nil, err
@@ -313,31 +394,11 @@ func (s *Server) issue(ctx context.Context, dev store.Device, user, grant, origi
 		},
 		Grant: grant, Origin: origin, Family: family, MRA: mra, User: user,
 	}
-	if !withRefresh {
-		// No refresh token, so no family to revoke through (S-10 off).
-		c.Family = ""
-	}
 	at, err := s.keys.Sign(c)
 	if err != nil {
 		return nil, err
 	}
-	res := &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTokenTTL / time.Second), Device: dev.Name}
-	if withRefresh {
-		raw, err := randomBytes(32)
-		if err != nil {
-			return nil, err
-		}
-		rt := refreshPrefix + base64.RawURLEncoding.EncodeToString(raw)
-		err = s.st.PutRefreshToken(ctx, store.RefreshToken{
-			Hash: hashRefresh(rt), Family: family, Device: dev.Name, Username: user, Origin: origin, MRA: mra,
-			IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL),
-		})
-		if err != nil {
-			return nil, err
-		}
-		res.RefreshToken, res.RefreshExpiresIn = rt, int(s.cfg.RefreshTokenTTL/time.Second)
-	}
-	return res, nil
+	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTokenTTL / time.Second), Device: dev.Name}, nil
 }
 
 func hashRefresh(raw string) []byte {
@@ -359,19 +420,28 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	now := s.now()
+	unavailable := &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "try again", RetryAfter: time.Second}
 	if strings.HasPrefix(raw, refreshPrefix) {
 		// Rotating marks it used; revoking the family stops all its tokens.
-		t, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), now)
-		if t.Family != "" && (err == nil || errors.Is(err, store.ErrAlreadyUsed)) {
+		t, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), now, nil)
+		switch {
+		case t.Family != "" && (err == nil || errors.Is(err, store.ErrAlreadyUsed) || errors.Is(err, store.ErrExpired)):
 			if err := s.st.RevokeFamily(ctx, t.Family, now); err != nil {
-				writeOAuthError(w, oauthErr(503, "temporarily_unavailable", "try again"))
+				s.log.Error("revoking refresh family", "err", err)
+				writeOAuthError(w, unavailable)
 				return
 			}
 			s.log.Info("refresh family revoked", "family", t.Family, "device", t.Device)
+		case err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrRevoked):
+			// Not an answer about the token: the revocation did not happen.
+			s.log.Error("revoking refresh token", "err", err)
+			writeOAuthError(w, unavailable)
+			return
 		}
 	} else if c, err := s.ver.Verify(ctx, raw); err == nil {
 		if err := s.st.RevokeAccessToken(ctx, c.ID, c.ExpiresAt.Time); err != nil {
-			writeOAuthError(w, oauthErr(503, "temporarily_unavailable", "try again"))
+			s.log.Error("revoking access token", "err", err)
+			writeOAuthError(w, unavailable)
 			return
 		}
 		s.log.Info("access token revoked", "device", c.Subject, "jti", c.ID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -98,7 +99,9 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		var re *regError
 		if !errors.As(err, &re) {
 			r.log.Error("REGISTER failed", "err", err, "src", req.Source())
-			sipx.Respond(tx, req, 500, "Server Internal Error", nil)
+			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
+			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+			_ = tx.Respond(res)
 			return
 		}
 		r.log.Info("REGISTER refused", "status", re.status, "reason", re.err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()))
@@ -114,19 +117,28 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	_ = tx.Respond(res)
 }
 
-// challenge builds the RFC 8898 §2.3 / RFC 6750 §3 Bearer challenge.
+// challenge builds the RFC 8898 §2.3 / RFC 6750 §3 Bearer challenge. The
+// edge replaces authz_server with its own public token URL for MRA phones.
 func (r *registrar) challenge(re *regError) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Bearer realm=%q, authz_server=%q", r.s.cfg.SIPDomain, r.s.cfg.Issuer+"/oauth2/token")
+	desc := ""
 	if re.bearer != "" {
-		fmt.Fprintf(&b, ", error=%q, error_description=%q", re.bearer, strings.ReplaceAll(re.err.Error(), `"`, "'"))
+		desc = re.err.Error()
 	}
-	return b.String()
+	return sipx.BearerChallenge(r.s.cfg.SIPDomain, r.s.cfg.Issuer+"/oauth2/token", re.bearer, desc)
 }
 
 func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Response, error) {
 	if !r.s.sipOAuthMode {
 		return nil, forbidden(ErrModeDisabled)
+	}
+	edge := ""
+	if r.mra {
+		// S-12 holds for the life of the connection, not only at its
+		// handshake: an entry deleted since then stops this edge here.
+		var err error
+		if edge, err = r.s.edgeOf(ctx, req.Source()); err != nil {
+			return nil, err
+		}
 	}
 	claims, err := r.authorize(ctx, req)
 	if err != nil {
@@ -193,21 +205,26 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 	if c := req.CSeq(); c != nil {
 		cseq = c.SeqNo
 	}
-	path := sipx.HeaderValues(req, "Path")
-	edge := ""
+	// Path is kept only from the edge (RFC 3327): on the Phone OAuth port
+	// there is no proxy in between, so a Path there is the phone's own.
+	var path []string
 	if r.mra {
-		edge, _ = r.s.mraPeers.Get(req.Source())
+		path = sipx.HeaderValues(req, "Path")
+	}
+	existing, err := r.s.st.Registrations(ctx, aor, now)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkOrdering(existing, contacts, callID, cseq); err != nil {
+		return nil, err
+	}
+	if n := newBindings(existing, contacts, defExpires); n > maxBindingsPerAOR {
+		return nil, forbidden(fmt.Errorf("too many bindings for %s: at most %d", aor, maxBindingsPerAOR))
 	}
 	// A binding never outlives the token that authorised it.
 	tokenLeft := int(claims.ExpiresAt.Sub(now) / time.Second)
 	for _, c := range contacts {
-		exp := defExpires
-		if v, ok := c.Params.Get("expires"); ok {
-			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-				exp = n
-			}
-		}
-		exp = min(exp, r.s.cfg.MaxRegisterExpires, max(tokenLeft, 0))
+		exp := min(contactExpires(c, defExpires), r.s.cfg.MaxRegisterExpires, max(tokenLeft, 0))
 		contact := c.Address.String()
 		if exp == 0 {
 			if err := r.s.st.DeleteRegistration(ctx, aor, contact); err != nil {
@@ -239,7 +256,7 @@ func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Cla
 	case strings.EqualFold(scheme, "Digest"):
 		return nil, forbidden(ErrDigestInOAuth)
 	case !strings.EqualFold(scheme, "Bearer"):
-		return nil, unauthorized("invalid_request", fmt.Errorf("unsupported authorization scheme %q", scheme))
+		return nil, &regError{status: 400, reason: "Bad Request", err: fmt.Errorf("unsupported authorization scheme %q: use Bearer (RFC 8898)", scheme)}
 	}
 	claims, err := r.s.ver.Verify(ctx, cred)
 	if err != nil {
@@ -280,10 +297,73 @@ func (r *registrar) okResponse(ctx context.Context, req *sip.Request, aor string
 		left := int(b.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
 		res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", b.Contact, left)))
 	}
-	for _, p := range sipx.HeaderValues(req, "Path") {
-		res.AppendHeader(sip.NewHeader("Path", p))
+	// RFC 3327 §5.3: echo the stored Path to a UA that supports it.
+	if r.mra && supports(req, "path") {
+		for _, p := range sipx.HeaderValues(req, "Path") {
+			res.AppendHeader(sip.NewHeader("Path", p))
+		}
 	}
-	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
-	res.AppendHeader(sip.NewHeader("Supported", "path, outbound"))
+	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(http.TimeFormat)))
+	res.AppendHeader(sip.NewHeader("Supported", "path"))
 	return res, nil
+}
+
+// maxBindingsPerAOR bounds the contacts one line may register.
+const maxBindingsPerAOR = 10
+
+// supports reports whether req lists option in a Supported header.
+func supports(req *sip.Request, option string) bool {
+	for _, v := range sipx.HeaderValues(req, "Supported") {
+		if strings.EqualFold(strings.TrimSpace(v), option) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOrdering applies RFC 3261 §10.3 step 7: a request on the Call-ID of
+// an existing binding must have a higher CSeq, or it is an old request
+// arriving late and must change nothing.
+func checkOrdering(existing []store.Registration, contacts []sip.ContactHeader, callID string, cseq uint32) error {
+	for _, b := range existing {
+		if b.CallID != callID || b.CSeq < cseq {
+			continue
+		}
+		for _, c := range contacts {
+			if c.Address.String() == b.Contact {
+				return &regError{status: 500, reason: "Server Internal Error",
+					err: fmt.Errorf("CSeq %d is not higher than %d already seen on this Call-ID (RFC 3261 §10.3 step 7)", cseq, b.CSeq)}
+			}
+		}
+	}
+	return nil
+}
+
+// newBindings counts the bindings the AOR would have after the request.
+func newBindings(existing []store.Registration, contacts []sip.ContactHeader, defExpires int) int {
+	seen := make(map[string]bool, len(existing)+len(contacts))
+	for _, b := range existing {
+		seen[b.Contact] = true
+	}
+	for _, c := range contacts {
+		seen[c.Address.String()] = contactExpires(c, defExpires) > 0
+	}
+	n := 0
+	for _, keep := range seen {
+		if keep {
+			n++
+		}
+	}
+	return n
+}
+
+// contactExpires is a contact's requested expiry: its expires parameter,
+// else the request's Expires (RFC 3261 §10.2.1.1).
+func contactExpires(c sip.ContactHeader, defExpires int) int {
+	if v, ok := c.Params.Get("expires"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return defExpires
 }

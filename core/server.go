@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -44,9 +45,13 @@ type Server struct {
 	adminToken [32]byte // SHA-256 of the admin bearer token
 
 	// mraPeers maps the remote address of an admitted MRA connection to the
-	// Expressway-C name it matched (S-12). Bounded; entries of closed
-	// connections age out.
-	mraPeers *lru.Cache[string, string]
+	// certificate it presented, so every REGISTER on it is re-checked
+	// against the current Expressway-C entries (S-12). Bounded; entries of
+	// closed connections age out.
+	mraPeers *lru.Cache[string, *x509.Certificate]
+
+	// passwordSlots bounds concurrent password checks (64 MiB each).
+	passwordSlots chan struct{}
 
 	// sipOAuthMode is the cluster SIP OAuth mode as read when the SIP
 	// listeners started: a change takes effect at restart (S-14).
@@ -69,7 +74,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, st: st, log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
+	s := &Server{cfg: cfg, st: st, log: log.With("tier", "core", "node", cfg.Node), now: time.Now,
+		passwordSlots: make(chan struct{}, max(2, runtime.NumCPU()))}
 	for _, o := range opts {
 		o(s)
 	}
@@ -96,7 +102,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if err := s.loadAdminToken(); err != nil {
 		return nil, err
 	}
-	if s.mraPeers, err = lru.New[string, string](65536); err != nil {
+	if s.mraPeers, err = lru.New[string, *x509.Certificate](65536); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -122,13 +128,25 @@ func (s *Server) loadKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("core: signing keys: %w", err)
 	}
-	if len(rows) == 0 {
-		if _, err := s.RotateSigningKey(ctx); err != nil {
-			return err
-		}
-		return nil
+	if len(s.liveKeys(rows)) == 0 {
+		_, err := s.RotateSigningKey(ctx, false)
+		return err
 	}
-	return s.installKeys(rows)
+	return s.installKeys(s.liveKeys(rows))
+}
+
+// liveKeys drops keys retired longer ago than an access token lives: they
+// sign nothing that is still valid, so they stop being published or trusted
+// (also after a restart).
+func (s *Server) liveKeys(rows []store.SigningKey) []store.SigningKey {
+	now := s.now()
+	var keep []store.SigningKey
+	for _, r := range rows {
+		if r.RetiredAt.IsZero() || now.Sub(r.RetiredAt) < s.cfg.AccessTokenTTL+time.Minute {
+			keep = append(keep, r)
+		}
+	}
+	return keep
 }
 
 func (s *Server) installKeys(rows []store.SigningKey) error {
@@ -151,10 +169,16 @@ func (s *Server) installKeys(rows []store.SigningKey) error {
 	return s.keys.Replace(keys)
 }
 
-// RotateSigningKey makes a new signing key active. The previous key keeps
-// verifying (and stays in the JWKS) until every token it signed has expired;
-// Purge-time pruning drops it after that (R-1).
-func (s *Server) RotateSigningKey(ctx context.Context) (string, error) {
+// keyRevokedAt marks a key retired so long ago that no token of it is
+// valid any more: regenerating (R-1) uses it to stop the old key at once.
+var keyRevokedAt = time.Unix(1, 0)
+
+// RotateSigningKey makes a new signing key active. With regen false the
+// previous key keeps verifying (and stays in the JWKS) until every token it
+// signed has expired. With regen true — the key may be compromised, R-1
+// `set key regen authz signing` — the previous keys stop verifying at once,
+// so every token they signed stops working.
+func (s *Server) RotateSigningKey(ctx context.Context, regen bool) (string, error) {
 	now := s.now()
 	k, err := token.GenerateKey(now)
 	if err != nil {
@@ -171,9 +195,13 @@ func (s *Server) RotateSigningKey(ctx context.Context) (string, error) {
 	if err := s.st.PutSigningKey(ctx, store.SigningKey{KID: k.KID, Alg: token.Alg, PrivatePEM: pemBytes, CreatedAt: now}); err != nil {
 		return "", fmt.Errorf("core: storing signing key: %w", err)
 	}
+	retireAt := now
+	if regen {
+		retireAt = keyRevokedAt
+	}
 	for _, o := range old {
-		if o.RetiredAt.IsZero() {
-			if err := s.st.RetireSigningKey(ctx, o.KID, now); err != nil {
+		if o.RetiredAt.IsZero() || (regen && o.RetiredAt.After(keyRevokedAt)) {
+			if err := s.st.RetireSigningKey(ctx, o.KID, retireAt); err != nil {
 				return "", err
 			}
 		}
@@ -182,18 +210,13 @@ func (s *Server) RotateSigningKey(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var keep []store.SigningKey
-	for _, r := range rows {
-		// A key retired longer ago than an access token lives signs nothing
-		// that is still valid: stop publishing it.
-		if r.RetiredAt.IsZero() || now.Sub(r.RetiredAt) < s.cfg.AccessTokenTTL+time.Minute {
-			keep = append(keep, r)
-		}
-	}
-	if err := s.installKeys(keep); err != nil {
+	if err := s.installKeys(s.liveKeys(rows)); err != nil {
 		return "", err
 	}
-	s.log.Info("signing key rotated", "kid", k.KID)
+	if regen {
+		s.ver.Forget()
+	}
+	s.log.Info("signing key rotated", "kid", k.KID, "regenerated", regen)
 	return k.KID, nil
 }
 
@@ -251,8 +274,30 @@ func (s *Server) matchEdge(ctx context.Context, leaf *x509.Certificate) (string,
 	return "", fmt.Errorf("%w (certificate names %v)", ErrEdgeNotConfigured, mtls.CertNames(leaf))
 }
 
+// edgeOf re-checks the edge behind an MRA connection (S-12) and returns
+// the Expressway-C name it matches.
+func (s *Server) edgeOf(ctx context.Context, source string) (string, error) {
+	leaf, ok := s.mraPeers.Get(source)
+	if !ok {
+		return "", forbidden(errors.New("S-12: no admitted Expressway-C certificate is known for this connection"))
+	}
+	name, err := s.matchEdge(ctx, leaf)
+	if errors.Is(err, ErrEdgeNotConfigured) {
+		return "", forbidden(fmt.Errorf("S-12: this edge is no longer a configured Expressway-C: %w", err))
+	}
+	return name, err
+}
+
+// maxReportedNames bounds what one certificate can add to "Find".
+const maxReportedNames = 16
+
 // reportNames records the names an edge's certificate carried (S-12 "Find").
+// Only certificates that chain to tomcat-trust are reported, so the list
+// holds what the operator's own PKI issued, not what strangers sent.
 func (s *Server) reportNames(remote net.Addr, names []string) {
+	if len(names) > maxReportedNames {
+		names = names[:maxReportedNames]
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	addr := ""
@@ -304,7 +349,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 
 	onReject := func(kind string) func(net.Addr, []string, error) {
 		return func(remote net.Addr, names []string, err error) {
-			if len(names) > 0 {
+			if len(names) > 0 && errors.Is(err, mtls.ErrNotAdmitted) {
+				// Trusted chain, names not configured: worth showing in Find.
 				s.reportNames(remote, names)
 			}
 			s.log.Warn("TLS handshake refused", "listener", kind, "remote", remote, "names", names, "err", err)
@@ -331,11 +377,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		st := c.ConnectionState()
 		leaf := st.PeerCertificates[0]
 		s.reportNames(c.RemoteAddr(), mtls.CertNames(leaf))
-		name, err := s.matchEdge(context.Background(), leaf)
-		if err == nil {
-			s.mraPeers.Add(c.RemoteAddr().String(), name)
-		}
-		s.log.Info("edge connected on MRA port", "remote", c.RemoteAddr(), "expressway", name)
+		s.mraPeers.Add(c.RemoteAddr().String(), leaf)
+		s.log.Info("edge connected on MRA port", "remote", c.RemoteAddr(), "names", mtls.CertNames(leaf))
 	}
 	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.admitEdge), mraOpts)
 
@@ -403,3 +446,6 @@ func (s *Server) purgeLoop(ctx context.Context) {
 		}
 	}
 }
+
+// JWKS is the public key set the core publishes.
+func (s *Server) JWKS() token.JWKS { return s.keys.JWKS() }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,6 +35,7 @@ commands:
   activation revoke ID
   devices                             list devices
   keys rotate                         new signing key; old tokens stay valid until they expire
+  keys regen                          new signing key; tokens signed by the old ones stop working now (R-1)
 `
 
 type adminClient struct {
@@ -265,7 +267,7 @@ func runAdmin(ctx context.Context, args []string, out io.Writer) error {
 	case "activation list":
 		path := "/api/v1/activation"
 		if len(rest) == 3 {
-			path += "?device=" + rest[2]
+			path += "?device=" + url.QueryEscape(rest[2])
 		}
 		var codes []core.CodeView
 		if err := a.getJSON(ctx, path, &codes); err != nil {
@@ -300,15 +302,20 @@ func runAdmin(ctx context.Context, args []string, out io.Writer) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", d.Name, d.Model, d.Line, d.Owner, d.SecurityProfile, d.AllowMRA)
 		}
 		return nil
-	case "keys rotate":
+	case "keys rotate", "keys regen":
+		regen := rest[1] == "regen"
 		var v map[string]string
-		resp, err := a.do(ctx, http.MethodPost, "/api/v1/keys/rotate", nil)
+		resp, err := a.do(ctx, http.MethodPost, fmt.Sprintf("/api/v1/keys/rotate?regen=%v", regen), nil)
 		if err != nil {
 			return err
 		}
 		defer resp.Body.Close()
 		_ = json.NewDecoder(resp.Body).Decode(&v)
-		fmt.Fprintf(out, "new signing key %s is active; the previous key verifies until its tokens expire\n", v["kid"])
+		if regen {
+			fmt.Fprintf(out, "new signing key %s is active; tokens signed by the previous keys no longer work\n", v["kid"])
+		} else {
+			fmt.Fprintf(out, "new signing key %s is active; the previous key verifies until its tokens expire\n", v["kid"])
+		}
 		return nil
 	}
 	fs.Usage()

@@ -12,10 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgeway/edgeway/internal/logx"
 )
 
 type command struct {
@@ -74,37 +75,29 @@ func main() {
 	os.Exit(2)
 }
 
-// newLogger builds the process logger: text or JSON on stderr.
+// newLogger builds the process logger on stderr (text or JSON), redacting
+// secrets, and sets it as the default for sipgo too.
 func newLogger(level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("%w: log level %q (debug, info, warn, error)", errUsage, level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	var h slog.Handler
-	switch strings.ToLower(format) {
-	case "text", "":
-		h = slog.NewTextHandler(os.Stderr, opts)
-	case "json":
-		h = slog.NewJSONHandler(os.Stderr, opts)
-	default:
-		return nil, fmt.Errorf("%w: log format %q (text, json)", errUsage, format)
+	h, err := logx.NewHandler(os.Stderr, lv, format)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
 	log := slog.New(h)
 	slog.SetDefault(log)
-	// sipgo's transport logs through a process-wide default logger and
-	// warns about its own connection bookkeeping; keep only its errors
-	// unless debugging. Set once, here in main (see STYLE.md).
+	// sipgo's transport logs through a process-wide default logger (set
+	// once, here in main: see STYLE.md) and warns about its own connection
+	// bookkeeping; keep only its errors unless debugging. The handler
+	// redacts: sipgo dumps unparsable messages, tokens and all.
 	sipLevel := max(lv, slog.LevelError)
 	if lv <= slog.LevelDebug {
 		sipLevel = lv
 	}
-	sipOpts := &slog.HandlerOptions{Level: sipLevel}
-	if strings.EqualFold(format, "json") {
-		sip.SetDefaultLogger(slog.New(slog.NewJSONHandler(os.Stderr, sipOpts)).With("component", "sipgo"))
-	} else {
-		sip.SetDefaultLogger(slog.New(slog.NewTextHandler(os.Stderr, sipOpts)).With("component", "sipgo"))
-	}
+	sh, _ := logx.NewHandler(os.Stderr, sipLevel, format)
+	sip.SetDefaultLogger(slog.New(sh).With("component", "sipgo"))
 	return log, nil
 }
 

@@ -230,6 +230,11 @@ func TestSigningKeyRotation(t *testing.T) {
 	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
 		t.Fatalf("new-key token through the edge: %v %v", res, err)
 	}
+	// R-1 regeneration: tokens signed by the previous keys stop working now.
+	if code, body := env.Admin(t, http.MethodPost, "/api/v1/keys/rotate?regen=true", nil); code != 200 {
+		t.Fatalf("regen: %d %s", code, body)
+	}
+	expectRefusal(t, ph, "token of a regenerated-away key", "Bearer "+fresh.AccessToken, 401, "invalid_token")
 }
 
 // The admin API refuses callers without the admin token and audits changes.

@@ -32,3 +32,24 @@ func TestBearerTokenTab(t *testing.T) {
 		}
 	}
 }
+
+func TestBearerChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		realm, server, code, desc, want string
+	}{
+		{"edgeway.test", "https://e/oauth2/token", "", "", `Bearer realm="edgeway.test", authz_server="https://e/oauth2/token"`},
+		{"edgeway.test", "", "invalid_token", `bad "quote"`, `Bearer realm="edgeway.test", error="invalid_token", error_description="bad 'quote'"`},
+	} {
+		if got := BearerChallenge(tc.realm, tc.server, tc.code, tc.desc); got != tc.want {
+			t.Errorf("BearerChallenge = %s, want %s", got, tc.want)
+		}
+	}
+	in := `Bearer realm="x", authz_server="https://core:8443/oauth2/token", error="invalid_token"`
+	want := `Bearer realm="x", authz_server="https://edge/oauth2/token", error="invalid_token"`
+	if got := ReplaceChallengeServer(in, "https://edge/oauth2/token"); got != want {
+		t.Errorf("ReplaceChallengeServer = %s, want %s", got, want)
+	}
+	if got := ReplaceChallengeServer(`Bearer realm="x"`, "https://edge"); got != `Bearer realm="x"` {
+		t.Errorf("no authz_server: %s", got)
+	}
+}

@@ -142,3 +142,37 @@ func BearerToken(m sip.Message) (tok string, scheme string, ok bool) {
 	}
 	return strings.TrimSpace(v[i:]), v[:i], true
 }
+
+// BearerChallenge builds the WWW-Authenticate value of a 401 (RFC 8898
+// §2.3 with the RFC 6750 §3 parameters): realm, the token endpoint the
+// client should use, and, when the token was refused, its error code and a
+// description.
+func BearerChallenge(realm, authzServer, errCode, description string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Bearer realm=%q", realm)
+	if authzServer != "" {
+		fmt.Fprintf(&b, ", authz_server=%q", authzServer)
+	}
+	if errCode != "" {
+		fmt.Fprintf(&b, ", error=%q", errCode)
+		if description != "" {
+			fmt.Fprintf(&b, ", error_description=%q", strings.NewReplacer(`"`, "'", `\`, "/").Replace(description))
+		}
+	}
+	return b.String()
+}
+
+// ReplaceChallengeServer rewrites the authz_server of a Bearer challenge
+// (the edge replaces the core's internal token URL with its public one).
+func ReplaceChallengeServer(challenge, authzServer string) string {
+	const key = `authz_server="`
+	i := strings.Index(challenge, key)
+	if i < 0 {
+		return challenge
+	}
+	j := strings.IndexByte(challenge[i+len(key):], '"')
+	if j < 0 {
+		return challenge
+	}
+	return challenge[:i+len(key)] + authzServer + challenge[i+len(key)+j:]
+}

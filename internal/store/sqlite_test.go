@@ -534,11 +534,11 @@ func TestRefreshTokens(t *testing.T) {
 	if _, err := s.FamilyRevoked(ctx, "nofam"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("FamilyRevoked(unknown) = %v", err)
 	}
-	if _, err := s.RotateRefreshToken(ctx, tokHash("nope"), t0); !errors.Is(err, ErrNotFound) {
+	if _, err := s.RotateRefreshToken(ctx, tokHash("nope"), t0, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown = %v", err)
 	}
 
-	got, err := s.RotateRefreshToken(ctx, rt.Hash, t0.Add(time.Hour))
+	got, err := s.RotateRefreshToken(ctx, rt.Hash, t0.Add(time.Hour), nil)
 	must(t, err)
 	want := rt
 	want.RotatedAt = t0.Add(time.Hour)
@@ -546,7 +546,7 @@ func TestRefreshTokens(t *testing.T) {
 		t.Fatalf("RotateRefreshToken = %+v, want %+v", got, want)
 	}
 	// Replay: ErrAlreadyUsed with the token, so the caller can revoke its family.
-	got, err = s.RotateRefreshToken(ctx, rt.Hash, t0.Add(2*time.Hour))
+	got, err = s.RotateRefreshToken(ctx, rt.Hash, t0.Add(2*time.Hour), nil)
 	if !errors.Is(err, ErrAlreadyUsed) || got.Family != "fam1" || !bytes.Equal(got.Hash, rt.Hash) {
 		t.Fatalf("replay = %+v, %v", got, err)
 	}
@@ -558,14 +558,14 @@ func TestRefreshTokens(t *testing.T) {
 	if rev, err := s.FamilyRevoked(ctx, "fam1"); err != nil || !rev {
 		t.Fatalf("FamilyRevoked after revoke = %v, %v", rev, err)
 	}
-	if got, err := s.RotateRefreshToken(ctx, rt2.Hash, t0.Add(3*time.Hour)); !errors.Is(err, ErrRevoked) || got.Family != "fam1" {
+	if got, err := s.RotateRefreshToken(ctx, rt2.Hash, t0.Add(3*time.Hour), nil); !errors.Is(err, ErrRevoked) || got.Family != "fam1" {
 		t.Fatalf("rotate in revoked family = %+v, %v", got, err)
 	}
 
 	// Expired.
 	must(t, s.PutRefreshToken(ctx, RefreshToken{Hash: tokHash("r3"), Family: "fam2", Device: "SEP2",
 		Username: "jsmith", Origin: "password", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
-	if _, err := s.RotateRefreshToken(ctx, tokHash("r3"), t0.Add(time.Hour)); !errors.Is(err, ErrExpired) {
+	if _, err := s.RotateRefreshToken(ctx, tokHash("r3"), t0.Add(time.Hour), nil); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired = %v", err)
 	}
 
@@ -593,7 +593,7 @@ func TestRotateRace(t *testing.T) {
 	for i := range 50 {
 		st := []*SQLite{s, s2}[i%2]
 		wg.Go(func() {
-			_, err := st.RotateRefreshToken(ctx, tokHash("r"), t0)
+			_, err := st.RotateRefreshToken(ctx, tokHash("r"), t0, nil)
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -737,7 +737,7 @@ func TestPurge(t *testing.T) {
 			t.Fatal("old code not purged")
 		}
 	}
-	if _, err := s.RotateRefreshToken(ctx, tokHash("dead"), now); !errors.Is(err, ErrNotFound) {
+	if _, err := s.RotateRefreshToken(ctx, tokHash("dead"), now, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("dead token = %v", err)
 	}
 	if _, err := s.FamilyRevoked(ctx, "fdead"); !errors.Is(err, ErrNotFound) {
@@ -837,4 +837,37 @@ func TestRedeemChild(t *testing.T) {
 	}
 	wg.Wait()
 	fmt.Printf("RESULT ok=%d used=%d\n", ok.Load(), used.Load())
+}
+
+// A successor that cannot be stored rolls the rotation back, so the client's
+// retry with the same refresh token is not a replay.
+func TestRotateWithSuccessorIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	t0 := time.Unix(1_800_000_000, 0)
+	old := RefreshToken{Hash: tokHash("a1"), Family: "famA", Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.PutRefreshToken(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if _, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(RefreshToken) (RefreshToken, error) { return RefreshToken{}, boom }); !errors.Is(err, boom) {
+		t.Fatalf("failing successor: %v", err)
+	}
+	// A successor that conflicts (same hash as an existing token) also rolls back.
+	if _, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(o RefreshToken) (RefreshToken, error) {
+		o.Hash = old.Hash
+		return o, nil
+	}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("conflicting successor: %v", err)
+	}
+	got, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(o RefreshToken) (RefreshToken, error) {
+		o.Hash, o.RotatedAt, o.IssuedAt, o.ExpiresAt = tokHash("a2"), time.Time{}, t0, t0.Add(time.Hour)
+		return o, nil
+	})
+	if err != nil || got.Family != "famA" {
+		t.Fatalf("rotation after failed attempts: %+v %v", got, err)
+	}
+	if _, err := s.RotateRefreshToken(ctx, tokHash("a2"), t0, nil); err != nil {
+		t.Fatalf("successor was not stored: %v", err)
+	}
 }

@@ -176,40 +176,44 @@ func (s *SQLite) RevokeDeviceActivationCodes(ctx context.Context, device string,
 // PutRefreshToken stores a new family member, creating the family (owned by
 // t.Device) on its first token. An existing hash gives ErrConflict.
 func (s *SQLite) PutRefreshToken(ctx context.Context, t RefreshToken) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return putRefreshTokenTx(ctx, tx, t) })
+}
+
+func putRefreshTokenTx(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
 	if len(t.Hash) == 0 || t.Family == "" || t.ExpiresAt.IsZero() {
 		return errors.New("store: refresh token needs a hash, a family and an expiry")
 	}
 	issued := orNow(t.IssuedAt)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO families (id, device, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			t.Family, t.Device, issued.UnixNano()); err != nil {
-			return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
-		}
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO refresh_tokens (hash, family, device, username, origin, mra, issued_at, expires_at, rotated_at)
-			 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			t.Hash, t.Family, t.Device, t.Username, t.Origin, b2i(t.MRA),
-			issued.UnixNano(), t.ExpiresAt.UnixNano(), tn(t.RotatedAt))
-		if err != nil {
-			return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
-		}
-		n, err := affected(res)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrConflict)
-		}
-		return nil
-	})
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO families (id, device, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		t.Family, t.Device, issued.UnixNano()); err != nil {
+		return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
+	}
+	res, err := tx.ExecContext(ctx,
+		`INSERT INTO refresh_tokens (hash, family, device, username, origin, mra, issued_at, expires_at, rotated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.Hash, t.Family, t.Device, t.Username, t.Origin, b2i(t.MRA),
+		issued.UnixNano(), t.ExpiresAt.UnixNano(), tn(t.RotatedAt))
+	if err != nil {
+		return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrConflict)
+	}
+	return nil
 }
 
 // RotateRefreshToken marks the token with this hash rotated, exactly once,
 // and returns it. Failures, checked in this order: ErrNotFound (zero token),
 // ErrRevoked (family revoked), ErrAlreadyUsed (a replay), ErrExpired; all but
-// ErrNotFound return the token, so the caller can act on its Family.
-func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) (RefreshToken, error) {
+// ErrNotFound return the token, so the caller can act on its Family. When
+// next is not nil its result is stored in the same transaction, so either
+// both the rotation and the successor are committed or neither is.
+func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, error)) (RefreshToken, error) {
 	now = orNow(now)
 	var out RefreshToken
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -255,7 +259,14 @@ func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.T
 			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrAlreadyUsed)
 		}
 		out.RotatedAt = norm(now)
-		return nil
+		if next == nil {
+			return nil
+		}
+		succ, err := next(out)
+		if err != nil {
+			return err
+		}
+		return putRefreshTokenTx(ctx, tx, succ)
 	})
 	return out, err
 }
@@ -387,7 +398,7 @@ func (s *SQLite) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 // retirement time); an unknown KID gives ErrNotFound.
 func (s *SQLite) RetireSigningKey(ctx context.Context, kid string, at time.Time) error {
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE signing_keys SET retired_at = COALESCE(retired_at, ?) WHERE kid = ?`,
+		`UPDATE signing_keys SET retired_at = MIN(COALESCE(retired_at, ?1), ?1) WHERE kid = ?2`,
 		orNow(at).UnixNano(), kid)
 	if err != nil {
 		return fmt.Errorf("store: retire signing key %q: %w", kid, err)

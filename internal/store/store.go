@@ -196,8 +196,10 @@ type Store interface {
 	// and returns it. When it was already rotated it returns the token and
 	// ErrAlreadyUsed (a replay: the caller revokes the family). A token of a
 	// revoked family gives ErrRevoked; an expired one ErrExpired; unknown
-	// ErrNotFound.
-	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time) (RefreshToken, error)
+	// ErrNotFound. When next is not nil, the successor it returns is stored
+	// in the same transaction as the rotation: a failure leaves the old
+	// token unrotated, so a retry is not mistaken for a replay.
+	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, error)) (RefreshToken, error)
 	RevokeFamily(ctx context.Context, family string, now time.Time) error
 	FamilyRevoked(ctx context.Context, family string) (bool, error)
 	// RevokeDeviceFamilies revokes every family of a device.
@@ -210,6 +212,8 @@ type Store interface {
 	// Signing keys.
 	PutSigningKey(ctx context.Context, k SigningKey) error
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RetireSigningKey sets when a key stopped signing; a retirement can
+	// only move earlier (regenerating a compromised key, R-1).
 	RetireSigningKey(ctx context.Context, kid string, at time.Time) error
 
 	// Registrations. PutRegistration replaces the binding with the same

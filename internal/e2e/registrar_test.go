@@ -1,0 +1,91 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgeway/edgeway/internal/testenv"
+)
+
+// S-12 holds after the handshake: once the operator deletes the edge's
+// Expressway-C entry, its open connections can neither register phones
+// nor make a password login look like it came from on premises (S-18).
+func TestDeletedExpresswayEntryStopsEdgeAtOnce(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx := context.Background()
+	ph := env.Phone(phoneA, true)
+	if _, err := ph.Onboard(ctx, env.Devices[phoneA].ActivationCode); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register: %v %v", res, err)
+	}
+	// Pooled edge→core connections are open now; delete the entry.
+	if code, body := env.Admin(t, http.MethodDelete, "/api/v1/expressway/1", nil); code != 204 {
+		t.Fatalf("delete entry: %d %s", code, body)
+	}
+	res, err := ph.Register(ctx, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 403 {
+		t.Fatalf("REGISTER through a deleted Expressway-C: %d %s, want 403", res.StatusCode, res.Reason)
+	}
+	viaEdge := env.Phone(csf, true)
+	_, err = viaEdge.Login(ctx, env.Users[0].Username, env.Users[0].Password)
+	expectOAuthError(t, "password grant through a deleted edge", err, http.StatusForbidden, "unauthorized_client", "S-12")
+}
+
+// RFC 3261 §10.3 step 7: a late REGISTER with a lower CSeq on the same
+// Call-ID changes nothing. Bindings per line are bounded, and a Path a
+// phone writes on the Phone OAuth port is not stored (RFC 3327: only
+// proxies add Path).
+func TestRegistrarOrderingLimitsAndPath(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx := context.Background()
+	onPrem := env.Phone(phoneA, false)
+	tok, err := onPrem.Onboard(ctx, env.Devices[phoneA].ActivationCode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := rawClient(t, env, env.Info.CorePhoneOAuth)
+	send := func(cseq int, expires int, extra ...string) *sip.Response {
+		t.Helper()
+		hdrs := append([]string{"Authorization: Bearer " + tok.AccessToken, fmt.Sprintf("Expires: %d", expires)}, extra...)
+		return client.register(t, "1001", "ordering-call-id", cseq, hdrs...)
+	}
+	contact := "Contact: <sip:1001@phone.invalid;transport=tls>"
+	if res := send(10, 600, contact, "Path: <sip:evil.example;lr>", "Supported: path"); res.StatusCode != 200 {
+		t.Fatalf("first REGISTER: %d", res.StatusCode)
+	}
+	if res := send(5, 0, contact); res.StatusCode != 500 {
+		t.Fatalf("late REGISTER with lower CSeq: %d, want 500", res.StatusCode)
+	}
+	regs := env.Registrations(t)
+	if len(regs) != 1 {
+		t.Fatalf("the late un-REGISTER removed the binding: %+v", regs)
+	}
+	if len(regs[0].Path) != 0 {
+		t.Fatalf("a phone-supplied Path was stored on 5090: %v", regs[0].Path)
+	}
+	var many []string
+	for i := 0; i < 11; i++ {
+		many = append(many, fmt.Sprintf("Contact: <sip:1001@c%d.invalid;transport=tls>", i))
+	}
+	if res := send(11, 600, many...); res.StatusCode != 403 {
+		t.Fatalf("11 more contacts: %d, want 403", res.StatusCode)
+	}
+	if n := len(env.Registrations(t)); n != 1 {
+		t.Fatalf("bindings after a refused REGISTER = %d, want 1", n)
+	}
+	if res := send(12, 0, contact); res.StatusCode != 200 {
+		t.Fatalf("un-REGISTER with a higher CSeq: %d", res.StatusCode)
+	}
+	if n := len(env.Registrations(t)); n != 0 {
+		t.Fatalf("bindings after un-REGISTER = %d", n)
+	}
+}
