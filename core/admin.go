@@ -67,7 +67,7 @@ func (s *Server) audit(r *http.Request, action, format string, args ...any) {
 
 func storeStatus(err error) int {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, activation.ErrUnknown):
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict
@@ -232,7 +232,13 @@ func (s *Server) apiActivationBulk(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 400, errors.New(`body must be {"devices": ["<name>", ...]}`))
 		return
 	}
+	seen := map[string]bool{}
 	for _, d := range req.Devices {
+		if seen[d] {
+			apiError(w, 400, fmt.Errorf("device %q is listed twice", d))
+			return
+		}
+		seen[d] = true
 		if _, err := s.st.GetDevice(r.Context(), d); err != nil {
 			apiError(w, storeStatus(err), err)
 			return
@@ -240,7 +246,12 @@ func (s *Server) apiActivationBulk(w http.ResponseWriter, r *http.Request) {
 	}
 	issued, err := s.codes.IssueBulk(r.Context(), req.Devices)
 	if err != nil {
-		apiError(w, 500, err)
+		// Codes issued before the failure are valid (and replaced older
+		// ones): hand them out rather than lose them.
+		var partial strings.Builder
+		_ = activation.WriteCSV(&partial, issued)
+		s.audit(r, "activation.issue-bulk", "devices=%d of %d, then failed: %v", len(issued), len(req.Devices), err)
+		writeJSON(w, 500, map[string]string{"error": err.Error(), "issued_csv": partial.String()})
 		return
 	}
 	s.audit(r, "activation.issue-bulk", "devices=%d", len(issued))

@@ -66,8 +66,7 @@ type TLSConfig struct {
 	// TomcatTrust is the PEM bundle that must verify an edge's client
 	// certificate on the MRA port (S-11).
 	TomcatTrust string `yaml:"tomcat_trust"`
-	// PhoneEdgeTrust is the bundle phones use to trust the core (S-8);
-	// served to phones with their config.
+	// PhoneEdgeTrust is the bundle phones use to trust the core (S-8).
 	PhoneEdgeTrust string `yaml:"phone_edge_trust"`
 }
 

@@ -24,6 +24,11 @@ type Config struct {
 	// the node name when that is a wildcard).
 	AdvertisedHost string `yaml:"advertised_host"`
 
+	// PublicURL is this edge's HTTPS base URL as phones reach it; the SIP
+	// Bearer challenge names its /oauth2/token (RFC 8898 authz_server).
+	// Default: https://<advertised_host>:<port of https_addr>.
+	PublicURL string `yaml:"public_url"`
+
 	// CoreURL is the core's HTTPS base URL, reached over mutual TLS
 	// (default https://core.edgeway.test:8443).
 	CoreURL string `yaml:"core_url"`
@@ -83,6 +88,10 @@ func (c Config) WithDefaults() Config {
 		}
 		c.AdvertisedHost = host
 	}
+	if c.PublicURL == "" {
+		_, port, _ := net.SplitHostPort(c.HTTPSAddr)
+		c.PublicURL = "https://" + net.JoinHostPort(c.AdvertisedHost, port)
+	}
 	if c.CoreURL == "" {
 		c.CoreURL = "https://core.edgeway.test:8443"
 	}
@@ -117,6 +126,9 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.CoreURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		errs = append(errs, fmt.Errorf("core_url %q must be an https:// URL", c.CoreURL))
+	}
+	if p, err := url.Parse(c.PublicURL); err != nil || p.Scheme != "https" || p.Host == "" {
+		errs = append(errs, fmt.Errorf("public_url %q must be an https:// URL", c.PublicURL))
 	}
 	if _, p, err := net.SplitHostPort(c.CoreMRA); err != nil {
 		errs = append(errs, fmt.Errorf("core_mra %q: %w", c.CoreMRA, err))

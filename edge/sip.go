@@ -29,6 +29,7 @@ type SIPFront struct {
 	client  *sipgo.Client
 	ver     *token.Verifier
 	coreMRA string
+	authz   string // public token endpoint named in Bearer challenges
 	host    string
 	port    int
 	flowKey []byte
@@ -46,7 +47,8 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 		return nil, fmt.Errorf("edge: SIP server: %w", err)
 	}
 	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, coreMRA: cfg.CoreMRA, host: cfg.AdvertisedHost,
-		port: sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second}
+		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
+		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second}
 	srv.OnRegister(f.onRegister)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { sipx.Respond(tx, req, 200, "OK", nil) })
 	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
@@ -67,7 +69,7 @@ func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	switch {
 	case !ok:
-		f.refuse(req, tx, fmt.Sprintf("Bearer realm=%q", realm), "no credentials")
+		f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "", ""), "no credentials")
 		return
 	case strings.EqualFold(scheme, "Bearer"):
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -85,7 +87,7 @@ func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			if errors.Is(err, token.ErrExpired) {
 				desc = "token expired"
 			}
-			f.refuse(req, tx, fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\", error_description=%q", realm, desc), err.Error())
+			f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "invalid_token", desc), err.Error())
 			return
 		}
 	}
@@ -111,8 +113,15 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		mf.Dec()
+	} else {
+		mf := sip.MaxForwardsHeader(69) // RFC 3261 §16.6 step 3: 70, less this hop
+		fwd.AppendHeader(&mf)
 	}
 	if req.Method == sip.REGISTER {
+		// The phone is the first hop: any Path it wrote is its own
+		// invention, and the core must see only ours (RFC 3327 §5.2).
+		for fwd.RemoveHeader("Path") {
+		}
 		fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
 	}
 	fwd.SetDestination(f.coreMRA)
@@ -132,6 +141,11 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 		case res := <-tx2.Responses():
 			back := res.Clone()
 			back.RemoveHeader("Via") // ours, the top one (RFC 3261 §16.7 step 3)
+			if h := back.GetHeader("WWW-Authenticate"); h != nil {
+				// The core names its internal token endpoint; phones out
+				// here get tokens from this edge.
+				back.ReplaceHeader(sip.NewHeader("WWW-Authenticate", sipx.ReplaceChallengeServer(h.Value(), f.authz)))
+			}
 			if err := tx.Respond(back); err != nil {
 				f.log.Debug("relaying response to phone", "err", err)
 				return

@@ -68,11 +68,16 @@ func (a *adminClient) do(ctx context.Context, method, path string, body any) (*h
 	if resp.StatusCode >= 300 {
 		defer resp.Body.Close()
 		var e struct {
-			Error string `json:"error"`
+			Error     string `json:"error"`
+			IssuedCSV string `json:"issued_csv"`
 		}
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 		if json.Unmarshal(b, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(b))
+		}
+		if e.IssuedCSV != "" {
+			// A bulk issue failed part-way: the codes issued so far are valid.
+			fmt.Fprintf(os.Stderr, "codes issued before the failure:\n%s", e.IssuedCSV)
 		}
 		return nil, fmt.Errorf("admin API: %s %s: HTTP %d: %s", method, path, resp.StatusCode, e.Error)
 	}

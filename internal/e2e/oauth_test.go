@@ -67,6 +67,12 @@ func TestActivationCodeRefusals(t *testing.T) {
 	if code, body := env.Admin(t, http.MethodDelete, "/api/v1/activation/"+id, nil); code != 204 {
 		t.Fatalf("revoke code: %d %s", code, body)
 	}
+	if code, _ := env.Admin(t, http.MethodDelete, "/api/v1/activation/no-such-id", nil); code != 404 {
+		t.Fatalf("revoking an unknown code: HTTP %d, want 404", code)
+	}
+	if code, _ := env.Admin(t, http.MethodPost, "/api/v1/activation/bulk", map[string][]string{"devices": {phoneA, phoneA}}); code != 400 {
+		t.Fatalf("bulk issue naming a device twice: HTTP %d, want 400", code)
+	}
 	_, err = phB.Onboard(ctx, codeB)
 	expectOAuthError(t, "revoked code", err, 400, "invalid_grant", "revoked")
 

@@ -40,8 +40,27 @@ func TestHostileClientsDoNotStallTiers(t *testing.T) {
 	tlsConf := &tls.Config{RootCAs: env.CA, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}
 
 	// Open the hostile connections first and keep them open while a phone
-	// onboards and registers.
+	// onboards and registers. Every TLS port drops a TCP client that never
+	// starts TLS; the SIP ports also drop a TLS client that never speaks.
 	var silentTCP, silentTLS []net.Conn
+	for _, addr := range []string{strings.TrimPrefix(env.Info.CoreHTTPS, "https://"), strings.TrimPrefix(env.Info.EdgeHTTPS, "https://"), env.Info.CoreMRA} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silentTCP = append(silentTCP, c)
+	}
+	edgeCert, err := tls.LoadX509KeyPair(env.Layout.PKI.EdgeMTLSCert, env.Layout.PKI.EdgeMTLSKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mraConf := tlsConf.Clone()
+	mraConf.Certificates = []tls.Certificate{edgeCert}
+	mc, err := tls.Dial("tcp", env.Info.CoreMRA, mraConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	silentTLS = append(silentTLS, mc)
 	for name, addr := range targets {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {

@@ -152,6 +152,28 @@ func TestTokenRefusals(t *testing.T) {
 	if regs := env.Registrations(t); len(regs) != 0 {
 		t.Fatalf("refused REGISTERs created bindings: %+v", regs)
 	}
+
+	// RFC 8898: the challenge names where to get a token. Through the edge
+	// that is the edge's public endpoint, whether the edge refused the
+	// request itself or relayed the core's refusal; on premises, the core's.
+	edgeTokenURL := `authz_server="` + env.Info.EdgeHTTPS + `/oauth2/token"`
+	coreTokenURL := `authz_server="` + env.Layout.Core.Issuer + `/oauth2/token"`
+	for _, tc := range []struct {
+		name, auth, want string
+		ph               *bench.Phone
+	}{
+		{"edge, no token", "", edgeTokenURL, phA},
+		{"edge relaying the core (expired)", "Bearer " + tokA.AccessToken, edgeTokenURL, phA},
+		{"core 5090", "", coreTokenURL, onPremA},
+	} {
+		res, err := tc.ph.RegisterWith(ctx, tc.auth, 600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch := wwwAuth(res); !strings.Contains(ch, tc.want) {
+			t.Errorf("%s: challenge %q, want %s", tc.name, ch, tc.want)
+		}
+	}
 }
 
 func newPhone(t *testing.T, env *testenv.Env, device, line string, mra bool) *bench.Phone {
