@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/throttle"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
@@ -48,15 +49,51 @@ func openStore(t *testing.T) *store.SQLite {
 
 func newService(t *testing.T, cfg Config) (*Service, *clock) {
 	t.Helper()
+	return newServiceOn(t, openStore(t), cfg)
+}
+
+func newServiceOn(t *testing.T, st Store, cfg Config) (*Service, *clock) {
+	t.Helper()
 	clk := &clock{t: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)}
 	if cfg.Now == nil {
 		cfg.Now = clk.Now
 	}
-	s, err := New(openStore(t), testSecret, cfg)
+	s, err := New(st, testSecret, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, clk
+}
+
+// gateStore holds every redemption at the gate until open is called, and
+// counts the redemptions that reached it.
+type gateStore struct {
+	Store
+	arrived  atomic.Int32
+	release  chan struct{}
+	openOnce sync.Once
+}
+
+func newGateStore(st Store) *gateStore { return &gateStore{Store: st, release: make(chan struct{})} }
+
+func (g *gateStore) open() { g.openOnce.Do(func() { close(g.release) }) }
+
+func (g *gateStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time) (store.ActivationCode, error) {
+	g.arrived.Add(1)
+	<-g.release
+	return g.Store.RedeemActivationCode(ctx, h, d, now)
+}
+
+// waitFor polls cond for up to 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func issue(t *testing.T, s *Service, device string) Issued {
@@ -199,6 +236,9 @@ func TestNewValidation(t *testing.T) {
 	}
 	if _, err := New(st, testSecret, Config{Throttle: ThrottleConfig{MaxFailures: -1}}); err == nil {
 		t.Error("negative MaxFailures accepted")
+	}
+	if _, err := New(st, testSecret, Config{Throttle: ThrottleConfig{MaxInFlight: -1}}); err == nil {
+		t.Error("negative MaxInFlight accepted")
 	}
 }
 
@@ -404,18 +444,22 @@ func TestThrottleBurst(t *testing.T) {
 	throttled()
 }
 
+// A concurrent burst of wrong guesses from one source: MaxInFlight of them
+// reach the store, the rest are refused as in flight, and the failures all
+// count, so the source goes straight to the longest lock.
 func TestThrottleConcurrentBurst(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newService(t, Config{})
-	var reached, limited atomic.Int32
+	g := newGateStore(openStore(t))
+	s, _ := newServiceOn(t, g, Config{})
+	var reached, inFlight atomic.Int32
 	var wg sync.WaitGroup
 	for range 50 {
 		wg.Go(func() {
 			_, err := s.Redeem(ctx, "203.0.113.5", "SEP1", "0000-0000-0000-0002")
 			var te *ThrottledError
 			switch {
-			case errors.As(err, &te):
-				limited.Add(1)
+			case errors.As(err, &te) && te.Scope == ScopeInFlight && te.RetryAfter == time.Second:
+				inFlight.Add(1)
 			case errors.Is(err, ErrUnknown):
 				reached.Add(1)
 			default:
@@ -423,9 +467,17 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 			}
 		})
 	}
+	// The admitted guesses are held at the store until the rest are refused.
+	waitFor(t, func() bool { return g.arrived.Load() == DefaultMaxInFlight && inFlight.Load() == 50-DefaultMaxInFlight })
+	g.open()
 	wg.Wait()
-	if reached.Load() != DefaultMaxFailures || limited.Load() != 50-DefaultMaxFailures {
-		t.Fatalf("reached the store %d times, throttled %d", reached.Load(), limited.Load())
+	if reached.Load() != DefaultMaxInFlight || inFlight.Load() != 50-DefaultMaxInFlight {
+		t.Fatalf("reached the store %d times, refused %d", reached.Load(), inFlight.Load())
+	}
+	_, err := s.Redeem(ctx, "203.0.113.5", "SEP1", "0000-0000-0000-0002")
+	var te *ThrottledError
+	if !errors.As(err, &te) || te.Scope != ScopeSource || te.RetryAfter != DefaultMaxDelay {
+		t.Fatalf("after the burst = %v", err)
 	}
 }
 
@@ -448,7 +500,7 @@ func TestCleanSourceNotBlockedByDeviceLock(t *testing.T) {
 	if _, err := s.Redeem(ctx, other, "SEP1", is.Code.String()); !errors.As(err, &te) || te.Scope != ScopeDevice {
 		t.Fatalf("dirty source on locked device = %v", err)
 	}
-	if !strings.Contains(te.Error(), "device") {
+	if !strings.Contains(te.Error(), "subject") {
 		t.Fatalf("Error() = %q", te.Error())
 	}
 	// The legitimate phone, from a clean address, is not blocked.
@@ -460,9 +512,27 @@ func TestCleanSourceNotBlockedByDeviceLock(t *testing.T) {
 	if _, err := s.Redeem(ctx, other, "SEP1", is2.Code.String()); err != nil {
 		t.Fatalf("after device history cleared = %v", err)
 	}
-	// ... and its own history is cleared too.
-	if sr, ok := s.throttle.sources.Peek(other); ok {
-		t.Fatalf("source history after success = %+v", sr)
+	// ... and its own history is cleared too: it is a clean source again,
+	// which a device lock does not stop.
+	var held []*throttle.Attempt
+	for range 10 {
+		a, err := s.Attempt("203.0.113.88", "SEP3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, a)
+	}
+	for _, a := range held {
+		a.Fail()
+	}
+	if _, err := s.Redeem(ctx, "203.0.113.99", "SEP2", "9999-9999-9999-9999"); !errors.Is(err, ErrUnknown) {
+		t.Fatal(err)
+	}
+	if _, err := s.Redeem(ctx, "203.0.113.99", "SEP3", "9999-9999-9999-9999"); !errors.As(err, &te) || te.Scope != ScopeDevice {
+		t.Fatalf("dirty source on SEP3 = %v", err)
+	}
+	if _, err := s.Redeem(ctx, other, "SEP3", "9999-9999-9999-9999"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("source after its success, on a locked device = %v", err)
 	}
 	// The attacker stays locked.
 	if _, err := s.Redeem(ctx, attacker, "SEP1", "9999-9999-9999-9999"); !errors.As(err, &te) {
@@ -492,49 +562,46 @@ func TestThrottleForget(t *testing.T) {
 func TestThrottleLRUBound(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newService(t, Config{Throttle: ThrottleConfig{MaxEntries: 8}})
-	for i := range 50 {
+	for range 4 {
+		if _, err := s.Redeem(ctx, "198.51.100.200", "SEPA", "0000-0000-0000-0000"); !errors.Is(err, ErrUnknown) {
+			t.Fatal(err)
+		}
+	}
+	// Eight more sources and devices push the first out of both LRUs ...
+	for i := range 8 {
 		s.Redeem(ctx, fmt.Sprintf("198.51.100.%d", i), fmt.Sprintf("SEP%d", i), "0000-0000-0000-0000")
-		if ns, nd := s.throttle.lens(); ns > 8 || nd > 8 {
-			t.Fatalf("after %d: %d sources, %d devices tracked", i+1, ns, nd)
+	}
+	// ... so its history is forgotten: five failures before a lock again.
+	for i := range 5 {
+		if _, err := s.Redeem(ctx, "198.51.100.200", "SEPA", "0000-0000-0000-0000"); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("attempt %d after eviction = %v", i+1, err)
 		}
 	}
-	if ns, nd := s.throttle.lens(); ns != 8 || nd != 8 {
-		t.Fatalf("%d sources, %d devices tracked, want 8", ns, nd)
-	}
-	if _, ok := s.throttle.sources.Peek("198.51.100.0"); ok {
-		t.Fatal("oldest source not evicted")
-	}
-	if _, ok := s.throttle.sources.Peek("198.51.100.49"); !ok {
-		t.Fatal("newest source missing")
+	var te *ThrottledError
+	if _, err := s.Redeem(ctx, "198.51.100.200", "SEPA", "0000-0000-0000-0000"); !errors.As(err, &te) {
+		t.Fatalf("want lock, got %v", err)
 	}
 }
 
-func TestLockDuration(t *testing.T) {
-	th, err := newThrottle(ThrottleConfig{MaxFailures: 3, BaseDelay: 3 * time.Second, MaxDelay: 20 * time.Second, Forget: time.Hour, MaxEntries: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[int]time.Duration{0: 0, 2: 0, 3: 3 * time.Second, 4: 6 * time.Second, 5: 12 * time.Second, 6: 20 * time.Second, 1000: 20 * time.Second}
-	for f, w := range want {
-		if got := th.lockDuration(f); got != w {
-			t.Errorf("lockDuration(%d) = %v, want %v", f, got, w)
-		}
-	}
+// failingStore answers every redemption with an infrastructure error while
+// failing is set.
+type failingStore struct {
+	Store
+	failing atomic.Bool
 }
 
-// failingStore answers every redemption with an infrastructure error.
-type failingStore struct{ Store }
-
-func (failingStore) RedeemActivationCode(context.Context, []byte, string, time.Time) (store.ActivationCode, error) {
-	return store.ActivationCode{}, errors.New("database is unreachable")
+func (f *failingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time) (store.ActivationCode, error) {
+	if f.failing.Load() {
+		return store.ActivationCode{}, errors.New("database is unreachable")
+	}
+	return f.Store.RedeemActivationCode(ctx, h, d, now)
 }
 
 func TestInfrastructureErrorsNotCounted(t *testing.T) {
 	ctx := context.Background()
-	s, err := New(failingStore{openStore(t)}, testSecret, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := &failingStore{Store: openStore(t)}
+	fs.failing.Store(true)
+	s, _ := newServiceOn(t, fs, Config{})
 	for range 20 {
 		_, err := s.Redeem(ctx, "192.0.2.1", "SEP1", "0000-0000-0000-0000")
 		var te *ThrottledError
@@ -542,8 +609,24 @@ func TestInfrastructureErrorsNotCounted(t *testing.T) {
 			t.Fatalf("Redeem = %v", err)
 		}
 	}
-	if ns, nd := s.throttle.lens(); ns != 0 || nd != 0 {
-		t.Fatalf("infrastructure errors left %d/%d entries", ns, nd)
+	// A cancelled context is an infrastructure error too.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	fs.failing.Store(false)
+	for range 20 {
+		if _, err := s.Redeem(cctx, "192.0.2.1", "SEP1", "0000-0000-0000-0000"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Redeem(cancelled) = %v", err)
+		}
+	}
+	// Nothing was counted: the full allowance of five failures remains.
+	for i := range 5 {
+		if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", "0000-0000-0000-0000"); !errors.Is(err, ErrUnknown) {
+			t.Fatalf("guess %d = %v", i+1, err)
+		}
+	}
+	var te *ThrottledError
+	if _, err := s.Redeem(ctx, "192.0.2.1", "SEP1", "0000-0000-0000-0000"); !errors.As(err, &te) {
+		t.Fatalf("sixth guess = %v", err)
 	}
 }
 

@@ -67,4 +67,3 @@ func (c *sipClient) register(t *testing.T, line, callID string, cseq int, header
 	}
 	return res
 }
-
