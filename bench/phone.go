@@ -22,10 +22,9 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgeway/edgeway/internal/sipx"
+	"github.com/edgeway/edgeway/internal/token"
 )
 
-// GrantTypeActivationCode is the OAuth grant a phone redeems its code with.
-const GrantTypeActivationCode = "urn:edgeway:params:oauth:grant-type:activation-code"
 
 // PhoneConfig says where a simulated phone connects and who it is.
 type PhoneConfig struct {
@@ -134,7 +133,7 @@ func (p *Phone) SetTokens(t Tokens) {
 
 // Onboard redeems an activation code for tokens (S-17).
 func (p *Phone) Onboard(ctx context.Context, code string) (Tokens, error) {
-	return p.tokenRequest(ctx, url.Values{"grant_type": {GrantTypeActivationCode}, "device": {p.cfg.Device}, "activation_code": {code}})
+	return p.tokenRequest(ctx, url.Values{"grant_type": {token.GrantTypeActivationCode}, "device": {p.cfg.Device}, "activation_code": {code}})
 }
 
 // Login uses the password grant (on-premises soft clients only; S-18).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/mtls"
 )
 
 // httpHandler routes the core's HTTPS port: OAuth endpoints for phones and
@@ -151,7 +152,7 @@ func (s *Server) apiExpresswayFind(w http.ResponseWriter, r *http.Request) {
 		f := FoundName{Name: n.Name, Address: n.Address, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen}
 		for _, e := range es {
 			for _, en := range e.Names {
-				if strings.EqualFold(strings.TrimSuffix(en, "."), strings.TrimSuffix(n.Name, ".")) {
+				if mtls.SameName(en, n.Name) {
 					f.Configured, f.EntryID = true, e.ID
 				}
 			}

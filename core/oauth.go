@@ -26,7 +26,7 @@ import (
 
 // GrantTypeActivationCode is the grant a phone uses to redeem its
 // activation code (S-17).
-const GrantTypeActivationCode = "urn:edgeway:params:oauth:grant-type:activation-code"
+const GrantTypeActivationCode = token.GrantTypeActivationCode
 
 // ClientAddressHeader is believed only from admitted edges (S-12).
 const ClientAddressHeader = traversal.ClientAddressHeader

@@ -184,3 +184,13 @@ func lowerByte(c byte) byte {
 	}
 	return c
 }
+
+// SameName reports whether two names are the same identity under the rules
+// of MatchPeerName: IPs as addresses, DNS names ASCII case-insensitively,
+// one trailing dot ignored, no wildcards.
+func SameName(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	return nameKey(a) == nameKey(b)
+}

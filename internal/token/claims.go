@@ -4,6 +4,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// GrantTypeActivationCode is the OAuth grant_type a phone redeems its
+// activation code with at /oauth2/token (S-17).
+const GrantTypeActivationCode = "urn:edgeway:params:oauth:grant-type:activation-code"
+
 // How a token was obtained. Origin is the grant that started the refresh
 // family; Grant is the grant that produced this particular token.
 const (
