@@ -467,6 +467,8 @@ func TestThrottleConcurrentBurst(t *testing.T) {
 			}
 		})
 	}
+	defer wg.Wait()
+	defer g.open() // also when waitFor fails
 	// The admitted guesses are held at the store until the rest are refused.
 	waitFor(t, func() bool { return g.arrived.Load() == DefaultMaxInFlight && inFlight.Load() == 50-DefaultMaxInFlight })
 	g.open()
@@ -674,5 +676,223 @@ func TestIssueBulkAndCSV(t *testing.T) {
 		if _, err := s.Redeem(ctx, "192.0.2.50", r[0], r[1]); err != nil {
 			t.Fatalf("row %d redeem: %v", i, err)
 		}
+	}
+}
+
+// Many phones behind one NAT address redeeming at once are not throttled
+// for one another: failures count only once the store has answered. Here
+// all 100 race for the same code, held at the store until every one of
+// them is in flight: one wins, the rest are told it is used.
+func TestConcurrentRedeemOneSource(t *testing.T) {
+	ctx := context.Background()
+	g := newGateStore(openStore(t))
+	s, _ := newServiceOn(t, g, Config{Throttle: ThrottleConfig{MaxInFlight: 100}})
+	is := issue(t, s, "SEP1")
+	var ok, used atomic.Int32
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for range 100 {
+		wg.Go(func() {
+			_, err := s.Redeem(ctx, "192.0.2.77", "SEP1", is.Code.String())
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrUsed):
+				used.Add(1)
+			default:
+				errs <- err
+			}
+		})
+	}
+	defer wg.Wait()
+	defer g.open()
+	waitFor(t, func() bool { return g.arrived.Load() == 100 || len(errs) > 0 })
+	g.open()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("unexpected: %v", err)
+	}
+	if ok.Load() != 1 || used.Load() != 99 {
+		t.Fatalf("successes=%d used=%d, want 1 and 99", ok.Load(), used.Load())
+	}
+}
+
+// The same race with the default MaxInFlight (32) and no gate: exactly one
+// success; everyone else is told the code is used or to slow down.
+func TestConcurrentRedeemOneSourceDefault(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	is := issue(t, s, "SEP1")
+	var ok, used, throttled atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 100 {
+		wg.Go(func() {
+			<-start
+			_, err := s.Redeem(ctx, "192.0.2.77", "SEP1", is.Code.String())
+			var te *ThrottledError
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, ErrUsed):
+				used.Add(1)
+			case errors.As(err, &te) && errors.Is(err, ErrThrottled):
+				throttled.Add(1)
+			default:
+				t.Errorf("unexpected: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if ok.Load() != 1 || used.Load()+throttled.Load() != 99 {
+		t.Fatalf("successes=%d used=%d throttled=%d", ok.Load(), used.Load(), throttled.Load())
+	}
+	t.Logf("successes=%d used=%d throttled=%d", ok.Load(), used.Load(), throttled.Load())
+}
+
+// The problem the review found: phones behind one NAT address onboarding
+// at once, each with its own valid code, must all succeed.
+func TestConcurrentDistinctCodesOneSource(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{Throttle: ThrottleConfig{MaxInFlight: 100}})
+	issued := make([]Issued, 100)
+	for i := range issued {
+		issued[i] = issue(t, s, fmt.Sprintf("SEP%012d", i))
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, is := range issued {
+		wg.Go(func() {
+			<-start
+			if _, err := s.Redeem(ctx, "192.0.2.99", is.Device, is.Code.String()); err != nil {
+				t.Errorf("%s: %v", is.Device, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+}
+
+// countingStore counts the redemptions that reach the store.
+type countingStore struct {
+	Store
+	n atomic.Int32
+}
+
+func (c *countingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time) (store.ActivationCode, error) {
+	c.n.Add(1)
+	return c.Store.RedeemActivationCode(ctx, h, d, now)
+}
+
+// Twenty wrong guesses in a row from one address: five reach the store,
+// the other fifteen are refused for the source without touching it.
+func TestSequentialBurst(t *testing.T) {
+	ctx := context.Background()
+	cs := &countingStore{Store: openStore(t)}
+	s, _ := newServiceOn(t, cs, Config{})
+	for i := 1; i <= 20; i++ {
+		_, err := s.Redeem(ctx, "198.51.100.20", "SEP1", fmt.Sprintf("0000-0000-0000-%04d", i))
+		var te *ThrottledError
+		switch {
+		case i <= DefaultMaxFailures:
+			if !errors.Is(err, ErrUnknown) {
+				t.Fatalf("guess %d = %v, want ErrUnknown", i, err)
+			}
+		case !errors.As(err, &te) || te.Scope != ScopeSource || te.RetryAfter != time.Second || te.RetryAfterSeconds() != 1:
+			t.Fatalf("guess %d = %v, want a 1s source lock", i, err)
+		}
+	}
+	if cs.n.Load() != DefaultMaxFailures {
+		t.Fatalf("%d guesses reached the store", cs.n.Load())
+	}
+}
+
+// Wrong guesses from addresses of one IPv6 /64 share one history.
+func TestThrottleIPv6Prefix(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Config{})
+	for i := range DefaultMaxFailures {
+		src := fmt.Sprintf("2001:db8:5:6::%x", 0x100+i)
+		if _, err := s.Redeem(ctx, src, fmt.Sprintf("SEP%d", i), "0000-0000-0000-0000"); !errors.Is(err, ErrUnknown) {
+			t.Fatal(err)
+		}
+	}
+	var te *ThrottledError
+	if _, err := s.Redeem(ctx, "2001:db8:5:6:a:b:c:d", "SEPX", "0000-0000-0000-0000"); !errors.As(err, &te) || te.Scope != ScopeSource {
+		t.Fatalf("same /64 = %v", err)
+	}
+	if _, err := s.Redeem(ctx, "2001:db8:5:7::1", "SEPX", "0000-0000-0000-0000"); !errors.Is(err, ErrUnknown) {
+		t.Fatalf("next /64 = %v", err)
+	}
+}
+
+// The core's own pre-check (S-17) runs inside an attempt: its refusals are
+// counted like wrong codes and are themselves throttled.
+func TestAttemptPreCheck(t *testing.T) {
+	ctx := context.Background()
+	cs := &countingStore{Store: openStore(t)}
+	s, _ := newServiceOn(t, cs, Config{})
+	is := issue(t, s, "SEP1")
+	for range DefaultMaxFailures {
+		a, err := s.Attempt("203.0.113.40", "SEP1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Fail() // refused before redemption
+	}
+	_, err := s.Attempt("203.0.113.40", "SEP1")
+	var te *ThrottledError
+	if !errors.As(err, &te) || te.Scope != ScopeSource {
+		t.Fatalf("sixth pre-check refusal = %v", err)
+	}
+	if _, err := s.Redeem(ctx, "203.0.113.40", "SEP1", is.Code.String()); !errors.As(err, &te) {
+		t.Fatalf("redeem while locked = %v", err)
+	}
+	if cs.n.Load() != 0 {
+		t.Fatalf("store reached %d times", cs.n.Load())
+	}
+
+	// An attempt that passes the pre-check redeems within it.
+	a, err := s.Attempt("192.0.2.41", "SEP1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RedeemAttempt(ctx, a, "SEP1", is.Code.String()); err != nil || !a.Ended() {
+		t.Fatalf("RedeemAttempt = %v (ended %v)", err, a.Ended())
+	}
+	// Reusing an ended attempt, or one for another device, is refused
+	// without touching the store or counting anything.
+	if _, err := s.RedeemAttempt(ctx, a, "SEP1", is.Code.String()); err == nil {
+		t.Fatal("ended attempt accepted")
+	}
+	if _, err := s.RedeemAttempt(ctx, nil, "SEP1", is.Code.String()); err == nil {
+		t.Fatal("nil attempt accepted")
+	}
+	for range 10 {
+		b, err := s.Attempt("192.0.2.42", "SEP2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RedeemAttempt(ctx, b, "SEP1", is.Code.String()); err == nil || !b.Ended() || errors.Is(err, ErrUsed) {
+			t.Fatalf("attempt for another device = %v (ended %v)", err, b.Ended())
+		}
+	}
+	if cs.n.Load() != 1 {
+		t.Fatalf("store reached %d times, want 1", cs.n.Load())
+	}
+	// The redemption outcome ends the attempt: a failure counts.
+	for range DefaultMaxFailures {
+		b, err := s.Attempt("192.0.2.42", "SEP2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RedeemAttempt(ctx, b, "SEP2", "0000"); !errors.Is(err, ErrMalformed) || !b.Ended() {
+			t.Fatalf("malformed = %v", err)
+		}
+	}
+	if _, err := s.Attempt("192.0.2.42", "SEP2"); !errors.As(err, &te) {
+		t.Fatalf("after five malformed = %v", err)
 	}
 }

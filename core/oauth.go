@@ -20,6 +20,7 @@ import (
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/internal/traversal"
 )
@@ -176,38 +177,44 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code strin
 	if device == "" || code == "" {
 		return nil, oauthErr(400, "invalid_request", "device and activation_code are required")
 	}
-	dev, err := s.st.GetDevice(ctx, device)
-	if errors.Is(err, store.ErrNotFound) {
-		// Count the failure like any wrong code, so device names cannot be
-		// probed faster than codes.
-		_, rerr := s.codes.Redeem(ctx, p.source, device, code)
-		if te := throttled(rerr); te != nil {
+	// Every refusal below counts against the source and the device, so
+	// neither codes nor device names can be probed faster than the throttle
+	// allows.
+	a, err := s.codes.Attempt(p.source, device)
+	if err != nil {
+		if te := throttled(err); te != nil {
 			return nil, te
 		}
+		return nil, err
+	}
+	defer a.Abandon() // infrastructure errors count nothing
+	if _, err := activation.Parse(code); err != nil {
+		a.Fail()
+		return nil, oauthErr(400, "invalid_grant", "activation code is malformed: 16 digits expected")
+	}
+	dev, err := s.st.GetDevice(ctx, device)
+	if errors.Is(err, store.ErrNotFound) {
+		a.Fail()
 		return nil, oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device)
 	} else if err != nil {
 		return nil, err
 	}
 	if p.mra && !dev.AllowMRA {
+		a.Fail()
 		return nil, oauthErr(400, "unauthorized_client", "S-17: device %s does not allow activation code via MRA", dev.Name)
 	}
-	if _, err := s.codes.Redeem(ctx, p.source, device, code); err != nil {
-		if te := throttled(err); te != nil {
-			return nil, te
-		}
+	if _, err := s.codes.RedeemAttempt(ctx, a, device, code); err != nil {
 		switch {
-		case errors.Is(err, activation.ErrMalformed):
-			return nil, oauthErr(400, "invalid_grant", "activation code is malformed: 16 digits expected")
 		case errors.Is(err, activation.ErrUsed):
 			return nil, oauthErr(400, "invalid_grant", "activation code has already been used")
 		case errors.Is(err, activation.ErrExpired):
 			return nil, oauthErr(400, "invalid_grant", "activation code has expired")
 		case errors.Is(err, activation.ErrRevoked):
 			return nil, oauthErr(400, "invalid_grant", "activation code has been revoked")
-		case errors.Is(err, activation.ErrWrongDevice):
+		case errors.Is(err, activation.ErrWrongDevice), errors.Is(err, activation.ErrUnknown):
 			return nil, oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device)
-		case errors.Is(err, activation.ErrUnknown):
-			return nil, oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device)
+		case errors.Is(err, activation.ErrMalformed):
+			return nil, oauthErr(400, "invalid_grant", "activation code is malformed: 16 digits expected")
 		}
 		return nil, err
 	}
@@ -216,7 +223,7 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code strin
 }
 
 func throttled(err error) *OAuthError {
-	var te *activation.ThrottledError
+	var te *throttle.Error
 	if errors.As(err, &te) {
 		return &OAuthError{Status: http.StatusTooManyRequests, Code: "slow_down",
 			Description: te.Error(), RetryAfter: te.RetryAfter}
@@ -232,6 +239,16 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 	if username == "" || password == "" {
 		return nil, oauthErr(400, "invalid_request", "username and password are required")
 	}
+	// Wrong passwords count against the source and the username, like wrong
+	// activation codes.
+	a, err := s.logins.Begin(p.source, username)
+	if err != nil {
+		if te := throttled(err); te != nil {
+			return nil, te
+		}
+		return nil, err
+	}
+	defer a.Abandon()
 	// Each check costs 64 MiB of Argon2id: run at most a few at once and
 	// tell the rest to come back, rather than let a burst exhaust memory.
 	select {
@@ -241,17 +258,19 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 		return nil, &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
 			Description: "too many logins in progress; try again", RetryAfter: time.Second}
 	}
-	u, err := s.st.GetUser(ctx, username)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, err
+	u, uerr := s.st.GetUser(ctx, username)
+	if uerr != nil && !errors.Is(uerr, store.ErrNotFound) {
+		return nil, uerr
 	}
 	hash := u.PasswordHash
 	if hash == "" {
 		hash = dummyHash() // same cost whether or not the user exists
 	}
-	if perr := passwd.Check(hash, password); perr != nil || err != nil {
+	if perr := passwd.Check(hash, password); perr != nil || uerr != nil {
+		a.Fail()
 		return nil, oauthErr(400, "invalid_grant", "invalid username or password")
 	}
+	a.Succeed()
 	var dev store.Device
 	if device != "" {
 		if dev, err = s.st.GetDevice(ctx, device); err != nil || dev.Owner != username {

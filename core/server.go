@@ -23,6 +23,7 @@ import (
 
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/mtls"
 )
@@ -52,6 +53,8 @@ type Server struct {
 
 	// passwordSlots bounds concurrent password checks (64 MiB each).
 	passwordSlots chan struct{}
+	// logins throttles failed password logins per source and username.
+	logins *throttle.Limiter
 
 	// sipOAuthMode is the cluster SIP OAuth mode as read when the SIP
 	// listeners started: a change takes effect at restart (S-14).
@@ -97,6 +100,9 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 		return nil, fmt.Errorf("core: activation secret: %w", err)
 	}
 	if s.codes, err = activation.New(st, secret, activation.Config{Validity: cfg.ActivationCodeTTL, Now: s.now}); err != nil {
+		return nil, err
+	}
+	if s.logins, err = throttle.New(throttle.Config{Now: s.now}); err != nil {
 		return nil, err
 	}
 	if err := s.loadAdminToken(); err != nil {

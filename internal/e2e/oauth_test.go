@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -173,6 +174,18 @@ func TestPasswordGrantOnlyOnPremises(t *testing.T) {
 		t.Fatalf("on-prem binding = %+v, want one non-MRA binding without Path", regs)
 	}
 	_ = tok
+
+	// Wrong passwords are throttled per source and username.
+	var locked *bench.TokenError
+	for i := 0; i < 10 && locked == nil; i++ {
+		_, err := onPrem.Login(ctx, user.Username, fmt.Sprintf("guess-%d", i))
+		if te := tokenError(t, err); te.Status == http.StatusTooManyRequests {
+			locked = te
+		}
+	}
+	if locked == nil || locked.Code != "slow_down" {
+		t.Fatal("10 wrong passwords were never throttled")
+	}
 
 	// S-17: a device that does not allow activation via MRA cannot redeem
 	// its code through the edge.
