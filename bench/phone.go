@@ -25,7 +25,6 @@ import (
 	"github.com/edgeway/edgeway/internal/token"
 )
 
-
 // PhoneConfig says where a simulated phone connects and who it is.
 type PhoneConfig struct {
 	Device string // e.g. SEP0011223344AA
