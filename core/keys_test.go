@@ -4,26 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/testenv"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func jwksKIDs(t *testing.T, s *core.Server) map[string]bool {
 	t.Helper()
@@ -47,7 +35,7 @@ func TestSigningKeysSurviveRestartOnlyWhileUseful(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	clk := &testClock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	log := slog.New(slog.DiscardHandler)
 	s1, err := core.New(ctx, lay.Core, st, log, core.WithClock(clk.Now))
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
@@ -398,15 +399,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return err
 	}
 
-	hs := &http.Server{
-		Handler:           s.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	hs := httpx.NewServer(s.httpHandler(), s.log)
 
 	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
 	g, gctx := errgroup.WithContext(ctx)

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/internal/traversal"
@@ -125,15 +126,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return err
 	}
 
-	hs := &http.Server{
-		Handler:           s.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
+	hs := httpx.NewServer(s.httpHandler(), s.log)
 	s.log.Info("edge listening", "https", ls.HTTPS.Addr(), "sip", ls.SIP.Addr(), "core", s.cfg.CoreURL, "core_mra", s.cfg.CoreMRA)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -98,18 +99,24 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.StringVar(&c.TLS.CoreTrust, "core-trust", c.TLS.CoreTrust, "CA bundle that verifies the core's certificate")
 }
 
-func runCore(ctx context.Context, args []string, out io.Writer) error {
-	var cfg core.Config
-	if err := loadYAML(configPath(args), &cfg); err != nil {
-		return err
+// tierConfig loads a tier's YAML (when --config is given) into cfg, lets
+// the flags registered by addFlags override it, and builds the logger.
+func tierConfig[T any](name string, args []string, cfg *T, addFlags func(*flag.FlagSet, *T)) (*slog.Logger, error) {
+	if err := loadYAML(configPath(args), cfg); err != nil {
+		return nil, err
 	}
-	fs := flag.NewFlagSet("edgeway core", flag.ContinueOnError)
-	coreFlags(fs, &cfg)
+	fs := flag.NewFlagSet("edgeway "+name, flag.ContinueOnError)
+	addFlags(fs, cfg)
 	level, format := logFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return err
+		return nil, err
 	}
-	log, err := newLogger(*level, *format)
+	return newLogger(*level, *format)
+}
+
+func runCore(ctx context.Context, args []string, out io.Writer) error {
+	var cfg core.Config
+	log, err := tierConfig("core", args, &cfg, coreFlags)
 	if err != nil {
 		return err
 	}
@@ -131,16 +138,7 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 
 func runEdge(ctx context.Context, args []string, out io.Writer) error {
 	var cfg edge.Config
-	if err := loadYAML(configPath(args), &cfg); err != nil {
-		return err
-	}
-	fs := flag.NewFlagSet("edgeway edge", flag.ContinueOnError)
-	edgeFlags(fs, &cfg)
-	level, format := logFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	log, err := newLogger(*level, *format)
+	log, err := tierConfig("edge", args, &cfg, edgeFlags)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 // S-17 and the activation rules: used, expired, revoked and wrong-device
 // codes each fail with their own RFC 6749 §5.2 error.
 func TestActivationCodeRefusals(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	env := testenv.Start(t, testenv.Options{CoreOptions: []core.Option{core.WithClock(clk.Now)}})
 	ctx := context.Background()
 	phA, phB := env.Phone(phoneA, true), env.Phone(phoneB, true)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,18 +19,6 @@ import (
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func wwwAuth(res *sip.Response) string {
 	if h := res.GetHeader("WWW-Authenticate"); h != nil {
@@ -70,7 +57,7 @@ func expectRefusal(t *testing.T, ph *bench.Phone, name, auth string, status int,
 // S-2, RFC 8898, RFC 6750 §3.1: every bad token is refused at the edge or
 // the core, with the right code, and leaves no binding.
 func TestTokenRefusals(t *testing.T) {
-	clk := &clock{t: time.Now()}
+	clk := testenv.NewClock(time.Now())
 	env := testenv.Start(t, testenv.Options{
 		CoreOptions: []core.Option{core.WithClock(clk.Now)},
 		BeforeStart: func(ctx context.Context, e *testenv.Env) error {
