@@ -28,6 +28,9 @@ type Config struct {
 	MRAPort int `yaml:"mra_port"`
 	// HTTPSAddr is the OAuth + admin API listener (default :8443).
 	HTTPSAddr string `yaml:"https_addr"`
+	// ConfigAddr serves device config files over HTTPS, the TFTP role, only
+	// to the device's own token (S-2, S-4, S-16; default :6971).
+	ConfigAddr string `yaml:"config_addr"`
 
 	// SIPDomain is the domain of every line's address of record (default edgeway.test).
 	SIPDomain string `yaml:"sip_domain"`
@@ -96,6 +99,9 @@ func (c Config) WithDefaults() Config {
 	if c.HTTPSAddr == "" {
 		c.HTTPSAddr = ":8443"
 	}
+	if c.ConfigAddr == "" {
+		c.ConfigAddr = ":6971"
+	}
 	if c.SIPDomain == "" {
 		c.SIPDomain = "edgeway.test"
 	}
@@ -157,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPSAddr); err != nil {
 		errs = append(errs, fmt.Errorf("https_addr %q: %w", c.HTTPSAddr, err))
+	}
+	if _, _, err := net.SplitHostPort(c.ConfigAddr); err != nil {
+		errs = append(errs, fmt.Errorf("config_addr %q: %w", c.ConfigAddr, err))
 	}
 	if c.TLS.Cert == "" || c.TLS.Key == "" || c.TLS.TomcatTrust == "" {
 		errs = append(errs, errors.New("tls.cert, tls.key and tls.tomcat_trust are required (run `edgeway pki init` for a development PKI)"))

@@ -258,29 +258,13 @@ func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Cla
 	case !strings.EqualFold(scheme, "Bearer"):
 		return nil, &regError{status: 400, reason: "Bad Request", err: fmt.Errorf("unsupported authorization scheme %q: use Bearer (RFC 8898)", scheme)}
 	}
-	claims, err := r.s.ver.Verify(ctx, cred)
+	claims, err := r.s.checkAccessToken(ctx, cred)
 	if err != nil {
-		desc := "token signature, issuer or audience is not valid"
-		if errors.Is(err, token.ErrExpired) {
-			desc = "token expired"
+		var te *TokenError
+		if errors.As(err, &te) {
+			return nil, unauthorized("invalid_token", te)
 		}
-		return nil, unauthorized("invalid_token", fmt.Errorf("%s: %w", desc, err))
-	}
-	if revoked, err := r.s.st.AccessTokenRevoked(ctx, claims.ID); err != nil {
 		return nil, err
-	} else if revoked {
-		return nil, unauthorized("invalid_token", errors.New("token revoked"))
-	}
-	if claims.Family != "" {
-		revoked, err := r.s.st.FamilyRevoked(ctx, claims.Family)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, unauthorized("invalid_token", errors.New("token's grant no longer exists"))
-		case err != nil:
-			return nil, err
-		case revoked:
-			return nil, unauthorized("invalid_token", errors.New("token's grant revoked"))
-		}
 	}
 	return claims, nil
 }

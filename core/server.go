@@ -321,7 +321,8 @@ func (s *Server) reportNames(remote net.Addr, names []string) {
 // Listeners are the plain TCP listeners a core node serves on; Serve adds
 // TLS to each.
 type Listeners struct {
-	HTTPS net.Listener // OAuth + admin API
+	HTTPS  net.Listener // OAuth + admin API
+	Config net.Listener // config files (TFTP over HTTPS, 6971)
 	Phone net.Listener // SIP Phone OAuth port (TLS)
 	MRA   net.Listener // SIP MRA port (mutual TLS)
 }
@@ -334,12 +335,18 @@ func (s *Server) Run(ctx context.Context) error {
 	if ls.HTTPS, err = lc.Listen(ctx, "tcp", s.cfg.HTTPSAddr); err != nil {
 		return fmt.Errorf("core: https listener: %w", err)
 	}
+	if ls.Config, err = lc.Listen(ctx, "tcp", s.cfg.ConfigAddr); err != nil {
+		ls.HTTPS.Close()
+		return fmt.Errorf("core: config download listener: %w", err)
+	}
 	if ls.Phone, err = lc.Listen(ctx, "tcp", s.cfg.phoneAddr()); err != nil {
 		ls.HTTPS.Close()
+		ls.Config.Close()
 		return fmt.Errorf("core: SIP Phone OAuth listener (S-11): %w", err)
 	}
 	if ls.MRA, err = lc.Listen(ctx, "tcp", s.cfg.mraAddr()); err != nil {
 		ls.HTTPS.Close()
+		ls.Config.Close()
 		ls.Phone.Close()
 		return fmt.Errorf("core: SIP MRA listener (S-11): %w", err)
 	}
@@ -373,6 +380,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		}
 	}
 	httpsLn := mtls.NewListener(ls.HTTPS, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), httpsOpts)
+	configOpts := lo
+	configOpts.OnReject = onReject("config")
+	configLn := mtls.NewListener(ls.Config, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), configOpts)
 
 	phoneOpts := lo
 	phoneOpts.OnReject = onReject("sip-phone-oauth")
@@ -400,8 +410,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)
+	cs := httpx.NewServer(s.configHandler(), s.log)
 
-	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
+	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "config", ls.Config.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		err := hs.Serve(httpsLn)
@@ -409,6 +420,12 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 			return nil
 		}
 		return fmt.Errorf("core: https: %w", err)
+	})
+	g.Go(func() error {
+		if err := cs.Serve(configLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("core: config download: %w", err)
+		}
+		return nil
 	})
 	g.Go(func() error { return serveSIP(gctx, phoneSIP, phoneLn) })
 	g.Go(func() error { return serveSIP(gctx, mraSIP, mraLn) })
@@ -418,6 +435,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
+		_ = cs.Shutdown(sctx)
 		phoneLn.Close()
 		mraLn.Close()
 		phoneSIP.Close()

@@ -62,6 +62,7 @@ func coreFlags(fs *flag.FlagSet, c *core.Config) {
 	fs.IntVar(&c.PhoneOAuthPort, "phone-oauth-port", c.PhoneOAuthPort, "SIP Phone OAuth port, TLS (S-11; default 5090; 1024-49151)")
 	fs.IntVar(&c.MRAPort, "mra-port", c.MRAPort, "SIP MRA port, mutual TLS, edges only (S-11; default 5091; 1024-49151)")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, "OAuth + admin API HTTPS address (default :8443)")
+	fs.StringVar(&c.ConfigAddr, "config-addr", c.ConfigAddr, "config download HTTPS address, the TFTP role (default :6971)")
 	fs.StringVar(&c.SIPDomain, "sip-domain", c.SIPDomain, "SIP domain of the lines (default edgeway.test)")
 	fs.StringVar(&c.Issuer, "issuer", c.Issuer, "access-token issuer (default https://NODE:8443)")
 	fs.StringVar(&c.Audience, "audience", c.Audience, "access-token audience (default urn:edgeway:sip)")
@@ -191,7 +192,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	}
 	info := quickstart.Info{
 		EdgeHTTPS: "https://" + lay.Edge.HTTPSAddr, EdgeSIP: lay.Edge.SIPAddr,
-		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CorePhoneOAuth: fmt.Sprintf("%s:%d", a.CoreIP, a.CorePhone),
+		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CoreConfig: "https://" + lay.Core.ConfigAddr, CorePhoneOAuth: fmt.Sprintf("%s:%d", a.CoreIP, a.CorePhone),
 		CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
 		Domain: quickstart.Domain, Devices: devs, Users: users,
 	}
@@ -208,7 +209,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		ln   *net.Listener
 		addr string
 	}{
-		{&cl.HTTPS, lay.Core.HTTPSAddr}, {&cl.Phone, info.CorePhoneOAuth}, {&cl.MRA, info.CoreMRA},
+		{&cl.HTTPS, lay.Core.HTTPSAddr}, {&cl.Config, lay.Core.ConfigAddr}, {&cl.Phone, info.CorePhoneOAuth}, {&cl.MRA, info.CoreMRA},
 		{&el.HTTPS, lay.Edge.HTTPSAddr}, {&el.SIP, lay.Edge.SIPAddr},
 	} {
 		if *l.ln, err = lc.Listen(ctx, "tcp", l.addr); err != nil {

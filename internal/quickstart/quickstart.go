@@ -39,6 +39,7 @@ type Addrs struct {
 	CoreIP    string // 127.0.0.2 where the platform allows
 	EdgeIP    string // 127.0.0.1
 	CoreHTTPS int    // 8443
+	CoreConf  int    // 6971 (config download)
 	CorePhone int    // 5090
 	CoreMRA   int    // 5091
 	EdgeHTTPS int    // 8443
@@ -47,7 +48,7 @@ type Addrs struct {
 
 // DefaultAddrs are the documented defaults on loopback.
 func DefaultAddrs() Addrs {
-	return Addrs{CoreIP: "127.0.0.2", EdgeIP: "127.0.0.1", CoreHTTPS: 8443, CorePhone: 5090, CoreMRA: 5091, EdgeHTTPS: 8443, EdgeSIP: 5061}
+	return Addrs{CoreIP: "127.0.0.2", EdgeIP: "127.0.0.1", CoreHTTPS: 8443, CoreConf: 6971, CorePhone: 5090, CoreMRA: 5091, EdgeHTTPS: 8443, EdgeSIP: 5061}
 }
 
 // Layout is a prepared directory.
@@ -77,7 +78,7 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 	c := core.Config{
 		Node: "core-1", DataDir: abs, Store: filepath.Join(abs, "core.db"),
 		SIPAddress: a.CoreIP, PhoneOAuthPort: a.CorePhone, MRAPort: a.CoreMRA,
-		HTTPSAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreHTTPS), SIPDomain: Domain,
+		HTTPSAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreHTTPS), ConfigAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreConf), SIPDomain: Domain,
 		Issuer: coreURL, AdminTokenFile: filepath.Join(abs, "admin.token"),
 		TLS: core.TLSConfig{Cert: pki.CoreCert, Key: pki.CoreKey, TomcatTrust: pki.TomcatTrust, PhoneEdgeTrust: pki.PhoneEdgeTrust},
 	}
@@ -120,6 +121,7 @@ type Info struct {
 	EdgeHTTPS      string   `json:"edge_https"`
 	EdgeSIP        string   `json:"edge_sip"`
 	CoreHTTPS      string   `json:"core_https"`
+	CoreConfig     string   `json:"core_config"`
 	CorePhoneOAuth string   `json:"core_phone_oauth"`
 	CoreMRA        string   `json:"core_mra"`
 	CACert         string   `json:"ca_cert"`

@@ -375,7 +375,7 @@ func TestWriteInfo(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	checkKeys(t, "quickstart.json", m, "edge_https", "edge_sip", "core_https", "core_phone_oauth", "core_mra",
+	checkKeys(t, "quickstart.json", m, "edge_https", "edge_sip", "core_https", "core_config", "core_phone_oauth", "core_mra",
 		"ca_cert", "admin_token_file", "domain", "devices", "users")
 	ds, ok := m["devices"].([]any)
 	if !ok || len(ds) != 3 {

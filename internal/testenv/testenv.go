@@ -64,8 +64,8 @@ func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	dir := t.TempDir()
-	coreHTTPS, corePhone, coreMRA, edgeHTTPS, edgeSIP := listen(t), listen(t), listen(t), listen(t), listen(t)
-	a := quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: port(coreHTTPS), CorePhone: port(corePhone),
+	coreHTTPS, coreConf, corePhone, coreMRA, edgeHTTPS, edgeSIP := listen(t), listen(t), listen(t), listen(t), listen(t), listen(t)
+	a := quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: port(coreHTTPS), CoreConf: port(coreConf), CorePhone: port(corePhone),
 		CoreMRA: port(coreMRA), EdgeHTTPS: port(edgeHTTPS), EdgeSIP: port(edgeSIP)}
 	lay, err := quickstart.Prepare(dir, a)
 	if err != nil {
@@ -112,7 +112,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	env.Info = quickstart.Info{
 		EdgeHTTPS: fmt.Sprintf("https://127.0.0.1:%d", a.EdgeHTTPS), EdgeSIP: fmt.Sprintf("127.0.0.1:%d", a.EdgeSIP),
-		CoreHTTPS: fmt.Sprintf("https://127.0.0.1:%d", a.CoreHTTPS), CorePhoneOAuth: fmt.Sprintf("127.0.0.1:%d", a.CorePhone),
+		CoreHTTPS: fmt.Sprintf("https://127.0.0.1:%d", a.CoreHTTPS), CoreConfig: fmt.Sprintf("https://127.0.0.1:%d", a.CoreConf), CorePhoneOAuth: fmt.Sprintf("127.0.0.1:%d", a.CorePhone),
 		CoreMRA: fmt.Sprintf("127.0.0.1:%d", a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
 		Domain: quickstart.Domain, Devices: devs, Users: users,
 	}
@@ -123,7 +123,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	coreDone, edgeDone := make(chan error, 1), make(chan error, 1)
 	go func() {
-		coreDone <- c.Serve(ctx, core.Listeners{HTTPS: coreHTTPS, Phone: corePhone, MRA: coreMRA})
+		coreDone <- c.Serve(ctx, core.Listeners{HTTPS: coreHTTPS, Config: coreConf, Phone: corePhone, MRA: coreMRA})
 	}()
 	go func() { edgeDone <- e.Serve(ctx, edge.Listeners{HTTPS: edgeHTTPS, SIP: edgeSIP}) }()
 	t.Cleanup(func() {
