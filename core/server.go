@@ -323,8 +323,8 @@ func (s *Server) reportNames(remote net.Addr, names []string) {
 type Listeners struct {
 	HTTPS  net.Listener // OAuth + admin API
 	Config net.Listener // config files (TFTP over HTTPS, 6971)
-	Phone net.Listener // SIP Phone OAuth port (TLS)
-	MRA   net.Listener // SIP MRA port (mutual TLS)
+	Phone  net.Listener // SIP Phone OAuth port (TLS)
+	MRA    net.Listener // SIP MRA port (mutual TLS)
 }
 
 // Run listens on the configured addresses and serves until ctx ends.
