@@ -22,6 +22,10 @@ type Config struct {
 
 	// SIPAddress is the IP the SIP listeners bind (default 0.0.0.0).
 	SIPAddress string `yaml:"sip_address"`
+	// AdvertisedHost is the name or address on-premises phones use to reach
+	// this node; config files name it as the SIP server (default:
+	// sip_address, or the node name when that is 0.0.0.0).
+	AdvertisedHost string `yaml:"advertised_host"`
 	// PhoneOAuthPort is the SIP Phone OAuth port, TLS, on-premises (S-11, default 5090).
 	PhoneOAuthPort int `yaml:"phone_oauth_port"`
 	// MRAPort is the SIP MRA port, mutual TLS, edges only (S-11, default 5091).
@@ -89,6 +93,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SIPAddress == "" {
 		c.SIPAddress = "0.0.0.0"
+	}
+	if c.AdvertisedHost == "" {
+		c.AdvertisedHost = c.SIPAddress
+		if ip := net.ParseIP(c.SIPAddress); ip == nil || ip.IsUnspecified() {
+			c.AdvertisedHost = c.Node
+		}
 	}
 	if c.PhoneOAuthPort == 0 {
 		c.PhoneOAuthPort = 5090

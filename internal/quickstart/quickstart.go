@@ -77,7 +77,7 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 	coreURL := fmt.Sprintf("https://%s:%d", a.CoreIP, a.CoreHTTPS)
 	c := core.Config{
 		Node: "core-1", DataDir: abs, Store: filepath.Join(abs, "core.db"),
-		SIPAddress: a.CoreIP, PhoneOAuthPort: a.CorePhone, MRAPort: a.CoreMRA,
+		SIPAddress: a.CoreIP, AdvertisedHost: a.CoreIP, PhoneOAuthPort: a.CorePhone, MRAPort: a.CoreMRA,
 		HTTPSAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreHTTPS), ConfigAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreConf), SIPDomain: Domain,
 		Issuer: coreURL, AdminTokenFile: filepath.Join(abs, "admin.token"),
 		TLS: core.TLSConfig{Cert: pki.CoreCert, Key: pki.CoreKey, TomcatTrust: pki.TomcatTrust, PhoneEdgeTrust: pki.PhoneEdgeTrust},

@@ -19,6 +19,14 @@ import (
 // core ignores it on connections that are not from an admitted edge.
 const ClientAddressHeader = "Edgeway-Client-Address"
 
+// EdgeSIPHeader and EdgeURLHeader tell the core, on config requests, where
+// phones behind this edge reach it: its public SIP/TLS address (host:port)
+// and its public HTTPS base URL. Believed only from admitted edges.
+const (
+	EdgeSIPHeader = "Edgeway-Edge-SIP"
+	EdgeURLHeader = "Edgeway-Edge-URL"
+)
+
 // HTTPClient returns a pooled HTTPS client presenting kp and verifying the
 // core against trust and serverName.
 func HTTPClient(kp *mtls.KeyPair, trust *mtls.TrustStore, serverName string) *http.Client {
