@@ -1,8 +1,6 @@
 package core
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,34 +34,19 @@ func (s *Server) httpHandler() http.Handler {
 	api.HandleFunc("DELETE /api/v1/activation/{id}", s.apiActivationRevoke)
 	api.HandleFunc("GET /api/v1/devices", s.apiDevices)
 	api.HandleFunc("POST /api/v1/keys/rotate", s.apiRotateKey)
+	api.HandleFunc("POST /api/v1/auth/tokens/new", s.apiTokensCreate)
+	api.HandleFunc("GET /api/v1/auth/tokens", s.apiTokensList)
+	api.HandleFunc("DELETE /api/v1/auth/tokens/{id}", s.apiTokensRevoke)
+	api.HandleFunc("PUT /api/v1/accounts/{username}", s.apiAccountSet)
+	api.HandleFunc("GET /api/v1/audit", s.apiAudit)
+	s.adminRoutes(api)
+	mux.HandleFunc("POST /api/v1/auth/tokens", s.handleLogin) // HTTP Basic, not a token
 	mux.Handle("/api/", s.requireAdmin(api))
 	return mux
 }
 
-// requireAdmin checks the admin bearer token in constant time.
-func (s *Server) requireAdmin(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if !ok || subtle.ConstantTimeCompare(sum[:], s.adminToken[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin"`)
-			apiError(w, http.StatusUnauthorized, errors.New("admin API: missing or wrong bearer token"))
-			return
-		}
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-		next.ServeHTTP(w, r)
-	})
-}
-
 func apiError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, map[string]string{"error": err.Error()})
-}
-
-func (s *Server) audit(r *http.Request, action, format string, args ...any) {
-	err := s.st.Audit(r.Context(), store.AuditEntry{At: s.now(), Actor: "admin-token", Action: action, Detail: fmt.Sprintf(format, args...)})
-	if err != nil {
-		s.log.Error("audit", "action", action, "err", err)
-	}
 }
 
 func storeStatus(err error) int {
@@ -168,8 +151,8 @@ func (s *Server) apiExpresswayAdd(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 400, fmt.Errorf("bad JSON: %w", err))
 		return
 	}
-	if strings.TrimSpace(v.Address) == "" || len(v.Names) == 0 {
-		apiError(w, 400, errors.New("S-12: an Expressway-C entry needs an address and at least one X.509 subject name / SAN"))
+	if err := validateExpressway(v); err != nil {
+		apiError(w, 400, err)
 		return
 	}
 	id, err := s.st.AddExpressway(r.Context(), store.ExpresswayEntry{Address: v.Address, Description: v.Description, Names: v.Names, Domains: v.Domains})
@@ -193,6 +176,7 @@ func (s *Server) apiExpresswayDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "expressway.delete", "id=%d", id)
+	s.sweepEdges(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -15,6 +15,10 @@ import (
 type Config struct {
 	// Node is this core node's name, unique in the cluster (default: host name).
 	Node string `yaml:"node"`
+	// Role is "publisher" (default; runs cluster-wide commands such as
+	// `utils sipOAuth-mode`, S-13) or "subscriber" (reads the publisher's
+	// settings from the shared store).
+	Role string `yaml:"role"`
 	// Store is the SQLite database file (default DataDir/core.db).
 	Store string `yaml:"store"`
 	// DataDir holds the store and the admin token (default ./edgeway-data).
@@ -85,6 +89,9 @@ func (c Config) WithDefaults() Config {
 			c.Node = "core"
 		}
 	}
+	if c.Role == "" {
+		c.Role = RolePublisher
+	}
 	if c.DataDir == "" {
 		c.DataDir = "edgeway-data"
 	}
@@ -145,6 +152,12 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// Node roles (S-13).
+const (
+	RolePublisher  = "publisher"
+	RoleSubscriber = "subscriber"
+)
+
 // ErrPortRange is returned for a SIP port outside 1024-49151 (S-11).
 var ErrPortRange = errors.New("S-11: SIP ports must be in 1024-49151")
 
@@ -159,6 +172,9 @@ func ValidatePort(name string, p int) error {
 // Validate reports the first problem with a defaulted config.
 func (c Config) Validate() error {
 	var errs []error
+	if c.Role != RolePublisher && c.Role != RoleSubscriber {
+		errs = append(errs, fmt.Errorf("role %q: want publisher or subscriber", c.Role))
+	}
 	if err := ValidatePort("phone_oauth_port", c.PhoneOAuthPort); err != nil {
 		errs = append(errs, err)
 	}
@@ -194,3 +210,13 @@ func (c Config) phoneAddr() string {
 }
 
 func (c Config) mraAddr() string { return net.JoinHostPort(c.SIPAddress, strconv.Itoa(c.MRAPort)) }
+
+// portOf is the port of a host:port address, 0 if it has none.
+func portOf(addr string) int {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(p)
+	return n
+}

@@ -80,3 +80,47 @@ func paramIs(ctx context.Context, st store.Store, name, want, def string) (bool,
 	}
 	return strings.EqualFold(v, want), nil
 }
+
+// Profile refusals, each naming its rule.
+var (
+	ErrOAuthNeedsEncryptedTLS = errors.New("S-15: Enable OAuth Authentication needs Device Security Mode = Encrypted and Transport = TLS")
+	ErrOAuthWithDigest        = errors.New("S-16: Digest Authentication is not supported with SIP OAuth")
+	ErrOAuthWithTFTPEncrypted = errors.New("S-16: TFTP Encrypted Config is not supported with SIP OAuth (config is downloaded over HTTPS with the token)")
+)
+
+// ValidateProfile checks a phone security profile's settings together
+// (S-5, S-15, S-16).
+func ValidateProfile(p store.SecurityProfile) error {
+	if p.Name == "" {
+		return errors.New("a security profile needs a name")
+	}
+	switch p.Mode {
+	case "non-secure", "authenticated", "encrypted":
+	default:
+		return fmt.Errorf("device security mode %q: want non-secure, authenticated or encrypted", p.Mode)
+	}
+	switch p.Transport {
+	case "TCP", "UDP", "TLS", "TCP+UDP":
+	default:
+		return fmt.Errorf("transport %q: want TCP, UDP, TLS or TCP+UDP", p.Transport)
+	}
+	if p.Mode != "non-secure" && p.Transport != "TLS" {
+		return fmt.Errorf("device security mode %s needs transport TLS", p.Mode)
+	}
+	if !p.OAuth {
+		return nil
+	}
+	if p.Mode != "encrypted" || p.Transport != "TLS" {
+		return ErrOAuthNeedsEncryptedTLS
+	}
+	if p.Digest {
+		return ErrOAuthWithDigest
+	}
+	if p.TFTPEncrypted {
+		return ErrOAuthWithTFTPEncrypted
+	}
+	if p.DeviceType != "" && !OAuthCapable(p.DeviceType) {
+		return fmt.Errorf("%w: OAuth is offered only to the device types of S-5, not %s", ErrModelNotOAuth, p.DeviceType)
+	}
+	return nil
+}

@@ -128,7 +128,7 @@ func (r *registrar) challenge(re *regError) string {
 }
 
 func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Response, error) {
-	if !r.s.sipOAuthMode {
+	if !r.s.sipOAuthMode.Load() {
 		return nil, forbidden(ErrModeDisabled)
 	}
 	edge := ""

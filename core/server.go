@@ -3,19 +3,15 @@ package core
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -44,22 +40,22 @@ type Server struct {
 	kp    *mtls.KeyPair
 	trust *mtls.TrustStore
 
-	adminToken [32]byte // SHA-256 of the admin bearer token
-
 	// mraPeers maps the remote address of an admitted MRA connection to the
-	// certificate it presented, so every REGISTER on it is re-checked
-	// against the current Expressway-C entries (S-12). Bounded; entries of
+	// connection and the certificate it presented, so every REGISTER on it
+	// is re-checked against the current Expressway-C entries and the sweep
+	// closes connections whose entry is gone (S-12). Bounded; entries of
 	// closed connections age out.
-	mraPeers *lru.Cache[string, *x509.Certificate]
+	mraPeers *lru.Cache[string, mraPeer]
 
 	// passwordSlots bounds concurrent password checks (64 MiB each).
 	passwordSlots chan struct{}
 	// logins throttles failed password logins per source and username.
 	logins *throttle.Limiter
 
-	// sipOAuthMode is the cluster SIP OAuth mode as read when the SIP
-	// listeners started: a change takes effect at restart (S-14).
-	sipOAuthMode bool
+	// sipOAuthMode is the cluster SIP OAuth mode as this node's SIP service
+	// read it when it last (re)started: a change takes effect only at
+	// `service restart callmanager` (S-14).
+	sipOAuthMode atomic.Bool
 }
 
 // Option adjusts a Server.
@@ -106,10 +102,10 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if s.logins, err = throttle.New(throttle.Config{Now: s.now}); err != nil {
 		return nil, err
 	}
-	if err := s.loadAdminToken(); err != nil {
+	if err := s.ensureBootstrapToken(ctx); err != nil {
 		return nil, err
 	}
-	if s.mraPeers, err = lru.New[string, *x509.Certificate](65536); err != nil {
+	if s.mraPeers, err = lru.New[string, mraPeer](65536); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -227,33 +223,6 @@ func (s *Server) RotateSigningKey(ctx context.Context, regen bool) (string, erro
 	return k.KID, nil
 }
 
-func (s *Server) loadAdminToken() error {
-	path := s.cfg.AdminTokenFile
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		raw, rerr := randomBytes(24)
-		if rerr != nil {
-			return rerr
-		}
-		b = []byte(hex.EncodeToString(raw))
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return fmt.Errorf("core: admin token dir: %w", err)
-		}
-		if err := mtls.WriteFileAtomic(path, append(b, '\n'), 0o600); err != nil {
-			return fmt.Errorf("core: writing admin token: %w", err)
-		}
-		s.log.Info("admin token created", "file", path)
-	} else if err != nil {
-		return fmt.Errorf("core: reading admin token: %w", err)
-	}
-	tok := strings.TrimSpace(string(b))
-	if len(tok) < 16 {
-		return fmt.Errorf("core: admin token in %s is shorter than 16 characters", path)
-	}
-	s.adminToken = sha256.Sum256([]byte(tok))
-	return nil
-}
-
 // admitEdge is the S-12 check run during every handshake that presents a
 // client certificate (MRA port and HTTPS): the chain has already been
 // verified against tomcat-trust (S-11); the certificate's subject CN or a
@@ -269,22 +238,30 @@ func (s *Server) admitEdge(leaf *x509.Certificate) error {
 var ErrEdgeNotConfigured = errors.New("S-12: certificate names match no configured Expressway-C entry")
 
 func (s *Server) matchEdge(ctx context.Context, leaf *x509.Certificate) (string, error) {
+	_, name, err := s.edgeEntry(ctx, leaf)
+	return name, err
+}
+
+// edgeEntry finds the Expressway-C entry a certificate matches (S-12) and
+// the name it matched by.
+func (s *Server) edgeEntry(ctx context.Context, leaf *x509.Certificate) (store.ExpresswayEntry, string, error) {
 	entries, err := s.st.ListExpressways(ctx)
 	if err != nil {
-		return "", fmt.Errorf("S-12: reading Expressway-C entries: %w", err)
+		return store.ExpresswayEntry{}, "", fmt.Errorf("S-12: reading Expressway-C entries: %w", err)
 	}
 	for _, e := range entries {
 		if name, ok := mtls.MatchPeerName(leaf, e.Names); ok {
-			return name, nil
+			return e, name, nil
 		}
 	}
-	return "", fmt.Errorf("%w (certificate names %v)", ErrEdgeNotConfigured, mtls.CertNames(leaf))
+	return store.ExpresswayEntry{}, "", fmt.Errorf("%w (certificate names %v)", ErrEdgeNotConfigured, mtls.CertNames(leaf))
 }
 
 // edgeOf re-checks the edge behind an MRA connection (S-12) and returns
 // the Expressway-C name it matches.
 func (s *Server) edgeOf(ctx context.Context, source string) (string, error) {
-	leaf, ok := s.mraPeers.Get(source)
+	peer, ok := s.mraPeers.Get(source)
+	leaf := peer.leaf
 	if !ok {
 		return "", forbidden(errors.New("S-12: no admitted Expressway-C certificate is known for this connection"))
 	}
@@ -359,7 +336,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	if err != nil {
 		return fmt.Errorf("core: reading SIP OAuth mode: %w", err)
 	}
-	s.sipOAuthMode = mode
+	s.sipOAuthMode.Store(mode)
+	if err := s.registerNode(ctx, mode); err != nil {
+		return err
+	}
 
 	onReject := func(kind string) func(net.Addr, []string, error) {
 		return func(remote net.Addr, names []string, err error) {
@@ -394,7 +374,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		st := c.ConnectionState()
 		leaf := st.PeerCertificates[0]
 		s.reportNames(c.RemoteAddr(), mtls.CertNames(leaf))
-		s.mraPeers.Add(c.RemoteAddr().String(), leaf)
+		s.mraPeers.Add(c.RemoteAddr().String(), mraPeer{leaf: leaf, conn: c})
 		s.log.Info("edge connected on MRA port", "remote", c.RemoteAddr(), "names", mtls.CertNames(leaf))
 	}
 	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.admitEdge), mraOpts)
@@ -430,6 +410,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	g.Go(func() error { return serveSIP(gctx, phoneSIP, phoneLn) })
 	g.Go(func() error { return serveSIP(gctx, mraSIP, mraLn) })
 	g.Go(func() error { s.purgeLoop(gctx); return nil })
+	g.Go(func() error { s.sweepLoop(gctx); return nil })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -466,3 +447,9 @@ func (s *Server) purgeLoop(ctx context.Context) {
 
 // JWKS is the public key set the core publishes.
 func (s *Server) JWKS() token.JWKS { return s.keys.JWKS() }
+
+// mraPeer is an admitted connection on the MRA port.
+type mraPeer struct {
+	leaf *x509.Certificate
+	conn *tls.Conn
+}

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,8 +112,14 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 
 	_, portStr, _ := net.SplitHostPort(ls.SIP.Addr().String())
 	sipPort, _ := strconv.Atoi(portStr)
-	ua, err := sipx.NewUA("Edgeway edge", s.cfg.AdvertisedHost, s.cfg.SIPIdleTimeout, s.log.With("sip", "front"),
-		mtls.ClientConfig(s.client, s.trust, s.cfg.CoreServerName))
+	// The SIP hop to the core's MRA port negotiates TLS 1.2: there the
+	// client's certificate is judged inside the handshake, so an edge the
+	// core does not (or no longer) admit (S-12) learns it at once and
+	// answers phones 503, instead of writing a request into a connection
+	// the core has already refused, as TLS 1.3 would let it do.
+	coreTLS := mtls.ClientConfig(s.client, s.trust, s.cfg.CoreServerName)
+	coreTLS.MaxVersion = tls.VersionTLS12
+	ua, err := sipx.NewUA("Edgeway edge", s.cfg.AdvertisedHost, s.cfg.SIPIdleTimeout, s.log.With("sip", "front"), coreTLS)
 	if err != nil {
 		return fmt.Errorf("edge: SIP user agent: %w", err)
 	}

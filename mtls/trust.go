@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 )
 
 // TrustStore is a set of trusted CA certificates read from one or more PEM
@@ -18,6 +19,7 @@ import (
 type TrustStore struct {
 	files []string
 	r     *reloader[trustSet]
+	extra atomic.Pointer[[]*x509.Certificate] // set by SetExtra
 }
 
 type trustSet struct {
@@ -61,7 +63,26 @@ func (t *TrustStore) load() (*trustSet, error) {
 			set.pool.AddCert(c)
 		}
 	}
+	if extra := t.extra.Load(); extra != nil {
+		for _, c := range *extra {
+			if _, dup := seen[string(c.Raw)]; dup {
+				continue
+			}
+			seen[string(c.Raw)] = struct{}{}
+			set.certs = append(set.certs, c)
+			set.pool.AddCert(c)
+		}
+	}
 	return set, nil
+}
+
+// SetExtra replaces the certificates trusted in addition to the files'
+// (uploaded through an admin API, say) and applies them to the next
+// handshake.
+func (t *TrustStore) SetExtra(certs []*x509.Certificate) error {
+	cp := append([]*x509.Certificate(nil), certs...)
+	t.extra.Store(&cp)
+	return t.r.reload()
 }
 
 // Pool returns a copy of the current pool of trusted certificates.

@@ -84,6 +84,21 @@ func (r *reloader[T]) check() {
 	r.setErr(nil)
 }
 
+// reload loads now, whatever the files' stamps (the inputs changed in
+// memory). On failure the previous value stays.
+func (r *reloader[T]) reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, err := r.load()
+	if err != nil {
+		r.setErr(err)
+		return err
+	}
+	r.cur.Store(v)
+	r.setErr(nil)
+	return nil
+}
+
 // expire makes the next get run a stat round regardless of the interval.
 func (r *reloader[T]) expire() { r.next.Store(0) }
 

@@ -142,6 +142,50 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_at ON audit (at);
 `,
+
+	// 2: device type of security profiles, admin accounts and API tokens,
+	// core nodes, uploaded trust-store certificates.
+	`
+ALTER TABLE security_profiles ADD COLUMN device_type TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE admins (
+	username      TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,
+	created_at    INTEGER
+);
+
+CREATE TABLE api_tokens (
+	id         TEXT PRIMARY KEY,
+	hash       BLOB NOT NULL UNIQUE,
+	name       TEXT NOT NULL,
+	owner      TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	revoked_at INTEGER,
+	last_used  INTEGER
+);
+
+CREATE TABLE nodes (
+	name             TEXT PRIMARY KEY,
+	role             TEXT NOT NULL,
+	phone_oauth_port INTEGER NOT NULL,
+	mra_port         INTEGER NOT NULL,
+	running_mode     TEXT NOT NULL,
+	restarted_at     INTEGER,
+	last_seen        INTEGER
+);
+
+CREATE TABLE trust_certs (
+	store       TEXT NOT NULL,
+	fingerprint TEXT NOT NULL,
+	pem         BLOB NOT NULL,
+	subject     TEXT NOT NULL,
+	issuer      TEXT NOT NULL,
+	not_after   INTEGER,
+	added_at    INTEGER NOT NULL,
+	PRIMARY KEY (store, fingerprint)
+);
+CREATE INDEX trust_certs_added ON trust_certs (added_at);
+`,
 }
 
 // migrate brings the schema up to date. Each migration runs in its own
@@ -149,13 +193,22 @@ CREATE INDEX audit_at ON audit (at);
 // processes opening the same new file at once apply each migration exactly
 // once, and reopening a migrated file changes nothing.
 func (s *SQLite) migrate(ctx context.Context) error {
+	return s.migrateTo(ctx, len(migrations))
+}
+
+// migrateTo applies the migrations up to schema version target (tests use
+// it to build a database as an older build left it).
+func (s *SQLite) migrateTo(ctx context.Context, target int) error {
+	if target < 0 || target > len(migrations) {
+		return fmt.Errorf("store: migrate: no schema version %d", target)
+	}
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    INTEGER PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	)`); err != nil {
 		return fmt.Errorf("store: migrate: %w", err)
 	}
-	for i, m := range migrations {
+	for i, m := range migrations[:target] {
 		version := i + 1
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			var one int

@@ -46,6 +46,7 @@ type Device struct {
 // SecurityProfile is a phone security profile (S-15, S-16).
 type SecurityProfile struct {
 	Name          string
+	DeviceType    string // the device type it is for: a model ("8845") or "UDT"; "" = any
 	Mode          string // "non-secure" | "authenticated" | "encrypted"
 	Transport     string // "TCP" | "UDP" | "TLS" | "TCP+UDP"
 	OAuth         bool   // Enable OAuth Authentication
@@ -130,6 +131,49 @@ type Registration struct {
 	UpdatedAt time.Time
 }
 
+// Admin is an administrator account of the admin API.
+type Admin struct {
+	Username     string
+	PasswordHash string // PHC-style string, see internal/passwd
+	CreatedAt    time.Time
+}
+
+// APIToken is a revocable bearer token for the admin API. Only its hash is
+// stored.
+type APIToken struct {
+	ID        string // opaque, safe to show and to revoke by
+	Hash      []byte // SHA-256 of the token
+	Name      string // what it is for, e.g. "provisioning script"
+	Owner     string // admin username it acts as
+	CreatedAt time.Time
+	RevokedAt time.Time // zero while valid
+	LastUsed  time.Time
+}
+
+// Node is one core node of the cluster (S-11, S-13, S-14).
+type Node struct {
+	Name           string
+	Role           string // "publisher" | "subscriber"
+	PhoneOAuthPort int    // SIP Phone OAuth port, 1024-49151
+	MRAPort        int    // SIP MRA port, 1024-49151
+	// RunningMode is the SIP OAuth mode the node's SIP service applied at
+	// its last (re)start: "enabled" | "disabled" (S-14).
+	RunningMode string
+	RestartedAt time.Time // last CallManager service (re)start
+	LastSeen    time.Time
+}
+
+// TrustCert is a certificate uploaded to a trust store (S-8, S-11).
+type TrustCert struct {
+	Store       string // "tomcat-trust" | "phone-edge-trust"
+	Fingerprint string // lower-case hex SHA-256 of the DER
+	PEM         []byte
+	Subject     string
+	Issuer      string
+	NotAfter    time.Time
+	AddedAt     time.Time
+}
+
 // AuditEntry records one administrative change.
 type AuditEntry struct {
 	ID     int64
@@ -158,6 +202,8 @@ type Store interface {
 	PutSecurityProfile(ctx context.Context, p SecurityProfile) error
 	GetSecurityProfile(ctx context.Context, name string) (SecurityProfile, error)
 	ListSecurityProfiles(ctx context.Context) ([]SecurityProfile, error)
+	// DeleteSecurityProfile fails with ErrConflict while a device uses it.
+	DeleteSecurityProfile(ctx context.Context, name string) error
 
 	PutDevice(ctx context.Context, d Device) error
 	GetDevice(ctx context.Context, name string) (Device, error)
@@ -224,6 +270,28 @@ type Store interface {
 	// Registrations lists live bindings of one AOR (all AORs when aor is
 	// empty), dropping expired ones as of now.
 	Registrations(ctx context.Context, aor string, now time.Time) ([]Registration, error)
+
+	// Administrators and their API tokens.
+	PutAdmin(ctx context.Context, a Admin) error
+	GetAdmin(ctx context.Context, username string) (Admin, error)
+	CountAdmins(ctx context.Context) (int, error)
+	PutAPIToken(ctx context.Context, t APIToken) error
+	// APITokenByHash returns a token that is not revoked (ErrNotFound
+	// otherwise) and records its use at now.
+	APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error)
+	ListAPITokens(ctx context.Context) ([]APIToken, error)
+	RevokeAPIToken(ctx context.Context, id string, now time.Time) error
+
+	// Core nodes. PutNode is an upsert by name.
+	PutNode(ctx context.Context, n Node) error
+	GetNode(ctx context.Context, name string) (Node, error)
+	ListNodes(ctx context.Context) ([]Node, error)
+
+	// Uploaded trust-store certificates. PutTrustCert of a fingerprint that
+	// is already in that store gives ErrConflict.
+	PutTrustCert(ctx context.Context, c TrustCert) error
+	ListTrustCerts(ctx context.Context, store string) ([]TrustCert, error)
+	DeleteTrustCert(ctx context.Context, store, fingerprint string) error
 
 	Audit(ctx context.Context, e AuditEntry) error
 	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)

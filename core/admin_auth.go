@@ -1,0 +1,330 @@
+package core
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/edgeway/edgeway/internal/passwd"
+	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/mtls"
+)
+
+// The admin API authenticates every request with a bearer API token.
+// Tokens are random, stored only as SHA-256, named, owned by an admin
+// account and revocable. An administrator gets one by logging in with the
+// account's password (POST /api/v1/auth/tokens with HTTP Basic); the first
+// start of a node writes a bootstrap token to admin_token_file so that the
+// very first account can be created.
+
+// apiTokenPrefix marks Edgeway admin tokens (and keeps them apart from
+// access tokens and refresh tokens in logs and secret scanners).
+const apiTokenPrefix = "ewa_"
+
+type actorKey struct{}
+
+// actorOf is who made an admin request, for the audit log.
+func actorOf(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+func hashAPIToken(raw string) []byte {
+	sum := sha256.Sum256([]byte(raw))
+	return sum[:]
+}
+
+// newAPIToken creates and stores a token for owner; the plaintext is
+// returned once.
+func (s *Server) newAPIToken(ctx context.Context, name, owner string) (string, store.APIToken, error) {
+	b, err := randomBytes(24)
+	if err != nil {
+		return "", store.APIToken{}, err
+	}
+	id, err := randomBytes(6)
+	if err != nil {
+		return "", store.APIToken{}, err
+	}
+	raw := apiTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	t := store.APIToken{ID: hex.EncodeToString(id), Hash: hashAPIToken(raw), Name: name, Owner: owner, CreatedAt: s.now()}
+	if err := s.st.PutAPIToken(ctx, t); err != nil {
+		return "", store.APIToken{}, err
+	}
+	return raw, t, nil
+}
+
+// ensureBootstrapToken makes sure admin_token_file holds a token the store
+// accepts: it creates both on the first start, and re-registers a token
+// file an operator kept (or moved to a new node) if the store lacks it.
+func (s *Server) ensureBootstrapToken(ctx context.Context) error {
+	path := s.cfg.AdminTokenFile
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		raw, _, err := s.newAPIToken(ctx, "bootstrap ("+filepath.Base(path)+")", "admin")
+		if err != nil {
+			return fmt.Errorf("core: bootstrap admin token: %w", err)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("core: admin token dir: %w", err)
+		}
+		if err := mtls.WriteFileAtomic(path, []byte(raw+"\n"), 0o600); err != nil {
+			return fmt.Errorf("core: writing admin token: %w", err)
+		}
+		s.log.Info("bootstrap admin token created", "file", path)
+		return nil
+	case err != nil:
+		return fmt.Errorf("core: reading admin token: %w", err)
+	}
+	raw := strings.TrimSpace(string(b))
+	if len(raw) < 16 {
+		return fmt.Errorf("core: admin token in %s is shorter than 16 characters", path)
+	}
+	if _, err := s.st.APITokenByHash(ctx, hashAPIToken(raw), s.now()); err == nil {
+		return nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	// Known file, unknown (or revoked) token: a revoked bootstrap token
+	// stays revoked; a token from a file the store never saw is adopted.
+	tokens, err := s.st.ListAPITokens(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		if t.ID == bootstrapID(raw) {
+			s.log.Warn("the admin token file holds a revoked token", "file", path)
+			return nil
+		}
+	}
+	err = s.st.PutAPIToken(ctx, store.APIToken{ID: bootstrapID(raw), Hash: hashAPIToken(raw),
+		Name: "bootstrap (" + filepath.Base(path) + ")", Owner: "admin", CreatedAt: s.now()})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapID is a stable id for an adopted token file.
+func bootstrapID(raw string) string { return "file-" + hex.EncodeToString(hashAPIToken(raw)[:6]) }
+
+// requireAdmin authenticates an admin API request by its bearer API token.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		tok = strings.TrimSpace(tok)
+		if !ok || tok == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin"`)
+			apiError(w, http.StatusUnauthorized, errors.New("admin API: a bearer API token is required (edgeway admin token create)"))
+			return
+		}
+		t, err := s.st.APITokenByHash(r.Context(), hashAPIToken(tok), s.now())
+		if errors.Is(err, store.ErrNotFound) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin", error="invalid_token"`)
+			apiError(w, http.StatusUnauthorized, errors.New("admin API: unknown or revoked API token"))
+			return
+		} else if err != nil {
+			apiError(w, http.StatusServiceUnavailable, err)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		ctx := context.WithValue(r.Context(), actorKey{}, fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// audit records an administrative change: who, what, when.
+func (s *Server) audit(r *http.Request, action, format string, args ...any) {
+	err := s.st.Audit(r.Context(), store.AuditEntry{At: s.now(), Actor: actorOf(r.Context()), Action: action, Detail: fmt.Sprintf(format, args...)})
+	if err != nil {
+		s.log.Error("audit", "action", action, "err", err)
+	}
+}
+
+// handleLogin is POST /api/v1/auth/tokens with HTTP Basic credentials of an
+// admin account: it returns a new API token. Failures are throttled like
+// any password login.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user == "" {
+		w.Header().Set("WWW-Authenticate", `Basic realm="edgeway-admin"`)
+		apiError(w, http.StatusUnauthorized, errors.New("admin login needs HTTP Basic credentials of an admin account"))
+		return
+	}
+	var body struct {
+		Name string `json:"name"`
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	if body.Name == "" {
+		body.Name = "login " + s.now().UTC().Format(time.RFC3339)
+	}
+	p, _ := s.peerOf(r)
+	if p.mra {
+		apiError(w, http.StatusForbidden, errors.New("the admin API is not reachable through an edge"))
+		return
+	}
+	a, err := s.logins.Begin(p.source, "admin:"+user)
+	if err != nil {
+		if te := throttled(err); te != nil {
+			w.Header().Set("Retry-After", fmt.Sprint(int(te.RetryAfter/time.Second)+1))
+			apiError(w, http.StatusTooManyRequests, te)
+			return
+		}
+		apiError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	defer a.Abandon()
+	select {
+	case s.passwordSlots <- struct{}{}:
+		defer func() { <-s.passwordSlots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		apiError(w, http.StatusServiceUnavailable, errors.New("too many logins in progress; try again"))
+		return
+	}
+	acct, err := s.st.GetAdmin(r.Context(), user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		apiError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	hash := acct.PasswordHash
+	if hash == "" {
+		hash = dummyHash()
+	}
+	if perr := passwd.Check(hash, pass); perr != nil || err != nil {
+		a.Fail()
+		w.Header().Set("WWW-Authenticate", `Basic realm="edgeway-admin"`)
+		apiError(w, http.StatusUnauthorized, errors.New("invalid admin username or password"))
+		return
+	}
+	a.Succeed()
+	raw, t, err := s.newAPIToken(r.Context(), body.Name, user)
+	if err != nil {
+		apiError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	ctx := context.WithValue(r.Context(), actorKey{}, user+" (password login)")
+	s.audit(r.WithContext(ctx), "auth.token-create", "id=%s name=%q", t.ID, t.Name)
+	writeJSON(w, http.StatusCreated, APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, CreatedAt: t.CreatedAt, Token: raw})
+}
+
+// APITokenView is an API token as the admin API shows it; Token is set
+// only in the response that creates it.
+type APITokenView struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Owner     string     `json:"owner"`
+	CreatedAt time.Time  `json:"created_at"`
+	LastUsed  *time.Time `json:"last_used,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	Token     string     `json:"token,omitempty"`
+}
+
+func (s *Server) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || strings.TrimSpace(body.Name) == "" {
+		apiError(w, 400, errors.New(`body must be {"name": "<what the token is for>"}`))
+		return
+	}
+	owner, _, _ := strings.Cut(actorOf(r.Context()), " ")
+	raw, t, err := s.newAPIToken(r.Context(), body.Name, owner)
+	if err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	s.audit(r, "auth.token-create", "id=%s name=%q", t.ID, t.Name)
+	writeJSON(w, http.StatusCreated, APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, CreatedAt: t.CreatedAt, Token: raw})
+}
+
+func (s *Server) apiTokensList(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.st.ListAPITokens(r.Context())
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	out := make([]APITokenView, 0, len(ts))
+	for _, t := range ts {
+		v := APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, CreatedAt: t.CreatedAt}
+		if !t.LastUsed.IsZero() {
+			lu := t.LastUsed
+			v.LastUsed = &lu
+		}
+		if !t.RevokedAt.IsZero() {
+			ra := t.RevokedAt
+			v.RevokedAt = &ra
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) apiTokensRevoke(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.st.RevokeAPIToken(r.Context(), id, s.now()); err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	s.audit(r, "auth.token-revoke", "id=%s", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// apiAccountSet is PUT /api/v1/accounts/{username} {"password": …}: create
+// an admin account or change its password.
+func (s *Server) apiAccountSet(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("username")
+	var body struct {
+		Password string `json:"password"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		apiError(w, 400, errors.New(`body must be {"password": "…"}`))
+		return
+	}
+	if len(body.Password) < 12 {
+		apiError(w, 400, errors.New("admin passwords need at least 12 characters"))
+		return
+	}
+	h, err := passwd.Hash(body.Password)
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	if err := s.st.PutAdmin(r.Context(), store.Admin{Username: user, PasswordHash: h}); err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	s.audit(r, "account.set", "username=%s", user)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// AuditView is one audit log entry.
+type AuditView struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"`
+	Action string    `json:"action"`
+	Detail string    `json:"detail"`
+}
+
+func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
+	entries, err := s.st.ListAudit(r.Context(), 500)
+	if err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	out := make([]AuditView, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, AuditView{At: e.At, Actor: e.Actor, Action: e.Action, Detail: e.Detail})
+	}
+	writeJSON(w, 200, out)
+}

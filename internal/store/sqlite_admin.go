@@ -1,0 +1,313 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// DeleteSecurityProfile deletes a security profile. An unknown name gives
+// ErrNotFound; a profile that some device's SecurityProfile names gives
+// ErrConflict and is kept. The check and the delete run in one IMMEDIATE
+// transaction.
+func (s *SQLite) DeleteSecurityProfile(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM security_profiles WHERE name = ?`, name).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: security profile %q: %w", name, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: delete security profile %q: %w", name, err)
+		}
+		var users int
+		if err := tx.QueryRowContext(ctx,
+			`SELECT COUNT(*) FROM devices WHERE security_profile = ?`, name).Scan(&users); err != nil {
+			return fmt.Errorf("store: delete security profile %q: %w", name, err)
+		}
+		if users > 0 {
+			return fmt.Errorf("store: security profile %q is used by %d device(s): %w", name, users, ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM security_profiles WHERE name = ?`, name); err != nil {
+			return fmt.Errorf("store: delete security profile %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// Administrators.
+
+// PutAdmin inserts or replaces an administrator. CreatedAt is set on insert
+// (now when zero) and kept on later updates.
+func (s *SQLite) PutAdmin(ctx context.Context, a Admin) error {
+	if a.Username == "" {
+		return errors.New("store: admin without a name")
+	}
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)
+		 ON CONFLICT (username) DO UPDATE SET
+			password_hash = excluded.password_hash,
+			created_at = COALESCE(admins.created_at, excluded.created_at)`,
+		a.Username, a.PasswordHash, tn(orNow(a.CreatedAt)))
+	if err != nil {
+		return fmt.Errorf("store: put admin %q: %w", a.Username, err)
+	}
+	return nil
+}
+
+// GetAdmin returns one administrator.
+func (s *SQLite) GetAdmin(ctx context.Context, username string) (Admin, error) {
+	var a Admin
+	var created sql.NullInt64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT username, password_hash, created_at FROM admins WHERE username = ?`, username).
+		Scan(&a.Username, &a.PasswordHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Admin{}, fmt.Errorf("store: admin %q: %w", username, ErrNotFound)
+	}
+	if err != nil {
+		return Admin{}, fmt.Errorf("store: admin %q: %w", username, err)
+	}
+	a.CreatedAt = nt(created)
+	return a, nil
+}
+
+// CountAdmins returns the number of administrators.
+func (s *SQLite) CountAdmins(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM admins`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: count admins: %w", err)
+	}
+	return n, nil
+}
+
+// API tokens.
+
+// PutAPIToken stores a new token. An existing ID or hash gives ErrConflict.
+// CreatedAt defaults to now.
+func (s *SQLite) PutAPIToken(ctx context.Context, t APIToken) error {
+	if t.ID == "" || len(t.Hash) == 0 {
+		return errors.New("store: API token needs an ID and a hash")
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO api_tokens (id, hash, name, owner, created_at, revoked_at, last_used)
+		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.ID, t.Hash, t.Name, t.Owner, orNow(t.CreatedAt).UnixNano(), tn(t.RevokedAt), tn(t.LastUsed))
+	if err != nil {
+		return fmt.Errorf("store: put API token %q: %w", t.ID, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: API token %q: %w", t.ID, ErrConflict)
+	}
+	return nil
+}
+
+// APITokenByHash returns the unrevoked token with this hash, recording its
+// use at now (LastUsed) in the same statement. A revoked or unknown hash
+// gives ErrNotFound and changes nothing.
+func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error) {
+	var t APIToken
+	var created, revoked, used sql.NullInt64
+	err := s.db.QueryRowContext(ctx,
+		`UPDATE api_tokens SET last_used = ?
+		 WHERE hash = ? AND revoked_at IS NULL
+		 RETURNING id, hash, name, owner, created_at, revoked_at, last_used`,
+		orNow(now).UnixNano(), hash).
+		Scan(&t.ID, &t.Hash, &t.Name, &t.Owner, &created, &revoked, &used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return APIToken{}, fmt.Errorf("store: API token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return APIToken{}, fmt.Errorf("store: API token: %w", err)
+	}
+	t.CreatedAt, t.RevokedAt, t.LastUsed = nt(created), nt(revoked), nt(used)
+	return t, nil
+}
+
+// ListAPITokens returns every token, oldest first, without their hashes
+// (Hash is nil).
+func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT id, name, owner, created_at, revoked_at, last_used FROM api_tokens ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list API tokens: %w", err)
+	}
+	defer rows.Close()
+	var out []APIToken
+	for rows.Next() {
+		var t APIToken
+		var created, revoked, used sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.Name, &t.Owner, &created, &revoked, &used); err != nil {
+			return nil, fmt.Errorf("store: list API tokens: %w", err)
+		}
+		t.CreatedAt, t.RevokedAt, t.LastUsed = nt(created), nt(revoked), nt(used)
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list API tokens: %w", err)
+	}
+	return out, nil
+}
+
+// RevokeAPIToken revokes one token (keeping the first revocation time); an
+// unknown ID gives ErrNotFound.
+func (s *SQLite) RevokeAPIToken(ctx context.Context, id string, now time.Time) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
+		orNow(now).UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("store: revoke API token %q: %w", id, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: API token %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Core nodes.
+
+// PutNode inserts or replaces (every field) the node with n.Name.
+func (s *SQLite) PutNode(ctx context.Context, n Node) error {
+	if n.Name == "" {
+		return errors.New("store: node without a name")
+	}
+	_, err := s.db.ExecContext(ctx,
+		`INSERT INTO nodes (name, role, phone_oauth_port, mra_port, running_mode, restarted_at, last_seen)
+		 VALUES (?, ?, ?, ?, ?, ?, ?)
+		 ON CONFLICT (name) DO UPDATE SET
+			role = excluded.role, phone_oauth_port = excluded.phone_oauth_port,
+			mra_port = excluded.mra_port, running_mode = excluded.running_mode,
+			restarted_at = excluded.restarted_at, last_seen = excluded.last_seen`,
+		n.Name, n.Role, n.PhoneOAuthPort, n.MRAPort, n.RunningMode, tn(n.RestartedAt), tn(n.LastSeen))
+	if err != nil {
+		return fmt.Errorf("store: put node %q: %w", n.Name, err)
+	}
+	return nil
+}
+
+const nodeCols = `name, role, phone_oauth_port, mra_port, running_mode, restarted_at, last_seen`
+
+func scanNode(sc interface{ Scan(...any) error }) (Node, error) {
+	var n Node
+	var restarted, seen sql.NullInt64
+	err := sc.Scan(&n.Name, &n.Role, &n.PhoneOAuthPort, &n.MRAPort, &n.RunningMode, &restarted, &seen)
+	n.RestartedAt, n.LastSeen = nt(restarted), nt(seen)
+	return n, err
+}
+
+// GetNode returns one node.
+func (s *SQLite) GetNode(ctx context.Context, name string) (Node, error) {
+	n, err := scanNode(s.db.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Node{}, fmt.Errorf("store: node %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return Node{}, fmt.Errorf("store: node %q: %w", name, err)
+	}
+	return n, nil
+}
+
+// ListNodes returns every node, by name.
+func (s *SQLite) ListNodes(ctx context.Context) ([]Node, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+nodeCols+` FROM nodes ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list nodes: %w", err)
+	}
+	defer rows.Close()
+	var out []Node
+	for rows.Next() {
+		n, err := scanNode(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list nodes: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list nodes: %w", err)
+	}
+	return out, nil
+}
+
+// Trust-store certificates.
+
+// PutTrustCert stores a certificate in its trust store. A fingerprint already
+// in that store gives ErrConflict. AddedAt defaults to now.
+func (s *SQLite) PutTrustCert(ctx context.Context, c TrustCert) error {
+	if c.Store == "" || c.Fingerprint == "" || len(c.PEM) == 0 {
+		return errors.New("store: trust certificate needs a store, a fingerprint and a PEM")
+	}
+	res, err := s.db.ExecContext(ctx,
+		`INSERT INTO trust_certs (store, fingerprint, pem, subject, issuer, not_after, added_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, fingerprint) DO NOTHING`,
+		c.Store, c.Fingerprint, c.PEM, c.Subject, c.Issuer, tn(c.NotAfter), orNow(c.AddedAt).UnixNano())
+	if err != nil {
+		return fmt.Errorf("store: put trust certificate %s/%s: %w", c.Store, c.Fingerprint, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: trust certificate %s/%s: %w", c.Store, c.Fingerprint, ErrConflict)
+	}
+	return nil
+}
+
+// ListTrustCerts returns the certificates of one trust store (of every store
+// when store is empty), oldest first.
+func (s *SQLite) ListTrustCerts(ctx context.Context, store string) ([]TrustCert, error) {
+	q := `SELECT store, fingerprint, pem, subject, issuer, not_after, added_at FROM trust_certs`
+	var args []any
+	if store != "" {
+		q += ` WHERE store = ?`
+		args = append(args, store)
+	}
+	q += ` ORDER BY added_at, store, fingerprint`
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list trust certificates: %w", err)
+	}
+	defer rows.Close()
+	var out []TrustCert
+	for rows.Next() {
+		var c TrustCert
+		var notAfter, added sql.NullInt64
+		if err := rows.Scan(&c.Store, &c.Fingerprint, &c.PEM, &c.Subject, &c.Issuer, &notAfter, &added); err != nil {
+			return nil, fmt.Errorf("store: list trust certificates: %w", err)
+		}
+		c.NotAfter, c.AddedAt = nt(notAfter), nt(added)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list trust certificates: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteTrustCert removes a certificate from a trust store; one that is not
+// there gives ErrNotFound.
+func (s *SQLite) DeleteTrustCert(ctx context.Context, store, fingerprint string) error {
+	res, err := s.db.ExecContext(ctx,
+		`DELETE FROM trust_certs WHERE store = ? AND fingerprint = ?`, store, fingerprint)
+	if err != nil {
+		return fmt.Errorf("store: delete trust certificate %s/%s: %w", store, fingerprint, err)
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("store: trust certificate %s/%s: %w", store, fingerprint, ErrNotFound)
+	}
+	return nil
+}
