@@ -132,7 +132,10 @@ func (p *Phone) SetTokens(t Tokens) {
 
 // Onboard redeems an activation code for tokens (S-17).
 func (p *Phone) Onboard(ctx context.Context, code string) (Tokens, error) {
-	return p.tokenRequest(ctx, url.Values{"grant_type": {token.GrantTypeActivationCode}, "device": {p.cfg.Device}, "activation_code": {code}})
+	// The phone names the service domain it discovered the edge through
+	// (S-17: Activation Code MRA Service Domain).
+	return p.tokenRequest(ctx, url.Values{"grant_type": {token.GrantTypeActivationCode}, "device": {p.cfg.Device},
+		"activation_code": {code}, "service_domain": {p.cfg.Domain}})
 }
 
 // Login uses the password grant (on-premises soft clients only; S-18).

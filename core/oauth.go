@@ -79,6 +79,7 @@ func writeOAuthError(w http.ResponseWriter, e *OAuthError) {
 type peer struct {
 	mra    bool   // through an admitted edge (S-12)
 	edge   string // the Expressway-C name matched
+	entry  store.ExpresswayEntry
 	source string // the client's IP: the phone's, as the edge reports it, for MRA
 }
 
@@ -94,7 +95,7 @@ func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
 		return p, nil
 	}
 	p.mra = true
-	name, err := s.matchEdge(r.Context(), r.TLS.PeerCertificates[0])
+	entry, name, err := s.edgeEntry(r.Context(), r.TLS.PeerCertificates[0])
 	switch {
 	case errors.Is(err, ErrEdgeNotConfigured):
 		return p, oauthErr(http.StatusForbidden, "unauthorized_client", "S-12: this edge is no longer a configured Expressway-C")
@@ -102,7 +103,7 @@ func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
 		s.log.Error("checking edge certificate", "err", err)
 		return p, &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "try again", RetryAfter: time.Second}
 	}
-	p.edge = name
+	p.edge, p.entry = name, entry
 	if ip := net.ParseIP(strings.TrimSpace(r.Header.Get(ClientAddressHeader))); ip != nil {
 		p.source = ip.String()
 	}
@@ -149,7 +150,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	)
 	switch gt := r.PostForm.Get("grant_type"); gt {
 	case GrantTypeActivationCode:
-		res, err = s.grantActivation(r.Context(), p, r.PostForm.Get("device"), r.PostForm.Get("activation_code"))
+		res, err = s.grantActivation(r.Context(), p, r.PostForm.Get("device"), r.PostForm.Get("activation_code"), r.PostForm.Get("service_domain"))
 	case "refresh_token":
 		res, err = s.grantRefresh(r.Context(), p, r.PostForm.Get("refresh_token"))
 	case "password":
@@ -173,7 +174,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (s *Server) grantActivation(ctx context.Context, p peer, device, code string) (*TokenResponse, error) {
+func (s *Server) grantActivation(ctx context.Context, p peer, device, code, domain string) (*TokenResponse, error) {
 	if device == "" || code == "" {
 		return nil, oauthErr(400, "invalid_request", "device and activation_code are required")
 	}
@@ -199,9 +200,11 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code strin
 	} else if err != nil {
 		return nil, err
 	}
-	if p.mra && !dev.AllowMRA {
-		a.Fail()
-		return nil, oauthErr(400, "unauthorized_client", "S-17: device %s does not allow activation code via MRA", dev.Name)
+	if p.mra {
+		if err := s.checkMRADomain(dev, p, domain); err != nil {
+			a.Fail()
+			return nil, err
+		}
 	}
 	if _, err := s.codes.RedeemAttempt(ctx, a, device, code); err != nil {
 		switch {
@@ -220,6 +223,33 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code strin
 	}
 	s.log.Info("activation code redeemed", "device", dev.Name, "mra", p.mra, "edge", p.edge, "source", p.source)
 	return s.startFamily(ctx, dev, "", token.GrantActivationCode, p.mra)
+}
+
+// checkMRADomain enforces S-17 for activation through an edge: the device
+// allows activation via MRA, the phone names the device's Activation Code
+// MRA Service Domain, and the edge's Expressway-C entry serves that domain
+// (S-12: an Expressway-C in another domain needs the domain added).
+func (s *Server) checkMRADomain(dev store.Device, p peer, domain string) *OAuthError {
+	if !dev.AllowMRA {
+		return oauthErr(400, "unauthorized_client", "S-17: device %s does not allow activation code via MRA", dev.Name)
+	}
+	want := strings.ToLower(strings.TrimSuffix(dev.MRAServiceDomain, "."))
+	got := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
+	if want == "" {
+		return nil
+	}
+	if got != want {
+		return oauthErr(400, "unauthorized_client", "S-17: device %s onboards via MRA in service domain %s, not %q", dev.Name, want, got)
+	}
+	if len(p.entry.Domains) == 0 {
+		return nil // an entry without extra domains serves the cluster's own
+	}
+	for _, d := range p.entry.Domains {
+		if strings.EqualFold(strings.TrimSuffix(d, "."), want) {
+			return nil
+		}
+	}
+	return oauthErr(400, "unauthorized_client", "S-12: Expressway-C %s does not serve domain %s; add the domain to its entry", p.edge, want)
 }
 
 func throttled(err error) *OAuthError {

@@ -186,6 +186,10 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	admin, err := quickstart.ProvisionAdmin(ctx, st)
+	if err != nil {
+		return err
+	}
 	e, err := edge.New(lay.Edge, log)
 	if err != nil {
 		return err
@@ -194,7 +198,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		EdgeHTTPS: "https://" + lay.Edge.HTTPSAddr, EdgeSIP: lay.Edge.SIPAddr,
 		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CoreConfig: "https://" + lay.Core.ConfigAddr, CorePhoneOAuth: fmt.Sprintf("%s:%d", a.CoreIP, a.CorePhone),
 		CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
-		Domain: quickstart.Domain, Devices: devs, Users: users,
+		Domain: quickstart.Domain, Devices: devs, Users: users, Admin: &admin,
 	}
 	infoPath := filepath.Join(lay.Dir, "quickstart.json")
 	if err := quickstart.WriteInfo(infoPath, info); err != nil {
@@ -241,6 +245,9 @@ Demo devices (activation codes are one-time, valid 168 h):
 	}
 	for _, u := range info.Users {
 		fmt.Fprintf(out, "  user %s password %s (on-prem soft client login only; S-18)\n", u.Username, u.Password)
+	}
+	if info.Admin != nil {
+		fmt.Fprintf(out, "  admin API account %s password %s (the admin CLI uses %s)\n", info.Admin.Username, info.Admin.Password, info.AdminTokenFile)
 	}
 	var mra []quickstart.Device
 	for _, d := range info.Devices {

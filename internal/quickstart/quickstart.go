@@ -129,6 +129,8 @@ type Info struct {
 	Domain         string   `json:"domain"`
 	Devices        []Device `json:"devices"`
 	Users          []User   `json:"users"`
+	// Admin is the admin API account (edgeway admin login).
+	Admin *User `json:"admin,omitempty"`
 }
 
 // Provision creates the demo objects (idempotently) and issues fresh codes.
@@ -190,6 +192,24 @@ func Provision(ctx context.Context, st store.Store, codes *activation.Service) (
 		out = append(out, Device{Name: d.Name, Model: d.Model, Line: d.Line, Domain: Domain, ActivationCode: is.Code.String(), MRA: d.AllowMRA})
 	}
 	return out, []User{{Username: DemoUser, Password: password}}, nil
+}
+
+// ProvisionAdmin gives the demo admin account "admin" a fresh password,
+// creating the account on the first run.
+func ProvisionAdmin(ctx context.Context, st store.Store) (User, error) {
+	pw := make([]byte, 12)
+	if _, err := rand.Read(pw); err != nil {
+		return User{}, err
+	}
+	password := hex.EncodeToString(pw)
+	hash, err := passwd.Hash(password)
+	if err != nil {
+		return User{}, err
+	}
+	if err := st.PutAdmin(ctx, store.Admin{Username: "admin", PasswordHash: hash}); err != nil {
+		return User{}, fmt.Errorf("quickstart: admin account: %w", err)
+	}
+	return User{Username: "admin", Password: password}, nil
 }
 
 // WriteInfo writes quickstart.json (0600: it holds codes and a password).
