@@ -43,6 +43,10 @@ type Config struct {
 	TokenIssuer   string `yaml:"token_issuer"`
 	TokenAudience string `yaml:"token_audience"`
 
+	// CoreRetry is how often the edge retries the core while it cannot
+	// reach it over mTLS (default 10s).
+	CoreRetry time.Duration `yaml:"core_retry"`
+
 	// SIPIdleTimeout closes a silent phone connection (default 5m; phones
 	// send CRLF keep-alives, RFC 5626 §4.4.1).
 	SIPIdleTimeout time.Duration `yaml:"sip_idle_timeout"`
@@ -107,6 +111,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TokenAudience == "" {
 		c.TokenAudience = "urn:edgeway:sip"
+	}
+	if c.CoreRetry == 0 {
+		c.CoreRetry = 10 * time.Second
 	}
 	if c.SIPIdleTimeout == 0 {
 		c.SIPIdleTimeout = 5 * time.Minute

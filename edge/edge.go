@@ -93,12 +93,15 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves the listeners until ctx ends.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
-	// Reaching the core once at start reports our certificate names to it
-	// (S-12 "Find") and warms the JWKS cache; failure is not fatal, the
-	// core may come up later.
-	if err := s.jwks.Refresh(ctx); err != nil {
-		s.log.Warn("core not reachable yet over mTLS", "core", s.cfg.CoreURL, "err", err)
-	}
+	// Reaching the core reports our certificate names to it (S-12 "Find")
+	// and warms the JWKS cache. Until it works (the core is not up yet, or
+	// has not been told to trust or admit this edge) keep trying.
+	linkDone := make(chan struct{})
+	go func() {
+		defer close(linkDone)
+		s.keepCoreLink(ctx)
+	}()
+	defer func() { <-linkDone }()
 
 	lo := mtls.ListenerOptions{
 		HandshakeTimeout:  s.cfg.HandshakeTimeout,
@@ -197,4 +200,32 @@ func (s *Server) httpHandler() http.Handler {
 	mux.Handle("POST /oauth2/revoke", limited)
 	mux.Handle("GET /.well-known/jwks.json", limited)
 	return mux
+}
+
+// keepCoreLink fetches the core's keys now and again: every CoreRetry while
+// it fails, hourly once it works. Each attempt is a handshake that shows the
+// core this edge's certificate names (S-12 "Find").
+func (s *Server) keepCoreLink(ctx context.Context) {
+	failing := false
+	for {
+		err := s.jwks.Refresh(ctx)
+		switch {
+		case err != nil && !failing:
+			s.log.Warn("core not reachable over mTLS; retrying", "core", s.cfg.CoreURL, "every", s.cfg.CoreRetry, "err", err)
+		case err == nil && failing:
+			s.log.Info("core reachable over mTLS", "core", s.cfg.CoreURL)
+		}
+		failing = err != nil
+		wait := time.Hour
+		if failing {
+			wait = s.cfg.CoreRetry
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -47,6 +47,10 @@ type Options struct {
 	Configure func(l *quickstart.Layout)
 	// BeforeStart runs after provisioning, before the tiers serve.
 	BeforeStart func(ctx context.Context, e *Env) error
+	// Bare skips the quickstart provisioning: no profile, devices, users,
+	// Expressway-C entry or parameters; SIP OAuth mode is off. For tests
+	// that walk the administrator's task flow themselves.
+	Bare bool
 }
 
 func listen(t testing.TB) net.Listener {
@@ -87,9 +91,12 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	devs, users, err := quickstart.Provision(ctx, st, c.Activation())
-	if err != nil {
-		t.Fatal(err)
+	var devs []quickstart.Device
+	var users []quickstart.User
+	if !o.Bare {
+		if devs, users, err = quickstart.Provision(ctx, st, c.Activation()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e, err := edge.New(lay.Edge, log)
 	if err != nil {
