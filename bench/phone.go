@@ -35,6 +35,10 @@ type PhoneConfig struct {
 	EdgeSIP    string         // 127.0.0.1:5061 (or the core's 5090, on premises)
 	ServerName string         // name to verify in the server certificate (default: host of EdgeHTTPS)
 	RootCAs    *x509.CertPool // trust for the edge's certificate (the dev CA)
+	// ConfigURL is the base URL config files are downloaded from (S-16):
+	// the edge's public HTTPS in MRA mode, the core's config port (6971)
+	// on premises. Default: EdgeHTTPS.
+	ConfigURL string
 
 	Expires int          // REGISTER expiry asked for, seconds (default 600)
 	Log     *slog.Logger // default slog.Default()
@@ -88,6 +92,9 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.ConfigURL == "" {
+		cfg.ConfigURL = cfg.EdgeHTTPS
 	}
 	if cfg.ServerName == "" {
 		u, err := url.Parse(cfg.EdgeHTTPS)
@@ -190,6 +197,37 @@ func PostToken(ctx context.Context, client *http.Client, base string, form url.V
 	}
 	t.Obtained = time.Now()
 	return t, nil
+}
+
+// FetchConfig downloads the phone's config file, GET
+// <ConfigURL>/<device>.cnf.xml with its access token as the bearer
+// credential (S-2, S-16), and returns the body and the HTTP status,
+// whatever it is.
+func (p *Phone) FetchConfig(ctx context.Context) ([]byte, int, error) {
+	return p.FetchFile(ctx, "/"+url.PathEscape(p.cfg.Device)+".cnf.xml")
+}
+
+// FetchFile downloads a file from the config server, GET <ConfigURL><path>
+// (for example /phone-edge-trust.pem, S-8) with the phone's access token,
+// and returns the body (at most 1 MiB) and the HTTP status, whatever it is.
+func (p *Phone) FetchFile(ctx context.Context, path string) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.cfg.ConfigURL, "/")+path, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("phone %s: config download: %w", p.cfg.Device, err)
+	}
+	if at := p.Tokens().AccessToken; at != "" {
+		req.Header.Set("Authorization", "Bearer "+at)
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("phone %s: config download %s: %w", p.cfg.Device, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, resp.StatusCode, fmt.Errorf("phone %s: config download %s: %w", p.cfg.Device, path, err)
+	}
+	return body, resp.StatusCode, nil
 }
 
 // Register sends REGISTER with the current access token and returns the

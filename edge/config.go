@@ -32,6 +32,11 @@ type Config struct {
 	// CoreURL is the core's HTTPS base URL, reached over mutual TLS
 	// (default https://core.edgeway.test:8443).
 	CoreURL string `yaml:"core_url"`
+	// CoreConfigURL is the core's config-download base URL (the TFTP role
+	// over HTTPS, S-16), reached over mutual TLS; the edge proxies
+	// /<device>.cnf.xml and /phone-edge-trust.pem to it (default
+	// https://<host of core_url>:6971).
+	CoreConfigURL string `yaml:"core_config_url"`
 	// CoreMRA is the core's SIP MRA address, host:port (S-11, default port 5091).
 	CoreMRA string `yaml:"core_mra"`
 	// CoreServerName is the name verified in the core's certificate
@@ -100,6 +105,9 @@ func (c Config) WithDefaults() Config {
 		c.CoreURL = "https://core.edgeway.test:8443"
 	}
 	u, _ := url.Parse(c.CoreURL)
+	if c.CoreConfigURL == "" && u != nil && u.Hostname() != "" {
+		c.CoreConfigURL = "https://" + net.JoinHostPort(u.Hostname(), "6971")
+	}
 	if c.CoreMRA == "" && u != nil {
 		c.CoreMRA = net.JoinHostPort(u.Hostname(), "5091")
 	}
@@ -133,6 +141,9 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.CoreURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		errs = append(errs, fmt.Errorf("core_url %q must be an https:// URL", c.CoreURL))
+	}
+	if cu, err := url.Parse(c.CoreConfigURL); err != nil || cu.Scheme != "https" || cu.Host == "" {
+		errs = append(errs, fmt.Errorf("core_config_url %q must be an https:// URL", c.CoreConfigURL))
 	}
 	if p, err := url.Parse(c.PublicURL); err != nil || p.Scheme != "https" || p.Host == "" {
 		errs = append(errs, fmt.Errorf("public_url %q must be an https:// URL", c.PublicURL))

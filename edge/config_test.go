@@ -184,3 +184,28 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestConfigCoreConfigURL(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   Config
+		want string
+	}{
+		{"default: host of core_url, port 6971", Config{Node: "e", CoreURL: "https://cucm-pub.example.com:8443"}, "https://cucm-pub.example.com:6971"},
+		{"default without a core_url port", Config{Node: "e", CoreURL: "https://core.example.com"}, "https://core.example.com:6971"},
+		{"default for an IPv6 core_url", Config{Node: "e", CoreURL: "https://[2001:db8::1]:8443"}, "https://[2001:db8::1]:6971"},
+		{"default core_url", Config{Node: "e"}, "https://core.edgeway.test:6971"},
+		{"explicit kept", Config{Node: "e", CoreURL: "https://c.example.com:8443", CoreConfigURL: "https://tftp.example.com:7000"}, "https://tftp.example.com:7000"},
+	} {
+		if got := tc.in.WithDefaults().CoreConfigURL; got != tc.want {
+			t.Errorf("%s: core_config_url = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"http://cucm-pub.example.com:6971", "https://", "cucm-pub.example.com:6971"} {
+		c := validEdge()
+		c.CoreConfigURL = bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "core_config_url") {
+			t.Errorf("core_config_url %q: Validate = %v, want a core_config_url error", bad, err)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 // Package edge is the Expressway role of Edgeway, in the DMZ: public HTTPS
 // for onboarding and token refresh (forwarded to the core over mutual TLS,
 // S-17/S-18 are decided by the core, which can tell MRA traffic by the
-// edge's certificate), and a public SIP/TLS front that pre-checks bearer
+// edge's certificate), config download (GET /<device>.cnf.xml and
+// /phone-edge-trust.pem, proxied to the core's config server with the
+// edge's public SIP address and URL, S-16/S-20), and a public SIP/TLS front that pre-checks bearer
 // tokens against the core's JWKS, adds Path (RFC 3327) and Via, forwards
 // over mutual TLS to the core's MRA port (S-11), and relays responses back
 // on the phone's own connection.

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -33,9 +35,11 @@ type Server struct {
 	client  *mtls.KeyPair
 	trust   *mtls.TrustStore
 	coreURL *url.URL
-	http    *http.Client
-	jwks    *token.RemoteJWKS
-	ver     *token.Verifier
+	// coreConfigURL is the core's config server (the TFTP role, 6971).
+	coreConfigURL *url.URL
+	http          *http.Client
+	jwks          *token.RemoteJWKS
+	ver           *token.Verifier
 }
 
 // New checks the configuration and loads the certificates.
@@ -59,6 +63,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("edge: core trust: %w", err)
 	}
 	s.coreURL, _ = url.Parse(cfg.CoreURL)
+	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
 	s.http = traversal.HTTPClient(s.client, s.trust, cfg.CoreServerName)
 	s.jwks = &token.RemoteJWKS{URL: s.coreURL.JoinPath("/.well-known/jwks.json").String(), Client: s.http}
 	if s.ver, err = token.NewVerifier(s.jwks, token.VerifierConfig{Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience}); err != nil {
@@ -136,7 +141,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return err
 	}
 
-	hs := httpx.NewServer(s.httpHandler(), s.log)
+	hs := httpx.NewServer(s.httpHandler(sipPort), s.log)
 	s.log.Info("edge listening", "https", ls.HTTPS.Addr(), "sip", ls.SIP.Addr(), "core", s.cfg.CoreURL, "core_mra", s.cfg.CoreMRA)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -157,6 +162,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = hs.Shutdown(sctx)
+		// Idle pooled connections to the core would otherwise hold up the
+		// core's own graceful shutdown when both stop together.
+		s.http.CloseIdleConnections()
 		sipLn.Close()
 		front.Close()
 		return nil
@@ -169,37 +177,98 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 }
 
 // httpHandler is the public HTTPS surface: an allow-list of paths, each
-// forwarded to the core over mutual TLS.
-func (s *Server) httpHandler() http.Handler {
-	proxy := &httputil.ReverseProxy{
+// forwarded to the core over mutual TLS — the OAuth endpoints to its HTTPS
+// port, the config files (S-2, S-4, S-16) to its config server. Paths are
+// matched as sent, never cleaned or decoded into an allowed one.
+func (s *Server) httpHandler(sipPort int) http.Handler {
+	unavailable := func(w http.ResponseWriter, r *http.Request, err error) {
+		s.log.Warn("core unreachable for HTTPS request", "path", r.URL.Path, "err", err)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "5")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(w).Encode(map[string]string{"error": "temporarily_unavailable", "error_description": "the core cannot be reached; try again"})
+	}
+	// Only the edge says where the phone is and where the edge is; drop
+	// what the phone wrote.
+	traversalHeaders := func(pr *httputil.ProxyRequest) {
+		for _, h := range []string{traversal.ClientAddressHeader, traversal.EdgeSIPHeader, traversal.EdgeURLHeader, "X-Forwarded-For"} {
+			pr.Out.Header.Del(h)
+		}
+		if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+			pr.Out.Header.Set(traversal.ClientAddressHeader, ip)
+		}
+	}
+	oauth := &httputil.ReverseProxy{
 		Transport: s.http.Transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(s.coreURL)
 			pr.Out.Host = s.coreURL.Host
-			// Only the edge says where the phone is; drop what the phone wrote.
-			pr.Out.Header.Del(traversal.ClientAddressHeader)
-			pr.Out.Header.Del("X-Forwarded-For")
-			if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-				pr.Out.Header.Set(traversal.ClientAddressHeader, ip)
-			}
+			traversalHeaders(pr)
 		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("core unreachable for HTTPS request", "path", r.URL.Path, "err", err)
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Retry-After", "5")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "temporarily_unavailable", "error_description": "the core cannot be reached; try again"})
+		ErrorHandler: unavailable,
+	}
+	config := &httputil.ReverseProxy{
+		Transport: s.http.Transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			file, _ := configFile(pr.In.URL.Path)
+			u := *s.coreConfigURL // (url.JoinPath drops the leading slash of an empty base path)
+			u.Path, u.RawPath, u.RawQuery = strings.TrimSuffix(u.Path, "/")+"/"+file, "", ""
+			pr.Out.URL = &u
+			pr.Out.Host = s.coreConfigURL.Host
+			pr.Out.Body, pr.Out.ContentLength = http.NoBody, 0
+			traversalHeaders(pr)
+			pr.Out.Header.Set(traversal.EdgeSIPHeader, net.JoinHostPort(s.cfg.AdvertisedHost, strconv.Itoa(sipPort)))
+			pr.Out.Header.Set(traversal.EdgeURLHeader, s.cfg.PublicURL)
 		},
+		ErrorHandler: unavailable,
 	}
 	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-		proxy.ServeHTTP(w, r)
+		oauth.ServeHTTP(w, r)
 	})
 	mux := http.NewServeMux()
 	mux.Handle("POST /oauth2/token", limited)
 	mux.Handle("POST /oauth2/revoke", limited)
 	mux.Handle("GET /.well-known/jwks.json", limited)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Exactly the path the phone sent: no dot segments, no encoding,
+		// no absolute form — the mux would otherwise clean or redirect.
+		p := r.URL.Path
+		if r.URL.RawPath != "" || strings.Contains(r.URL.EscapedPath(), "%") || !strings.HasPrefix(r.RequestURI, "/") || path.Clean(p) != p {
+			http.NotFound(w, r)
+			return
+		}
+		if _, ok := configFile(p); ok {
+			if r.Method != http.MethodGet {
+				w.Header().Set("Allow", http.MethodGet)
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			config.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// configFile reports whether p is one of the config download files a phone
+// may fetch through the edge — /<device>.cnf.xml (device names of letters,
+// digits, '-' and '_', at most 64) or /phone-edge-trust.pem — and returns
+// it without the leading slash.
+func configFile(p string) (string, bool) {
+	if p == "/phone-edge-trust.pem" {
+		return p[1:], true
+	}
+	name, ok := strings.CutSuffix(strings.TrimPrefix(p, "/"), ".cnf.xml")
+	if !ok || !strings.HasPrefix(p, "/") || name == "" || len(name) > 64 {
+		return "", false
+	}
+	for _, c := range name {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return "", false
+		}
+	}
+	return p[1:], true
 }
 
 // keepCoreLink fetches the core's keys now and again: every CoreRetry while

@@ -86,6 +86,7 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.StringVar(&c.AdvertisedHost, "advertised-host", c.AdvertisedHost, "host phones and the core use to reach this edge (Via, Path)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "this edge's HTTPS base URL as phones reach it (default https://ADVERTISED-HOST:PORT)")
 	fs.StringVar(&c.CoreURL, "core-url", c.CoreURL, "core HTTPS base URL, reached over mutual TLS")
+	fs.StringVar(&c.CoreConfigURL, "core-config-url", c.CoreConfigURL, "core config-download base URL, reached over mutual TLS (default https://HOST-OF-CORE-URL:6971)")
 	fs.StringVar(&c.CoreMRA, "core-mra", c.CoreMRA, "core SIP MRA address host:port (S-11)")
 	fs.StringVar(&c.CoreServerName, "core-server-name", c.CoreServerName, "name to verify in the core's certificate (default: host of core-url)")
 	fs.StringVar(&c.TokenIssuer, "token-issuer", c.TokenIssuer, "the core's token issuer (default: core-url)")

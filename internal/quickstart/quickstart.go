@@ -84,7 +84,7 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 	}
 	e := edge.Config{
 		Node: "edge-1", HTTPSAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeHTTPS), SIPAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeSIP),
-		AdvertisedHost: a.EdgeIP, CoreURL: coreURL, CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CoreServerName: a.CoreIP,
+		AdvertisedHost: a.EdgeIP, CoreURL: coreURL, CoreConfigURL: fmt.Sprintf("https://%s:%d", a.CoreIP, a.CoreConf), CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CoreServerName: a.CoreIP,
 		TLS: edge.TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
 	}
 	for name, v := range map[string]any{"core.yaml": c, "edge.yaml": e} {

@@ -161,7 +161,7 @@ func (e *Env) Phone(device string, mra bool) *bench.Phone {
 	cfg := bench.PhoneConfig{Device: d.Name, Line: d.Line, Domain: d.Domain, RootCAs: e.CA, Log: e.Log,
 		EdgeHTTPS: e.Info.EdgeHTTPS, EdgeSIP: e.Info.EdgeSIP}
 	if !mra {
-		cfg.EdgeHTTPS, cfg.EdgeSIP = e.Info.CoreHTTPS, e.Info.CorePhoneOAuth
+		cfg.EdgeHTTPS, cfg.EdgeSIP, cfg.ConfigURL = e.Info.CoreHTTPS, e.Info.CorePhoneOAuth, e.Info.CoreConfig
 	}
 	p, err := bench.NewPhone(cfg)
 	if err != nil {

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/internal/quickstart"
+	"github.com/edgeway/edgeway/internal/testenv"
+	"github.com/edgeway/edgeway/mtls"
+)
+
+// The chapter's task flow, step by step, through `edgeway admin` against a
+// running core and edge that start with nothing configured: SIP OAuth mode
+// off, no profile, no device, no Expressway-C entry, and an edge whose
+// certificate comes from the Expressway's own CA, which the core does not
+// trust yet. The flow ends with an MRA phone onboarded and registered.
+//
+// Each step that the outcome depends on is also left out once, in its own
+// run, and that run must fail: the flow is only as real as the failures
+// of its shortcuts.
+
+const (
+	flowDevice  = "SEP00AABBCCDD01"
+	flowLine    = "2001"
+	flowProfile = "OAuth 8845 Profile"
+	flowDomain  = "edgeway.test"
+)
+
+// flowStep is one step of the chapter, run through the CLI.
+type flowStep struct {
+	rule     string
+	what     string
+	needed   bool // skipping it must make the flow fail
+	commands func(f *flow) [][]string
+}
+
+type flow struct {
+	t          *testing.T
+	env        *testenv.Env
+	expCA      string // the Expressway's CA certificate file
+	coreCAFile string // the CA that roots the Tomcat certificate
+	nodeName   string
+}
+
+func flowSteps() []flowStep {
+	return []flowStep{
+		{"S-8", "upload the Tomcat root CA to Phone-Edge-Trust", true, func(f *flow) [][]string {
+			return [][]string{{"trust", "upload", "--store", "phone-edge-trust", f.coreCAFile}, {"trust", "list", "--store", "phone-edge-trust"}}
+		}},
+		{"S-9", "OAuth Access Token for Devices = explicit", false, func(f *flow) [][]string {
+			return [][]string{{"params", "set", "oauth_access_token_for_devices", "explicit"}}
+		}},
+		{"S-10", "OAuth with Refresh Login Flow = enabled", true, func(f *flow) [][]string {
+			return [][]string{{"params", "set", "oauth_refresh_login_flow", "enabled"}}
+		}},
+		{"S-11", "tomcat-trust verifies the Expressway-C certificate (another CA: upload it)", true, func(f *flow) [][]string {
+			return [][]string{{"node", "list"}, {"trust", "upload", "--store", "tomcat-trust", f.expCA}}
+		}},
+		{"S-12", "Find the Expressway-C's names and add the entry", true, func(f *flow) [][]string {
+			f.waitForFind("expc.flow.example")
+			return [][]string{{"expressway", "find"}, {"expressway", "add", "--address", "127.0.0.1", "--name", "expc.flow.example", "--description", "DMZ edge"}}
+		}},
+		{"S-7", "the cluster allows export-controlled functionality", true, func(f *flow) [][]string {
+			return [][]string{{"params", "set", "export_controlled_allowed", "true"}}
+		}},
+		{"S-13", "utils sipOAuth-mode enable on the publisher", true, func(f *flow) [][]string {
+			return [][]string{{"utils", "sipOAuth-mode", "enable"}, {"utils", "sipOAuth-mode", "status"}}
+		}},
+		{"S-14", "restart the CallManager service on the node", true, func(f *flow) [][]string {
+			return [][]string{{"service", "restart", "callmanager"}}
+		}},
+		{"S-15", "an Encrypted/TLS security profile with OAuth", true, func(f *flow) [][]string {
+			return [][]string{{"profile", "set", flowProfile, "--mode", "encrypted", "--transport", "TLS", "--oauth", "--device-type", "8845"}}
+		}},
+		{"S-17", "the phone: activation via MRA in its service domain, the OAuth profile", true, func(f *flow) [][]string {
+			return [][]string{{"device", "set", flowDevice, "--model", "8845", "--line", flowLine, "--profile", flowProfile,
+				"--allow-mra", "--mra-domain", flowDomain}}
+		}},
+		{"S-19", "Save, then Apply Config", false, func(f *flow) [][]string {
+			return [][]string{{"device", "show", flowDevice}, {"device", "apply-config", flowDevice}}
+		}},
+	}
+}
+
+// startFlowEnv starts a bare core and edge whose edge certificate comes
+// from a separate Expressway CA and whose core has no Phone-Edge-Trust file.
+func startFlowEnv(t *testing.T) *flow {
+	f := &flow{t: t}
+	f.env = testenv.Start(t, testenv.Options{Bare: true, Configure: func(l *quickstart.Layout) {
+		expCA, err := mtls.NewCA("Expressway CA", 24*time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certPEM, keyPEM, err := expCA.Issue(mtls.CertRequest{CommonName: "expc.flow.example", Names: []string{"expc.flow.example"}, Client: true, Server: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.expCA = filepath.Join(l.Dir, "expressway-ca.pem")
+		l.Edge.TLS.MTLSCert, l.Edge.TLS.MTLSKey = filepath.Join(l.Dir, "expc.pem"), filepath.Join(l.Dir, "expc-key.pem")
+		for path, b := range map[string][]byte{f.expCA: expCA.CertPEM, l.Edge.TLS.MTLSCert: certPEM, l.Edge.TLS.MTLSKey: keyPEM} {
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f.coreCAFile = l.PKI.CACert
+		l.Core.TLS.PhoneEdgeTrust = "" // S-8 is the administrator's upload
+		l.Edge.CoreRetry = 100 * time.Millisecond
+	}})
+	f.nodeName = f.env.Layout.Core.Node
+	return f
+}
+
+func (f *flow) admin(args ...string) (string, error) {
+	var out bytes.Buffer
+	conn := []string{"--core", f.env.Info.CoreHTTPS, "--token-file", f.env.Info.AdminTokenFile, "--ca", f.env.Info.CACert}
+	err := runAdmin(context.Background(), append(conn, args...), &out)
+	return out.String(), err
+}
+
+// waitForFind waits (bounded) until the edge's retries have shown the core
+// its certificate — which the core lists only once tomcat-trust verifies it.
+func (f *flow) waitForFind(name string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := f.admin("expressway", "find")
+		if err == nil && strings.Contains(out, name) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// run walks the flow, leaving out step skip (-1: none), and reports the
+// first thing that failed, or nil when the phone is onboarded, registered
+// through the edge and refreshed, and has the Tomcat root from
+// Phone-Edge-Trust.
+func (f *flow) run(skip int) error {
+	for i, st := range flowSteps() {
+		if i == skip {
+			continue
+		}
+		for _, cmd := range st.commands(f) {
+			if out, err := f.admin(cmd...); err != nil {
+				return fmt.Errorf("%s %s: edgeway admin %s: %v\n%s", st.rule, st.what, strings.Join(cmd, " "), err, out)
+			}
+		}
+	}
+	out, err := f.admin("activation", "issue", flowDevice)
+	if err != nil {
+		return fmt.Errorf("activation issue: %v", err)
+	}
+	code := regexp.MustCompile(`\d{4}-\d{4}-\d{4}-\d{4}`).FindString(out)
+	if code == "" {
+		return fmt.Errorf("no activation code in %q", out)
+	}
+	ph, err := bench.NewPhone(bench.PhoneConfig{Device: flowDevice, Line: flowLine, Domain: flowDomain, RootCAs: f.env.CA,
+		EdgeHTTPS: f.env.Info.EdgeHTTPS, EdgeSIP: f.env.Info.EdgeSIP})
+	if err != nil {
+		return err
+	}
+	defer ph.Close()
+	ctx := context.Background()
+	if _, err := ph.Onboard(ctx, code); err != nil {
+		return fmt.Errorf("onboarding through the edge: %w", err)
+	}
+	res, err := ph.Register(ctx, 600)
+	if err != nil {
+		return fmt.Errorf("REGISTER: %w", err)
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("REGISTER through the edge: %d %s", res.StatusCode, res.Reason)
+	}
+	if _, err := ph.Refresh(ctx); err != nil {
+		return fmt.Errorf("refresh (S-10): %w", err)
+	}
+	// S-8: the phone can fetch Phone-Edge-Trust and it holds the root of
+	// the core's Tomcat certificate.
+	bundle, status, err := ph.FetchFile(ctx, "/phone-edge-trust.pem")
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("Phone-Edge-Trust download: HTTP %d %v", status, err)
+	}
+	if !holdsCert(bundle, f.coreCAFile) {
+		return fmt.Errorf("S-8: Phone-Edge-Trust does not hold the Tomcat root CA")
+	}
+	return nil
+}
+
+func holdsCert(bundle []byte, caFile string) bool {
+	caPEM, err := os.ReadFile(caFile)
+	if err != nil {
+		return false
+	}
+	blk, _ := pem.Decode(caPEM)
+	if blk == nil {
+		return false
+	}
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return false
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && bytes.Equal(c.Raw, blk.Bytes) {
+			return true
+		}
+	}
+}
+
+func TestChapterTaskFlow(t *testing.T) {
+	t.Run("all steps", func(t *testing.T) {
+		f := startFlowEnv(t)
+		if err := f.run(-1); err != nil {
+			t.Fatalf("the full task flow failed: %v", err)
+		}
+		regs := f.env.Registrations(t)
+		if len(regs) != 1 || !regs[0].MRA || regs[0].Edge != "expc.flow.example" || regs[0].Device != flowDevice {
+			t.Fatalf("bindings = %+v, want one MRA binding of %s through expc.flow.example", regs, flowDevice)
+		}
+		out, err := f.admin("audit")
+		if err != nil || !strings.Contains(out, "utils.sipoauth-mode") || !strings.Contains(out, "service.restart") {
+			t.Fatalf("audit does not show the flow's changes: %v\n%s", err, out)
+		}
+	})
+	for i, st := range flowSteps() {
+		if !st.needed {
+			continue
+		}
+		t.Run("without "+st.rule, func(t *testing.T) {
+			f := startFlowEnv(t)
+			err := f.run(i)
+			if err == nil {
+				t.Fatalf("the flow succeeded without %s (%s)", st.rule, st.what)
+			}
+			t.Logf("without %s: %v", st.rule, firstLine(err.Error()))
+		})
+	}
+}
+
+func firstLine(s string) string {
+	first, _, _ := strings.Cut(s, "\n")
+	return first
+}
