@@ -296,7 +296,11 @@ func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 500, err)
 		return
 	}
-	writeJSON(w, 200, ds)
+	out := make([]DeviceView, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, deviceView(d))
+	}
+	writeJSON(w, 200, out)
 }
 
 // apiRotateKey is POST /api/v1/keys/rotate; ?regen=true drops the old

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -317,7 +318,16 @@ type AuditView struct {
 }
 
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
-	entries, err := s.st.ListAudit(r.Context(), 500)
+	limit := 500
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			apiError(w, 400, fmt.Errorf("limit %q: want 1-10000", v))
+			return
+		}
+		limit = n
+	}
+	entries, err := s.st.ListAudit(r.Context(), limit)
 	if err != nil {
 		apiError(w, 500, err)
 		return

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -599,7 +600,8 @@ func (s *Server) apiExpresswayEdit(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 400, fmt.Errorf("bad JSON: %w", err))
 		return
 	}
-	if _, err := fmt.Sscan(r.PathValue("id"), &v.ID); err != nil {
+	var err error
+	if v.ID, err = strconv.ParseInt(r.PathValue("id"), 10, 64); err != nil {
 		apiError(w, 400, fmt.Errorf("bad id %q", r.PathValue("id")))
 		return
 	}

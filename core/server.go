@@ -306,6 +306,15 @@ type Listeners struct {
 
 // Run listens on the configured addresses and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	// Ports set with `admin node set` (S-11) take effect here, at start.
+	if n, err := s.st.GetNode(ctx, s.cfg.Node); err == nil && n.PhoneOAuthPort != 0 && n.MRAPort != 0 {
+		if n.PhoneOAuthPort != s.cfg.PhoneOAuthPort || n.MRAPort != s.cfg.MRAPort {
+			s.log.Info("using the node's SIP ports from the cluster settings", "phone_oauth_port", n.PhoneOAuthPort, "mra_port", n.MRAPort)
+		}
+		s.cfg.PhoneOAuthPort, s.cfg.MRAPort = n.PhoneOAuthPort, n.MRAPort
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("core: node settings: %w", err)
+	}
 	var ls Listeners
 	var err error
 	var lc net.ListenConfig
