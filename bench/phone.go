@@ -80,6 +80,14 @@ type Phone struct {
 	mu     sync.Mutex
 	tokens Tokens
 	cseq   uint32
+
+	// calls
+	srv        *sipgo.Server
+	dialogsOut *sipgo.DialogClientCache
+	dialogsIn  *sipgo.DialogServerCache
+	incoming   chan *Call
+	answerer   Answerer
+	calls      map[string]*Call
 }
 
 // NewPhone prepares a phone; nothing is sent until Onboard or Register.
@@ -104,16 +112,23 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 		cfg.ServerName = u.Hostname()
 	}
 	tlsConf := &tls.Config{RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
-	p := &Phone{cfg: cfg, callID: randHex(12), tag: randHex(6)}
+	p := &Phone{cfg: cfg, callID: randHex(12), tag: randHex(6), calls: map[string]*Call{}}
 	p.http = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2}}
 	instance := randHex(16)
 	p.contact = fmt.Sprintf("sip:%s@%s.invalid;transport=tls;ob", cfg.Line, instance)
 	var err error
-	p.ua, err = sipx.NewUA("Edgeway phone "+cfg.Device, cfg.Device+".invalid", 0, cfg.Log, tlsConf)
+	p.ua, err = sipx.NewUA("Edgeway phone "+cfg.Device, cfg.Device+".invalid", 0, cfg.Log, tlsConf,
+		sipgo.WithUserAgentDNSResolver(sipx.NoDNS()))
 	if err != nil {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
-	if p.client, err = sipgo.NewClient(p.ua, sipgo.WithClientHostname(instance+".invalid")); err != nil {
+	// No client host name: Via carries the connection's real local address.
+	if p.client, err = sipgo.NewClient(p.ua); err != nil {
+		p.ua.Close()
+		return nil, fmt.Errorf("phone: %w", err)
+	}
+	if err := p.initCalls(); err != nil {
+		p.client.Close()
 		p.ua.Close()
 		return nil, fmt.Errorf("phone: %w", err)
 	}
@@ -121,7 +136,14 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 }
 
 // Close drops the phone's connections.
-func (p *Phone) Close() { p.client.Close(); p.ua.Close(); p.http.CloseIdleConnections() }
+func (p *Phone) Close() {
+	if p.srv != nil {
+		p.srv.Close()
+	}
+	p.client.Close()
+	p.ua.Close()
+	p.http.CloseIdleConnections()
+}
 
 // Tokens returns the phone's current tokens.
 func (p *Phone) Tokens() Tokens {

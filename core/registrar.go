@@ -25,9 +25,11 @@ import (
 type registrar struct {
 	s   *Server
 	mra bool
-	ua  *sipgo.UserAgent
-	srv *sipgo.Server
-	log *slog.Logger
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	port   int // the port this listener serves, for Record-Route
+	log    *slog.Logger
 }
 
 func (s *Server) newRegistrar(mra bool) (*registrar, error) {
@@ -46,16 +48,21 @@ func (s *Server) newRegistrar(mra bool) (*registrar, error) {
 		return nil, fmt.Errorf("core: SIP server: %w", err)
 	}
 	r := &registrar{s: s, mra: mra, ua: ua, srv: srv, log: log}
+	r.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.cfg.AdvertisedHost))
+	if err != nil {
+		ua.Close()
+		return nil, fmt.Errorf("core: SIP client: %w", err)
+	}
 	srv.OnRegister(r.onRegister)
+	srv.OnAck(r.onAck)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		sipx.Respond(tx, req, 200, "OK", nil)
-	})
-	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
-		if req.IsAck() {
+		if req.Route() == nil && !hasToTag(req) && req.Recipient.User == "" {
+			sipx.Respond(tx, req, 200, "OK", nil) // a ping to us
 			return
 		}
-		sipx.Respond(tx, req, 501, "Not Implemented", nil)
+		r.onCall(req, tx)
 	})
+	srv.OnNoRoute(r.onCall) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
 	return r, nil
 }
 

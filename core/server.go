@@ -47,6 +47,11 @@ type Server struct {
 	// closed connections age out.
 	mraPeers *lru.Cache[string, mraPeer]
 
+	// phoneReg and mraReg are the two SIP listeners' registrars, set by
+	// Serve; calls crosses between them.
+	phoneReg, mraReg *registrar
+	calls            callTable
+
 	// passwordSlots bounds concurrent password checks (64 MiB each).
 	passwordSlots chan struct{}
 	// logins throttles failed password logins per source and username.
@@ -397,6 +402,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		phoneSIP.Close()
 		return err
 	}
+	phoneSIP.port, mraSIP.port = portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())
+	s.phoneReg, s.mraReg = phoneSIP, mraSIP
+	s.calls.m = make(map[string]*dialog)
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)
 	cs := httpx.NewServer(s.configHandler(), s.log)
@@ -447,6 +455,7 @@ func (s *Server) purgeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.expireCalls(s.now())
 			if err := s.st.Purge(ctx, s.now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("purge", "err", err)
 			}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 
 	TLS TLSConfig `yaml:"tls"`
+
+	// TURN is the media relay (edge/turn.go); it runs when
+	// turn.secret_file is set.
+	TURN TURNConfig `yaml:"turn"`
 }
 
 // TLSConfig names the edge's certificate files.
@@ -132,6 +137,7 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnsPerSource == 0 {
 		c.MaxConnsPerSource = 1000
 	}
+	c.TURN = c.TURN.withDefaults(c)
 	return c
 }
 
@@ -161,5 +167,117 @@ func (c Config) Validate() error {
 	if c.TLS.PublicCert == "" || c.TLS.PublicKey == "" || c.TLS.MTLSCert == "" || c.TLS.MTLSKey == "" || c.TLS.CoreTrust == "" {
 		errs = append(errs, errors.New("tls.public_cert, tls.public_key, tls.mtls_cert, tls.mtls_key and tls.core_trust are required (run `edgeway pki init` for a development PKI)"))
 	}
+	errs = append(errs, c.TURN.validate()...)
 	return errors.Join(errs...)
+}
+
+// ---- TURN (edge/turn.go) ----
+
+// TURNConfig configures the edge's TURN relay (RFC 8656). See
+// deploy/edge.yaml for every key with its default.
+type TURNConfig struct {
+	// SecretFile holds the secret shared by all edge nodes that signs TURN
+	// credentials (internal/turncred, at least 32 bytes). TURN runs, and
+	// token responses carry credentials, only when it is set.
+	SecretFile string `yaml:"secret_file"`
+	// Listen is the TURN address for UDP and TCP (default :3478); TLSListen
+	// is TURN over TLS with the public certificate (default :5349).
+	Listen    string `yaml:"listen"`
+	TLSListen string `yaml:"tls_listen"`
+	// PublicHost is the host in the turn:/turns: URLs handed to phones
+	// (default: advertised_host).
+	PublicHost string `yaml:"public_host"`
+	// Realm is the long-term credential realm (default: node).
+	Realm string `yaml:"realm"`
+	// RelayAddress is the IP advertised in XOR-RELAYED-ADDRESS (default:
+	// advertised_host when it is an IP, otherwise its first IPv4 address,
+	// resolved when TURN starts). RelayBind is where relay sockets are
+	// bound (default 0.0.0.0); RelayPorts their range (default 36000-59999).
+	RelayAddress string `yaml:"relay_address"`
+	RelayBind    string `yaml:"relay_bind"`
+	RelayPorts   string `yaml:"relay_ports"`
+	// MaxAllocationsPerDevice (default 4; more → 486) and MaxAllocations
+	// (default 10000; more → 508) bound live allocations.
+	MaxAllocationsPerDevice int `yaml:"max_allocations_per_device"`
+	MaxAllocations          int `yaml:"max_allocations"`
+	// MaxBitrate is the relayed bytes per second allowed per allocation in
+	// each direction (default 64000); excess datagrams are dropped.
+	MaxBitrate int `yaml:"max_bitrate"`
+	// AllowLoopbackPeers lets allocations relay to loopback addresses
+	// (default false; quickstart and tests turn it on).
+	AllowLoopbackPeers bool `yaml:"allow_loopback_peers"`
+}
+
+func (t TURNConfig) withDefaults(c Config) TURNConfig {
+	if t.Listen == "" {
+		t.Listen = ":3478"
+	}
+	if t.TLSListen == "" {
+		t.TLSListen = ":5349"
+	}
+	if t.PublicHost == "" {
+		t.PublicHost = c.AdvertisedHost
+	}
+	if t.Realm == "" {
+		t.Realm = c.Node
+	}
+	if ip := net.ParseIP(c.AdvertisedHost); t.RelayAddress == "" && ip != nil && !ip.IsUnspecified() {
+		t.RelayAddress = c.AdvertisedHost
+	}
+	if t.RelayBind == "" {
+		t.RelayBind = "0.0.0.0"
+	}
+	if t.RelayPorts == "" {
+		t.RelayPorts = "36000-59999"
+	}
+	if t.MaxAllocationsPerDevice == 0 {
+		t.MaxAllocationsPerDevice = 4
+	}
+	if t.MaxAllocations == 0 {
+		t.MaxAllocations = 10000
+	}
+	if t.MaxBitrate == 0 {
+		t.MaxBitrate = 64000
+	}
+	return t
+}
+
+func (t TURNConfig) validate() []error {
+	var errs []error
+	for name, addr := range map[string]string{"turn.listen": t.Listen, "turn.tls_listen": t.TLSListen} {
+		if _, p, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+		} else if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("%s %q: bad port", name, addr))
+		}
+	}
+	if t.PublicHost == "" || t.Realm == "" {
+		errs = append(errs, errors.New("turn.public_host and turn.realm must not be empty"))
+	}
+	if ip := net.ParseIP(t.RelayAddress); t.RelayAddress != "" && (ip == nil || ip.IsUnspecified()) {
+		errs = append(errs, fmt.Errorf("turn.relay_address %q must be an IP address phones can reach", t.RelayAddress))
+	}
+	if net.ParseIP(t.RelayBind) == nil {
+		errs = append(errs, fmt.Errorf("turn.relay_bind %q must be an IP address", t.RelayBind))
+	}
+	if _, _, err := t.relayPortRange(); err != nil {
+		errs = append(errs, err)
+	}
+	for name, v := range map[string]int{"turn.max_allocations_per_device": t.MaxAllocationsPerDevice, "turn.max_allocations": t.MaxAllocations, "turn.max_bitrate": t.MaxBitrate} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d must be positive", name, v))
+		}
+	}
+	return errs
+}
+
+// relayPortRange parses RelayPorts, "min-max".
+func (t TURNConfig) relayPortRange() (lo, hi uint16, err error) {
+	a, b, ok := strings.Cut(t.RelayPorts, "-")
+	x, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
+	y, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
+	if !ok || err1 != nil || err2 != nil || x == 0 || x > y {
+		return 0, 0, fmt.Errorf("turn.relay_ports %q: want min-max within 1-65535", t.RelayPorts)
+	}
+	return uint16(x), uint16(y), nil
 }

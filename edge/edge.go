@@ -15,6 +15,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -40,6 +41,11 @@ type Server struct {
 	http          *http.Client
 	jwks          *token.RemoteJWKS
 	ver           *token.Verifier
+
+	// TURN (edge/turn.go): the shared credential secret (nil: TURN off)
+	// and the server Serve runs.
+	turnSecret []byte
+	turn       atomic.Pointer[TURN]
 }
 
 // New checks the configuration and loads the certificates.
@@ -62,6 +68,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if s.trust, err = mtls.NewTrustStore(cfg.TLS.CoreTrust); err != nil {
 		return nil, fmt.Errorf("edge: core trust: %w", err)
 	}
+	if s.turnSecret, err = loadTURNSecret(cfg, s.log); err != nil {
+		return nil, err
+	}
 	s.coreURL, _ = url.Parse(cfg.CoreURL)
 	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
 	s.http = traversal.HTTPClient(s.client, s.trust, cfg.CoreServerName)
@@ -79,6 +88,9 @@ func (s *Server) Config() Config { return s.cfg }
 type Listeners struct {
 	HTTPS net.Listener // public HTTPS (onboarding, refresh)
 	SIP   net.Listener // public SIP/TLS
+	// TURN: the relay's sockets (edge/turn.go); served when
+	// turn.secret_file is set, left zero when it is not.
+	TURN TURNListeners
 }
 
 // Run listens on the configured addresses and serves until ctx ends.
@@ -93,11 +105,25 @@ func (s *Server) Run(ctx context.Context) error {
 		h.Close()
 		return fmt.Errorf("edge: SIP listener: %w", err)
 	}
-	return s.Serve(ctx, Listeners{HTTPS: h, SIP: p})
+	var t TURNListeners
+	if s.turnSecret != nil {
+		if t, err = s.ListenTURN(ctx); err != nil {
+			h.Close()
+			p.Close()
+			return err
+		}
+	}
+	return s.Serve(ctx, Listeners{HTTPS: h, SIP: p, TURN: t})
 }
 
 // Serve serves the listeners until ctx ends.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
+	turnSrv, err := s.startTURN(ctx, ls)
+	if err != nil {
+		return err
+	}
+	defer s.stopTURN(turnSrv)
+
 	// Reaching the core reports our certificate names to it (S-12 "Find")
 	// and warms the JWKS cache. Until it works (the core is not up yet, or
 	// has not been told to trust or admit this edge) keep trying.
@@ -140,6 +166,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		ua.Close()
 		return err
 	}
+	front.setCoreAddrs(resolveAddrs(ctx, s.cfg.CoreMRA))
 
 	hs := httpx.NewServer(s.httpHandler(sipPort), s.log)
 	s.log.Info("edge listening", "https", ls.HTTPS.Addr(), "sip", ls.SIP.Addr(), "core", s.cfg.CoreURL, "core_mra", s.cfg.CoreMRA)
@@ -205,7 +232,8 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 			pr.Out.Host = s.coreURL.Host
 			traversalHeaders(pr)
 		},
-		ErrorHandler: unavailable,
+		ModifyResponse: s.addTURNCredentials, // TURN credentials in token responses (edge/turn.go)
+		ErrorHandler:   unavailable,
 	}
 	config := &httputil.ReverseProxy{
 		Transport: s.http.Transport,
@@ -297,4 +325,25 @@ func (s *Server) keepCoreLink(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// resolveAddrs turns host:port into the "ip:port" strings a connection's
+// remote address shows.
+func resolveAddrs(ctx context.Context, hostport string) []string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return []string{net.JoinHostPort(ip.String(), port)}
+	}
+	ips, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, net.JoinHostPort(ip.IP.String(), port))
+	}
+	return out
 }

@@ -35,6 +35,9 @@ type SIPFront struct {
 	flowKey []byte
 	log     *slog.Logger
 	txWait  time.Duration
+	// coreAddrs are the core's MRA addresses as "ip:port", set before
+	// serving and read-only after.
+	coreAddrs map[string]bool
 }
 
 func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort int, flowKey []byte, log *slog.Logger) (*SIPFront, error) {
@@ -50,18 +53,173 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
 		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second}
 	srv.OnRegister(f.onRegister)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { sipx.Respond(tx, req, 200, "OK", nil) })
-	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
-		if req.IsAck() {
+	srv.OnAck(f.onAck)
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		// A phone's out-of-dialog OPTIONS is a keep-alive ping to us.
+		if !f.fromCore(req) && req.Route() == nil && !hasToTag(req) {
+			sipx.Respond(tx, req, 200, "OK", nil)
 			return
 		}
-		sipx.Respond(tx, req, 501, "Not Implemented", nil)
+		f.onRequest(req, tx)
 	})
+	srv.OnNoRoute(f.onRequest) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
 	return f, nil
+}
+
+// setCoreAddrs records the core's MRA address as connections report it, so
+// requests the core sends down are told from requests phones send up.
+func (f *SIPFront) setCoreAddrs(addrs []string) {
+	f.coreAddrs = make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		f.coreAddrs[a] = true
+	}
+}
+
+func (f *SIPFront) fromCore(req *sip.Request) bool { return f.coreAddrs[req.Source()] }
+
+func hasToTag(req *sip.Request) bool {
+	to := req.To()
+	if to == nil {
+		return false
+	}
+	_, ok := to.Params.Get("tag")
+	return ok
+}
+
+// onRequest routes everything but REGISTER: what phones send goes up to
+// the core (an INVITE that starts a dialog needs a valid bearer token,
+// RFC 8898); what the core sends goes down the phone's flow named in the
+// top Route (RFC 5626 §5.3).
+func (f *SIPFront) onRequest(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	if f.fromCore(req) {
+		f.toPhone(req, tx)
+		return
+	}
+	if req.IsInvite() && !hasToTag(req) {
+		if !f.precheck(req, tx) {
+			return
+		}
+	}
+	f.toCore(req, tx)
+}
+
+// onAck forwards an ACK for a 2xx end to end (RFC 3261 §16.11); ACKs of
+// failures never leave their transaction.
+func (f *SIPFront) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	fwd, err := sipx.PrepareForward(req)
+	if err != nil {
+		return
+	}
+	if f.fromCore(req) {
+		src, ok := f.popFlow(fwd)
+		if !ok || !sipx.HasConnection(f.ua, src) {
+			return
+		}
+		fwd.SetDestination(src)
+	} else {
+		sipx.PopRoute(fwd, f.isSelf)
+		fwd.SetDestination(f.coreMRA)
+	}
+	fwd.SetTransport("TLS")
+	if err := sipx.SendStateless(f.client, fwd); err != nil {
+		f.log.Debug("forwarding ACK", "err", err)
+	}
+}
+
+// isSelf reports whether a Route URI names this edge.
+func (f *SIPFront) isSelf(u sip.Uri) bool {
+	port := u.Port
+	if port == 0 {
+		port = 5061
+	}
+	return strings.EqualFold(u.Host, f.host) && port == f.port
+}
+
+// popFlow removes the top Route, which must name this edge with a flow
+// token it minted, and returns the phone's transport address.
+func (f *SIPFront) popFlow(req *sip.Request) (string, bool) {
+	r := req.Route()
+	if r == nil || !f.isSelf(r.Address) {
+		return "", false
+	}
+	src, ok := f.flowFromToken(r.Address.User)
+	if !ok {
+		return "", false
+	}
+	req.RemoveHeader("Route")
+	return src, true
+}
+
+// recordRoute is this edge's Record-Route for a phone's flow, so requests
+// later in the dialog take the same connection (RFC 5626 §5.1).
+func (f *SIPFront) recordRoute(source string) sip.Header {
+	return sip.NewHeader("Record-Route", f.pathFor(source))
+}
+
+// toCore forwards a phone's request to the core's MRA port.
+func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
+	fwd, err := sipx.PrepareForward(req)
+	if err != nil {
+		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
+		return
+	}
+	sipx.PopRoute(fwd, f.isSelf)
+	if req.IsInvite() && !hasToTag(req) {
+		fwd.PrependHeader(f.recordRoute(req.Source()))
+	}
+	fwd.SetDestination(f.coreMRA)
+	fwd.SetTransport("TLS")
+	sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log)
+}
+
+// toPhone forwards the core's request down the phone's flow. A flow that
+// is gone is 430 Flow Failed (RFC 5626 §5.3): the core answers the caller.
+func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
+	fwd, err := sipx.PrepareForward(req)
+	if err != nil {
+		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
+		return
+	}
+	src, ok := f.popFlow(fwd)
+	if !ok {
+		sipx.Respond(tx, req, 403, "Forbidden", nil)
+		return
+	}
+	if !sipx.HasConnection(f.ua, src) {
+		sipx.Respond(tx, req, 430, "Flow Failed", nil)
+		return
+	}
+	if req.IsInvite() && !hasToTag(req) {
+		fwd.PrependHeader(f.recordRoute(src))
+	}
+	fwd.SetDestination(src)
+	fwd.SetTransport("TLS")
+	sipx.Relay(context.Background(), f.client, tx, req, fwd, nil, f.log)
+}
+
+func (f *SIPFront) rewriteChallenge(res *sip.Response) {
+	if h := res.GetHeader("WWW-Authenticate"); h != nil {
+		// The core names its internal token endpoint; phones out here get
+		// tokens from this edge.
+		res.ReplaceHeader(sip.NewHeader("WWW-Authenticate", sipx.ReplaceChallengeServer(h.Value(), f.authz)))
+	}
 }
 
 // onRegister pre-checks the bearer token and forwards the REGISTER.
 func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	if f.precheck(req, tx) {
+		f.forward(req, tx)
+	}
+}
+
+// precheck drops junk early (RFC 8898): no credentials or a Bearer token
+// that does not verify against the core's keys get 401 here. Other schemes
+// (Digest) go on to the core, which owns S-16. It reports whether to
+// forward.
+func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 	tok, scheme, ok := sipx.BearerToken(req)
 	realm := ""
 	if to := req.To(); to != nil {
@@ -70,7 +228,7 @@ func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	switch {
 	case !ok:
 		f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "", ""), "no credentials")
-		return
+		return false
 	case strings.EqualFold(scheme, "Bearer"):
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := f.ver.Verify(ctx, tok)
@@ -80,7 +238,7 @@ func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 			_ = tx.Respond(res)
-			return
+			return false
 		}
 		if err != nil {
 			desc := "token signature, issuer or audience is not valid"
@@ -88,82 +246,35 @@ func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 				desc = "token expired"
 			}
 			f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "invalid_token", desc), err.Error())
-			return
+			return false
 		}
 	}
-	// Other schemes (Digest) go to the core, which owns S-16.
-	f.forward(req, tx)
+	return true
 }
 
 func (f *SIPFront) refuse(req *sip.Request, tx sip.ServerTransaction, challenge, why string) {
-	f.log.Info("REGISTER refused at edge", "src", req.Source(), "why", why)
+	f.log.Info("request refused at edge", "method", req.Method, "src", req.Source(), "why", why)
 	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 	res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge))
 	_ = tx.Respond(res)
 }
 
-// forward proxies req to the core's MRA port (RFC 3261 §16.6) with a Path
-// naming this edge and the phone's flow (RFC 3327, RFC 5626 §5.1), and
-// relays every response back on the phone's connection.
+// forward proxies a REGISTER to the core's MRA port (RFC 3261 §16.6) with
+// a Path naming this edge and the phone's flow (RFC 3327, RFC 5626 §5.1).
 func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
-	fwd := req.Clone()
-	if mf := fwd.MaxForwards(); mf != nil {
-		if mf.Val() <= 1 {
-			sipx.Respond(tx, req, 483, "Too Many Hops", nil)
-			return
-		}
-		mf.Dec()
-	} else {
-		mf := sip.MaxForwardsHeader(69) // RFC 3261 §16.6 step 3: 70, less this hop
-		fwd.AppendHeader(&mf)
-	}
-	if req.Method == sip.REGISTER {
-		// The phone is the first hop: any Path it wrote is its own
-		// invention, and the core must see only ours (RFC 3327 §5.2).
-		for fwd.RemoveHeader("Path") {
-		}
-		fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
-	}
-	fwd.SetDestination(f.coreMRA)
-	fwd.SetTransport("TLS")
-
-	ctx, cancel := context.WithTimeout(context.Background(), f.txWait)
-	defer cancel()
-	tx2, err := f.client.TransactionRequest(ctx, fwd, sipgo.ClientRequestAddVia)
+	fwd, err := sipx.PrepareForward(req)
 	if err != nil {
-		f.log.Warn("core MRA port unreachable", "core", f.coreMRA, "err", err)
-		sipx.Respond(tx, req, 503, "Service Unavailable", nil)
+		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
-	defer tx2.Terminate()
-	for {
-		select {
-		case res := <-tx2.Responses():
-			back := res.Clone()
-			back.RemoveHeader("Via") // ours, the top one (RFC 3261 §16.7 step 3)
-			if h := back.GetHeader("WWW-Authenticate"); h != nil {
-				// The core names its internal token endpoint; phones out
-				// here get tokens from this edge.
-				back.ReplaceHeader(sip.NewHeader("WWW-Authenticate", sipx.ReplaceChallengeServer(h.Value(), f.authz)))
-			}
-			if err := tx.Respond(back); err != nil {
-				f.log.Debug("relaying response to phone", "err", err)
-				return
-			}
-			if !res.IsProvisional() {
-				return
-			}
-		case <-tx2.Done():
-			f.log.Warn("no final response from core", "core", f.coreMRA, "err", tx2.Err())
-			sipx.Respond(tx, req, 504, "Server Time-out", nil)
-			return
-		case <-tx.Done():
-			return
-		case <-ctx.Done():
-			sipx.Respond(tx, req, 504, "Server Time-out", nil)
-			return
-		}
+	// The phone is the first hop: any Path it wrote is its own invention,
+	// and the core must see only ours (RFC 3327 §5.2).
+	for fwd.RemoveHeader("Path") {
 	}
+	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
+	fwd.SetDestination(f.coreMRA)
+	fwd.SetTransport("TLS")
+	sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log)
 }
 
 // pathFor builds this edge's Path entry for a phone's connection: the user

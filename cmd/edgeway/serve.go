@@ -202,6 +202,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
 		Domain: quickstart.Domain, Devices: devs, Users: users, Admin: &admin,
 	}
+	info = lay.WithTURN(info)
 	infoPath := filepath.Join(lay.Dir, "quickstart.json")
 	if err := quickstart.WriteInfo(infoPath, info); err != nil {
 		return err
@@ -221,6 +222,9 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		if *l.ln, err = lc.Listen(ctx, "tcp", l.addr); err != nil {
 			return fmt.Errorf("quickstart: %w (is another Edgeway running? try --core-ip 127.0.0.1 where 127.0.0.2 is unavailable)", err)
 		}
+	}
+	if el.TURN, err = e.ListenTURN(ctx); err != nil {
+		return fmt.Errorf("quickstart: TURN: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return c.Serve(gctx, cl) })

@@ -23,6 +23,7 @@ import (
 	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/turncred"
 	"github.com/edgeway/edgeway/mtls"
 )
 
@@ -44,11 +45,13 @@ type Addrs struct {
 	CoreMRA   int    // 5091
 	EdgeHTTPS int    // 8443
 	EdgeSIP   int    // 5061
+	EdgeTURN  int    // 3478 (TURN over UDP and TCP)
+	EdgeTURNS int    // 5349 (TURN over TLS)
 }
 
 // DefaultAddrs are the documented defaults on loopback.
 func DefaultAddrs() Addrs {
-	return Addrs{CoreIP: "127.0.0.2", EdgeIP: "127.0.0.1", CoreHTTPS: 8443, CoreConf: 6971, CorePhone: 5090, CoreMRA: 5091, EdgeHTTPS: 8443, EdgeSIP: 5061}
+	return Addrs{CoreIP: "127.0.0.2", EdgeIP: "127.0.0.1", CoreHTTPS: 8443, CoreConf: 6971, CorePhone: 5090, CoreMRA: 5091, EdgeHTTPS: 8443, EdgeSIP: 5061, EdgeTURN: 3478, EdgeTURNS: 5349}
 }
 
 // Layout is a prepared directory.
@@ -74,6 +77,10 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 	if err != nil {
 		return Layout{}, fmt.Errorf("quickstart: dev PKI: %w", err)
 	}
+	turnSecret, err := turnSecretFile(filepath.Join(abs, "turn.secret"))
+	if err != nil {
+		return Layout{}, err
+	}
 	coreURL := fmt.Sprintf("https://%s:%d", a.CoreIP, a.CoreHTTPS)
 	c := core.Config{
 		Node: "core-1", DataDir: abs, Store: filepath.Join(abs, "core.db"),
@@ -86,6 +93,10 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 		Node: "edge-1", HTTPSAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeHTTPS), SIPAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeSIP),
 		AdvertisedHost: a.EdgeIP, CoreURL: coreURL, CoreConfigURL: fmt.Sprintf("https://%s:%d", a.CoreIP, a.CoreConf), CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CoreServerName: a.CoreIP,
 		TLS: edge.TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
+		// TURN on loopback: relays on the edge's IP, loopback peers allowed
+		// (the demo phones are on this host).
+		TURN: edge.TURNConfig{SecretFile: turnSecret, Listen: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeTURN), TLSListen: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeTURNS),
+			PublicHost: a.EdgeIP, Realm: Domain, RelayAddress: a.EdgeIP, RelayBind: a.EdgeIP, AllowLoopbackPeers: true},
 	}
 	for name, v := range map[string]any{"core.yaml": c, "edge.yaml": e} {
 		b, err := yaml.Marshal(v)
@@ -98,6 +109,29 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 		}
 	}
 	return Layout{Dir: abs, PKI: pki, Core: c, Edge: e}, nil
+}
+
+// WithTURN returns info with the edge's TURN fields filled in from l.
+func (l Layout) WithTURN(info Info) Info {
+	info.EdgeTURN, info.EdgeTURNS = l.Edge.TURN.Listen, l.Edge.TURN.TLSListen
+	info.TURNSecretFile, info.TURNRealm = l.Edge.TURN.SecretFile, l.Edge.TURN.Realm
+	return info
+}
+
+// turnSecretFile keeps the TURN shared secret at path, creating it (0600)
+// unless a usable one is there, and returns path.
+func turnSecretFile(path string) (string, error) {
+	if _, err := turncred.LoadSecret(path); err == nil {
+		return path, nil
+	}
+	secret, err := turncred.NewSecret()
+	if err != nil {
+		return "", err
+	}
+	if err := mtls.WriteFileAtomic(path, append(secret, '\n'), 0o600); err != nil {
+		return "", fmt.Errorf("quickstart: TURN secret: %w", err)
+	}
+	return path, nil
 }
 
 // Device is one demo device as quickstart.json shows it.
@@ -131,6 +165,13 @@ type Info struct {
 	Users          []User   `json:"users"`
 	// Admin is the admin API account (edgeway admin login).
 	Admin *User `json:"admin,omitempty"`
+	// EdgeTURN is the edge's TURN over UDP and TCP, EdgeTURNS over TLS
+	// (host:port); TURNSecretFile signs Edgeway's TURN credentials
+	// (internal/turncred) in TURNRealm.
+	EdgeTURN       string `json:"edge_turn,omitempty"`
+	EdgeTURNS      string `json:"edge_turns,omitempty"`
+	TURNSecretFile string `json:"turn_secret_file,omitempty"`
+	TURNRealm      string `json:"turn_realm,omitempty"`
 }
 
 // Provision creates the demo objects (idempotently) and issues fresh codes.

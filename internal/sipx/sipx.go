@@ -5,12 +5,14 @@
 package sipx
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -20,7 +22,7 @@ import (
 
 // NewUA builds a sipgo user agent whose TLS connections are closed after
 // idle of silence (keep-alive CRLFs count) and that dials with tlsConf.
-func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config) (*sipgo.UserAgent, error) {
+func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config, extra ...sipgo.UserAgentOption) (*sipgo.UserAgent, error) {
 	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: idle, WriteTimeout: 10 * time.Second}}
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(name),
@@ -33,7 +35,7 @@ func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf 
 	if tlsConf != nil {
 		opts = append(opts, sipgo.WithUserAgenTLSConfig(tlsConf))
 	}
-	return sipgo.NewUA(opts...)
+	return sipgo.NewUA(append(opts, extra...)...)
 }
 
 // Respond sends a response built from req; errors (a closed connection)
@@ -175,4 +177,14 @@ func ReplaceChallengeServer(challenge, authzServer string) string {
 		return challenge
 	}
 	return challenge[:i+len(key)] + authzServer + challenge[i+len(key)+j:]
+}
+
+// NoDNS is a resolver that never resolves: for user agents that must only
+// ever send to addresses they were given (the simulated phone sends to the
+// edge's address; a name in a Request-URI such as the SIP domain must not
+// turn into a DNS query).
+func NoDNS() *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return nil, errors.New("sip: DNS disabled for this user agent")
+	}}
 }

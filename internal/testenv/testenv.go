@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,13 +65,31 @@ func listen(t testing.TB) net.Listener {
 
 func port(ln net.Listener) int { return ln.Addr().(*net.TCPAddr).Port }
 
+// listenTURN binds UDP and TCP on one kernel-chosen port (TURN serves
+// both on turn.listen) and a TCP listener for TURN over TLS.
+func listenTURN(t testing.TB) edge.TURNListeners {
+	t.Helper()
+	for range 50 {
+		tcp := listen(t)
+		udp, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port(tcp))))
+		if err != nil {
+			tcp.Close()
+			continue
+		}
+		return edge.TURNListeners{UDP: udp, TCP: tcp, TLS: listen(t)}
+	}
+	t.Fatal("testenv: no port free for TURN over both UDP and TCP")
+	return edge.TURNListeners{}
+}
+
 // Start brings up core and edge; they stop when the test ends.
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
 	dir := t.TempDir()
 	coreHTTPS, coreConf, corePhone, coreMRA, edgeHTTPS, edgeSIP := listen(t), listen(t), listen(t), listen(t), listen(t), listen(t)
+	edgeTURN := listenTURN(t)
 	a := quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: port(coreHTTPS), CoreConf: port(coreConf), CorePhone: port(corePhone),
-		CoreMRA: port(coreMRA), EdgeHTTPS: port(edgeHTTPS), EdgeSIP: port(edgeSIP)}
+		CoreMRA: port(coreMRA), EdgeHTTPS: port(edgeHTTPS), EdgeSIP: port(edgeSIP), EdgeTURN: port(edgeTURN.TCP), EdgeTURNS: port(edgeTURN.TLS)}
 	lay, err := quickstart.Prepare(dir, a)
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +142,7 @@ func Start(t testing.TB, o Options) *Env {
 		CoreMRA: fmt.Sprintf("127.0.0.1:%d", a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
 		Domain: quickstart.Domain, Devices: devs, Users: users,
 	}
+	env.Info = lay.WithTURN(env.Info)
 	if o.BeforeStart != nil {
 		if err := o.BeforeStart(ctx, env); err != nil {
 			t.Fatal(err)
@@ -132,7 +152,7 @@ func Start(t testing.TB, o Options) *Env {
 	go func() {
 		coreDone <- c.Serve(ctx, core.Listeners{HTTPS: coreHTTPS, Config: coreConf, Phone: corePhone, MRA: coreMRA})
 	}()
-	go func() { edgeDone <- e.Serve(ctx, edge.Listeners{HTTPS: edgeHTTPS, SIP: edgeSIP}) }()
+	go func() { edgeDone <- e.Serve(ctx, edge.Listeners{HTTPS: edgeHTTPS, SIP: edgeSIP, TURN: edgeTURN}) }()
 	t.Cleanup(func() {
 		cancel()
 		for _, ch := range []chan error{edgeDone, coreDone} {

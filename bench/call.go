@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// Call is one call of a simulated phone, placed or answered.
+type Call struct {
+	// RemoteSDP is the other side's session description (offer or answer).
+	RemoteSDP []byte
+	// Status is the final response to the INVITE (placed calls).
+	Status int
+
+	client *sipgo.DialogClientSession
+	server *sipgo.DialogServerSession
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Done is closed when the call ends, by either side.
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+func (c *Call) end() { c.once.Do(func() { close(c.done) }) }
+
+// Hangup sends BYE (RFC 3261 §15).
+func (c *Call) Hangup(ctx context.Context) error {
+	defer c.end()
+	var err error
+	switch {
+	case c.client != nil:
+		err = c.client.Bye(ctx)
+	case c.server != nil:
+		err = c.server.Bye(ctx)
+	}
+	return err
+}
+
+// Answerer decides how an incoming call is answered: the SDP answer to
+// send with 200 OK, or a status to refuse with (e.g. 486).
+type Answerer func(offer []byte) (answer []byte, refuse int)
+
+func (p *Phone) contactHeader() sip.ContactHeader {
+	var u sip.Uri
+	_ = sip.ParseUri(p.contact, &u)
+	return sip.ContactHeader{Address: u}
+}
+
+// initCalls makes the phone able to receive calls on the connection it
+// keeps to the edge (or core): a server on the same user agent.
+func (p *Phone) initCalls() error {
+	srv, err := sipgo.NewServer(p.ua)
+	if err != nil {
+		return err
+	}
+	p.srv = srv
+	p.dialogsOut = sipgo.NewDialogClientCache(p.client, p.contactHeader())
+	p.dialogsIn = sipgo.NewDialogServerCache(p.client, p.contactHeader())
+	p.incoming = make(chan *Call, 8)
+	srv.OnInvite(p.onInvite)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = p.dialogsIn.ReadAck(req, tx) })
+	srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if err := p.dialogsIn.ReadBye(req, tx); err == nil {
+			p.endCall(req)
+			return
+		}
+		if err := p.dialogsOut.ReadBye(req, tx); err == nil {
+			p.endCall(req)
+			return
+		}
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+	})
+	return nil
+}
+
+func (p *Phone) endCall(req *sip.Request) {
+	p.mu.Lock()
+	c := p.calls[req.CallID().Value()]
+	delete(p.calls, req.CallID().Value())
+	p.mu.Unlock()
+	if c != nil {
+		c.end()
+	}
+}
+
+// SetAnswerer sets how incoming calls are answered (nil: 486 Busy Here).
+func (p *Phone) SetAnswerer(a Answerer) {
+	p.mu.Lock()
+	p.answerer = a
+	p.mu.Unlock()
+}
+
+// Incoming delivers calls this phone answered.
+func (p *Phone) Incoming() <-chan *Call { return p.incoming }
+
+func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	p.mu.Lock()
+	answer := p.answerer
+	p.mu.Unlock()
+	ds, err := p.dialogsIn.ReadInvite(req, tx)
+	if err != nil {
+		return
+	}
+	if answer == nil {
+		_ = ds.Respond(486, "Busy Here", nil)
+		return
+	}
+	sdp, refuse := answer(req.Body())
+	if refuse != 0 {
+		_ = ds.Respond(refuse, "Refused", nil)
+		return
+	}
+	_ = ds.Respond(180, "Ringing", nil)
+	c := &Call{RemoteSDP: req.Body(), server: ds, done: make(chan struct{}), Status: 200}
+	p.mu.Lock()
+	p.calls[req.CallID().Value()] = c
+	p.mu.Unlock()
+	if err := ds.Respond(200, "OK", sdp, sip.NewHeader("Content-Type", "application/sdp")); err != nil {
+		c.end()
+		return
+	}
+	select {
+	case p.incoming <- c:
+	default:
+	}
+}
+
+// ErrCallRefused is a placed call that got a final non-2xx answer.
+var ErrCallRefused = errors.New("call refused")
+
+// Dial calls line (in the phone's domain) with an SDP offer, through the
+// edge (or the core on premises), with the phone's bearer token. It
+// returns when the call is answered (200 OK, ACK sent) or refused.
+func (p *Phone) Dial(ctx context.Context, line string, offer []byte) (*Call, error) {
+	to := sip.Uri{Scheme: "sip", User: line, Host: p.cfg.Domain}
+	req := sip.NewRequest(sip.INVITE, to)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: p.cfg.Line, Host: p.cfg.Domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", randHex(6))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: to, Params: sip.NewParams()})
+	ch := p.contactHeader()
+	req.AppendHeader(&ch)
+	req.AppendHeader(sip.NewHeader("Authorization", "Bearer "+p.Tokens().AccessToken))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+	// The edge (or core) as a pre-loaded Route (RFC 3261 §8.1.2): CANCEL and
+	// ACK copy it, so they go where the INVITE went and never to the
+	// domain's name.
+	req.AppendHeader(sip.NewHeader("Route", fmt.Sprintf("<sip:%s;transport=tls;lr>", p.cfg.EdgeSIP)))
+	req.SetDestination(p.cfg.EdgeSIP)
+	req.SetTransport("TLS")
+	sess, err := p.dialogsOut.WriteInvite(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("phone %s: INVITE: %w", p.cfg.Device, err)
+	}
+	if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return &Call{Status: de.Res.StatusCode, done: closedChan()}, fmt.Errorf("%w: %d %s", ErrCallRefused, de.Res.StatusCode, de.Res.Reason)
+		}
+		return nil, fmt.Errorf("phone %s: waiting for an answer: %w", p.cfg.Device, err)
+	}
+	if err := sess.Ack(ctx); err != nil {
+		return nil, fmt.Errorf("phone %s: ACK: %w", p.cfg.Device, err)
+	}
+	c := &Call{RemoteSDP: sess.InviteResponse.Body(), Status: sess.InviteResponse.StatusCode, client: sess, done: make(chan struct{})}
+	p.mu.Lock()
+	p.calls[req.CallID().Value()] = c
+	p.mu.Unlock()
+	return c, nil
+}
+
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}

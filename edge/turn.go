@@ -1,0 +1,821 @@
+package edge
+
+// The edge's TURN relay (RFC 8656, pion/turn): phones outside the
+// enterprise relay their SRTP through it. Credentials are the TURN REST
+// API kind (internal/turncred), handed out with each token response and
+// expiring no later than the access token.
+//
+// What pion/turn decides and what this file adds:
+//   - 401: pion, when the AuthHandler (turncred.Verify) refuses the
+//     username (malformed, expired, wrong realm) or MESSAGE-INTEGRITY does
+//     not match the key (a forged credential).
+//   - 486 Allocation Quota Reached: pion, when the QuotaHandler says the
+//     device already holds turn.max_allocations_per_device allocations.
+//   - 508 Insufficient Capacity: pion answers 508 whenever the relay
+//     address generator fails, so the generator refuses when
+//     turn.max_allocations are live (and, for the rare race of two
+//     concurrent allocations by one device past the QuotaHandler, when the
+//     device's quota is full), and for TCP relays (RFC 6062), which the
+//     edge does not offer: pion has no hook to answer 442 for them.
+//   - 403: pion, when the PermissionHandler refuses a peer in
+//     CreatePermission (ChannelBind is refused with 401 by pion).
+//   - Relayed datagrams are metered per allocation and direction with a
+//     token bucket (turn.max_bitrate) and dropped beyond it; datagrams to
+//     the edge's own TURN, SIP and HTTPS ports are dropped.
+//
+// Goroutines: pion runs one read loop per UDP socket and listener, one
+// per accepted TCP/TLS connection and one per allocation; all of them end
+// when TURN.Close closes the sockets, listeners, accepted connections and
+// relay sockets.
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/turn/v5"
+
+	"github.com/edgeway/edgeway/internal/turncred"
+	"github.com/edgeway/edgeway/mtls"
+)
+
+// TURN refusals the relay address generator hands pion (which answers 508).
+var (
+	errTURNCapacity    = errors.New("edge: TURN: turn.max_allocations reached")
+	errTURNDeviceQuota = errors.New("edge: TURN: device allocation quota reached")
+	errTURNNoTCPRelay  = errors.New("edge: TURN: TCP relays (RFC 6062) are not offered")
+	errTURNClosed      = errors.New("edge: TURN: closed")
+)
+
+// TURNListeners are the sockets the TURN server answers on; a nil one is
+// not served. TLS is a plain TCP listener: TLS with the edge's public
+// certificate is added on it.
+type TURNListeners struct {
+	UDP net.PacketConn // turn.listen, UDP
+	TCP net.Listener   // turn.listen, TCP
+	TLS net.Listener   // turn.tls_listen
+}
+
+func (l TURNListeners) given() bool { return l.UDP != nil || l.TCP != nil || l.TLS != nil }
+
+func (l TURNListeners) close() {
+	for _, c := range []io.Closer{l.UDP, l.TCP, l.TLS} {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// ListenTURN binds turn.listen (UDP and TCP) and turn.tls_listen.
+func (s *Server) ListenTURN(ctx context.Context) (TURNListeners, error) {
+	var lc net.ListenConfig
+	var l TURNListeners
+	var err error
+	if l.UDP, err = lc.ListenPacket(ctx, "udp", s.cfg.TURN.Listen); err != nil {
+		return TURNListeners{}, fmt.Errorf("edge: TURN UDP listener: %w", err)
+	}
+	if l.TCP, err = lc.Listen(ctx, "tcp", s.cfg.TURN.Listen); err != nil {
+		l.close()
+		return TURNListeners{}, fmt.Errorf("edge: TURN TCP listener: %w", err)
+	}
+	if l.TLS, err = lc.Listen(ctx, "tcp", s.cfg.TURN.TLSListen); err != nil {
+		l.close()
+		return TURNListeners{}, fmt.Errorf("edge: TURN TLS listener: %w", err)
+	}
+	return l, nil
+}
+
+// TURN returns the TURN server Serve is running, or nil.
+func (s *Server) TURN() *TURN { return s.turn.Load() }
+
+// loadTURNSecret reads turn.secret_file; nil when TURN is off.
+func loadTURNSecret(cfg Config, log *slog.Logger) ([]byte, error) {
+	if cfg.TURN.SecretFile == "" {
+		return nil, nil
+	}
+	secret, err := turncred.LoadSecret(cfg.TURN.SecretFile)
+	if err != nil {
+		return nil, fmt.Errorf("edge: turn.secret_file: %w", err)
+	}
+	if fi, err := os.Stat(cfg.TURN.SecretFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		log.Warn("turn.secret_file is readable by group or others; it signs TURN credentials", "file", cfg.TURN.SecretFile, "mode", fi.Mode().Perm().String())
+	}
+	return secret, nil
+}
+
+// startTURN starts the TURN server on ls.TURN when TURN is configured;
+// it returns nil (and no error) when there is nothing to serve.
+func (s *Server) startTURN(ctx context.Context, ls Listeners) (*TURN, error) {
+	tl := ls.TURN
+	if s.turnSecret == nil {
+		if tl.given() {
+			s.log.Warn("TURN sockets given but turn.secret_file is not set; not serving TURN")
+			tl.close()
+		}
+		return nil, nil
+	}
+	if !tl.given() {
+		s.log.Warn("turn.secret_file is set but Serve got no TURN sockets; token responses name a TURN server this process does not run")
+		return nil, nil
+	}
+	relayIP := net.ParseIP(s.cfg.TURN.RelayAddress)
+	if relayIP == nil {
+		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip4", s.cfg.AdvertisedHost)
+		if err == nil && len(ips) == 0 {
+			err = errors.New("no IPv4 address")
+		}
+		if err != nil {
+			tl.close()
+			return nil, fmt.Errorf("edge: TURN: turn.relay_address is unset and advertised_host %q does not resolve: %w", s.cfg.AdvertisedHost, err)
+		}
+		relayIP = net.IP(ips[0].AsSlice())
+	}
+	var own []int
+	for _, a := range []net.Addr{addrOf(ls.HTTPS), addrOf(ls.SIP), addrOf(tl.TCP), addrOf(tl.TLS)} {
+		own = append(own, portOf(a))
+	}
+	if tl.UDP != nil {
+		own = append(own, portOf(tl.UDP.LocalAddr()))
+	}
+	t, err := newTURN(turnOptions{
+		cfg: s.cfg.TURN, secret: s.turnSecret, relayIP: relayIP, cert: s.public, listeners: tl, ownPorts: own,
+		handshakeTimeout: s.cfg.HandshakeTimeout, maxConnsPerSource: s.cfg.MaxConnsPerSource, log: s.log.With("turn", "server"),
+	})
+	if err != nil {
+		tl.close()
+		return nil, err
+	}
+	s.turn.Store(t)
+	s.log.Info("TURN listening", "udp", addrOf(tl.UDP), "tcp", addrOf(tl.TCP), "tls", addrOf(tl.TLS), "relay", relayIP, "relay_ports", s.cfg.TURN.RelayPorts, "realm", s.cfg.TURN.Realm)
+	return t, nil
+}
+
+// stopTURN closes what startTURN started (t may be nil).
+func (s *Server) stopTURN(t *TURN) {
+	if t == nil {
+		return
+	}
+	s.turn.CompareAndSwap(t, nil)
+	if err := t.Close(); err != nil {
+		s.log.Debug("closing TURN", "err", err)
+	}
+}
+
+func addrOf(x any) net.Addr {
+	switch v := x.(type) {
+	case net.Listener:
+		if v != nil {
+			return v.Addr()
+		}
+	case net.PacketConn:
+		if v != nil {
+			return v.LocalAddr()
+		}
+	}
+	return nil
+}
+
+func portOf(a net.Addr) int {
+	switch v := a.(type) {
+	case *net.TCPAddr:
+		return v.Port
+	case *net.UDPAddr:
+		return v.Port
+	}
+	return 0
+}
+
+// turnOptions are newTURN's inputs.
+type turnOptions struct {
+	cfg                TURNConfig // defaulted and validated
+	secret             []byte
+	relayIP            net.IP
+	cert               *mtls.KeyPair // for TLS
+	listeners          TURNListeners
+	ownPorts           []int // the edge's own ports (TURN, SIP, HTTPS): never relayed to
+	handshakeTimeout   time.Duration
+	maxConnsPerSource  int
+	log                *slog.Logger
+	now                func() time.Time // default time.Now
+	allocationLifetime time.Duration    // default pion's (10 min; clients may ask for up to 1 h)
+}
+
+// TURN is a running TURN server. Its counters are safe for concurrent use.
+type TURN struct {
+	cfg      TURNConfig
+	secret   []byte
+	log      *slog.Logger
+	now      func() time.Time
+	srv      *turn.Server
+	ownPorts map[int]bool
+	ownIPs   map[netip.Addr]bool
+
+	mu        sync.Mutex
+	closed    bool
+	total     int
+	perDevice map[string]int          // devices with live allocations; at most max_allocations entries
+	relays    map[*relayConn]struct{} // live relay sockets
+
+	dropped   atomic.Uint64 // datagrams over the bitrate limit
+	denied    atomic.Uint64 // datagrams to the edge's own ports
+	closeOnce sync.Once
+	closeErr  error
+}
+
+func newTURN(o turnOptions) (*TURN, error) {
+	lo, hi, err := o.cfg.relayPortRange()
+	if err != nil {
+		return nil, err
+	}
+	if len(o.secret) == 0 || o.relayIP == nil || !o.listeners.given() {
+		return nil, errors.New("edge: TURN: secret, relay address and a socket are required")
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	t := &TURN{
+		cfg: o.cfg, secret: o.secret, log: o.log, now: o.now,
+		ownPorts: map[int]bool{}, ownIPs: map[netip.Addr]bool{},
+		perDevice: map[string]int{}, relays: map[*relayConn]struct{}{},
+	}
+	for _, p := range o.ownPorts {
+		if p != 0 {
+			t.ownPorts[p] = true
+		}
+	}
+	t.addOwnIPs(o)
+
+	gen := func() turn.RelayAddressGenerator {
+		return &relayGenerator{t: t, inner: &turn.RelayAddressGeneratorPortRange{
+			RelayAddress: o.relayIP, MinPort: lo, MaxPort: hi, Address: o.cfg.RelayBind, MaxRetries: 40,
+		}}
+	}
+	sc := turn.ServerConfig{
+		Realm:              o.cfg.Realm,
+		AuthHandler:        t.authenticate,
+		QuotaHandler:       t.quota,
+		LoggerFactory:      pionLogs{o.log},
+		AllocationLifetime: o.allocationLifetime,
+	}
+	l := o.listeners
+	if l.UDP != nil {
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: l.UDP, RelayAddressGenerator: gen(), PermissionHandler: t.permit})
+	}
+	limits := func(ln net.Listener) net.Listener {
+		return &connLimiter{Listener: ln, max: o.cfg.MaxAllocations, perSource: o.maxConnsPerSource, conns: map[*limitedConn]struct{}{}, bySource: map[netip.Addr]int{}}
+	}
+	if l.TCP != nil {
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: limits(l.TCP), RelayAddressGenerator: gen(), PermissionHandler: t.permit})
+	}
+	if l.TLS != nil {
+		if o.cert == nil {
+			return nil, errors.New("edge: TURN: TLS needs the public certificate")
+		}
+		tlsLn := mtls.NewListener(l.TLS, mtls.ServerConfig(o.cert), mtls.ListenerOptions{
+			HandshakeTimeout:  o.handshakeTimeout,
+			MaxConnsPerSource: o.maxConnsPerSource,
+			OnReject: func(remote net.Addr, _ []string, err error) {
+				o.log.Debug("TURN TLS handshake failed", "remote", remote, "err", err)
+			},
+		})
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: limits(tlsLn), RelayAddressGenerator: gen(), PermissionHandler: t.permit})
+	}
+	if t.srv, err = turn.NewServer(sc); err != nil {
+		return nil, fmt.Errorf("edge: TURN: %w", err)
+	}
+	return t, nil
+}
+
+// Close stops the server: sockets, listeners, their connections and every
+// relay socket are closed when it returns.
+func (t *TURN) Close() error {
+	t.closeOnce.Do(func() {
+		t.mu.Lock()
+		t.closed = true
+		t.mu.Unlock()
+		t.closeErr = t.srv.Close()
+		// pion closes the relays from its read loops as they end; close them
+		// here too so that their ports are free when Close returns.
+		t.mu.Lock()
+		relays := make([]*relayConn, 0, len(t.relays))
+		for r := range t.relays {
+			relays = append(relays, r)
+		}
+		t.mu.Unlock()
+		for _, r := range relays {
+			_ = r.Close()
+		}
+	})
+	return t.closeErr
+}
+
+// Allocations is the number of live allocations.
+func (t *TURN) Allocations() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.total
+}
+
+// DeviceAllocations is the number of live allocations of device.
+func (t *TURN) DeviceAllocations(device string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.perDevice[device]
+}
+
+// DroppedDatagrams counts relayed datagrams dropped by the bitrate limit.
+func (t *TURN) DroppedDatagrams() uint64 { return t.dropped.Load() }
+
+// DeniedDatagrams counts datagrams an allocation tried to send to the
+// edge's own TURN, SIP or HTTPS ports.
+func (t *TURN) DeniedDatagrams() uint64 { return t.denied.Load() }
+
+// authenticate is the pion AuthHandler: the username must be a live
+// turncred username in this realm; pion checks MESSAGE-INTEGRITY with the
+// key. The user ID pion keys allocations and quotas by is the device.
+func (t *TURN) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
+	if ra.Realm != t.cfg.Realm {
+		t.log.Debug("TURN request for another realm", "realm", ra.Realm, "remote", ra.SrcAddr)
+		return "", nil, false
+	}
+	device, key, err := turncred.Verify(t.secret, ra.Realm, ra.Username, t.now())
+	if err != nil {
+		t.log.Debug("TURN credential refused", "username", ra.Username, "remote", ra.SrcAddr, "err", err)
+		return "", nil, false
+	}
+	return device, key, true
+}
+
+// quota is the pion QuotaHandler (false → 486): the per-device limit.
+func (t *TURN) quota(device, _ string, src net.Addr) bool {
+	t.mu.Lock()
+	n := t.perDevice[device]
+	t.mu.Unlock()
+	if n >= t.cfg.MaxAllocationsPerDevice {
+		t.log.Info("TURN allocation refused: device quota", "device", device, "remote", src, "allocations", n)
+		return false
+	}
+	return true
+}
+
+// reserve counts a new relay socket against both limits (pion → 508).
+func (t *TURN) reserve(device string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case t.closed:
+		return errTURNClosed
+	case t.total >= t.cfg.MaxAllocations:
+		t.log.Warn("TURN allocation refused: turn.max_allocations reached", "device", device, "allocations", t.total)
+		return errTURNCapacity
+	case device != "" && t.perDevice[device] >= t.cfg.MaxAllocationsPerDevice:
+		return errTURNDeviceQuota
+	}
+	t.total++
+	if device != "" {
+		t.perDevice[device]++
+	}
+	return nil
+}
+
+func (t *TURN) unreserve(device string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total--
+	if device == "" {
+		return
+	}
+	if n := t.perDevice[device] - 1; n > 0 {
+		t.perDevice[device] = n
+	} else {
+		delete(t.perDevice, device)
+	}
+}
+
+// permit is the pion PermissionHandler (false → 403 to CreatePermission):
+// never unspecified, multicast, broadcast or link-local peers (cloud
+// metadata lives at 169.254.169.254); loopback only with
+// turn.allow_loopback_peers.
+func (t *TURN) permit(_ net.Addr, peer net.IP) bool {
+	ip, ok := netip.AddrFromSlice(peer)
+	if !ok {
+		return false
+	}
+	ip = ip.Unmap()
+	switch {
+	case !ip.IsValid(), ip.IsUnspecified(), ip.IsMulticast(), ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(),
+		ip.IsInterfaceLocalMulticast(), ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return false
+	case ip.IsLoopback():
+		return t.cfg.AllowLoopbackPeers
+	}
+	return true
+}
+
+// ownAddr reports whether addr is one of the edge's own ports on one of
+// its own addresses: a relay must not loop into the edge's TURN, SIP or
+// HTTPS listeners.
+func (t *TURN) ownAddr(addr net.Addr) bool {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || !t.ownPorts[ua.Port] {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ua.IP)
+	if !ok {
+		return true
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || ip.IsUnspecified() || t.ownIPs[ip]
+}
+
+func (t *TURN) addOwnIPs(o turnOptions) {
+	add := func(ip net.IP) {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			t.ownIPs[a.Unmap()] = true
+		}
+	}
+	add(o.relayIP)
+	add(net.ParseIP(o.cfg.RelayBind))
+	add(net.ParseIP(o.cfg.PublicHost))
+	for _, a := range []net.Addr{addrOf(o.listeners.TCP), addrOf(o.listeners.TLS), addrOf(o.listeners.UDP)} {
+		switch v := a.(type) {
+		case *net.TCPAddr:
+			add(v.IP)
+		case *net.UDPAddr:
+			add(v.IP)
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				add(n.IP)
+			}
+		}
+	}
+}
+
+// relayGenerator allocates UDP relay sockets in turn.relay_ports, counted
+// against the quotas and wrapped in the bitrate limit.
+type relayGenerator struct {
+	t     *TURN
+	mu    sync.Mutex // pion's generator shares one random source
+	inner *turn.RelayAddressGeneratorPortRange
+}
+
+func (g *relayGenerator) Validate() error { return g.inner.Validate() }
+
+func (g *relayGenerator) AllocatePacketConn(c turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	if err := g.t.reserve(c.UserID); err != nil {
+		return nil, nil, err
+	}
+	g.mu.Lock()
+	conn, addr, err := g.inner.AllocatePacketConn(c)
+	g.mu.Unlock()
+	if err != nil {
+		g.t.unreserve(c.UserID)
+		return nil, nil, err
+	}
+	return g.t.newRelayConn(conn, c.UserID), addr, nil
+}
+
+func (g *relayGenerator) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	return nil, nil, errTURNNoTCPRelay
+}
+
+func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+	return nil, errTURNNoTCPRelay
+}
+
+func (t *TURN) newRelayConn(conn net.PacketConn, device string) *relayConn {
+	r := &relayConn{PacketConn: conn, t: t, device: device,
+		toPeer: newTokenBucket(t.cfg.MaxBitrate), fromPeer: newTokenBucket(t.cfg.MaxBitrate)}
+	t.mu.Lock()
+	t.relays[r] = struct{}{}
+	t.mu.Unlock()
+	return r
+}
+
+// relayConn is one allocation's relay socket. pion writes what the client
+// sends to peers with WriteTo (from the listener's read loop) and reads
+// what peers send with ReadFrom (from the allocation's goroutine).
+type relayConn struct {
+	net.PacketConn
+	t                *TURN
+	device           string
+	toPeer, fromPeer *tokenBucket
+	once             sync.Once
+}
+
+// WriteTo drops datagrams to the edge's own ports and beyond the bitrate;
+// a dropped datagram still reports success, as UDP would.
+func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if c.t.ownAddr(addr) {
+		c.t.denied.Add(1)
+		return len(p), nil
+	}
+	if !c.toPeer.take(len(p)) {
+		c.t.dropped.Add(1)
+		return len(p), nil
+	}
+	return c.PacketConn.WriteTo(p, addr)
+}
+
+// ReadFrom skips datagrams beyond the bitrate.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil || c.fromPeer.take(n) {
+			return n, addr, err
+		}
+		c.t.dropped.Add(1)
+	}
+}
+
+// Close releases the allocation's place in the quotas, once.
+func (c *relayConn) Close() error {
+	err := c.PacketConn.Close()
+	c.once.Do(func() {
+		c.t.mu.Lock()
+		delete(c.t.relays, c)
+		c.t.mu.Unlock()
+		c.t.unreserve(c.device)
+	})
+	return err
+}
+
+// tokenBucket meters bytes: rate per second, bursts up to half a
+// second's worth (at least two full-size datagrams).
+type tokenBucket struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newTokenBucket(rate int) *tokenBucket {
+	burst := max(float64(rate)/2, 2*1600)
+	return &tokenBucket{rate: float64(rate), burst: burst, tokens: burst, last: time.Now()}
+}
+
+func (b *tokenBucket) take(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens < float64(n) {
+		return false
+	}
+	b.tokens -= float64(n)
+	return true
+}
+
+// connLimiter caps TURN TCP/TLS connections per listener and per source
+// IP, and closes the accepted ones when it is closed (pion closes only
+// the listener).
+type connLimiter struct {
+	net.Listener
+	max, perSource int
+
+	mu       sync.Mutex
+	closed   bool
+	conns    map[*limitedConn]struct{}
+	bySource map[netip.Addr]int
+}
+
+func (l *connLimiter) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		var src netip.Addr
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			src = ap.Addr().Unmap()
+		}
+		l.mu.Lock()
+		if l.closed || len(l.conns) >= l.max || l.bySource[src] >= l.perSource {
+			l.mu.Unlock()
+			_ = c.Close()
+			continue
+		}
+		lc := &limitedConn{Conn: c, l: l, src: src}
+		l.conns[lc] = struct{}{}
+		l.bySource[src]++
+		l.mu.Unlock()
+		return lc, nil
+	}
+}
+
+func (l *connLimiter) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	conns := make([]*limitedConn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+	err := l.Listener.Close()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	return err
+}
+
+type limitedConn struct {
+	net.Conn
+	l    *connLimiter
+	src  netip.Addr
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.l.mu.Lock()
+		defer c.l.mu.Unlock()
+		delete(c.l.conns, c)
+		if n := c.l.bySource[c.src] - 1; n > 0 {
+			c.l.bySource[c.src] = n
+		} else {
+			delete(c.l.bySource, c.src)
+		}
+	})
+	return err
+}
+
+// pionLogs bridges pion's LoggerFactory into slog. pion logs events
+// remote parties cause (failed handshakes, packets without permission)
+// at Info to Error: they come down one level, Info to Debug.
+type pionLogs struct{ log *slog.Logger }
+
+func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{f.log.With("pion", scope)}
+}
+
+type pionLogger struct{ l *slog.Logger }
+
+func (p pionLogger) logf(level slog.Level, format string, args ...any) {
+	if p.l.Enabled(context.Background(), level) {
+		p.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (pionLogger) Trace(string)                        {}
+func (pionLogger) Tracef(string, ...any)               {}
+func (p pionLogger) Debug(msg string)                  { p.l.Debug(msg) }
+func (p pionLogger) Debugf(format string, args ...any) { p.logf(slog.LevelDebug, format, args...) }
+func (p pionLogger) Info(msg string)                   { p.l.Debug(msg) }
+func (p pionLogger) Infof(format string, args ...any)  { p.logf(slog.LevelDebug, format, args...) }
+func (p pionLogger) Warn(msg string)                   { p.l.Info(msg) }
+func (p pionLogger) Warnf(format string, args ...any)  { p.logf(slog.LevelInfo, format, args...) }
+func (p pionLogger) Error(msg string)                  { p.l.Warn(msg) }
+func (p pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelWarn, format, args...) }
+
+// ---- TURN credentials in the token response ----
+
+// maxTokenResponse bounds the token response the edge rewrites; a larger
+// one passes through untouched.
+const maxTokenResponse = 64 << 10
+
+// TURNOffer is the "turn" member the edge adds to a token response: the
+// shape WebRTC uses for an ICE server.
+type TURNOffer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username"`
+	Credential string   `json:"credential"`
+	TTL        int64    `json:"ttl"`
+}
+
+// turnURLs are the turn:/turns: URIs (RFC 7065) for turn.public_host.
+func (s *Server) turnURLs() []string {
+	host := s.cfg.TURN.PublicHost
+	_, port, _ := net.SplitHostPort(s.cfg.TURN.Listen)
+	_, tlsPort, _ := net.SplitHostPort(s.cfg.TURN.TLSListen)
+	plain := net.JoinHostPort(host, port)
+	return []string{
+		"turn:" + plain + "?transport=udp",
+		"turn:" + plain + "?transport=tcp",
+		"turns:" + net.JoinHostPort(host, tlsPort) + "?transport=tcp",
+	}
+}
+
+// addTURNCredentials is the token proxy's ModifyResponse: a 200 JSON
+// response to POST /oauth2/token with "access_token", "expires_in" and
+// "device" gains TURN credentials for the device that expire no later
+// than the access token. Anything else passes through untouched.
+func (s *Server) addTURNCredentials(res *http.Response) error {
+	if s.turnSecret == nil || res.StatusCode != http.StatusOK || res.Request == nil ||
+		res.Request.Method != http.MethodPost || !strings.HasSuffix(res.Request.URL.Path, "/oauth2/token") {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(res.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil
+	}
+	if ce := res.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, maxTokenResponse+1))
+	if err != nil {
+		return fmt.Errorf("edge: reading the token response: %w", err)
+	}
+	if len(body) > maxTokenResponse {
+		res.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(body), res.Body), res.Body}
+		return nil
+	}
+	_ = res.Body.Close()
+	out, ok := s.withTURN(body, time.Now())
+	if !ok {
+		out = body
+	}
+	res.Body = io.NopCloser(bytes.NewReader(out))
+	res.ContentLength = int64(len(out))
+	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
+	return nil
+}
+
+// withTURN returns the token response body with the "turn" member added,
+// or false when body is not a token response.
+func (s *Server) withTURN(body []byte, now time.Time) ([]byte, bool) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return nil, false
+	}
+	var access, device string
+	var expiresIn json.Number
+	if json.Unmarshal(m["access_token"], &access) != nil || json.Unmarshal(m["device"], &device) != nil ||
+		json.Unmarshal(m["expires_in"], &expiresIn) != nil {
+		return nil, false
+	}
+	secs, err := expiresIn.Int64()
+	if err != nil || secs <= 0 || access == "" || device == "" || len(device) > 256 {
+		return nil, false
+	}
+	expires := now.Add(time.Duration(secs) * time.Second)
+	if exp, ok := jwtExpiry(access); ok && exp.Before(expires) {
+		expires = exp
+	}
+	ttl := int64(expires.Sub(now) / time.Second)
+	if ttl <= 0 {
+		return nil, false
+	}
+	user, cred := turncred.Issue(s.turnSecret, device, now.Add(time.Duration(ttl)*time.Second))
+	offer, err := json.Marshal(TURNOffer{URLs: s.turnURLs(), Username: user, Credential: cred, TTL: ttl})
+	if err != nil {
+		return nil, false
+	}
+	m["turn"] = offer
+	out, err := json.Marshal(m)
+	if err != nil {
+		return nil, false
+	}
+	return out, true
+}
+
+// jwtExpiry reads the exp claim of a JWT without verifying it (the token
+// comes from the core over mutual TLS; this only keeps TURN credentials
+// from outliving it).
+func jwtExpiry(tok string) (time.Time, bool) {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, false
+	}
+	var c struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &c) != nil || c.Exp == "" {
+		return time.Time{}, false
+	}
+	f, err := c.Exp.Float64()
+	if err != nil || f <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(f), 0), true
+}

@@ -1,0 +1,759 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
+
+	"github.com/edgeway/edgeway/internal/turncred"
+	"github.com/edgeway/edgeway/mtls"
+)
+
+var testTURNSecret = []byte("edgeway-test-turn-secret-0123456789abcdef")
+
+const testRealm = "edgeway.test"
+
+// turnFixture is a TURN server on 127.0.0.1 with UDP, TCP and TLS
+// sockets on kernel-chosen ports.
+type turnFixture struct {
+	srv      *TURN
+	udp      string // host:port
+	tcp      string
+	tls      string
+	roots    *x509.CertPool
+	ownPorts []int
+}
+
+type turnFixtureOptions struct {
+	cfg      func(*TURNConfig)
+	ownPorts []int
+	lifetime time.Duration
+}
+
+func startTURN(t *testing.T, o turnFixtureOptions) *turnFixture {
+	t.Helper()
+	cfg := Config{Node: "expe-1", AdvertisedHost: "127.0.0.1", TURN: TURNConfig{
+		Realm: testRealm, RelayBind: "127.0.0.1", RelayAddress: "127.0.0.1", AllowLoopbackPeers: true,
+	}}.WithDefaults().TURN
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
+	if errs := cfg.validate(); len(errs) > 0 {
+		t.Fatal(errors.Join(errs...))
+	}
+	pki, err := mtls.InitDevPKI(mtls.DevPKIOptions{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := mtls.NewKeyPair(pki.EdgePublicCert, pki.EdgePublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := os.ReadFile(pki.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := newTURN(turnOptions{
+		cfg: cfg, secret: testTURNSecret, relayIP: net.IPv4(127, 0, 0, 1), cert: kp,
+		listeners: TURNListeners{UDP: udp, TCP: tcp, TLS: tl}, ownPorts: o.ownPorts,
+		handshakeTimeout: 5 * time.Second, maxConnsPerSource: 100, allocationLifetime: o.lifetime,
+		log: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("TURN Close: %v", err)
+		}
+		if n := srv.Allocations(); n != 0 {
+			t.Errorf("after Close: %d allocations still counted", n)
+		}
+	})
+	return &turnFixture{srv: srv, udp: udp.LocalAddr().String(), tcp: tcp.Addr().String(), tls: tl.Addr().String(), roots: roots}
+}
+
+type quietLogs struct{}
+
+func (quietLogs) NewLogger(string) logging.LeveledLogger {
+	return pionLogger{slog.New(slog.DiscardHandler)}
+}
+
+// turnClient is one pion client with its socket to the server.
+type turnClient struct {
+	c    *turn.Client
+	conn net.PacketConn // what the client talks to the server on
+}
+
+// dial connects a client over transport "udp", "tcp" or "tls".
+func (f *turnFixture) dial(t *testing.T, transport, username, password string) *turnClient {
+	t.Helper()
+	var conn net.PacketConn
+	server := f.udp
+	switch transport {
+	case "udp":
+		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = c
+	case "tcp":
+		c, err := net.Dial("tcp4", f.tcp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, server = turn.NewSTUNConn(c), f.tcp
+	case "tls":
+		c, err := tls.Dial("tcp4", f.tls, &tls.Config{RootCAs: f.roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, server = turn.NewSTUNConn(c), f.tls
+	default:
+		t.Fatalf("transport %q", transport)
+	}
+	c, err := turn.NewClient(&turn.ClientConfig{
+		TURNServerAddr: server, Username: username, Password: password, Conn: conn,
+		RTO: 200 * time.Millisecond, LoggerFactory: quietLogs{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	tc := &turnClient{c: c, conn: conn}
+	t.Cleanup(tc.close)
+	return tc
+}
+
+func (tc *turnClient) close() {
+	tc.c.Close()
+	_ = tc.conn.Close()
+}
+
+func turnCode(err error) int {
+	var te *stun.TurnError
+	if errors.As(err, &te) {
+		return int(te.ErrorCodeAttr.Code)
+	}
+	return 0
+}
+
+func creds(device string, ttl time.Duration) (string, string) {
+	return turncred.Issue(testTURNSecret, device, time.Now().Add(ttl))
+}
+
+// allocate allocates a UDP relay over transport with a fresh credential.
+func (f *turnFixture) allocate(t *testing.T, transport, device string) (net.PacketConn, *turnClient) {
+	t.Helper()
+	u, p := creds(device, time.Hour)
+	tc := f.dial(t, transport, u, p)
+	relay, err := tc.c.Allocate()
+	if err != nil {
+		t.Fatalf("%s allocation for %s: %v", transport, device, err)
+	}
+	t.Cleanup(func() { _ = relay.Close() })
+	return relay, tc
+}
+
+func udpPeer(t *testing.T) net.PacketConn {
+	t.Helper()
+	p, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// relayUntilReceived sends msg through relay to peer until the peer gets
+// it (the first datagrams may race the permission), and returns the
+// address the peer saw it from.
+func relayUntilReceived(t *testing.T, relay, peer net.PacketConn, msg []byte) net.Addr {
+	t.Helper()
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := relay.WriteTo(msg, peer.LocalAddr()); err != nil {
+			t.Fatalf("relay WriteTo: %v", err)
+		}
+		_ = peer.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, from, err := peer.ReadFrom(buf)
+		if err == nil && bytes.Equal(buf[:n], msg) {
+			_ = peer.SetReadDeadline(time.Time{})
+			return from
+		}
+	}
+	t.Fatalf("peer never received %q through the relay", msg)
+	return nil
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A valid credential allocates over UDP, TCP and TLS, and the relay
+// carries datagrams both ways between the client and a loopback peer.
+func TestTURNAllocateAndRelay(t *testing.T) {
+	f := startTURN(t, turnFixtureOptions{})
+	for i, transport := range []string{"udp", "tcp", "tls"} {
+		t.Run(transport, func(t *testing.T) {
+			device := fmt.Sprintf("SEP00112233440%d", i)
+			relay, _ := f.allocate(t, transport, device)
+			ra := relay.LocalAddr().(*net.UDPAddr)
+			if !ra.IP.Equal(net.IPv4(127, 0, 0, 1)) || ra.Port < 36000 || ra.Port > 59999 {
+				t.Errorf("relayed address %v: want 127.0.0.1 in 36000-59999", ra)
+			}
+			if n := f.srv.DeviceAllocations(device); n != 1 {
+				t.Errorf("DeviceAllocations(%s) = %d, want 1", device, n)
+			}
+
+			peer := udpPeer(t)
+			from := relayUntilReceived(t, relay, peer, []byte("hello via "+transport))
+			if from.String() != ra.String() {
+				t.Errorf("peer saw the datagram from %v, want the relayed address %v", from, ra)
+			}
+			if _, err := peer.WriteTo([]byte("hello back"), from); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1500)
+			_ = relay.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, src, err := relay.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "hello back" || src.String() != peer.LocalAddr().String() {
+				t.Fatalf("client got %q from %v, %v; want \"hello back\" from %v", buf[:n], src, err, peer.LocalAddr())
+			}
+		})
+	}
+	// Each subtest closed its allocation (Refresh 0, or its connection).
+	waitFor(t, "every allocation to be released", func() bool { return f.srv.Allocations() == 0 })
+}
+
+// No credential, a forged one, an expired one and a malformed username
+// are all refused with 401 (RFC 8656 §7.2 / RFC 8489 §9.2).
+func TestTURNRefusesBadCredentials(t *testing.T) {
+	f := startTURN(t, turnFixtureOptions{})
+	user, _ := creds("SEP001122334401", time.Hour)
+	expUser, expPass := creds("SEP001122334401", -time.Minute)
+	for _, tc := range []struct{ name, user, pass string }{
+		{"no credentials", "", ""},
+		{"forged", user, turncred.Password([]byte(strings.Repeat("f", 40)), user)},
+		{"wrong password", user, "password"},
+		{"expired", expUser, expPass},
+		{"not a TURN REST username", "SEP001122334401", turncred.Password(testTURNSecret, "SEP001122334401")},
+		{"another device's credential", strings.Replace(user, "SEP001122334401", "SEP001122334402", 1), turncred.Password(testTURNSecret, user)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := f.dial(t, "udp", tc.user, tc.pass)
+			relay, err := c.c.Allocate()
+			if err == nil {
+				relay.Close()
+				t.Fatal("allocation succeeded")
+			}
+			if code := turnCode(err); code != 401 {
+				t.Fatalf("refused with %v (code %d), want 401", err, code)
+			}
+		})
+	}
+	if n := f.srv.Allocations(); n != 0 {
+		t.Errorf("Allocations() = %d after refusals", n)
+	}
+
+	// An Allocate without MESSAGE-INTEGRITY gets the 401 challenge naming
+	// the realm.
+	c, err := net.Dial("udp4", f.udp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := stun.MustBuild(stun.TransactionID, stun.NewType(stun.MethodAllocate, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}, stun.Fingerprint)
+	if _, err := c.Write(req.Raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &stun.Message{Raw: buf[:n]}
+	if err := res.Decode(); err != nil {
+		t.Fatal(err)
+	}
+	var code stun.ErrorCodeAttribute
+	var realm stun.Realm
+	if err := code.GetFrom(res); err != nil || code.Code != stun.CodeUnauthorized {
+		t.Errorf("unauthenticated Allocate: %v %v, want 401", code, err)
+	}
+	if err := realm.GetFrom(res); err != nil || realm.String() != testRealm {
+		t.Errorf("challenge realm %q, %v; want %q", realm, err, testRealm)
+	}
+}
+
+// One device cannot exceed its quota (486); the whole server cannot
+// exceed its own (508); a released allocation no longer counts.
+func TestTURNQuotas(t *testing.T) {
+	t.Run("per device 486", func(t *testing.T) {
+		f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.MaxAllocationsPerDevice = 2 }})
+		first, _ := f.allocate(t, "udp", "SEP0A")
+		f.allocate(t, "tcp", "SEP0A")
+		u, p := creds("SEP0A", time.Hour)
+		c := f.dial(t, "udp", u, p)
+		if relay, err := c.c.Allocate(); turnCode(err) != 486 {
+			if err == nil {
+				relay.Close()
+			}
+			t.Fatalf("third allocation of one device: %v, want 486 Allocation Quota Reached", err)
+		}
+		// Another device is not affected.
+		f.allocate(t, "udp", "SEP0B")
+		if a, b := f.srv.DeviceAllocations("SEP0A"), f.srv.DeviceAllocations("SEP0B"); a != 2 || b != 1 {
+			t.Errorf("DeviceAllocations = %d, %d; want 2, 1", a, b)
+		}
+
+		// Released (Refresh with lifetime 0): the device may allocate again.
+		if err := first.Close(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the released allocation to be uncounted", func() bool { return f.srv.DeviceAllocations("SEP0A") == 1 })
+		if n := f.srv.Allocations(); n != 2 {
+			t.Errorf("Allocations() = %d, want 2", n)
+		}
+		f.allocate(t, "udp", "SEP0A")
+	})
+
+	t.Run("total 508", func(t *testing.T) {
+		f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.MaxAllocations = 2 }})
+		f.allocate(t, "udp", "SEP1A")
+		_, tcpClient := f.allocate(t, "tcp", "SEP1B")
+		u, p := creds("SEP1C", time.Hour)
+		c := f.dial(t, "udp", u, p)
+		if relay, err := c.c.Allocate(); turnCode(err) != 508 {
+			if err == nil {
+				relay.Close()
+			}
+			t.Fatalf("allocation past turn.max_allocations: %v, want 508 Insufficient Capacity", err)
+		}
+		// Closing a TCP connection releases its allocation.
+		tcpClient.close()
+		waitFor(t, "the TCP allocation to be released", func() bool { return f.srv.Allocations() == 1 })
+		f.allocate(t, "udp", "SEP1C")
+	})
+
+	t.Run("expiry", func(t *testing.T) {
+		f := startTURN(t, turnFixtureOptions{lifetime: time.Second})
+		_, c := f.allocate(t, "udp", "SEP2A")
+		if n := f.srv.Allocations(); n != 1 {
+			t.Fatalf("Allocations() = %d, want 1", n)
+		}
+		// The client goes away without a word: its allocation expires.
+		_ = c.conn.Close()
+		waitFor(t, "the allocation to expire", func() bool { return f.srv.Allocations() == 0 })
+	})
+}
+
+// Peers: loopback only when allowed (403 otherwise), never link-local,
+// and never the edge's own ports.
+func TestTURNPeers(t *testing.T) {
+	t.Run("loopback refused by default", func(t *testing.T) {
+		f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.AllowLoopbackPeers = false }})
+		relay, _ := f.allocate(t, "udp", "SEP3A")
+		peer := udpPeer(t)
+		if _, err := relay.WriteTo([]byte("x"), peer.LocalAddr()); turnCode(err) != 403 {
+			t.Fatalf("relaying to a loopback peer: %v, want 403", err)
+		}
+	})
+	t.Run("own ports", func(t *testing.T) {
+		own := udpPeer(t) // stands for the edge's SIP port
+		f := startTURN(t, turnFixtureOptions{ownPorts: []int{own.LocalAddr().(*net.UDPAddr).Port}})
+		relay, _ := f.allocate(t, "udp", "SEP3B")
+		if _, err := relay.WriteTo([]byte("x"), &net.UDPAddr{IP: net.IPv4(169, 254, 169, 254), Port: 80}); turnCode(err) != 403 {
+			t.Errorf("relaying to a link-local peer: %v, want 403", err)
+		}
+		// The permission for 127.0.0.1 is granted (loopback allowed), so a
+		// peer on another port gets datagrams; the edge's own port gets none.
+		other := udpPeer(t)
+		relayUntilReceived(t, relay, other, []byte("ok"))
+		for i := 0; i < 5; i++ {
+			if _, err := relay.WriteTo([]byte("loop"), own.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "the datagrams to the edge's own port to be dropped", func() bool { return f.srv.DeniedDatagrams() >= 5 })
+		_ = own.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if n, from, err := own.ReadFrom(make([]byte, 100)); err == nil {
+			t.Errorf("the edge's own port received %d bytes from %v", n, from)
+		}
+	})
+}
+
+// turn.max_bitrate bounds what an allocation relays in each direction:
+// a burst far over it is mostly dropped. No timing is asserted: the
+// bound only needs the burst to be sent within a few seconds.
+func TestTURNBitrateLimit(t *testing.T) {
+	const rate = 4000 // bytes/s; the bucket holds 3200
+	f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.MaxBitrate = rate }})
+	relay, _ := f.allocate(t, "udp", "SEP4A")
+	peer := udpPeer(t)
+	from := relayUntilReceived(t, relay, peer, []byte("warm-up"))
+
+	const sent, size = 300, 400 // 120 kB against a 4 kB/s limit
+	payload := bytes.Repeat([]byte{'m'}, size)
+	count := func(conn net.PacketConn, done <-chan struct{}) int {
+		n := 0
+		buf := make([]byte, 2048)
+		for {
+			_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+			k, _, err := conn.ReadFrom(buf)
+			if err != nil {
+				select {
+				case <-done:
+					return n
+				default:
+					continue
+				}
+			}
+			if k == size {
+				n++
+			}
+		}
+	}
+	burst := func(name string, from, to net.PacketConn, dst net.Addr) {
+		done := make(chan struct{})
+		got := make(chan int, 1)
+		go func() { got <- count(to, done) }()
+		for i := 0; i < sent; i++ {
+			if _, err := from.WriteTo(payload, dst); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		close(done)
+		received := <-got
+		t.Logf("%s: %d of %d datagrams relayed", name, received, sent)
+		if received == 0 || received > sent/4 {
+			t.Errorf("%s: %d of %d datagrams relayed; want some, and far fewer than sent", name, received, sent)
+		}
+	}
+	burst("client to peer", relay, peer, peer.LocalAddr())
+	burst("peer to client", peer, relay, from)
+	if f.srv.DroppedDatagrams() == 0 {
+		t.Error("DroppedDatagrams() = 0")
+	}
+}
+
+// ---- the token response ----
+
+func fakeJWT(exp time.Time) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"ES256"}`)) + "." + enc([]byte(fmt.Sprintf(`{"sub":"SEP001122334401","exp":%d}`, exp.Unix()))) + "." + enc([]byte("sig"))
+}
+
+// tokenProxy is an edge whose core answers /oauth2/token with what
+// respond writes.
+func tokenProxy(t *testing.T, secret []byte, respond func(w http.ResponseWriter, r *http.Request)) *httptest.Server {
+	t.Helper()
+	core := httptest.NewServer(http.HandlerFunc(respond))
+	t.Cleanup(core.Close)
+	cu, _ := url.Parse(core.URL)
+	cfg := Config{Node: "expe-1", AdvertisedHost: "expe-1.example.com", PublicURL: "https://expe-1.example.com:8443",
+		CoreURL: core.URL, CoreConfigURL: core.URL + "/cfg/",
+		TURN: TURNConfig{PublicHost: "turn.example.com", Listen: "0.0.0.0:3478", TLSListen: "0.0.0.0:5349"}}
+	s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler), coreURL: cu, http: &http.Client{Transport: core.Client().Transport}, turnSecret: secret}
+	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
+	edge := httptest.NewServer(s.httpHandler(5061))
+	t.Cleanup(edge.Close)
+	return edge
+}
+
+func postToken(t *testing.T, edge *httptest.Server) (*http.Response, []byte) {
+	t.Helper()
+	res, err := http.PostForm(edge.URL+"/oauth2/token", url.Values{"grant_type": {"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, body
+}
+
+func TestTokenResponseCarriesTURN(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		expiresIn int
+		jwtExp    time.Duration // exp claim, from now
+		maxTTL    int64
+	}{
+		{"ttl from expires_in", 3600, time.Hour, 3600},
+		{"the token's exp is earlier", 3600, 100 * time.Second, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			tokExp := start.Add(tc.jwtExp)
+			orig := map[string]any{"access_token": fakeJWT(tokExp), "token_type": "Bearer", "expires_in": tc.expiresIn,
+				"refresh_token": "ewr_r", "device": "SEP001122334401", "scope": "sip"}
+			edge := tokenProxy(t, testTURNSecret, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.Header().Set("Cache-Control", "no-store")
+				_ = json.NewEncoder(w).Encode(orig)
+			})
+			res, body := postToken(t, edge)
+			if res.StatusCode != 200 {
+				t.Fatalf("HTTP %d: %s", res.StatusCode, body)
+			}
+			if cl := res.Header.Get("Content-Length"); cl != strconv.Itoa(len(body)) {
+				t.Errorf("Content-Length %q, body is %d bytes", cl, len(body))
+			}
+			if res.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q lost", res.Header.Get("Cache-Control"))
+			}
+			var got struct {
+				AccessToken string    `json:"access_token"`
+				ExpiresIn   int       `json:"expires_in"`
+				Device      string    `json:"device"`
+				Refresh     string    `json:"refresh_token"`
+				TURN        TURNOffer `json:"turn"`
+			}
+			if err := json.Unmarshal(body, &got); err != nil {
+				t.Fatal(err)
+			}
+			if got.AccessToken != orig["access_token"] || got.ExpiresIn != tc.expiresIn || got.Device != "SEP001122334401" || got.Refresh != "ewr_r" {
+				t.Errorf("token fields changed: %s", body)
+			}
+			wantURLs := []string{"turn:turn.example.com:3478?transport=udp", "turn:turn.example.com:3478?transport=tcp", "turns:turn.example.com:5349?transport=tcp"}
+			if strings.Join(got.TURN.URLs, " ") != strings.Join(wantURLs, " ") {
+				t.Errorf("urls %q, want %q", got.TURN.URLs, wantURLs)
+			}
+			if got.TURN.TTL <= 0 || got.TURN.TTL > tc.maxTTL || got.TURN.TTL < tc.maxTTL-5 {
+				t.Errorf("ttl %d, want about %d and never more", got.TURN.TTL, tc.maxTTL)
+			}
+			dev, err := turncred.Check(testTURNSecret, got.TURN.Username, got.TURN.Credential, time.Now())
+			if err != nil || dev != "SEP001122334401" {
+				t.Errorf("credential does not verify: %q, %v", dev, err)
+			}
+			// It expires no later than the token (nor than expires_in).
+			if _, err := turncred.Check(testTURNSecret, got.TURN.Username, got.TURN.Credential, tokExp); !errors.Is(err, turncred.ErrExpired) {
+				t.Errorf("credential still valid when the token expires: %v", err)
+			}
+			if _, err := turncred.Check(testTURNSecret, got.TURN.Username, got.TURN.Credential, start.Add(time.Duration(tc.expiresIn)*time.Second)); !errors.Is(err, turncred.ErrExpired) {
+				t.Errorf("credential valid past expires_in: %v", err)
+			}
+		})
+	}
+}
+
+func TestTokenResponsePassesThrough(t *testing.T) {
+	tokenJSON := `{"access_token":"a.b.c","expires_in":3600,"device":"SEP001122334401"}`
+	for _, tc := range []struct {
+		name   string
+		secret []byte
+		status int
+		ctype  string
+		body   string
+	}{
+		{"error response", testTURNSecret, 400, "application/json", `{"error":"invalid_grant","error_description":"used"}`},
+		{"not JSON", testTURNSecret, 200, "text/plain", tokenJSON},
+		{"no device", testTURNSecret, 200, "application/json", `{"access_token":"a.b.c","expires_in":3600}`},
+		{"no expires_in", testTURNSecret, 200, "application/json", `{"access_token":"a.b.c","device":"SEP1"}`},
+		{"zero expires_in", testTURNSecret, 200, "application/json", `{"access_token":"a.b.c","expires_in":0,"device":"SEP1"}`},
+		{"broken JSON", testTURNSecret, 200, "application/json", `{"access_token":`},
+		{"TURN off", nil, 200, "application/json", tokenJSON},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edge := tokenProxy(t, tc.secret, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tc.ctype)
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			})
+			res, body := postToken(t, edge)
+			if res.StatusCode != tc.status || string(body) != tc.body {
+				t.Errorf("HTTP %d %q; want %d %q untouched", res.StatusCode, body, tc.status, tc.body)
+			}
+		})
+	}
+	// Other endpoints through the same proxy are untouched too.
+	edge := tokenProxy(t, testTURNSecret, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, tokenJSON)
+	})
+	res, err := http.Get(edge.URL + "/.well-known/jwks.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if string(body) != tokenJSON {
+		t.Errorf("JWKS response rewritten: %s", body)
+	}
+}
+
+func TestTURNConfigDefaults(t *testing.T) {
+	c := Config{Node: "expe-1", AdvertisedHost: "192.0.2.10"}.WithDefaults().TURN
+	for _, ck := range []struct {
+		key       string
+		got, want any
+	}{
+		{"listen", c.Listen, ":3478"},
+		{"tls_listen", c.TLSListen, ":5349"},
+		{"public_host", c.PublicHost, "192.0.2.10"},
+		{"realm", c.Realm, "expe-1"},
+		{"relay_address", c.RelayAddress, "192.0.2.10"},
+		{"relay_bind", c.RelayBind, "0.0.0.0"},
+		{"relay_ports", c.RelayPorts, "36000-59999"},
+		{"max_allocations_per_device", c.MaxAllocationsPerDevice, 4},
+		{"max_allocations", c.MaxAllocations, 10000},
+		{"max_bitrate", c.MaxBitrate, 64000},
+		{"allow_loopback_peers", c.AllowLoopbackPeers, false},
+	} {
+		if ck.got != ck.want {
+			t.Errorf("turn.%s = %v, want %v", ck.key, ck.got, ck.want)
+		}
+	}
+	if errs := c.validate(); len(errs) != 0 {
+		t.Errorf("defaults do not validate: %v", errs)
+	}
+	if named := (Config{Node: "e", AdvertisedHost: "expe-1.example.com"}).WithDefaults().TURN; named.RelayAddress != "" {
+		t.Errorf("relay_address %q from a host name; want it resolved at start", named.RelayAddress)
+	}
+	for _, bad := range []func(*TURNConfig){
+		func(c *TURNConfig) { c.RelayPorts = "60000-50000" },
+		func(c *TURNConfig) { c.RelayPorts = "0-10" },
+		func(c *TURNConfig) { c.RelayPorts = "36000" },
+		func(c *TURNConfig) { c.RelayAddress = "turn.example.com" },
+		func(c *TURNConfig) { c.RelayAddress = "0.0.0.0" },
+		func(c *TURNConfig) { c.RelayBind = "any" },
+		func(c *TURNConfig) { c.Listen = "3478" },
+		func(c *TURNConfig) { c.MaxBitrate = -1 },
+	} {
+		b := c
+		bad(&b)
+		if errs := b.validate(); len(errs) == 0 {
+			t.Errorf("%+v validates", b)
+		}
+	}
+}
+
+// Serve runs TURN on the sockets it is given when turn.secret_file is
+// set, the credential its token responses carry allocates there, and the
+// server stops with everything else.
+func TestTURNServe(t *testing.T) {
+	dir := t.TempDir()
+	pki, err := mtls.InitDevPKI(mtls.DevPKIOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretFile := dir + "/turn.secret"
+	if err := os.WriteFile(secretFile, append(testTURNSecret, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Node: "expe-1", HTTPSAddr: "127.0.0.1:0", SIPAddr: "127.0.0.1:0", AdvertisedHost: "127.0.0.1",
+		CoreURL: "https://127.0.0.1:1", CoreRetry: time.Hour,
+		TLS:  TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
+		TURN: TURNConfig{SecretFile: secretFile, RelayBind: "127.0.0.1", AllowLoopbackPeers: true}}
+	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := func() net.Listener {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls := Listeners{HTTPS: listen(), SIP: listen(), TURN: TURNListeners{UDP: udp, TCP: listen(), TLS: listen()}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, ls) }()
+	waitFor(t, "TURN to start", func() bool { return s.TURN() != nil })
+	tr := s.TURN()
+
+	body, ok := s.withTURN([]byte(`{"access_token":"x","expires_in":60,"device":"SEP5A"}`), time.Now())
+	if !ok {
+		t.Fatal("no TURN offer")
+	}
+	var res struct{ TURN TURNOffer }
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.TURN.URLs[0] != "turn:127.0.0.1:3478?transport=udp" {
+		t.Errorf("urls %q", res.TURN.URLs)
+	}
+	f := &turnFixture{udp: udp.LocalAddr().String()}
+	c := f.dial(t, "udp", res.TURN.Username, res.TURN.Credential)
+	relay, err := c.c.Allocate()
+	if err != nil {
+		t.Fatalf("allocating with the offered credential: %v", err)
+	}
+	defer relay.Close()
+	if tr.DeviceAllocations("SEP5A") != 1 {
+		t.Error("allocation not counted for the device")
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not stop")
+	}
+	if s.TURN() != nil || tr.Allocations() != 0 {
+		t.Errorf("after Serve: TURN() = %v, %d allocations", s.TURN(), tr.Allocations())
+	}
+	if _, err := net.ListenPacket("udp4", udp.LocalAddr().String()); err != nil {
+		t.Errorf("TURN UDP port still bound after Serve: %v", err)
+	}
+}

@@ -1,0 +1,171 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/internal/testenv"
+)
+
+var testSDP = []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+
+// registered onboards and registers a demo phone.
+func registered(t *testing.T, env *testenv.Env, device string, mra bool) *bench.Phone {
+	t.Helper()
+	ph := env.Phone(device, mra)
+	ctx := context.Background()
+	var err error
+	if device == csf {
+		_, err = ph.Login(ctx, env.Users[0].Username, env.Users[0].Password)
+	} else {
+		_, err = ph.Onboard(ctx, env.Devices[device].ActivationCode)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", device, err)
+	}
+	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("%s register: %v %v", device, res, err)
+	}
+	return ph
+}
+
+func autoAnswer(ph *bench.Phone) {
+	ph.SetAnswerer(func(offer []byte) ([]byte, int) { return testSDP, 0 })
+}
+
+// waitCalls waits (bounded) until the core routes n calls.
+func waitCalls(t *testing.T, env *testenv.Env, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for env.Core.Calls() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("core routes %d calls, want %d", env.Core.Calls(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// S-4 signalling: calls between two MRA phones and between an MRA and an
+// on-premises phone, both ways, each hung up by either side, leave no
+// dialog behind on the core.
+func TestCallsRouteThroughEdgeAndCore(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	c := registered(t, env, csf, false)
+	for _, p := range []*bench.Phone{a, b, c} {
+		autoAnswer(p)
+	}
+	for _, tc := range []struct {
+		name       string
+		from, to   *bench.Phone
+		line       string
+		callerHang bool
+	}{
+		{"MRA to MRA, caller hangs up", a, b, "1002", true},
+		{"MRA to MRA, callee hangs up", b, a, "1001", false},
+		{"MRA to on-prem", a, c, "1003", true},
+		{"on-prem to MRA", c, b, "1002", false},
+	} {
+		call, err := tc.from.Dial(ctx, tc.line, testSDP)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if string(call.RemoteSDP) != string(testSDP) {
+			t.Fatalf("%s: answer SDP %q", tc.name, call.RemoteSDP)
+		}
+		var in *bench.Call
+		select {
+		case in = <-tc.to.Incoming():
+		case <-ctx.Done():
+			t.Fatalf("%s: callee never saw the call", tc.name)
+		}
+		waitCalls(t, env, 1)
+		hanger, other := call, in
+		if !tc.callerHang {
+			hanger, other = in, call
+		}
+		if err := hanger.Hangup(ctx); err != nil {
+			t.Fatalf("%s: BYE: %v", tc.name, err)
+		}
+		select {
+		case <-other.Done():
+		case <-ctx.Done():
+			t.Fatalf("%s: the other side never saw the BYE", tc.name)
+		}
+		waitCalls(t, env, 0)
+	}
+}
+
+// Unknown line 404; a registered phone whose connection is gone 480,
+// answered within a bounded time; a call without a token 401.
+func TestCallRefusals(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	_ = b
+	_, err := a.Dial(ctx, "9999", testSDP)
+	var refused *bench.Call
+	if !errors.Is(err, bench.ErrCallRefused) {
+		t.Fatalf("unknown line: %v", err)
+	}
+	refused, _ = a.Dial(ctx, "9999", testSDP)
+	if refused == nil || refused.Status != 404 {
+		t.Fatalf("unknown line: status %v, want 404", refused)
+	}
+	// B's connection dies (the phone loses power); its binding remains.
+	b.Close()
+	start := time.Now()
+	refused, err = a.Dial(ctx, "1002", testSDP)
+	if !errors.Is(err, bench.ErrCallRefused) || refused.Status != 480 {
+		t.Fatalf("callee whose connection is gone: %v %v, want 480", refused, err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("480 took %v", time.Since(start))
+	}
+	waitCalls(t, env, 0)
+}
+
+// CANCEL before the answer reaches the callee and leaves no dialog.
+func TestCancelBeforeAnswer(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	ringing := make(chan struct{})
+	release := make(chan struct{})
+	b.SetAnswerer(func(offer []byte) ([]byte, int) {
+		close(ringing)
+		<-release
+		return testSDP, 0
+	})
+	defer close(release)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := a.Dial(ctx, "1002", testSDP)
+		errc <- err
+	}()
+	select {
+	case <-ringing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the INVITE never reached the callee")
+	}
+	waitCalls(t, env, 1)
+	cancel() // the caller gives up: CANCEL
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("a cancelled call was answered")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Dial did not return after CANCEL")
+	}
+	waitCalls(t, env, 0)
+}

@@ -1,0 +1,235 @@
+package media
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
+)
+
+// ErrTransport: AllocateRelay was asked for a transport other than udp,
+// tcp or tls.
+var ErrTransport = errors.New("media: TURN transport must be udp, tcp or tls")
+
+// TURNError is a TURN server's error response to one of our requests
+// (RFC 8656 §6.4, §18: 401 Unauthorized, 403 Forbidden, 437 Allocation
+// Mismatch, 486 Allocation Quota Reached, 508 Insufficient Capacity, …).
+type TURNError struct {
+	Op     string // "allocate" or "create permission"
+	Code   int
+	Reason string
+}
+
+func (e *TURNError) Error() string {
+	return fmt.Sprintf("media: TURN %s refused: %d %s", e.Op, e.Code, e.Reason)
+}
+
+// Relay is one TURN allocation (RFC 8656) held by pion/turn/v5's client:
+// a relayed UDP transport address on the server and the net.PacketConn
+// that sends and receives through it. The server only forwards; what goes
+// through a Stream is SRTP.
+type Relay struct {
+	client *turn.Client
+	base   net.PacketConn // our socket to the server (UDP, or TCP/TLS framed)
+	conn   net.PacketConn // the relayed connection
+	addr   netip.AddrPort
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// RelayOption is an optional setting of AllocateRelay.
+type RelayOption func(*relayConfig)
+
+type relayConfig struct {
+	tls *tls.Config
+	log *slog.Logger
+}
+
+// WithTLSConfig is the client TLS configuration for transport "tls" (TURN
+// over TLS, port 5349 by convention). Without it AllocateRelay verifies the
+// server against the system roots under the host name of server.
+func WithTLSConfig(c *tls.Config) RelayOption { return func(rc *relayConfig) { rc.tls = c } }
+
+// WithLogger sends pion/turn's log lines to l (default slog.Default()).
+func WithLogger(l *slog.Logger) RelayOption { return func(rc *relayConfig) { rc.log = l } }
+
+// AllocateRelay connects to the TURN server at server (host:port) over
+// transport ("udp", "tcp" or "tls"), authenticates with the long-term
+// credential (RFC 8489 §9.2) username/credential in realm, and allocates a
+// relayed UDP transport address. ctx bounds the connection and the
+// Allocate transaction. The caller must Close the Relay.
+//
+// Refusals by the server come back as *TURNError (errors.As).
+func AllocateRelay(ctx context.Context, server, transport, username, credential, realm string, opts ...RelayOption) (*Relay, error) {
+	rc := relayConfig{log: slog.Default()}
+	for _, o := range opts {
+		o(&rc)
+	}
+	host, portStr, err := net.SplitHostPort(server)
+	if err != nil {
+		return nil, fmt.Errorf("media: TURN server %q: %w", server, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("media: TURN server %q: bad port", server)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(ips) == 0 {
+		return nil, fmt.Errorf("media: resolving TURN server %q: %w", host, err)
+	}
+	serverAP := netip.AddrPortFrom(ips[0].Unmap(), uint16(port))
+	family := turn.RequestedAddressFamilyIPv4
+	if serverAP.Addr().Is6() {
+		family = turn.RequestedAddressFamilyIPv6
+	}
+
+	var base net.PacketConn
+	switch transport {
+	case "udp":
+		network, wildcard := "udp4", "0.0.0.0:0"
+		if serverAP.Addr().Is6() {
+			network, wildcard = "udp6", "[::]:0"
+		}
+		var lc net.ListenConfig
+		base, err = lc.ListenPacket(ctx, network, wildcard)
+	case "tcp":
+		var d net.Dialer
+		var c net.Conn
+		if c, err = d.DialContext(ctx, "tcp", serverAP.String()); err == nil {
+			base = turn.NewSTUNConn(c)
+		}
+	case "tls":
+		cfg := rc.tls
+		if cfg == nil {
+			cfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		d := tls.Dialer{Config: cfg}
+		var c net.Conn
+		if c, err = d.DialContext(ctx, "tcp", serverAP.String()); err == nil {
+			base = turn.NewSTUNConn(c)
+		}
+	default:
+		return nil, fmt.Errorf("%w, not %q", ErrTransport, transport)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("media: connecting to TURN server %s over %s: %w", server, transport, err)
+	}
+
+	client, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr:         serverAP.String(),
+		TURNServerAddr:         serverAP.String(),
+		Conn:                   base,
+		Username:               username,
+		Password:               credential,
+		Realm:                  realm,
+		LoggerFactory:          pionLogs{rc.log},
+		RequestedAddressFamily: family,
+	})
+	if err != nil {
+		_ = base.Close()
+		return nil, fmt.Errorf("media: TURN client for %s: %w", server, err)
+	}
+	if err := client.Listen(); err != nil {
+		client.Close()
+		_ = base.Close()
+		return nil, fmt.Errorf("media: TURN client for %s: %w", server, err)
+	}
+	conn, err := client.AllocateWithContext(ctx)
+	if err != nil {
+		client.Close()
+		_ = base.Close()
+		return nil, fmt.Errorf("media: TURN allocation on %s over %s: %w", server, transport, turnError("allocate", err))
+	}
+	r := &Relay{client: client, base: base, conn: conn}
+	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		r.addr = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return r, nil
+}
+
+// turnError turns pion's STUN error response into a *TURNError.
+func turnError(op string, err error) error {
+	var te *stun.TurnError
+	if errors.As(err, &te) {
+		return &TURNError{Op: op, Code: int(te.ErrorCodeAttr.Code), Reason: string(te.ErrorCodeAttr.Reason)}
+	}
+	return err
+}
+
+// PacketConn is the relayed connection: WriteTo sends through the server
+// to a permitted peer, ReadFrom returns what permitted peers sent to Addr.
+func (r *Relay) PacketConn() net.PacketConn { return r.conn }
+
+// Addr is the relayed transport address, the one to put in SDP.
+func (r *Relay) Addr() netip.AddrPort { return r.addr }
+
+// Permit installs permissions for the peers' IP addresses (RFC 8656 §9,
+// CreatePermission). Until then the server drops what they send to Addr;
+// the phone permits the address in the peer's SDP before media starts.
+// pion refreshes the permissions while the Relay is open.
+func (r *Relay) Permit(peers ...net.Addr) error {
+	if err := r.client.CreatePermission(peers...); err != nil {
+		return fmt.Errorf("media: TURN permission for %v: %w", peers, turnError("create permission", err))
+	}
+	return nil
+}
+
+// Close releases the allocation (a Refresh with lifetime 0) and closes
+// the connection to the server. It is safe to call more than once.
+func (r *Relay) Close() error {
+	r.closeOnce.Do(func() {
+		r.closeErr = r.conn.Close() // sends the deallocating Refresh
+		r.client.Close()
+		if err := r.base.Close(); err != nil && r.closeErr == nil && !errors.Is(err, net.ErrClosed) {
+			r.closeErr = err
+		}
+		if r.closeErr != nil {
+			r.closeErr = fmt.Errorf("media: releasing TURN allocation %s: %w", r.addr, r.closeErr)
+		}
+	})
+	return r.closeErr
+}
+
+// pionLogs bridges pion's LoggerFactory to slog (STYLE: one slog stream).
+type pionLogs struct{ log *slog.Logger }
+
+func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{f.log.With("component", "pion/"+scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+const levelTrace = slog.LevelDebug - 4
+
+func (p pionLogger) logf(level slog.Level, format string, args ...any) {
+	ctx := context.Background()
+	if p.log.Enabled(ctx, level) {
+		p.log.Log(ctx, level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (p pionLogger) Trace(msg string)                  { p.logf(levelTrace, "%s", msg) }
+func (p pionLogger) Tracef(format string, args ...any) { p.logf(levelTrace, format, args...) }
+func (p pionLogger) Debug(msg string)                  { p.logf(slog.LevelDebug, "%s", msg) }
+func (p pionLogger) Debugf(format string, args ...any) { p.logf(slog.LevelDebug, format, args...) }
+func (p pionLogger) Info(msg string)                   { p.logf(slog.LevelInfo, "%s", msg) }
+func (p pionLogger) Infof(format string, args ...any)  { p.logf(slog.LevelInfo, format, args...) }
+func (p pionLogger) Warn(msg string)                   { p.logf(slog.LevelWarn, "%s", msg) }
+func (p pionLogger) Warnf(format string, args ...any)  { p.logf(slog.LevelWarn, format, args...) }
+func (p pionLogger) Error(msg string)                  { p.logf(slog.LevelError, "%s", msg) }
+func (p pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelError, format, args...) }

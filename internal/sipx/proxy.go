@@ -1,0 +1,133 @@
+package sipx
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// ErrTooManyHops is RFC 3261 §16.3 step 3: Max-Forwards reached zero.
+var ErrTooManyHops = errors.New("sip: Max-Forwards exhausted")
+
+// PrepareForward copies req for forwarding by a proxy (RFC 3261 §16.6):
+// Max-Forwards is decremented (added as 69 when missing); nothing else.
+func PrepareForward(req *sip.Request) (*sip.Request, error) {
+	fwd := req.Clone()
+	if mf := fwd.MaxForwards(); mf != nil {
+		if mf.Val() <= 1 {
+			return nil, ErrTooManyHops
+		}
+		mf.Dec()
+	} else {
+		mf := sip.MaxForwardsHeader(69)
+		fwd.AppendHeader(&mf)
+	}
+	return fwd, nil
+}
+
+// PopRoute removes the top Route header of req when self reports that it
+// names this proxy (loose routing, RFC 3261 §16.4), and says whether it did.
+func PopRoute(req *sip.Request, self func(sip.Uri) bool) bool {
+	r := req.Route()
+	if r == nil || !self(r.Address) {
+		return false
+	}
+	req.RemoveHeader("Route")
+	return true
+}
+
+// Relay sends fwd to its destination in a client transaction and relays
+// every response to tx, without this proxy's Via (RFC 3261 §16.7). When the
+// upstream cancels an INVITE, a CANCEL follows downstream (§16.10). rewrite,
+// when set, may change a response before it goes upstream. It returns the
+// final response, or nil when none came (a 408/503 has then been sent).
+func Relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTransaction, req, fwd *sip.Request, rewrite func(*sip.Response), log *slog.Logger) *sip.Response {
+	ctx, cancel := context.WithTimeout(ctx, 64*500*time.Millisecond) // Timer B/F
+	defer cancel()
+	down, err := client.TransactionRequest(ctx, fwd, sipgo.ClientRequestAddVia)
+	if err != nil {
+		log.Warn("next hop unreachable", "dest", fwd.Destination(), "method", fwd.Method, "err", err)
+		Respond(tx, req, 503, "Service Unavailable", nil)
+		return nil
+	}
+	defer down.Terminate()
+	if fwd.IsInvite() {
+		tx.OnCancel(func(*sip.Request) {
+			c := cancelFor(fwd)
+			go func() {
+				cctx, ccancel := context.WithTimeout(context.Background(), 32*time.Second)
+				defer ccancel()
+				if ctx, err := client.TransactionRequest(cctx, c, noBuild); err == nil {
+					defer ctx.Terminate()
+					select {
+					case <-ctx.Responses():
+					case <-ctx.Done():
+					case <-cctx.Done():
+					}
+				}
+			}()
+		})
+	}
+	for {
+		select {
+		case res := <-down.Responses():
+			back := res.Clone()
+			back.RemoveHeader("Via") // ours, the top one
+			if rewrite != nil {
+				rewrite(back)
+			}
+			if err := tx.Respond(back); err != nil {
+				log.Debug("relaying response upstream", "status", res.StatusCode, "err", err)
+			}
+			if !res.IsProvisional() {
+				return res
+			}
+		case <-down.Done():
+			log.Warn("no final response from next hop", "dest", fwd.Destination(), "method", fwd.Method, "err", down.Err())
+			Respond(tx, req, 408, "Request Timeout", nil)
+			return nil
+		case <-ctx.Done():
+			Respond(tx, req, 408, "Request Timeout", nil)
+			return nil
+		}
+	}
+}
+
+// noBuild sends a request as it is (it already has its Via).
+func noBuild(*sipgo.Client, *sip.Request) error { return nil }
+
+// cancelFor builds the CANCEL of a forwarded INVITE: same Request-URI,
+// top Via, From, To, Call-ID, Route, and CSeq number (RFC 3261 §9.1).
+func cancelFor(inv *sip.Request) *sip.Request {
+	c := sip.NewRequest(sip.CANCEL, inv.Recipient)
+	c.AppendHeader(sip.HeaderClone(inv.Via()))
+	mf := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	c.AppendHeader(sip.HeaderClone(inv.From()))
+	c.AppendHeader(sip.HeaderClone(inv.To()))
+	c.AppendHeader(sip.HeaderClone(inv.CallID()))
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
+	sip.CopyHeaders("Route", inv, c)
+	c.SetDestination(inv.Destination())
+	c.SetTransport(inv.Transport())
+	c.SetBody(nil)
+	return c
+}
+
+// SendStateless forwards a request that has no transaction (an ACK for a
+// 2xx, RFC 3261 §16.11) with this proxy's Via.
+func SendStateless(client *sipgo.Client, fwd *sip.Request) error {
+	return client.WriteRequest(fwd, sipgo.ClientRequestAddVia)
+}
+
+// HasConnection reports whether ua holds an open TLS connection to addr:
+// proxies send to phones only over the flow the phone opened, never by
+// dialing the address a phone wrote.
+func HasConnection(ua *sipgo.UserAgent, addr string) bool {
+	c, err := ua.TransportLayer().GetConnection("tls", addr)
+	return err == nil && c != nil
+}
