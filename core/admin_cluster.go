@@ -106,6 +106,71 @@ func (s *Server) ttls(ctx context.Context) (access, refresh time.Duration, err e
 	return access, refresh, nil
 }
 
+// AccessTTL is the access-token lifetime in force on this node.
+func (s *Server) AccessTTL() time.Duration { return s.accessTTL() }
+
+func (s *Server) accessTTL() time.Duration {
+	if v := s.ttlAccess.Load(); v > 0 {
+		return time.Duration(v)
+	}
+	return s.cfg.AccessTokenTTL
+}
+
+func (s *Server) refreshTTL() time.Duration {
+	if v := s.ttlRefresh.Load(); v > 0 {
+		return time.Duration(v)
+	}
+	return s.cfg.RefreshTokenTTL
+}
+
+// reloadTTLs reads the token-lifetime parameters (any node may set them).
+func (s *Server) reloadTTLs(ctx context.Context) {
+	a, r, err := s.ttls(ctx)
+	if err != nil {
+		s.log.Warn("reading token lifetimes", "err", err)
+		return
+	}
+	s.ttlAccess.Store(int64(a))
+	s.ttlRefresh.Store(int64(r))
+}
+
+// reloadKeys picks up signing keys another node rotated or regenerated
+// (R-1: a regenerated key must stop working on every node, and a new key
+// must verify everywhere).
+func (s *Server) reloadKeys(ctx context.Context) {
+	rows, err := s.st.ListSigningKeys(ctx)
+	if err != nil {
+		s.log.Warn("reading signing keys", "err", err)
+		return
+	}
+	live := s.liveKeys(rows)
+	want := map[string]bool{}
+	for _, r := range live {
+		want[r.KID] = true
+	}
+	have := map[string]bool{}
+	for _, k := range s.keys.JWKS().Keys {
+		have[k.Kid] = true
+	}
+	same := len(want) == len(have)
+	dropped := false
+	for k := range have {
+		if !want[k] {
+			same, dropped = false, true
+		}
+	}
+	if same {
+		return
+	}
+	if err := s.installKeys(live); err != nil {
+		s.log.Warn("installing signing keys", "err", err)
+		return
+	}
+	if dropped {
+		s.ver.Forget()
+	}
+}
+
 // ParamView is one enterprise parameter.
 type ParamView struct {
 	Name     string `json:"name"`
@@ -160,6 +225,7 @@ func (s *Server) apiParamSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "params.set", "%s=%s", name, body.Value)
+	s.reloadTTLs(r.Context())
 	writeJSON(w, 200, ParamView{Name: name, Value: body.Value, Default: sp.def})
 }
 
@@ -542,6 +608,25 @@ func validDeviceName(n string) bool {
 	return true
 }
 
+// dropDeviceBindings removes every binding of a device, whatever line it
+// registered (the line may have changed since).
+func (s *Server) dropDeviceBindings(ctx context.Context, device string) ([]store.Registration, error) {
+	all, err := s.st.Registrations(ctx, "", s.now())
+	if err != nil {
+		return nil, err
+	}
+	var out []store.Registration
+	for _, g := range all {
+		if g.Device == device {
+			if err := s.st.DeleteRegistration(ctx, g.AOR, g.Contact); err != nil {
+				return out, err
+			}
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
 func (s *Server) deviceAOR(d store.Device) string {
 	return fmt.Sprintf("sip:%s@%s", d.Line, strings.ToLower(s.cfg.SIPDomain))
 }
@@ -553,7 +638,11 @@ func (s *Server) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
 		apiError(w, storeStatus(err), err)
 		return
 	}
-	if err := s.st.DeleteRegistrations(r.Context(), s.deviceAOR(d)); err != nil {
+	if _, err := s.dropDeviceBindings(r.Context(), d.Name); err != nil {
+		apiError(w, 500, err)
+		return
+	}
+	if err := s.st.RevokeDeviceFamilies(r.Context(), d.Name, s.now()); err != nil {
 		apiError(w, 500, err)
 		return
 	}
@@ -575,12 +664,8 @@ func (s *Server) apiDeviceReset(w http.ResponseWriter, r *http.Request) {
 		apiError(w, storeStatus(err), err)
 		return
 	}
-	regs, err := s.st.Registrations(r.Context(), s.deviceAOR(d), s.now())
+	regs, err := s.dropDeviceBindings(r.Context(), d.Name)
 	if err != nil {
-		apiError(w, 500, err)
-		return
-	}
-	if err := s.st.DeleteRegistrations(r.Context(), s.deviceAOR(d)); err != nil {
 		apiError(w, 500, err)
 		return
 	}
@@ -645,6 +730,8 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.sweepEdges(ctx)
+			s.reloadKeys(ctx)
+			s.reloadTTLs(ctx)
 			if err := s.reloadTrust(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("reloading uploaded trust", "err", err)
 			}

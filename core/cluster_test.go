@@ -105,7 +105,8 @@ func TestClusterSIPOAuthModeAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the nodes (registered later) stop
+	t.Cleanup(cancel)
 	pub := startNode(t, ctx, lay, st, "cucm-pub", core.RolePublisher)
 	sub := startNode(t, ctx, lay, st, "cucm-sub1", core.RoleSubscriber)
 
@@ -160,5 +161,38 @@ func TestClusterSIPOAuthModeAcrossNodes(t *testing.T) {
 	}
 	if got := stale(status(sub)); len(got) != 0 {
 		t.Fatalf("after restarting both, nodes behind = %v", got)
+	}
+
+	// R-1 across the cluster: a key regenerated on the publisher stops
+	// verifying on the subscriber too, and the new key starts, within the
+	// sweep interval.
+	code, body = pub.call(t, http.MethodPost, "/api/v1/keys/rotate?regen=true", nil)
+	if code != 200 {
+		t.Fatalf("regen: %d %s", code, body)
+	}
+	var rotated struct{ Kid string }
+	_ = json.Unmarshal([]byte(body), &rotated)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		kids := jwksKIDs(t, sub.srv)
+		if len(kids) == 1 && kids[rotated.Kid] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriber still publishes %v after the publisher regenerated to %s", kids, rotated.Kid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Token lifetimes set as parameters on one node apply on the others.
+	if code, body := pub.call(t, http.MethodPut, "/api/v1/params/"+core.ParamAccessTokenTTL, map[string]string{"value": "5m"}); code != 200 {
+		t.Fatalf("set access_token_ttl: %d %s", code, body)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for sub.srv.AccessTTL() != 5*time.Minute {
+		if time.Now().After(deadline) {
+			t.Fatalf("subscriber's access token lifetime = %v, want 5m", sub.srv.AccessTTL())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -206,6 +206,11 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code, doma
 			return nil, err
 		}
 	}
+	// S-5, S-15, S-19: OAuth tokens only for a device whose model and
+	// security profile may use OAuth. Refused before the code is spent.
+	if err := checkDeviceOAuth(ctx, s.st, dev); err != nil {
+		return nil, oauthErr(400, "unauthorized_client", "%v", err)
+	}
 	if _, err := s.codes.RedeemAttempt(ctx, a, device, code); err != nil {
 		switch {
 		case errors.Is(err, activation.ErrUsed):
@@ -321,6 +326,9 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 			return nil, oauthErr(400, "invalid_grant", "user %s owns no soft-client device", username)
 		}
 	}
+	if err := checkDeviceOAuth(ctx, s.st, dev); err != nil {
+		return nil, oauthErr(400, "unauthorized_client", "%v", err)
+	}
 	if !softClients[strings.ToUpper(dev.Model)] {
 		return nil, oauthErr(400, "unauthorized_client", "password login is for Jabber soft clients (TCT, BOT, CSF, TAB); device %s is a %s", dev.Name, dev.Model)
 	}
@@ -377,7 +385,7 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 	if err != nil {
 		return nil, err
 	}
-	res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.cfg.RefreshTokenTTL/time.Second)
+	res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.refreshTTL()/time.Second)
 	return res, nil
 }
 
@@ -413,7 +421,7 @@ func (s *Server) issue(ctx context.Context, dev store.Device, user, grant, origi
 	if err != nil {
 		return nil, err
 	}
-	res.RefreshToken, res.RefreshExpiresIn = raw, int(s.cfg.RefreshTokenTTL/time.Second)
+	res.RefreshToken, res.RefreshExpiresIn = raw, int(s.refreshTTL()/time.Second)
 	return res, nil
 }
 
@@ -426,7 +434,7 @@ func (s *Server) newRefresh(family, device, user, origin string, mra bool, now t
 	}
 	raw := refreshPrefix + base64.RawURLEncoding.EncodeToString(b)
 	return store.RefreshToken{Hash: hashRefresh(raw), Family: family, Device: device, Username: user, Origin: origin, MRA: mra,
-		IssuedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTokenTTL)}, raw, nil
+		IssuedAt: now, ExpiresAt: now.Add(s.refreshTTL())}, raw, nil
 }
 
 // signAccess signs an access token for dev.
@@ -439,7 +447,7 @@ func (s *Server) signAccess(dev store.Device, user, grant, origin, family string
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: s.cfg.Issuer, Audience: jwt.ClaimStrings{s.cfg.Audience}, Subject: dev.Name,
 			ID: hex.EncodeToString(jti), IssuedAt: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.cfg.AccessTokenTTL)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.accessTTL())),
 		},
 		Grant: grant, Origin: origin, Family: family, MRA: mra, User: user,
 	}
@@ -447,7 +455,7 @@ func (s *Server) signAccess(dev store.Device, user, grant, origin, family string
 	if err != nil {
 		return nil, err
 	}
-	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.cfg.AccessTokenTTL / time.Second), Device: dev.Name}, nil
+	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.accessTTL() / time.Second), Device: dev.Name}, nil
 }
 
 func hashRefresh(raw string) []byte {

@@ -23,8 +23,8 @@ import (
 // false) or the MRA port (mra true). Each has its own sipgo user agent so
 // a handler always knows which port a request arrived on (S-11).
 type registrar struct {
-	s   *Server
-	mra bool
+	s      *Server
+	mra    bool
 	ua     *sipgo.UserAgent
 	srv    *sipgo.Server
 	client *sipgo.Client

@@ -52,6 +52,10 @@ type Server struct {
 	phoneReg, mraReg *registrar
 	calls            callTable
 
+	// ttlAccess and ttlRefresh are the token lifetimes in force (the
+	// parameters, else the config), reloaded from the store by the sweep.
+	ttlAccess, ttlRefresh atomic.Int64
+
 	// passwordSlots bounds concurrent password checks (64 MiB each).
 	passwordSlots chan struct{}
 	// logins throttles failed password logins per source and username.
@@ -150,7 +154,7 @@ func (s *Server) liveKeys(rows []store.SigningKey) []store.SigningKey {
 	now := s.now()
 	var keep []store.SigningKey
 	for _, r := range rows {
-		if r.RetiredAt.IsZero() || now.Sub(r.RetiredAt) < s.cfg.AccessTokenTTL+time.Minute {
+		if r.RetiredAt.IsZero() || now.Sub(r.RetiredAt) < max(s.accessTTL(), s.cfg.AccessTokenTTL)+time.Minute {
 			keep = append(keep, r)
 		}
 	}
@@ -351,6 +355,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return fmt.Errorf("core: reading SIP OAuth mode: %w", err)
 	}
 	s.sipOAuthMode.Store(mode)
+	s.reloadTTLs(ctx)
 	if err := s.registerNode(ctx, mode); err != nil {
 		return err
 	}
