@@ -46,11 +46,22 @@ type PhoneConfig struct {
 
 // Tokens are what the OAuth server returned.
 type Tokens struct {
-	AccessToken  string    `json:"access_token"`
-	RefreshToken string    `json:"refresh_token,omitempty"`
-	ExpiresIn    int       `json:"expires_in"`
-	Device       string    `json:"device"`
-	Obtained     time.Time `json:"-"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ExpiresIn    int    `json:"expires_in"`
+	Device       string `json:"device"`
+	// TURN is the edge's relay and credentials for this device, expiring
+	// no later than the access token (WebRTC's ICE-server shape).
+	TURN     *TURNServer `json:"turn,omitempty"`
+	Obtained time.Time   `json:"-"`
+}
+
+// TURNServer is the "turn" object of a token response.
+type TURNServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username"`
+	Credential string   `json:"credential"`
+	TTL        int64    `json:"ttl"`
 }
 
 // Expiry is when the access token stops working.

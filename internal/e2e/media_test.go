@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/internal/media"
+	"github.com/edgeway/edgeway/internal/testenv"
+)
+
+// recordingConn keeps a copy of every datagram written through it: what
+// the phone hands the TURN relay.
+type recordingConn struct {
+	net.PacketConn
+	mu  sync.Mutex
+	out [][]byte
+}
+
+func (c *recordingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.mu.Lock()
+	c.out = append(c.out, append([]byte(nil), b...))
+	c.mu.Unlock()
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+// S-4, issue 4 acceptance 1: two MRA phones onboard, register and call
+// through edge and core; each allocates a relay on the edge's TURN server
+// with the credentials from its token response; SDES keys travel in the
+// SDP over TLS; SRTP flows both ways through the relays; the relay never
+// sees the plaintext.
+func TestSRTPCallThroughEdgeTURN(t *testing.T) {
+	const talk = 10 * time.Second
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	ta, tb := a.Tokens().TURN, b.Tokens().TURN
+	if ta == nil || tb == nil || ta.Username == "" || ta.TTL <= 0 || ta.TTL > int64(a.Tokens().ExpiresIn) {
+		t.Fatalf("token responses carry no usable turn object: %+v %+v", ta, tb)
+	}
+	ra, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", ta.Username, ta.Credential, env.Info.TURNRealm)
+	if err != nil {
+		t.Fatalf("A's allocation: %v", err)
+	}
+	defer ra.Close()
+	rb, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", tb.Username, tb.Credential, env.Info.TURNRealm)
+	if err != nil {
+		t.Fatalf("B's allocation: %v", err)
+	}
+	defer rb.Close()
+
+	offer, err := media.NewOffer(ra.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answered struct {
+		sess *media.Session
+		peer netip.AddrPort
+	}
+	bSide := make(chan answered, 1)
+	b.SetAnswerer(func(body []byte) ([]byte, int) {
+		off, err := media.ParseSDP(body)
+		if err != nil {
+			return nil, 488
+		}
+		ans, chosen, err := media.Answer(off, rb.Addr())
+		if err != nil {
+			return nil, 488
+		}
+		sess, err := media.NewSession(ans.Crypto[0], chosen)
+		if err != nil {
+			return nil, 500
+		}
+		bSide <- answered{sess, off.Addr}
+		return ans.Marshal(), 0
+	})
+	call, err := a.Dial(ctx, "1002", offer.Marshal())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ans, err := media.ParseSDP(call.RemoteSDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, remote, err := media.AcceptAnswer(offer, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessA, err := media.NewSession(local, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := <-bSide
+	if ans.Addr != rb.Addr() || bs.peer != ra.Addr() {
+		t.Fatalf("SDP addresses %v / %v are not the relayed addresses %v / %v", ans.Addr, bs.peer, rb.Addr(), ra.Addr())
+	}
+	peerOfA, peerOfB := net.UDPAddrFromAddrPort(rb.Addr()), net.UDPAddrFromAddrPort(ra.Addr())
+	if err := ra.Permit(peerOfA); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Permit(peerOfB); err != nil {
+		t.Fatal(err)
+	}
+	ca := &recordingConn{PacketConn: ra.PacketConn()}
+	cb := &recordingConn{PacketConn: rb.PacketConn()}
+	var sa, sb media.Stream
+	if err := sa.Start(ctx, ca, peerOfA, sessA, talk); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(ctx, cb, peerOfB, bs.sess, talk); err != nil {
+		t.Fatal(err)
+	}
+	statsA, errA := sa.Wait()
+	statsB, errB := sb.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("streams: %v / %v", errA, errB)
+	}
+	for who, st := range map[string]media.Stats{"A": statsA, "B": statsB} {
+		if st.Sent != 500 || st.Received != 500 || st.Lost != 0 || st.AuthFailures != 0 || st.PlayedOut != 500 {
+			t.Errorf("%s: %+v; want 500 sent, 500 received and played, no loss, no auth failure", who, st)
+		}
+	}
+	for who, c := range map[string]*recordingConn{"A": ca, "B": cb} {
+		c.mu.Lock()
+		for _, d := range c.out {
+			if bytes.Contains(d, []byte(media.PlaintextMarker)) {
+				t.Errorf("%s handed the relay plaintext", who)
+				break
+			}
+		}
+		if len(c.out) < 500 {
+			t.Errorf("%s handed the relay %d datagrams, want ≥ 500", who, len(c.out))
+		}
+		c.mu.Unlock()
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitCalls(t, env, 0)
+	ra.Close()
+	rb.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for env.Edge.TURN().Allocations() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("allocations left after the call: %d", env.Edge.TURN().Allocations())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
