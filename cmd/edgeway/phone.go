@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/internal/media"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/mtls"
 )
@@ -23,6 +25,9 @@ type phoneFlags struct {
 	username, password         string
 	onPrem                     bool
 	expires                    int
+	call                       string
+	answer                     bool
+	talk                       time.Duration
 }
 
 func (p *phoneFlags) register(fs *flag.FlagSet) {
@@ -39,6 +44,9 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.password, "password", "", "password for --username")
 	fs.BoolVar(&p.onPrem, "on-prem", false, "talk to the core directly (HTTPS and SIP Phone OAuth port) instead of the edge")
 	fs.IntVar(&p.expires, "expires", 600, "REGISTER expiry to ask for, seconds")
+	fs.StringVar(&p.call, "call", "", "call this line with SRTP media through the edge's TURN relay, then hang up")
+	fs.BoolVar(&p.answer, "answer", false, "answer incoming calls with SRTP media through the edge's TURN relay")
+	fs.DurationVar(&p.talk, "talk", 10*time.Second, "how long a call's media runs (--call, --answer)")
 }
 
 func (p *phoneFlags) phone(log *slog.Logger) (*bench.Phone, error) {
@@ -117,6 +125,18 @@ func runPhone(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "onboarded %s: access token valid %ds, refresh token %v\n", pf.device, t.ExpiresIn, t.RefreshToken != "")
+	if pf.call != "" {
+		return placeCall(ctx, ph, pf, out)
+	}
+	if pf.answer {
+		go ph.AnswerWithMedia(ctx, pf.talk, func(st media.Stats, err error) {
+			if err != nil {
+				fmt.Fprintf(out, "call media failed: %v\n", err)
+				return
+			}
+			printStats(out, "received", st)
+		})
+	}
 	err = ph.Run(ctx, func(e bench.Event) {
 		fmt.Fprintf(out, "%s %-12s %s\n", e.At.Format("15:04:05"), e.Kind, e.Detail)
 	})
@@ -182,4 +202,29 @@ func runPKI(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "  %-28s %s\n", l[0], l[1])
 	}
 	return nil
+}
+
+// placeCall registers, calls pf.call with media for pf.talk, prints the
+// media statistics and un-registers.
+func placeCall(ctx context.Context, ph *bench.Phone, pf phoneFlags, out io.Writer) error {
+	res, err := ph.Register(ctx, pf.expires)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("REGISTER: %d %s", res.StatusCode, res.Reason)
+	}
+	defer func() { _ = ph.Unregister(context.WithoutCancel(ctx)) }()
+	fmt.Fprintf(out, "calling %s for %s (SRTP via the edge's TURN relay)…\n", pf.call, pf.talk)
+	st, err := ph.CallWithMedia(ctx, pf.call, pf.talk)
+	if err != nil {
+		return err
+	}
+	printStats(out, "received", st)
+	return nil
+}
+
+func printStats(out io.Writer, what string, st media.Stats) {
+	fmt.Fprintf(out, "media %s: sent %d, received %d, played %d, lost %d, reordered %d, duplicates %d, auth failures %d, jitter %.2f ms\n",
+		what, st.Sent, st.Received, st.PlayedOut, st.Lost, st.Reordered, st.Duplicates, st.AuthFailures, st.JitterMs)
 }

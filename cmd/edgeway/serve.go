@@ -270,5 +270,14 @@ Next, in another terminal:
   go run ./cmd/edgeway admin --quickstart %s registrations
   go run ./cmd/edgeway admin --quickstart %s expressway find
 `, infoPath, d.Name, d.ActivationCode, infoPath, infoPath)
+		if len(mra) > 1 {
+			b := mra[1]
+			fmt.Fprintf(out, `
+A call with SRTP media relayed by the edge's TURN server (fresh codes: run quickstart again):
+  go run ./cmd/edgeway phone --quickstart %s --device %s --answer        # terminal 1
+  go run ./cmd/edgeway phone --quickstart %s --device %s --call %s --talk 10s
+      prints packets sent/received, loss, reordering and jitter at hang-up
+`, infoPath, b.Name, infoPath, d.Name, b.Line)
+		}
 	}
 }

@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/edgeway/edgeway/internal/media"
+)
+
+// relay allocates a TURN relay on the edge with the credentials of the
+// phone's last token response (UDP to the server).
+func (p *Phone) relay(ctx context.Context) (*media.Relay, error) {
+	t := p.Tokens().TURN
+	if t == nil {
+		return nil, errors.New("phone: the token response named no TURN server")
+	}
+	for _, raw := range t.URLs {
+		// turn:host:port?transport=udp (RFC 7065)
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "turn" || !strings.Contains(u.RawQuery, "transport=udp") {
+			continue
+		}
+		return media.AllocateRelay(ctx, u.Opaque, "udp", t.Username, t.Credential, "")
+	}
+	return nil, fmt.Errorf("phone: no turn:…?transport=udp URL in %v", t.URLs)
+}
+
+// CallWithMedia calls line, sends and receives SRTP through the edge's
+// TURN relay for talk, hangs up and returns the received-media statistics.
+func (p *Phone) CallWithMedia(ctx context.Context, line string, talk time.Duration) (media.Stats, error) {
+	r, err := p.relay(ctx)
+	if err != nil {
+		return media.Stats{}, err
+	}
+	defer r.Close()
+	offer, err := media.NewOffer(r.Addr())
+	if err != nil {
+		return media.Stats{}, err
+	}
+	call, err := p.Dial(ctx, line, offer.Marshal())
+	if err != nil {
+		return media.Stats{}, err
+	}
+	defer call.Hangup(context.WithoutCancel(ctx))
+	ans, err := media.ParseSDP(call.RemoteSDP)
+	if err != nil {
+		return media.Stats{}, err
+	}
+	local, remote, err := media.AcceptAnswer(offer, ans)
+	if err != nil {
+		return media.Stats{}, err
+	}
+	return p.talk(ctx, r, local, remote, net.UDPAddrFromAddrPort(ans.Addr), talk, call)
+}
+
+func (p *Phone) talk(ctx context.Context, r *media.Relay, local, remote media.Crypto, peer net.Addr, d time.Duration, call *Call) (media.Stats, error) {
+	sess, err := media.NewSession(local, remote)
+	if err != nil {
+		return media.Stats{}, err
+	}
+	if err := r.Permit(peer); err != nil {
+		return media.Stats{}, err
+	}
+	var s media.Stream
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-call.Done(): // the other side hung up
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	if err := s.Start(sctx, r.PacketConn(), peer, sess, d); err != nil {
+		return media.Stats{}, err
+	}
+	return s.Wait()
+}
+
+// AnswerWithMedia answers every incoming call with SRTP through the edge's
+// TURN relay, talking for talk (or until the caller hangs up), and reports
+// each call's received-media statistics to report. It returns when ctx ends.
+func (p *Phone) AnswerWithMedia(ctx context.Context, talk time.Duration, report func(media.Stats, error)) {
+	type pending struct {
+		r             *media.Relay
+		local, remote media.Crypto
+		peer          net.Addr
+	}
+	next := make(chan pending, 1)
+	p.SetAnswerer(func(body []byte) ([]byte, int) {
+		off, err := media.ParseSDP(body)
+		if err != nil {
+			return nil, 488
+		}
+		r, err := p.relay(ctx)
+		if err != nil {
+			return nil, 500
+		}
+		ans, chosen, err := media.Answer(off, r.Addr())
+		if err != nil {
+			r.Close()
+			return nil, 488
+		}
+		next <- pending{r: r, local: ans.Crypto[0], remote: chosen, peer: net.UDPAddrFromAddrPort(off.Addr)}
+		return ans.Marshal(), 0
+	})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case pd := <-next:
+			var call *Call
+			select {
+			case call = <-p.Incoming():
+			case <-ctx.Done():
+				pd.r.Close()
+				return
+			}
+			st, err := p.talk(ctx, pd.r, pd.local, pd.remote, pd.peer, talk, call)
+			pd.r.Close()
+			if report != nil {
+				report(st, err)
+			}
+		}
+	}
+}
