@@ -28,11 +28,11 @@ func NewHandler(w io.Writer, level slog.Leveler, format string) (slog.Handler, e
 // (sipgo logs unparsable SIP under "data"): only their size is kept.
 var dumpKeys = map[string]bool{"data": true, "msg_data": true, "body": true}
 
-var secrets = regexp.MustCompile(`(?i)(bearer\s+|authorization:\s*bearer\s+|refresh_token=|access_token=|activation_code=)[A-Za-z0-9._~+/=%-]+`)
+var secrets = regexp.MustCompile(`(?i)(bearer\s+|authorization:\s*bearer\s+|refresh_token=|access_token=|activation_code=|inline:)[A-Za-z0-9._~+/=%-]+`)
 
 // Redact masks bearer tokens and token/code form values in s.
 func Redact(s string) string {
-	if !strings.ContainsAny(s, "=") && !strings.Contains(strings.ToLower(s), "bearer") {
+	if !strings.ContainsAny(s, "=:") && !strings.Contains(strings.ToLower(s), "bearer") {
 		return s
 	}
 	return secrets.ReplaceAllString(s, "${1}[redacted]")

@@ -22,8 +22,9 @@ func TestSecretsNeverReachTheLog(t *testing.T) {
 		log.Info("form", "body", "grant_type=refresh_token&refresh_token=ewr_secret123")
 		log.Info("form2", "q", "refresh_token=ewr_secret123&x=1")
 		log.Warn("err", "err", errors.New("bad header Authorization: bearer "+tok))
+		log.Info("sdp", "sdp", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:c2VjcmV0LXNydHAta2V5LXNhbHQ=")
 		out := buf.String()
-		for _, secret := range []string{tok, "ewr_secret123", "c2lnbmF0dXJl"} {
+		for _, secret := range []string{tok, "ewr_secret123", "c2lnbmF0dXJl", "c2VjcmV0LXNydHAta2V5LXNhbHQ"} {
 			if strings.Contains(out, secret) {
 				t.Fatalf("%s output leaks %q:\n%s", format, secret, out)
 			}
