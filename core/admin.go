@@ -107,16 +107,9 @@ type FoundName struct {
 }
 
 func (s *Server) apiExpresswayList(w http.ResponseWriter, r *http.Request) {
-	es, err := s.st.ListExpressways(r.Context())
-	if err != nil {
-		apiError(w, 500, err)
-		return
-	}
-	out := make([]ExpresswayEntryView, 0, len(es))
-	for _, e := range es {
-		out = append(out, ExpresswayEntryView{ID: e.ID, Address: e.Address, Description: e.Description, Names: e.Names, Domains: e.Domains})
-	}
-	writeJSON(w, 200, out)
+	writeList(w, r, s.st.ListExpressways, func(e store.ExpresswayEntry) ExpresswayEntryView {
+		return ExpresswayEntryView{ID: e.ID, Address: e.Address, Description: e.Description, Names: e.Names, Domains: e.Domains}
+	})
 }
 
 func (s *Server) apiExpresswayFind(w http.ResponseWriter, r *http.Request) {
@@ -291,16 +284,7 @@ func (s *Server) apiActivationRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
-	ds, err := s.st.ListDevices(r.Context())
-	if err != nil {
-		apiError(w, 500, err)
-		return
-	}
-	out := make([]DeviceView, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, deviceView(d))
-	}
-	writeJSON(w, 200, out)
+	writeList(w, r, s.st.ListDevices, deviceView)
 }
 
 // apiRotateKey is POST /api/v1/keys/rotate; ?regen=true drops the old

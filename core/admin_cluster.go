@@ -465,14 +465,20 @@ func profileView(p store.SecurityProfile) ProfileView {
 }
 
 func (s *Server) apiProfiles(w http.ResponseWriter, r *http.Request) {
-	ps, err := s.st.ListSecurityProfiles(r.Context())
+	writeList(w, r, s.st.ListSecurityProfiles, profileView)
+}
+
+// writeList answers a GET of a collection: the store's rows, each shown
+// through view.
+func writeList[T, V any](w http.ResponseWriter, r *http.Request, list func(context.Context) ([]T, error), view func(T) V) {
+	rows, err := list(r.Context())
 	if err != nil {
 		apiError(w, 500, err)
 		return
 	}
-	out := make([]ProfileView, 0, len(ps))
-	for _, p := range ps {
-		out = append(out, profileView(p))
+	out := make([]V, 0, len(rows))
+	for _, row := range rows {
+		out = append(out, view(row))
 	}
 	writeJSON(w, 200, out)
 }
@@ -625,10 +631,6 @@ func (s *Server) dropDeviceBindings(ctx context.Context, device string) ([]store
 		}
 	}
 	return out, nil
-}
-
-func (s *Server) deviceAOR(d store.Device) string {
-	return fmt.Sprintf("sip:%s@%s", d.Line, strings.ToLower(s.cfg.SIPDomain))
 }
 
 func (s *Server) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
