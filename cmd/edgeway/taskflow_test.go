@@ -41,7 +41,8 @@ const (
 type flowStep struct {
 	rule     string
 	what     string
-	needed   bool // skipping it must make the flow fail
+	needed   bool   // skipping it must make the flow fail …
+	fails    string // … with an error that says this
 	commands func(f *flow) [][]string
 }
 
@@ -55,39 +56,39 @@ type flow struct {
 
 func flowSteps() []flowStep {
 	return []flowStep{
-		{"S-8", "upload the Tomcat root CA to Phone-Edge-Trust", true, func(f *flow) [][]string {
+		{"S-8", "upload the Tomcat root CA to Phone-Edge-Trust", true, "Phone-Edge-Trust download: HTTP 404", func(f *flow) [][]string {
 			return [][]string{{"trust", "upload", "--store", "phone-edge-trust", f.coreCAFile}, {"trust", "list", "--store", "phone-edge-trust"}}
 		}},
-		{"S-9", "OAuth Access Token for Devices = explicit", false, func(f *flow) [][]string {
+		{"S-9", "OAuth Access Token for Devices = explicit", false, "", func(f *flow) [][]string {
 			return [][]string{{"params", "set", "oauth_access_token_for_devices", "explicit"}}
 		}},
-		{"S-10", "OAuth with Refresh Login Flow = enabled", true, func(f *flow) [][]string {
+		{"S-10", "OAuth with Refresh Login Flow = enabled", true, "refresh (S-10)", func(f *flow) [][]string {
 			return [][]string{{"params", "set", "oauth_refresh_login_flow", "enabled"}}
 		}},
-		{"S-11", "tomcat-trust verifies the Expressway-C certificate (another CA: upload it)", true, func(f *flow) [][]string {
+		{"S-11", "tomcat-trust verifies the Expressway-C certificate (another CA: upload it)", true, "the core cannot be reached", func(f *flow) [][]string {
 			return [][]string{{"node", "list"}, {"trust", "upload", "--store", "tomcat-trust", f.expCA}}
 		}},
-		{"S-12", "Find the Expressway-C's names and add the entry", true, func(f *flow) [][]string {
+		{"S-12", "Find the Expressway-C's names and add the entry", true, "the core cannot be reached", func(f *flow) [][]string {
 			f.waitForFind("expc.flow.example")
 			return [][]string{{"expressway", "find"}, {"expressway", "add", "--address", "127.0.0.1", "--name", "expc.flow.example", "--description", "DMZ edge"}}
 		}},
-		{"S-7", "the cluster allows export-controlled functionality", true, func(f *flow) [][]string {
+		{"S-7", "the cluster allows export-controlled functionality", true, "S-7: the cluster is not registered", func(f *flow) [][]string {
 			return [][]string{{"params", "set", "export_controlled_allowed", "true"}}
 		}},
-		{"S-13", "utils sipOAuth-mode enable on the publisher", true, func(f *flow) [][]string {
+		{"S-13", "utils sipOAuth-mode enable on the publisher", true, "S-13/S-14: SIP OAuth mode is not enabled", func(f *flow) [][]string {
 			return [][]string{{"utils", "sipOAuth-mode", "enable"}, {"utils", "sipOAuth-mode", "status"}}
 		}},
-		{"S-14", "restart the CallManager service on the node", true, func(f *flow) [][]string {
+		{"S-14", "restart the CallManager service on the node", true, "S-13/S-14: SIP OAuth mode is not enabled", func(f *flow) [][]string {
 			return [][]string{{"service", "restart", "callmanager"}}
 		}},
-		{"S-15", "an Encrypted/TLS security profile with OAuth", true, func(f *flow) [][]string {
+		{"S-15", "an Encrypted/TLS security profile with OAuth", true, "security profile \"OAuth 8845 Profile\"", func(f *flow) [][]string {
 			return [][]string{{"profile", "set", flowProfile, "--mode", "encrypted", "--transport", "TLS", "--oauth", "--device-type", "8845"}}
 		}},
-		{"S-17", "the phone: activation via MRA in its service domain, the OAuth profile", true, func(f *flow) [][]string {
+		{"S-17", "the phone: activation via MRA in its service domain, the OAuth profile", true, "device \"SEP00AABBCCDD01\"", func(f *flow) [][]string {
 			return [][]string{{"device", "set", flowDevice, "--model", "8845", "--line", flowLine, "--profile", flowProfile,
 				"--allow-mra", "--mra-domain", flowDomain}}
 		}},
-		{"S-19", "Save, then Apply Config", false, func(f *flow) [][]string {
+		{"S-19", "Save, then Apply Config", false, "", func(f *flow) [][]string {
 			return [][]string{{"device", "show", flowDevice}, {"device", "apply-config", flowDevice}}
 		}},
 	}
@@ -179,7 +180,11 @@ func (f *flow) run(skip int) error {
 		return fmt.Errorf("REGISTER: %w", err)
 	}
 	if res.StatusCode != 200 {
-		return fmt.Errorf("REGISTER through the edge: %d %s", res.StatusCode, res.Reason)
+		warning := ""
+		if h := res.GetHeader("Warning"); h != nil {
+			warning = h.Value()
+		}
+		return fmt.Errorf("REGISTER through the edge: %d %s %s", res.StatusCode, res.Reason, warning)
 	}
 	if _, err := ph.Refresh(ctx); err != nil {
 		return fmt.Errorf("refresh (S-10): %w", err)
@@ -241,6 +246,9 @@ func TestChapterTaskFlow(t *testing.T) {
 			err := f.run(i)
 			if err == nil {
 				t.Fatalf("the flow succeeded without %s (%s)", st.rule, st.what)
+			}
+			if !strings.Contains(err.Error(), st.fails) {
+				t.Fatalf("without %s the flow failed for another reason: %v (want %q)", st.rule, err, st.fails)
 			}
 			t.Logf("without %s: %v", st.rule, firstLine(err.Error()))
 		})
