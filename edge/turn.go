@@ -32,6 +32,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -234,6 +235,8 @@ type TURN struct {
 
 	dropped   atomic.Uint64 // datagrams over the bitrate limit
 	denied    atomic.Uint64 // datagrams to the edge's own ports
+	toPeers   atomic.Uint64 // datagrams relayed from clients to peers
+	fromPeers atomic.Uint64 // datagrams relayed from peers to clients
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -278,7 +281,7 @@ func newTURN(o turnOptions) (*TURN, error) {
 	}
 	l := o.listeners
 	if l.UDP != nil {
-		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: l.UDP, RelayAddressGenerator: gen(), PermissionHandler: t.permit})
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: unpaddedUDP{l.UDP}, RelayAddressGenerator: gen(), PermissionHandler: t.permit})
 	}
 	limits := func(ln net.Listener) net.Listener {
 		return &connLimiter{Listener: ln, max: o.cfg.MaxAllocations, perSource: o.maxConnsPerSource, conns: map[*limitedConn]struct{}{}, bySource: map[netip.Addr]int{}}
@@ -341,6 +344,21 @@ func (t *TURN) DeviceAllocations(device string) int {
 	defer t.mu.Unlock()
 	return t.perDevice[device]
 }
+
+// RelayAddrs are the relayed transport addresses of the live allocations.
+func (t *TURN) RelayAddrs() []netip.AddrPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]netip.AddrPort, 0, len(t.relays))
+	for r := range t.relays {
+		out = append(out, r.relayed)
+	}
+	return out
+}
+
+// Relayed counts the datagrams relayed so far: from clients to peers and
+// from peers to clients.
+func (t *TURN) Relayed() (toPeers, fromPeers uint64) { return t.toPeers.Load(), t.fromPeers.Load() }
 
 // DroppedDatagrams counts relayed datagrams dropped by the bitrate limit.
 func (t *TURN) DroppedDatagrams() uint64 { return t.dropped.Load() }
@@ -494,7 +512,7 @@ func (g *relayGenerator) AllocatePacketConn(c turn.AllocateListenerConfig) (net.
 		g.t.unreserve(c.UserID)
 		return nil, nil, err
 	}
-	return g.t.newRelayConn(conn, c.UserID), addr, nil
+	return g.t.newRelayConn(conn, addr, c.UserID), addr, nil
 }
 
 func (g *relayGenerator) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
@@ -505,13 +523,21 @@ func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error)
 	return nil, errTURNNoTCPRelay
 }
 
-func (t *TURN) newRelayConn(conn net.PacketConn, device string) *relayConn {
-	r := &relayConn{PacketConn: conn, t: t, device: device,
+func (t *TURN) newRelayConn(conn net.PacketConn, relayed net.Addr, device string) *relayConn {
+	r := &relayConn{PacketConn: conn, t: t, device: device, relayed: addrPort(relayed),
 		toPeer: newTokenBucket(t.cfg.MaxBitrate), fromPeer: newTokenBucket(t.cfg.MaxBitrate)}
 	t.mu.Lock()
 	t.relays[r] = struct{}{}
 	t.mu.Unlock()
 	return r
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ua, ok := a.(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
 }
 
 // relayConn is one allocation's relay socket. pion writes what the client
@@ -521,6 +547,7 @@ type relayConn struct {
 	net.PacketConn
 	t                *TURN
 	device           string
+	relayed          netip.AddrPort // the address the client was given (XOR-RELAYED-ADDRESS)
 	toPeer, fromPeer *tokenBucket
 	once             sync.Once
 }
@@ -536,18 +563,59 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.t.dropped.Add(1)
 		return len(p), nil
 	}
-	return c.PacketConn.WriteTo(p, addr)
+	n, err := c.PacketConn.WriteTo(p, addr)
+	if err == nil {
+		c.t.toPeers.Add(1)
+	}
+	return n, err
 }
 
 // ReadFrom skips datagrams beyond the bitrate.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil || c.fromPeer.take(n) {
+		if err != nil {
 			return n, addr, err
+		}
+		if c.fromPeer.take(n) {
+			c.t.fromPeers.Add(1)
+			return n, addr, nil
 		}
 		c.t.dropped.Add(1)
 	}
+}
+
+// unpaddedUDP sends ChannelData messages over UDP without the padding
+// pion/turn adds to a multiple of 4 bytes. RFC 8656 section 12.5 makes
+// that padding optional over UDP, and clients that take the datagram's
+// length for the data's (libre, hence baresip) then see two stray bytes
+// on every G.711 SRTP packet (12 + 160 + 10 = 182) and fail its
+// authentication. coturn does not pad over UDP either.
+type unpaddedUDP struct{ net.PacketConn }
+
+func (u unpaddedUDP) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if n := channelDataLen(p); n < len(p) {
+		if _, err := u.PacketConn.WriteTo(p[:n], addr); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return u.PacketConn.WriteTo(p, addr)
+}
+
+// channelDataLen is the length of the ChannelData message in p without its
+// padding (RFC 8656 section 12.4: channel numbers 0x4000-0x4FFF, the
+// 16-bit length counts the application data only), or len(p) when p is
+// not ChannelData or its padding is not 1 to 3 bytes.
+func channelDataLen(p []byte) int {
+	if len(p) < 4 || p[0]&0xF0 != 0x40 {
+		return len(p)
+	}
+	n := 4 + int(binary.BigEndian.Uint16(p[2:4]))
+	if n < len(p) && len(p)-n < 4 {
+		return n
+	}
+	return len(p)
 }
 
 // Close releases the allocation's place in the quotas, once.
