@@ -5,12 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/edgeway/edgeway/internal/media"
 )
+
+// transport is the phone's media path for one call: a TURN relay on the
+// edge when its last token response carried TURN credentials (MRA), its
+// own UDP socket otherwise (on premises, where the core hands out none).
+func (p *Phone) transport(ctx context.Context) (media.Transport, error) {
+	if p.Tokens().TURN != nil {
+		return p.relay(ctx)
+	}
+	ip := p.cfg.MediaIP
+	if !ip.IsValid() {
+		var err error
+		if ip, err = routeFrom(p.cfg.EdgeSIP); err != nil {
+			return nil, err
+		}
+	}
+	return media.ListenHost(ip)
+}
+
+// routeFrom is the local address the system would send to addr's host
+// from (a UDP "connect" sends nothing).
+func routeFrom(addr string) (netip.Addr, error) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("phone: media address: %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap(), nil
+}
 
 // relay allocates a TURN relay on the edge with the credentials of the
 // phone's last token response (UDP to the server).
@@ -30,10 +59,11 @@ func (p *Phone) relay(ctx context.Context) (*media.Relay, error) {
 	return nil, fmt.Errorf("phone: no turn:…?transport=udp URL in %v", t.URLs)
 }
 
-// CallWithMedia calls line, sends and receives SRTP through the edge's
-// TURN relay for talk, hangs up and returns the received-media statistics.
+// CallWithMedia calls line, sends and receives SRTP for talk (through the
+// edge's TURN relay when the phone has TURN credentials, from its own
+// socket otherwise), hangs up and returns the received-media statistics.
 func (p *Phone) CallWithMedia(ctx context.Context, line string, talk time.Duration) (media.Stats, error) {
-	r, err := p.relay(ctx)
+	r, err := p.transport(ctx)
 	if err != nil {
 		return media.Stats{}, err
 	}
@@ -58,7 +88,7 @@ func (p *Phone) CallWithMedia(ctx context.Context, line string, talk time.Durati
 	return p.talk(ctx, r, local, remote, net.UDPAddrFromAddrPort(ans.Addr), talk, call)
 }
 
-func (p *Phone) talk(ctx context.Context, r *media.Relay, local, remote media.Crypto, peer net.Addr, d time.Duration, call *Call) (media.Stats, error) {
+func (p *Phone) talk(ctx context.Context, r media.Transport, local, remote media.Crypto, peer net.Addr, d time.Duration, call *Call) (media.Stats, error) {
 	sess, err := media.NewSession(local, remote)
 	if err != nil {
 		return media.Stats{}, err
@@ -82,12 +112,13 @@ func (p *Phone) talk(ctx context.Context, r *media.Relay, local, remote media.Cr
 	return s.Wait()
 }
 
-// AnswerWithMedia answers every incoming call with SRTP through the edge's
-// TURN relay, talking for talk (or until the caller hangs up), and reports
+// AnswerWithMedia answers every incoming call with SRTP (through the
+// edge's TURN relay or from the phone's own socket, as CallWithMedia),
+// talking for talk (or until the caller hangs up), and reports
 // each call's received-media statistics to report. It returns when ctx ends.
 func (p *Phone) AnswerWithMedia(ctx context.Context, talk time.Duration, report func(media.Stats, error)) {
 	type pending struct {
-		r             *media.Relay
+		r             media.Transport
 		local, remote media.Crypto
 		peer          net.Addr
 	}
@@ -97,7 +128,7 @@ func (p *Phone) AnswerWithMedia(ctx context.Context, talk time.Duration, report 
 		if err != nil {
 			return nil, 488
 		}
-		r, err := p.relay(ctx)
+		r, err := p.transport(ctx)
 		if err != nil {
 			return nil, 500
 		}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -39,6 +40,10 @@ type PhoneConfig struct {
 	// the edge's public HTTPS in MRA mode, the core's config port (6971)
 	// on premises. Default: EdgeHTTPS.
 	ConfigURL string
+	// MediaIP is the address of the phone's own media socket, used when
+	// its token response names no TURN server (on premises). Default: the
+	// local address the system routes EdgeSIP's host from.
+	MediaIP netip.Addr
 
 	Expires int          // REGISTER expiry asked for, seconds (default 600)
 	Log     *slog.Logger // default slog.Default()

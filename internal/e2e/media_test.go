@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/internal/media"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
@@ -151,5 +152,81 @@ func TestSRTPCallThroughEdgeTURN(t *testing.T) {
 			t.Fatalf("allocations left after the call: %d", env.Edge.TURN().Allocations())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// S-4, issue 4 acceptance 2: an MRA phone and an on-premises phone
+// (registered on core 5090) call each other both ways with SRTP. The MRA
+// phone relays through the edge's TURN server; the on-premises phone,
+// which gets no TURN credentials from the core, offers its own socket, and
+// the MRA phone's relay sends to it.
+func TestSRTPCallMRAAndOnPrem(t *testing.T) {
+	const talk = 3 * time.Second
+	const packets = int(talk / (20 * time.Millisecond))
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	mra := registered(t, env, phoneA, true)
+	onprem := registered(t, env, csf, false)
+	if mra.Tokens().TURN == nil {
+		t.Fatal("the MRA phone's token response carries no TURN credentials")
+	}
+	if onprem.Tokens().TURN != nil {
+		t.Fatal("the core handed the on-premises phone TURN credentials; this test needs its host path")
+	}
+	for _, tc := range []struct {
+		name           string
+		caller, callee *bench.Phone
+		line           string
+	}{
+		{"MRA calls on-prem", mra, onprem, "1003"},
+		{"on-prem calls MRA", onprem, mra, "1001"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			actx, stop := context.WithCancel(ctx)
+			answered := make(chan media.Stats, 1)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				tc.callee.AnswerWithMedia(actx, talk, func(st media.Stats, err error) {
+					if err != nil {
+						t.Errorf("callee: %v", err)
+					}
+					answered <- st
+				})
+			}()
+			defer func() { stop(); <-done }()
+			allocs := make(chan int, 1)
+			go func() { // the allocations in use mid-call
+				time.Sleep(talk / 2)
+				allocs <- env.Edge.TURN().Allocations()
+			}()
+			st, err := tc.caller.CallWithMedia(ctx, tc.line, talk)
+			if err != nil {
+				t.Fatalf("caller: %v", err)
+			}
+			var cst media.Stats
+			select {
+			case cst = <-answered:
+			case <-ctx.Done():
+				t.Fatal("the callee reported no call")
+			}
+			for who, s := range map[string]media.Stats{"caller": st, "callee": cst} {
+				if s.Sent < packets*9/10 || s.Received < packets*9/10 || s.Lost != 0 || s.AuthFailures != 0 || s.PlayedOut != s.Received {
+					t.Errorf("%s: %+v; want about %d sent and received, all played, no loss, no auth failure", who, s, packets)
+				}
+			}
+			if n := <-allocs; n != 1 {
+				t.Errorf("%d TURN allocations mid-call, want 1 (the MRA phone's)", n)
+			}
+			waitCalls(t, env, 0)
+			deadline := time.Now().Add(5 * time.Second)
+			for env.Edge.TURN().Allocations() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("allocations left after the call: %d", env.Edge.TURN().Allocations())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }
