@@ -56,6 +56,11 @@ type Config struct {
 	// SIPIdleTimeout closes a silent phone connection (default 5m; phones
 	// send CRLF keep-alives, RFC 5626 §4.4.1).
 	SIPIdleTimeout time.Duration `yaml:"sip_idle_timeout"`
+	// SIPKeepAlive is how often the edge sends a CRLF keep-alive down each
+	// registered phone's connection (RFC 5626 §4.4.1), so NATs in front of
+	// phones keep the flow open for incoming calls (default 30s; negative:
+	// never).
+	SIPKeepAlive time.Duration `yaml:"sip_keepalive"`
 	// HandshakeTimeout bounds every TLS handshake (default 10s).
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// MaxConnsPerSource caps phone connections from one IP (default 1000).
@@ -130,6 +135,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.SIPIdleTimeout == 0 {
 		c.SIPIdleTimeout = 5 * time.Minute
+	}
+	if c.SIPKeepAlive == 0 {
+		c.SIPKeepAlive = 30 * time.Second
 	}
 	if c.HandshakeTimeout == 0 {
 		c.HandshakeTimeout = 10 * time.Second

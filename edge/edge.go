@@ -46,6 +46,7 @@ type Server struct {
 	// and the server Serve runs.
 	turnSecret []byte
 	turn       atomic.Pointer[TURN]
+	sipFront   atomic.Pointer[SIPFront]
 }
 
 // New checks the configuration and loads the certificates.
@@ -167,6 +168,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return err
 	}
 	front.setCoreAddrs(resolveAddrs(ctx, s.cfg.CoreMRA))
+	s.sipFront.Store(front)
 
 	hs := httpx.NewServer(s.httpHandler(sipPort), s.log)
 	s.log.Info("edge listening", "https", ls.HTTPS.Addr(), "sip", ls.SIP.Addr(), "core", s.cfg.CoreURL, "core_mra", s.cfg.CoreMRA)
@@ -175,6 +177,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		if err := hs.Serve(httpsLn); !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("edge: https: %w", err)
 		}
+		return nil
+	})
+	g.Go(func() error {
+		front.keepAlive(gctx, s.cfg.SIPKeepAlive)
 		return nil
 	})
 	g.Go(func() error {

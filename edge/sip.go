@@ -7,10 +7,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -38,6 +41,138 @@ type SIPFront struct {
 	// coreAddrs are the core's MRA addresses as "ip:port", set before
 	// serving and read-only after.
 	coreAddrs map[string]bool
+
+	legs legTable
+}
+
+// legTable is what the edge knows of phones' flows and calls: the phones'
+// connections that registered through it (RFC 5626 flows, kept alive with
+// CRLF) and the call legs it record-routed for them, keyed by Call-ID and
+// flow, from the 2xx to the initial INVITE until the BYE's final response
+// or the flow's end.
+type legTable struct {
+	mu         sync.Mutex
+	flows      map[string]struct{} // phone source "ip:port"
+	dialogs    map[legKey]struct{}
+	keepalives atomic.Uint64
+}
+
+type legKey struct{ callID, flow string }
+
+func (l *legTable) addFlow(src string) {
+	l.mu.Lock()
+	if l.flows == nil {
+		l.flows, l.dialogs = map[string]struct{}{}, map[legKey]struct{}{}
+	}
+	l.flows[src] = struct{}{}
+	l.mu.Unlock()
+}
+
+// dropFlow forgets a flow and the call legs on it.
+func (l *legTable) dropFlow(src string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.flows, src)
+	for k := range l.dialogs {
+		if k.flow == src {
+			delete(l.dialogs, k)
+		}
+	}
+}
+
+func (l *legTable) snapshotFlows() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]string, 0, len(l.flows))
+	for f := range l.flows {
+		out = append(out, f)
+	}
+	return out
+}
+
+// track updates the call legs after a request on flow got its final
+// response res (nil when none came).
+func (l *legTable) track(req *sip.Request, flow string, res *sip.Response) {
+	if res == nil || req.CallID() == nil {
+		return
+	}
+	k := legKey{req.CallID().Value(), flow}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case req.IsInvite() && !hasToTag(req) && res.IsSuccess():
+		if l.dialogs == nil {
+			l.flows, l.dialogs = map[string]struct{}{}, map[legKey]struct{}{}
+		}
+		l.dialogs[k] = struct{}{}
+	case req.Method == sip.BYE:
+		// Whatever the answer, the dialog is over (RFC 3261 §15.1.1).
+		delete(l.dialogs, k)
+	}
+}
+
+// SIP is the running SIP front, nil before Serve has set it up.
+func (s *Server) SIP() *SIPFront { return s.sipFront.Load() }
+
+// Flows is the number of phone connections the edge keeps alive.
+func (f *SIPFront) Flows() int {
+	f.legs.mu.Lock()
+	defer f.legs.mu.Unlock()
+	return len(f.legs.flows)
+}
+
+// Dialogs is the number of call legs the edge routes for its phones.
+func (f *SIPFront) Dialogs() int {
+	f.legs.mu.Lock()
+	defer f.legs.mu.Unlock()
+	return len(f.legs.dialogs)
+}
+
+// KeepAlives is the number of CRLF keep-alives sent down phone flows.
+func (f *SIPFront) KeepAlives() uint64 { return f.legs.keepalives.Load() }
+
+// keepAlive writes a double-CRLF ping (RFC 5626 §4.4.1) down every phone
+// flow each interval, so NATs and firewalls in front of the phones keep
+// their bindings; the phone answers with a CRLF pong, which also keeps the
+// flow off the idle timeout. Flows whose connection is gone are forgotten,
+// with their call legs. It returns when ctx ends.
+func (f *SIPFront) keepAlive(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, src := range f.legs.snapshotFlows() {
+			if !f.ping(src) {
+				f.legs.dropFlow(src)
+			}
+		}
+	}
+}
+
+// ping writes CRLFCRLF on the phone's connection; false when it is gone.
+func (f *SIPFront) ping(src string) bool {
+	c, err := f.ua.TransportLayer().GetConnection("tls", src)
+	if err != nil || c == nil {
+		return false
+	}
+	w, ok := c.(io.Writer)
+	if !ok {
+		return true
+	}
+	if _, err := w.Write([]byte("\r\n\r\n")); err != nil {
+		f.log.Debug("keep-alive write failed; closing the flow", "src", src, "err", err)
+		_ = c.Close()
+		return false
+	}
+	f.legs.keepalives.Add(1)
+	return true
 }
 
 func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort int, flowKey []byte, log *slog.Logger) (*SIPFront, error) {
@@ -172,7 +307,8 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(f.coreMRA)
 	fwd.SetTransport("TLS")
-	sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log)
+	res := sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log)
+	f.legs.track(req, req.Source(), res)
 }
 
 // toPhone forwards the core's request down the phone's flow. A flow that
@@ -197,7 +333,8 @@ func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(src)
 	fwd.SetTransport("TLS")
-	sipx.Relay(context.Background(), f.client, tx, req, fwd, nil, f.log)
+	res := sipx.Relay(context.Background(), f.client, tx, req, fwd, nil, f.log)
+	f.legs.track(req, src, res)
 }
 
 func (f *SIPFront) rewriteChallenge(res *sip.Response) {
@@ -274,7 +411,30 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
 	fwd.SetDestination(f.coreMRA)
 	fwd.SetTransport("TLS")
-	sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log)
+	if res := sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log); res != nil && res.IsSuccess() {
+		if unregisters(req) {
+			f.legs.dropFlow(req.Source())
+		} else {
+			f.legs.addFlow(req.Source())
+		}
+	}
+}
+
+// unregisters reports whether a REGISTER removes its bindings (Expires 0
+// in the header or on its Contact, RFC 3261 §10.2.2).
+func unregisters(req *sip.Request) bool {
+	if c := req.Contact(); c != nil {
+		if v, ok := c.Params.Get("expires"); ok {
+			return strings.TrimSpace(v) == "0"
+		}
+		if c.Address.Wildcard {
+			return true
+		}
+	}
+	if h := req.GetHeader("Expires"); h != nil {
+		return strings.TrimSpace(h.Value()) == "0"
+	}
+	return false
 }
 
 // pathFor builds this edge's Path entry for a phone's connection: the user

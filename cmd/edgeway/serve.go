@@ -92,6 +92,7 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.StringVar(&c.TokenIssuer, "token-issuer", c.TokenIssuer, "the core's token issuer (default: core-url)")
 	fs.StringVar(&c.TokenAudience, "token-audience", c.TokenAudience, "the core's token audience (default urn:edgeway:sip)")
 	fs.DurationVar(&c.SIPIdleTimeout, "sip-idle-timeout", c.SIPIdleTimeout, "close a silent phone connection after this long (default 5m)")
+	fs.DurationVar(&c.SIPKeepAlive, "sip-keepalive", c.SIPKeepAlive, "send a CRLF keep-alive down each registered phone's connection this often (default 30s; negative: never)")
 	fs.DurationVar(&c.CoreRetry, "core-retry", c.CoreRetry, "retry the core this often while it cannot be reached (default 10s)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "bound on every TLS handshake (default 10s)")
 	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "phone connections allowed from one IP (default 1000)")

@@ -48,6 +48,18 @@ func waitCalls(t *testing.T, env *testenv.Env, n int) {
 	}
 }
 
+// waitEdgeDialogs waits (bounded) until the edge routes n call legs.
+func waitEdgeDialogs(t *testing.T, env *testenv.Env, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for env.Edge.SIP().Dialogs() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("edge routes %d call legs, want %d", env.Edge.SIP().Dialogs(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // S-4 signalling: calls between two MRA phones and between an MRA and an
 // on-premises phone, both ways, each hung up by either side, leave no
 // dialog behind on the core.
@@ -66,11 +78,12 @@ func TestCallsRouteThroughEdgeAndCore(t *testing.T) {
 		from, to   *bench.Phone
 		line       string
 		callerHang bool
+		edgeLegs   int // call legs through the edge: one per MRA phone
 	}{
-		{"MRA to MRA, caller hangs up", a, b, "1002", true},
-		{"MRA to MRA, callee hangs up", b, a, "1001", false},
-		{"MRA to on-prem", a, c, "1003", true},
-		{"on-prem to MRA", c, b, "1002", false},
+		{"MRA to MRA, caller hangs up", a, b, "1002", true, 2},
+		{"MRA to MRA, callee hangs up", b, a, "1001", false, 2},
+		{"MRA to on-prem", a, c, "1003", true, 1},
+		{"on-prem to MRA", c, b, "1002", false, 1},
 	} {
 		call, err := tc.from.Dial(ctx, tc.line, testSDP)
 		if err != nil {
@@ -86,6 +99,7 @@ func TestCallsRouteThroughEdgeAndCore(t *testing.T) {
 			t.Fatalf("%s: callee never saw the call", tc.name)
 		}
 		waitCalls(t, env, 1)
+		waitEdgeDialogs(t, env, tc.edgeLegs)
 		hanger, other := call, in
 		if !tc.callerHang {
 			hanger, other = in, call
@@ -99,6 +113,7 @@ func TestCallsRouteThroughEdgeAndCore(t *testing.T) {
 			t.Fatalf("%s: the other side never saw the BYE", tc.name)
 		}
 		waitCalls(t, env, 0)
+		waitEdgeDialogs(t, env, 0)
 	}
 }
 
@@ -131,6 +146,7 @@ func TestCallRefusals(t *testing.T) {
 		t.Fatalf("480 took %v", time.Since(start))
 	}
 	waitCalls(t, env, 0)
+	waitEdgeDialogs(t, env, 0)
 }
 
 // CANCEL before the answer reaches the callee and leaves no dialog.
@@ -168,4 +184,5 @@ func TestCancelBeforeAnswer(t *testing.T) {
 		t.Fatal("Dial did not return after CANCEL")
 	}
 	waitCalls(t, env, 0)
+	waitEdgeDialogs(t, env, 0)
 }
