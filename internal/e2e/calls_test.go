@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
 
@@ -182,6 +183,63 @@ func TestCancelBeforeAnswer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Dial did not return after CANCEL")
+	}
+	waitCalls(t, env, 0)
+	waitEdgeDialogs(t, env, 0)
+}
+
+// Issue 4 (call routing): the caller's token expiring mid-call does not
+// drop the established call (in-dialog requests carry no token and are
+// routed by Record-Route), but a new call needs a valid token: the core
+// refuses the INVITE with 401 invalid_token (RFC 6750 §3.1).
+func TestTokenExpiryMidCall(t *testing.T) {
+	clk := testenv.NewClock(time.Now())
+	env := testenv.Start(t, testenv.Options{CoreOptions: []core.Option{core.WithClock(clk.Now)}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	autoAnswer(b)
+	call, err := a.Dial(ctx, "1002", testSDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in *bench.Call
+	select {
+	case in = <-b.Incoming():
+	case <-ctx.Done():
+		t.Fatal("callee never saw the call")
+	}
+	waitCalls(t, env, 1)
+
+	// A's access token (1 h by default) expires on the core's clock.
+	clk.Advance(2 * time.Hour)
+	time.Sleep(300 * time.Millisecond) // give a wrong teardown the chance to happen
+	select {
+	case <-call.Done():
+		t.Fatal("the caller's call ended when its token expired")
+	case <-in.Done():
+		t.Fatal("the callee's call ended when the caller's token expired")
+	default:
+	}
+	if n := env.Core.Calls(); n != 1 {
+		t.Fatalf("core routes %d calls after the token expired, want the established 1", n)
+	}
+
+	// A new call with the expired token: 401 from the core.
+	refused, err := a.Dial(ctx, "1002", testSDP)
+	if !errors.Is(err, bench.ErrCallRefused) || refused == nil || refused.Status != 401 {
+		t.Fatalf("new INVITE with an expired token: %v %v, want 401", refused, err)
+	}
+
+	// The established call still ends normally, from the expired side.
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatalf("BYE after the token expired: %v", err)
+	}
+	select {
+	case <-in.Done():
+	case <-ctx.Done():
+		t.Fatal("the callee never saw the BYE")
 	}
 	waitCalls(t, env, 0)
 	waitEdgeDialogs(t, env, 0)

@@ -230,3 +230,101 @@ func TestSRTPCallMRAAndOnPrem(t *testing.T) {
 		})
 	}
 }
+
+// Issue 4 acceptance 6, end to end: B answers with one SDES key and
+// encrypts with another (a wrong key on one side). Every packet A receives
+// through the relays fails SRTP authentication, is counted, and none is
+// played out; B, whose keys are right, gets A's media intact.
+func TestWrongSRTPKeyThroughRelay(t *testing.T) {
+	const talk = 2 * time.Second
+	const packets = int(talk / (20 * time.Millisecond))
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	ta, tb := a.Tokens().TURN, b.Tokens().TURN
+	ra, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", ta.Username, ta.Credential, env.Info.TURNRealm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	rb, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", tb.Username, tb.Credential, env.Info.TURNRealm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	offer, err := media.NewOffer(ra.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type answered struct {
+		sess *media.Session
+		peer netip.AddrPort
+	}
+	bSide := make(chan answered, 1)
+	b.SetAnswerer(func(body []byte) ([]byte, int) {
+		off, err := media.ParseSDP(body)
+		if err != nil {
+			return nil, 488
+		}
+		ans, chosen, err := media.Answer(off, rb.Addr())
+		if err != nil {
+			return nil, 488
+		}
+		// The key B sends with is not the one its answer announced.
+		other, err := media.NewCrypto(ans.Crypto[0].Tag, ans.Crypto[0].Suite)
+		if err != nil {
+			return nil, 500
+		}
+		sess, err := media.NewSession(other, chosen)
+		if err != nil {
+			return nil, 500
+		}
+		bSide <- answered{sess, off.Addr}
+		return ans.Marshal(), 0
+	})
+	call, err := a.Dial(ctx, "1002", offer.Marshal())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer call.Hangup(context.WithoutCancel(ctx))
+	ans, err := media.ParseSDP(call.RemoteSDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, remote, err := media.AcceptAnswer(offer, ans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessA, err := media.NewSession(local, remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs := <-bSide
+	peerOfA, peerOfB := net.UDPAddrFromAddrPort(ans.Addr), net.UDPAddrFromAddrPort(bs.peer)
+	if err := ra.Permit(peerOfA); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.Permit(peerOfB); err != nil {
+		t.Fatal(err)
+	}
+	var sa, sb media.Stream
+	if err := sa.Start(ctx, ra.PacketConn(), peerOfA, sessA, talk); err != nil {
+		t.Fatal(err)
+	}
+	if err := sb.Start(ctx, rb.PacketConn(), peerOfB, bs.sess, talk); err != nil {
+		t.Fatal(err)
+	}
+	statsA, errA := sa.Wait()
+	statsB, errB := sb.Wait()
+	if errA != nil || errB != nil {
+		t.Fatalf("streams: %v / %v", errA, errB)
+	}
+	if statsA.Received != packets || statsA.AuthFailures != packets || statsA.PlayedOut != 0 {
+		t.Errorf("A, receiving with the announced key: %+v; want all %d packets arriving, each failing authentication, none played out", statsA, packets)
+	}
+	if statsB.Received != packets || statsB.AuthFailures != 0 || statsB.PlayedOut != packets {
+		t.Errorf("B, whose keys are right: %+v; want %d received and played", statsB, packets)
+	}
+}
