@@ -17,10 +17,66 @@ type Call struct {
 	// Status is the final response to the INVITE (placed calls).
 	Status int
 
-	client *sipgo.DialogClientSession
-	server *sipgo.DialogServerSession
-	done   chan struct{}
-	once   sync.Once
+	client   *sipgo.DialogClientSession
+	server   *sipgo.DialogServerSession
+	localSDP []byte // what this side offered or answered
+	done     chan struct{}
+	once     sync.Once
+
+	mu       sync.Mutex
+	received []sip.RequestMethod // in-dialog requests from the other side, but BYE and ACK
+}
+
+// Received lists the in-dialog requests (re-INVITE, UPDATE, INFO,
+// OPTIONS, …) the other side sent, in order.
+func (c *Call) Received() []sip.RequestMethod {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]sip.RequestMethod(nil), c.received...)
+}
+
+// Request sends an in-dialog request (RFC 3261 §12.2.1.1) along the
+// call's route set and returns the final response. A re-INVITE carries
+// the call's SDP again (a session refresh) and is ACKed on 2xx.
+func (c *Call) Request(ctx context.Context, method sip.RequestMethod) (*sip.Response, error) {
+	var target sip.Uri
+	switch {
+	case c.client != nil && c.client.InviteResponse != nil && c.client.InviteResponse.Contact() != nil:
+		target = c.client.InviteResponse.Contact().Address
+	case c.server != nil && c.server.InviteRequest.Contact() != nil:
+		target = c.server.InviteRequest.Contact().Address
+	default:
+		return nil, errors.New("phone: the call has no remote target")
+	}
+	req := sip.NewRequest(method, target)
+	if method == sip.INVITE || method == sip.UPDATE {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(c.localSDP)
+	}
+	do, write := c.doers()
+	res, err := do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("phone: in-dialog %s: %w", method, err)
+	}
+	if method == sip.INVITE && res.IsSuccess() {
+		if err := write(sip.NewRequest(sip.ACK, target)); err != nil {
+			return res, fmt.Errorf("phone: ACK of re-INVITE: %w", err)
+		}
+	}
+	return res, nil
+}
+
+func (c *Call) doers() (func(context.Context, *sip.Request) (*sip.Response, error), func(*sip.Request) error) {
+	if c.client != nil {
+		return c.client.Do, c.client.WriteRequest
+	}
+	return c.server.Do, c.server.WriteRequest
+}
+
+func (c *Call) record(m sip.RequestMethod) {
+	c.mu.Lock()
+	c.received = append(c.received, m)
+	c.mu.Unlock()
 }
 
 // Done is closed when the call ends, by either side.
@@ -75,7 +131,43 @@ func (p *Phone) initCalls() error {
 		}
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
 	})
+	srv.OnUpdate(p.onInDialog)
+	srv.OnInfo(p.onInDialog)
+	srv.OnOptions(p.onInDialog)
 	return nil
+}
+
+// onInDialog answers a request within a call (UPDATE, INFO, OPTIONS,
+// re-INVITE) with 200, and an offer with the call's SDP; 481 outside one
+// (RFC 3261 §12.2.2).
+func (p *Phone) onInDialog(req *sip.Request, tx sip.ServerTransaction) {
+	p.mu.Lock()
+	c := p.calls[req.CallID().Value()]
+	p.mu.Unlock()
+	if c == nil || !hasTag(req) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 481, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	c.record(req.Method)
+	var body []byte
+	if len(req.Body()) > 0 && (req.IsInvite() || req.Method == sip.UPDATE) {
+		body = c.localSDP
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", body)
+	if body != nil {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	h := p.contactHeader()
+	res.AppendHeader(&h)
+	_ = tx.Respond(res)
+}
+
+func hasTag(req *sip.Request) bool {
+	if to := req.To(); to != nil {
+		_, ok := to.Params.Get("tag")
+		return ok
+	}
+	return false
 }
 
 func (p *Phone) endCall(req *sip.Request) {
@@ -99,6 +191,10 @@ func (p *Phone) SetAnswerer(a Answerer) {
 func (p *Phone) Incoming() <-chan *Call { return p.incoming }
 
 func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if hasTag(req) { // a re-INVITE
+		p.onInDialog(req, tx)
+		return
+	}
 	p.mu.Lock()
 	answer := p.answerer
 	p.mu.Unlock()
@@ -116,7 +212,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = ds.Respond(180, "Ringing", nil)
-	c := &Call{RemoteSDP: req.Body(), server: ds, done: make(chan struct{}), Status: 200}
+	c := &Call{RemoteSDP: req.Body(), server: ds, localSDP: sdp, done: make(chan struct{}), Status: 200}
 	p.mu.Lock()
 	p.calls[req.CallID().Value()] = c
 	p.mu.Unlock()
@@ -168,7 +264,7 @@ func (p *Phone) Dial(ctx context.Context, line string, offer []byte) (*Call, err
 	if err := sess.Ack(ctx); err != nil {
 		return nil, fmt.Errorf("phone %s: ACK: %w", p.cfg.Device, err)
 	}
-	c := &Call{RemoteSDP: sess.InviteResponse.Body(), Status: sess.InviteResponse.StatusCode, client: sess, done: make(chan struct{})}
+	c := &Call{RemoteSDP: sess.InviteResponse.Body(), Status: sess.InviteResponse.StatusCode, client: sess, localSDP: offer, done: make(chan struct{})}
 	p.mu.Lock()
 	p.calls[req.CallID().Value()] = c
 	p.mu.Unlock()

@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/internal/testenv"
+	"github.com/emiago/sipgo/sip"
 )
 
 var testSDP = []byte("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/SAVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
@@ -243,4 +245,68 @@ func TestTokenExpiryMidCall(t *testing.T) {
 	}
 	waitCalls(t, env, 0)
 	waitEdgeDialogs(t, env, 0)
+}
+
+// Issue 4 (call routing): in-dialog requests (re-INVITE with its ACK,
+// UPDATE, INFO, OPTIONS) follow the route set through edge and core in
+// both directions, between MRA phones and between an MRA and an
+// on-premises phone, and reach the other side.
+func TestInDialogRequests(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	c := registered(t, env, csf, false)
+	for _, p := range []*bench.Phone{a, b, c} {
+		autoAnswer(p)
+	}
+	methods := []sip.RequestMethod{sip.INVITE, sip.UPDATE, sip.INFO, sip.OPTIONS}
+	for _, tc := range []struct {
+		name     string
+		from, to *bench.Phone
+		line     string
+	}{
+		{"MRA to MRA", a, b, "1002"},
+		{"MRA to on-prem", a, c, "1003"},
+		{"on-prem to MRA", c, b, "1002"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			call, err := tc.from.Dial(ctx, tc.line, testSDP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var in *bench.Call
+			select {
+			case in = <-tc.to.Incoming():
+			case <-ctx.Done():
+				t.Fatal("callee never saw the call")
+			}
+			for _, side := range []struct {
+				who      string
+				from, to *bench.Call
+			}{{"caller", call, in}, {"callee", in, call}} {
+				for _, m := range methods {
+					res, err := side.from.Request(ctx, m)
+					if err != nil || res.StatusCode != 200 {
+						t.Fatalf("%s's in-dialog %s: %v %v", side.who, m, res, err)
+					}
+					if (m == sip.INVITE || m == sip.UPDATE) && string(res.Body()) != string(testSDP) {
+						t.Errorf("%s's %s: answer SDP %q", side.who, m, res.Body())
+					}
+				}
+				if got := side.to.Received(); fmt.Sprint(got) != fmt.Sprint(methods) {
+					t.Errorf("the other side of the %s received %v, want %v", side.who, got, methods)
+				}
+			}
+			if n := env.Core.Calls(); n != 1 {
+				t.Errorf("core routes %d calls after the in-dialog requests, want 1", n)
+			}
+			if err := call.Hangup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			waitCalls(t, env, 0)
+			waitEdgeDialogs(t, env, 0)
+		})
+	}
 }
