@@ -215,7 +215,11 @@ func placeCall(ctx context.Context, ph *bench.Phone, pf phoneFlags, out io.Write
 		return fmt.Errorf("REGISTER: %d %s", res.StatusCode, res.Reason)
 	}
 	defer func() { _ = ph.Unregister(context.WithoutCancel(ctx)) }()
-	fmt.Fprintf(out, "calling %s for %s (SRTP via the edge's TURN relay)…\n", pf.call, pf.talk)
+	path := "via the edge's TURN relay"
+	if ph.Tokens().TURN == nil {
+		path = "from this phone's own socket: no TURN credentials on premises"
+	}
+	fmt.Fprintf(out, "calling %s for %s (SRTP %s)…\n", pf.call, pf.talk, path)
 	st, err := ph.CallWithMedia(ctx, pf.call, pf.talk)
 	if err != nil {
 		return err
