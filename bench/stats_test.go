@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func ms_(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func TestPercentileNearestRank(t *testing.T) {
+	var v []time.Duration
+	for i := 1; i <= 100; i++ {
+		v = append(v, ms_(i))
+	}
+	for _, tc := range []struct {
+		p    float64
+		want time.Duration
+	}{{50, ms_(50)}, {90, ms_(90)}, {99, ms_(99)}, {99.9, ms_(100)}, {100, ms_(100)}, {1, ms_(1)}, {0.5, ms_(1)}} {
+		if got := Percentile(v, tc.p); got != tc.want {
+			t.Errorf("p%v of 1..100 ms = %v, want %v", tc.p, got, tc.want)
+		}
+	}
+	ten := []time.Duration{ms_(1), ms_(2), ms_(3), ms_(4), ms_(5), ms_(6), ms_(7), ms_(8), ms_(9), ms_(10)}
+	if got := Percentile(ten, 50); got != ms_(5) {
+		t.Errorf("p50 of 1..10 = %v, want 5ms (nearest rank: the 5th)", got)
+	}
+	if got := Percentile(ten, 99); got != ms_(10) {
+		t.Errorf("p99 of 1..10 = %v, want 10ms", got)
+	}
+	if got := Percentile(nil, 50); got != 0 {
+		t.Errorf("p50 of nothing = %v", got)
+	}
+	if got := Percentile([]time.Duration{ms_(7)}, 99); got != ms_(7) {
+		t.Errorf("p99 of one value = %v", got)
+	}
+}
+
+func TestRecorderSummaryAndSeries(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	r := NewRecorder(t0)
+	// Second 0: 1..4 ms ok; second 1: 10 ms ok, two 401s; second 3: a timeout.
+	for i := 1; i <= 4; i++ {
+		r.Record(t0.Add(ms_(100*i)), ms_(i), "")
+	}
+	r.Record(t0.Add(1500*time.Millisecond), ms_(10), "")
+	r.Record(t0.Add(1600*time.Millisecond), ms_(50), "SIP 401")
+	r.Record(t0.Add(1700*time.Millisecond), ms_(60), "SIP 401")
+	r.Record(t0.Add(3100*time.Millisecond), ms_(5000), "timeout")
+	s := r.Summary(t0.Add(5 * time.Second))
+	if s.Attempts != 8 || s.Successes != 5 {
+		t.Fatalf("attempts %d successes %d, want 8 and 5", s.Attempts, s.Successes)
+	}
+	if s.Errors["SIP 401"] != 2 || s.Errors["timeout"] != 1 || len(s.Errors) != 2 {
+		t.Errorf("errors %v", s.Errors)
+	}
+	if s.Throughput != 1.0 { // 5 successes in 5 s
+		t.Errorf("throughput %v, want 1/s", s.Throughput)
+	}
+	// Failures' latencies do not count: successes are 1,2,3,4,10 ms.
+	if s.P50 != Millis(ms_(3)) || s.P90 != Millis(ms_(10)) || s.P99 != Millis(ms_(10)) || s.Max != Millis(ms_(10)) {
+		t.Errorf("p50 %v p90 %v p99 %v max %v", time.Duration(s.P50), time.Duration(s.P90), time.Duration(s.P99), time.Duration(s.Max))
+	}
+	series := r.Series()
+	if len(series) != 4 {
+		t.Fatalf("series of %d seconds, want 4: %+v", len(series), series)
+	}
+	want := []Point{{0, 4, 0, Millis(ms_(2)), Millis(ms_(4))}, {1, 1, 2, Millis(ms_(10)), Millis(ms_(10))}, {2, 0, 0, 0, 0}, {3, 0, 1, 0, 0}}
+	for i := range want {
+		if series[i] != want[i] {
+			t.Errorf("second %d: %+v, want %+v", i, series[i], want[i])
+		}
+	}
+	if got := SortedErrors(s.Errors); fmt.Sprint(got) != "[SIP 401 timeout]" {
+		t.Errorf("SortedErrors = %v", got)
+	}
+	b, err := json.Marshal(s)
+	if err != nil || !bytes.Contains(b, []byte(`"p50_ms":3.000`)) || !bytes.Contains(b, []byte(`"elapsed_s":5.000`)) {
+		t.Errorf("JSON %s %v", b, err)
+	}
+}
+
+func TestErrorClass(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{context.DeadlineExceeded, "timeout"},
+		{fmt.Errorf("phone: REGISTER: %w", context.DeadlineExceeded), "timeout"},
+		{refused, "connection refused"},
+		{fmt.Errorf("wrapped: %w", syscall.ECONNRESET), "connection reset"},
+		{&net.OpError{Op: "read", Err: os.ErrClosed}, "connection"},
+		{fmt.Errorf("something else"), "error"},
+	} {
+		if got := ErrorClass(tc.err); got != tc.want {
+			t.Errorf("ErrorClass(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestLoadStopsByCountAndPaces(t *testing.T) {
+	var calls int
+	ch := make(chan struct{}, 1000)
+	rec, err := Load{Workers: 4, Count: 37, Duration: time.Minute}.Run(context.Background(), func(ctx context.Context, w int) string {
+		ch <- struct{}{}
+		if w == 0 {
+			return "SIP 503"
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls = len(ch)
+	s := rec.Summary(time.Now())
+	if calls != 37 || s.Attempts != 37 {
+		t.Errorf("%d calls, %d recorded; want exactly the 37 asked for", calls, s.Attempts)
+	}
+	if s.Errors["SIP 503"]+s.Successes != 37 {
+		t.Errorf("errors %v + successes %d ≠ 37", s.Errors, s.Successes)
+	}
+	// Paced at 100/s: attempt k is due k×10 ms after the start, and
+	// timers never fire early, so the k-th attempt to start cannot start
+	// before then (a closed loop would start them all at once).
+	var mu sync.Mutex
+	var starts []time.Duration
+	begin := time.Now()
+	if _, err := (Load{Workers: 8, Rate: 100, Count: 20, Duration: time.Minute}).Run(context.Background(), func(ctx context.Context, w int) string {
+		mu.Lock()
+		starts = append(starts, time.Since(begin))
+		mu.Unlock()
+		return ""
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(starts)
+	if len(starts) != 20 {
+		t.Fatalf("%d attempts, want 20", len(starts))
+	}
+	for k, at := range starts {
+		if due := time.Duration(k) * 10 * time.Millisecond; at < due {
+			t.Errorf("attempt %d started at %v, before it was due at %v", k, at, due)
+		}
+	}
+	if _, err := (Load{Workers: 1}).Run(context.Background(), func(context.Context, int) string { return "" }); err == nil {
+		t.Error("a run with neither a duration nor a count was accepted")
+	}
+}
+
+func TestReportOutputs(t *testing.T) {
+	t0 := time.Now()
+	r := NewRecorder(t0)
+	for i := range 30 {
+		r.Record(t0.Add(time.Duration(i)*100*time.Millisecond), ms_(i%7+1), "")
+	}
+	r.Record(t0.Add(time.Second), ms_(1), "HTTP 429")
+	res := Result{Name: "register", Target: "127.0.0.1:5061 <edge> & core", Started: t0, Summary: r.Summary(t0.Add(3 * time.Second)), Series: r.Series(),
+		Procs: []ProcUsage{{Name: "edge+core", PID: 42, CPUSeconds: 1.5, PeakRSS: 64 << 20}}, Extra: map[string]string{"memory per idle phone": "9.1 KiB"}}
+	var table bytes.Buffer
+	if err := WriteTable(&table, res); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"attempts", "31", "successes", "30", "errors: HTTP 429", "throughput", "10 /s", "p50 / p90 / p99 / max", "edge+core (pid 42)", "CPU 1.50 s, peak RSS 64.0 MiB", "memory per idle phone", "9.1 KiB"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var svg bytes.Buffer
+	if err := WritePlot(&svg, res); err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(&svg)
+	polylines := 0
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("plot is not well-formed XML: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "polyline" {
+			polylines++
+			for _, a := range se.Attr {
+				if a.Name.Local == "points" && strings.Count(a.Value, ",") != len(res.Series) {
+					t.Errorf("polyline with %d points, want %d", strings.Count(a.Value, ","), len(res.Series))
+				}
+			}
+		}
+	}
+	if polylines != 3 {
+		t.Errorf("%d lines in the plot, want throughput, p50 and p99", polylines)
+	}
+	if niceCeil(7) != 10 || niceCeil(0.13) != 0.2 || niceCeil(1500) != 2000 || niceCeil(50) != 50 {
+		t.Errorf("niceCeil: %v %v %v %v", niceCeil(7), niceCeil(0.13), niceCeil(1500), niceCeil(50))
+	}
+}
+
+func TestReadProcSelf(t *testing.T) {
+	buf := make([]byte, 32<<20) // touch memory so the high-water mark is above it
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	s, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PeakRSS < 32<<20 || s.RSS <= 0 || s.PeakRSS < s.RSS {
+		t.Errorf("RSS %d, peak %d; want peak ≥ 32 MiB and ≥ RSS", s.RSS, s.PeakRSS)
+	}
+	if _, err := ReadProc(1 << 30); err == nil {
+		t.Error("a process that does not exist was read")
+	}
+	_ = buf[len(buf)-1]
+}
