@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -44,6 +45,10 @@ type PhoneConfig struct {
 	// its token response names no TURN server (on premises). Default: the
 	// local address the system routes EdgeSIP's host from.
 	MediaIP netip.Addr
+	// SourceIP, when set, is the local address of the phone's HTTPS and
+	// SIP connections (a load generator spreads phones over 127.0.0.0/8
+	// as real phones come from many addresses).
+	SourceIP netip.Addr
 
 	Expires int          // REGISTER expiry asked for, seconds (default 600)
 	Log     *slog.Logger // default slog.Default()
@@ -129,7 +134,14 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	}
 	tlsConf := &tls.Config{RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
 	p := &Phone{cfg: cfg, callID: randHex(12), tag: randHex(6), calls: map[string]*Call{}}
-	p.http = &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2}}
+	tr := &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2}
+	var clientOpts []sipgo.ClientOption
+	if cfg.SourceIP.IsValid() {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.SourceIP.AsSlice()}, Timeout: 10 * time.Second}
+		tr.DialContext = d.DialContext
+		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(netip.AddrPortFrom(cfg.SourceIP, 0).String()))
+	}
+	p.http = &http.Client{Timeout: 15 * time.Second, Transport: tr}
 	instance := randHex(16)
 	p.contact = fmt.Sprintf("sip:%s@%s.invalid;transport=tls;ob", cfg.Line, instance)
 	var err error
@@ -139,7 +151,7 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
 	// No client host name: Via carries the connection's real local address.
-	if p.client, err = sipgo.NewClient(p.ua); err != nil {
+	if p.client, err = sipgo.NewClient(p.ua, clientOpts...); err != nil {
 		p.ua.Close()
 		return nil, fmt.Errorf("phone: %w", err)
 	}
@@ -152,6 +164,10 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 }
 
 // Close drops the phone's connections.
+// CloseIdleConnections closes the phone's idle HTTPS connections, as a
+// phone does after onboarding.
+func (p *Phone) CloseIdleConnections() { p.http.CloseIdleConnections() }
+
 func (p *Phone) Close() {
 	if p.srv != nil {
 		p.srv.Close()

@@ -34,6 +34,7 @@ func commands() []command {
 		{"admin", "administer a running core over its HTTPS API", runAdmin},
 		{"phone", "a simulated phone: onboard, register, refresh, un-register", runPhone},
 		{"onboard", "redeem an activation code and print the tokens as JSON", runOnboard},
+		{"bench", "load-test: onboard, register or call with many simulated phones", runBench},
 	}
 }
 

@@ -201,7 +201,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		EdgeHTTPS: "https://" + lay.Edge.HTTPSAddr, EdgeSIP: lay.Edge.SIPAddr,
 		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CoreConfig: "https://" + lay.Core.ConfigAddr, CorePhoneOAuth: fmt.Sprintf("%s:%d", a.CoreIP, a.CorePhone),
 		CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
-		Domain: quickstart.Domain, Devices: devs, Users: users, Admin: &admin,
+		Domain: quickstart.Domain, Devices: devs, Users: users, Admin: &admin, PID: os.Getpid(),
 	}
 	info = lay.WithTURN(info)
 	infoPath := filepath.Join(lay.Dir, "quickstart.json")

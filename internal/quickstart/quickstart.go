@@ -172,6 +172,9 @@ type Info struct {
 	EdgeTURNS      string `json:"edge_turns,omitempty"`
 	TURNSecretFile string `json:"turn_secret_file,omitempty"`
 	TURNRealm      string `json:"turn_realm,omitempty"`
+	// PID is the quickstart process (core, edge and TURN in one), for
+	// bench's CPU and memory figures.
+	PID int `json:"pid,omitempty"`
 }
 
 // Provision creates the demo objects (idempotently) and issues fresh codes.

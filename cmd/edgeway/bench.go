@@ -1,0 +1,620 @@
+package main
+
+// edgeway bench onboard|register|calls: load runs of simulated phones
+// through a real edge and core, with a live progress line, a results
+// table, --json and --plot.
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/internal/media"
+	"github.com/edgeway/edgeway/internal/quickstart"
+)
+
+type benchFlags struct {
+	conn                    connFlags
+	phones, calls, workers  int
+	rate                    float64
+	duration, talk, timeout time.Duration
+	hold                    bool
+	prefix                  string
+	jsonPath, plotPath      string
+	cpuProfile              string
+	pids                    string
+	progress                string
+}
+
+func (b *benchFlags) register(fs *flag.FlagSet, what string) {
+	b.conn.register(fs)
+	fs.IntVar(&b.phones, "phones", 100, "simulated phones (devices provisioned through the admin API)")
+	fs.IntVar(&b.workers, "workers", 0, "concurrent redemptions for onboard (default 64; each phone has its own source address)")
+	fs.Float64Var(&b.rate, "rate", 0, "attempts per second in all (0: as fast as the workers go)")
+	fs.DurationVar(&b.duration, "duration", 10*time.Second, "how long the measured phase runs (every run also stops after its count)")
+	fs.DurationVar(&b.timeout, "timeout", 10*time.Second, "per-attempt timeout")
+	fs.StringVar(&b.prefix, "prefix", "BENCH", "device name prefix of the provisioned phones (lines 8xxxxxx)")
+	fs.StringVar(&b.jsonPath, "json", "", "write the results as JSON to this file")
+	fs.StringVar(&b.plotPath, "plot", "", "write latency and throughput over time as SVG to this file")
+	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process (the load generator; profile the servers with their own flag)")
+	fs.StringVar(&b.pids, "pids", "", "server processes to report CPU and peak RSS of, as name=pid,name=pid (default: quickstart.json's pid)")
+	fs.StringVar(&b.progress, "progress", "auto", "live progress line: auto (on a terminal), always or never")
+	switch what {
+	case "register":
+		fs.BoolVar(&b.hold, "hold", false, "register every phone once and hold them idle for --duration; report memory per idle phone")
+	case "calls":
+		fs.IntVar(&b.calls, "calls", 10, "concurrent calls (2 phones each)")
+		fs.DurationVar(&b.talk, "talk", 5*time.Second, "media per call; each caller places calls back to back for --duration")
+	}
+}
+
+var benchUsage = `usage: edgeway bench onboard|register|calls [flags]
+  onboard   provision --phones devices with activation codes, redeem them through the edge
+  register  --phones phones, each on its own TLS connection, REGISTER with bearer tokens
+            (--hold: register once and hold idle to measure memory per phone)
+  calls     --calls concurrent calls with SRTP through the edge's TURN relay
+Run 'edgeway bench <what> -h' for the flags.`
+
+func runBench(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) == 0 || wantsHelp(args[:1]) {
+		fmt.Fprintln(out, benchUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	what := args[0]
+	if what != "onboard" && what != "register" && what != "calls" {
+		return fmt.Errorf("%w: unknown bench %q\n%s", errUsage, what, benchUsage)
+	}
+	fs := flag.NewFlagSet("bench "+what, flag.ContinueOnError)
+	fs.SetOutput(out)
+	var b benchFlags
+	b.register(fs, what)
+	level, format := logFlags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return errUsage
+	}
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		return err
+	}
+	if b.phones <= 0 || b.duration <= 0 {
+		return fmt.Errorf("%w: --phones and --duration must be positive", errUsage)
+	}
+	if b.cpuProfile != "" {
+		f, err := os.Create(b.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	r, err := newBenchRun(&b, log, out)
+	if err != nil {
+		return err
+	}
+	var res bench.Result
+	switch what {
+	case "onboard":
+		res, err = r.onboard(ctx)
+	case "register":
+		res, err = r.registerRun(ctx)
+	case "calls":
+		res, err = r.callsRun(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	return r.report(res)
+}
+
+// benchRun is one bench invocation's shared state.
+type benchRun struct {
+	f     *benchFlags
+	info  quickstart.Info
+	admin *adminClient
+	pool  *x509.CertPool
+	log   *slog.Logger
+	out   io.Writer
+	prog  io.Writer // nil: no progress line
+	procs map[string]int
+}
+
+func newBenchRun(f *benchFlags, log *slog.Logger, out io.Writer) (*benchRun, error) {
+	info, err := f.conn.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if info.EdgeHTTPS == "" {
+		return nil, fmt.Errorf("%w: bench needs --quickstart (quickstart.json names the edge, the core's admin API and the CA)", errUsage)
+	}
+	a := &adminClient{cmd: &adminCmd{path: []string{"bench"}}}
+	if err := a.connect(f.conn, true); err != nil {
+		return nil, err
+	}
+	pool, err := caPool(f.conn.ca)
+	if err != nil {
+		return nil, err
+	}
+	r := &benchRun{f: f, info: info, admin: a, pool: pool, log: log, out: out, procs: map[string]int{}}
+	switch f.progress {
+	case "always":
+		r.prog = os.Stderr
+	case "auto":
+		if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			r.prog = os.Stderr
+		}
+	case "never":
+	default:
+		return nil, fmt.Errorf("%w: --progress auto|always|never", errUsage)
+	}
+	if f.pids != "" {
+		for _, kv := range strings.Split(f.pids, ",") {
+			name, p, ok := strings.Cut(kv, "=")
+			pid, err := strconv.Atoi(p)
+			if !ok || err != nil || pid <= 0 {
+				return nil, fmt.Errorf("%w: --pids name=pid,…: %q", errUsage, kv)
+			}
+			r.procs[name] = pid
+		}
+	} else if info.PID > 0 {
+		r.procs["edge+core+TURN (quickstart)"] = info.PID
+	}
+	return r, nil
+}
+
+// benchPhone is one provisioned device.
+type benchPhone struct {
+	name, line, code string
+	ph               *bench.Phone
+}
+
+// provision creates n devices (model of the first MRA demo device, the
+// demo security profile, MRA allowed) and issues their activation codes
+// in one bulk call. Re-running replaces the codes.
+func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) {
+	var model, domain string
+	for _, d := range r.info.Devices {
+		if d.MRA {
+			model, domain = d.Model, d.Domain
+			break
+		}
+	}
+	if model == "" {
+		return nil, errors.New("bench: quickstart.json lists no MRA device to copy the model from")
+	}
+	if n > 999_999 {
+		return nil, fmt.Errorf("%w: at most 999999 phones", errUsage)
+	}
+	phones := make([]*benchPhone, n)
+	for i := range phones {
+		phones[i] = &benchPhone{name: fmt.Sprintf("%s%06d", r.f.prefix, i), line: fmt.Sprintf("8%06d", i)}
+	}
+	r.step("provisioning %d devices through the admin API", n)
+	var done atomic.Int64
+	err := parallel(ctx, 16, n, func(ctx context.Context, i int) error {
+		p := phones[i]
+		body := map[string]any{"model": model, "line": p.line, "security_profile": quickstart.ProfileName,
+			"allow_activation_code_via_mra": true, "activation_code_mra_service_domain": domain}
+		if err := r.admin.call(ctx, http.MethodPut, "/api/v1/devices/"+p.name, body, nil); err != nil {
+			return fmt.Errorf("device %s: %w", p.name, err)
+		}
+		r.tick(done.Add(1), n, "devices")
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.endTick()
+	byName := map[string]*benchPhone{}
+	for _, p := range phones {
+		byName[p.name] = p
+	}
+	for start := 0; start < n; start += 1000 { // bulk issue, 1000 at a time
+		end := min(start+1000, n)
+		names := make([]string, 0, end-start)
+		for _, p := range phones[start:end] {
+			names = append(names, p.name)
+		}
+		if err := r.issueCodes(ctx, names, byName); err != nil {
+			return nil, err
+		}
+	}
+	for i, p := range phones {
+		if p.code == "" {
+			return nil, fmt.Errorf("bench: no activation code came back for %s", p.name)
+		}
+		ph, err := bench.NewPhone(bench.PhoneConfig{Device: p.name, Line: p.line, Domain: r.info.Domain, EdgeHTTPS: r.info.EdgeHTTPS,
+			EdgeSIP: r.info.EdgeSIP, RootCAs: r.pool, Log: r.log, Expires: 600, SourceIP: sourceIP(i)})
+		if err != nil {
+			return nil, err
+		}
+		p.ph = ph
+	}
+	return phones, nil
+}
+
+func (r *benchRun) issueCodes(ctx context.Context, names []string, byName map[string]*benchPhone) error {
+	res, err := r.admin.do(ctx, http.MethodPost, "/api/v1/activation/bulk", map[string]any{"devices": names})
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return fmt.Errorf("bench: bulk activation codes: %s: %s", res.Status, strings.TrimSpace(string(b)))
+	}
+	rows, err := csv.NewReader(res.Body).ReadAll()
+	if err != nil {
+		return fmt.Errorf("bench: bulk activation CSV: %w", err)
+	}
+	for _, row := range rows[min(1, len(rows)):] { // header: device,activation_code,id,expires_at
+		if len(row) >= 2 && byName[row[0]] != nil {
+			byName[row[0]].code = row[1]
+		}
+	}
+	return nil
+}
+
+// onboardAll redeems every phone's code (setup for register and calls).
+func (r *benchRun) onboardAll(ctx context.Context, phones []*benchPhone) error {
+	r.step("onboarding %d phones through the edge", len(phones))
+	var done atomic.Int64
+	err := parallel(ctx, 64, len(phones), func(ctx context.Context, i int) error {
+		if _, err := phones[i].ph.Onboard(ctx, phones[i].code); err != nil {
+			return err
+		}
+		phones[i].ph.CloseIdleConnections()
+		r.tick(done.Add(1), len(phones), "onboarded")
+		return nil
+	})
+	r.endTick()
+	return err
+}
+
+func (r *benchRun) onboard(ctx context.Context) (bench.Result, error) {
+	phones, err := r.provision(ctx, r.f.phones)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	workers := r.f.workers
+	if workers <= 0 {
+		workers = min(64, len(phones))
+	}
+	before := r.sampleProcs()
+	var next atomic.Int64
+	load := bench.Load{Workers: workers, Rate: r.f.rate, Duration: r.f.duration, Count: len(phones), Progress: r.prog, What: "redeem"}
+	r.step("redeeming %d activation codes through the edge (%d workers)", len(phones), workers)
+	rec, err := load.Run(ctx, func(ctx context.Context, _ int) string {
+		p := phones[next.Add(1)-1]
+		actx, cancel := context.WithTimeout(ctx, r.f.timeout)
+		defer cancel()
+		_, err := p.ph.Onboard(actx, p.code)
+		p.ph.CloseIdleConnections()
+		return classOf(err)
+	})
+	if err != nil {
+		return bench.Result{}, err
+	}
+	res := r.result("onboard", rec, before, map[string]string{"workers": strconv.Itoa(workers)})
+	// Exactly once: a second redemption of a code must fail.
+	replays := min(20, len(phones))
+	accepted := 0
+	for _, p := range phones[:replays] {
+		if _, err := p.ph.Onboard(ctx, p.code); err == nil {
+			accepted++
+		}
+	}
+	res.Extra["replayed codes accepted (must be 0)"] = fmt.Sprintf("%d of %d", accepted, replays)
+	if accepted > 0 {
+		_ = r.report(res)
+		return res, fmt.Errorf("bench: %d replayed activation codes were accepted", accepted)
+	}
+	return res, nil
+}
+
+func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
+	phones, err := r.provision(ctx, r.f.phones)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	if err := r.onboardAll(ctx, phones); err != nil {
+		return bench.Result{}, err
+	}
+	defer func() {
+		for _, p := range phones {
+			p.ph.Close()
+		}
+	}()
+	before := r.sampleProcs()
+	if r.f.hold {
+		return r.hold(ctx, phones, before)
+	}
+	load := bench.Load{Workers: len(phones), Rate: r.f.rate, Duration: r.f.duration, Progress: r.prog, What: "REGISTER"}
+	r.step("REGISTER through the edge: %d phones, each on its own TLS connection, for %s", len(phones), r.f.duration)
+	rec, err := load.Run(ctx, func(ctx context.Context, w int) string {
+		actx, cancel := context.WithTimeout(ctx, r.f.timeout)
+		defer cancel()
+		res, err := phones[w].ph.Register(actx, 600)
+		if err != nil {
+			return classOf(err)
+		}
+		if res.StatusCode != 200 {
+			return fmt.Sprintf("SIP %d", res.StatusCode)
+		}
+		return ""
+	})
+	if err != nil {
+		return bench.Result{}, err
+	}
+	return r.result("register", rec, before, map[string]string{"phones": strconv.Itoa(len(phones)), "rate": fmt.Sprint(r.f.rate)}), nil
+}
+
+// hold registers every phone once, holds them idle for the duration and
+// reports the servers' memory growth per phone.
+func (r *benchRun) hold(ctx context.Context, phones []*benchPhone, before map[string]bench.ProcSample) (bench.Result, error) {
+	var next atomic.Int64
+	load := bench.Load{Workers: min(200, len(phones)), Rate: r.f.rate, Count: len(phones), Duration: 10 * time.Minute, Progress: r.prog, What: "REGISTER"}
+	r.step("registering %d phones once, then holding them idle for %s", len(phones), r.f.duration)
+	rec, err := load.Run(ctx, func(ctx context.Context, _ int) string {
+		p := phones[next.Add(1)-1]
+		actx, cancel := context.WithTimeout(ctx, r.f.timeout)
+		defer cancel()
+		res, err := p.ph.Register(actx, 3600)
+		if err != nil {
+			return classOf(err)
+		}
+		if res.StatusCode != 200 {
+			return fmt.Sprintf("SIP %d", res.StatusCode)
+		}
+		return ""
+	})
+	if err != nil {
+		return bench.Result{}, err
+	}
+	select {
+	case <-ctx.Done():
+		return bench.Result{}, ctx.Err()
+	case <-time.After(r.f.duration):
+	}
+	res := r.result("register --hold", rec, before, map[string]string{"phones": strconv.Itoa(len(phones)), "held": r.f.duration.String()})
+	ok := rec.Summary(time.Now()).Successes
+	for _, p := range res.Procs {
+		if ok > 0 {
+			res.Extra["memory per idle registered phone, "+p.Name] = fmt.Sprintf("%.1f KiB (RSS %.1f → %.1f MiB for %d phones)",
+				float64(p.RSSEnd-p.RSSStart)/float64(ok)/1024, float64(p.RSSStart)/(1<<20), float64(p.RSSEnd)/(1<<20), ok)
+		}
+	}
+	return res, nil
+}
+
+func (r *benchRun) callsRun(ctx context.Context) (bench.Result, error) {
+	if r.f.calls <= 0 || r.f.talk <= 0 {
+		return bench.Result{}, fmt.Errorf("%w: --calls and --talk must be positive", errUsage)
+	}
+	phones, err := r.provision(ctx, 2*r.f.calls)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	if err := r.onboardAll(ctx, phones); err != nil {
+		return bench.Result{}, err
+	}
+	defer func() {
+		for _, p := range phones {
+			p.ph.Close()
+		}
+	}()
+	callers, callees := phones[:r.f.calls], phones[r.f.calls:]
+	r.step("registering %d phones", len(phones))
+	if err := parallel(ctx, 64, len(phones), func(ctx context.Context, i int) error {
+		res, err := phones[i].ph.Register(ctx, 600)
+		if err == nil && res.StatusCode != 200 {
+			err = fmt.Errorf("%s: REGISTER %d", phones[i].name, res.StatusCode)
+		}
+		return err
+	}); err != nil {
+		return bench.Result{}, err
+	}
+	actx, stop := context.WithCancel(ctx)
+	var mu sync.Mutex
+	var total media.Stats
+	add := func(st media.Stats) {
+		mu.Lock()
+		total.Sent += st.Sent
+		total.Received += st.Received
+		total.Lost += st.Lost
+		total.AuthFailures += st.AuthFailures
+		total.PlayedOut += st.PlayedOut
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for _, p := range callees {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.ph.AnswerWithMedia(actx, r.f.talk+5*time.Second, func(st media.Stats, err error) {
+				if err == nil {
+					add(st)
+				}
+			})
+		}()
+	}
+	defer func() { stop(); wg.Wait() }()
+	before := r.sampleProcs()
+	load := bench.Load{Workers: r.f.calls, Duration: r.f.duration + r.f.talk + 5*time.Second, Progress: r.prog, What: "calls"}
+	deadline := time.Now().Add(r.f.duration)
+	r.step("%d concurrent calls with SRTP through the edge's TURN relay, %s each, for %s", r.f.calls, r.f.talk, r.f.duration)
+	rec, err := load.Run(ctx, func(ctx context.Context, w int) string {
+		if time.Now().After(deadline) {
+			<-ctx.Done() // no new calls after --duration; let the run end
+			return ""
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.f.talk+r.f.timeout)
+		defer cancel()
+		st, err := callers[w].ph.CallWithMedia(cctx, callees[w].line, r.f.talk)
+		if err != nil {
+			return classOf(err)
+		}
+		add(st)
+		return ""
+	})
+	if err != nil {
+		return bench.Result{}, err
+	}
+	res := r.result("calls", rec, before, map[string]string{"calls": strconv.Itoa(r.f.calls), "talk": r.f.talk.String()})
+	mu.Lock()
+	loss := 0.0
+	if total.Sent > 0 {
+		loss = 100 * float64(total.Lost) / float64(total.Received+total.Lost)
+	}
+	res.Extra["media (both sides)"] = fmt.Sprintf("received %d packets, lost %d (%.3f %%), auth failures %d, played %d",
+		total.Received, total.Lost, loss, total.AuthFailures, total.PlayedOut)
+	mu.Unlock()
+	return res, nil
+}
+
+// sourceIP spreads phones over loopback addresses, one each, as real
+// phones come from many: 127.1.0.1, 127.1.0.2, … (never 127.0.0.x, where
+// the servers listen). The edge and the core limit what one source may do
+// at once (connections, redemptions in flight), as they should.
+func sourceIP(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{127, byte(1 + i/(250*256)), byte(i / 250 % 256), byte(i%250 + 1)})
+}
+
+// classOf is the results-table class of a failed attempt.
+func classOf(err error) string {
+	if err == nil {
+		return ""
+	}
+	var te *bench.TokenError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("HTTP %d", te.Status)
+	}
+	if errors.Is(err, bench.ErrCallRefused) {
+		// "call refused: 486 Busy Here"
+		if _, rest, ok := strings.Cut(err.Error(), "call refused: "); ok {
+			if code, _, _ := strings.Cut(rest, " "); code != "" {
+				return "SIP " + code
+			}
+		}
+	}
+	return bench.ErrorClass(err)
+}
+
+func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
+	out := map[string]bench.ProcSample{}
+	for name, pid := range r.procs {
+		if s, err := bench.ReadProc(pid); err == nil {
+			out[name] = s
+		} else {
+			r.log.Warn("cannot read server process; its CPU and memory are left out", "name", name, "pid", pid, "err", err)
+		}
+	}
+	return out
+}
+
+func (r *benchRun) result(name string, rec *bench.Recorder, before map[string]bench.ProcSample, params map[string]string) bench.Result {
+	res := bench.Result{Name: name, Target: r.info.EdgeHTTPS + " / sip " + r.info.EdgeSIP, Started: time.Now().Add(-time.Duration(rec.Summary(time.Now()).Elapsed)),
+		Params: params, Summary: rec.Summary(time.Now()), Series: rec.Series(), Extra: map[string]string{}}
+	after := r.sampleProcs()
+	for name, b := range before {
+		if a, ok := after[name]; ok {
+			res.Procs = append(res.Procs, bench.Usage(name, b, a))
+		}
+	}
+	return res
+}
+
+func (r *benchRun) report(res bench.Result) error {
+	fmt.Fprintln(r.out)
+	if err := bench.WriteTable(r.out, res); err != nil {
+		return err
+	}
+	if r.f.jsonPath != "" {
+		if err := bench.WriteJSONFile(r.f.jsonPath, res); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "results: %s\n", r.f.jsonPath)
+	}
+	if r.f.plotPath != "" {
+		f, err := os.Create(r.f.plotPath)
+		if err != nil {
+			return err
+		}
+		if err := bench.WritePlot(f, res); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+		fmt.Fprintf(r.out, "plot: %s\n", r.f.plotPath)
+	}
+	return nil
+}
+
+func (r *benchRun) step(format string, args ...any) {
+	fmt.Fprintf(r.out, "bench: "+format+"\n", args...)
+}
+
+// tick shows setup progress on a terminal.
+func (r *benchRun) tick(done int64, total int, what string) {
+	if r.prog != nil && (done%50 == 0 || int(done) == total) {
+		fmt.Fprintf(r.prog, "\r  %d/%d %s", done, total, what)
+	}
+}
+
+func (r *benchRun) endTick() {
+	if r.prog != nil {
+		fmt.Fprintln(r.prog)
+	}
+}
+
+// parallel runs fn for 0..n-1 on up to workers goroutines; the first
+// error stops the rest and is returned.
+func parallel(ctx context.Context, workers, n int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
