@@ -35,6 +35,7 @@ type benchFlags struct {
 	duration, talk, timeout time.Duration
 	hold                    bool
 	prefix                  string
+	firstLine               int
 	jsonPath, plotPath      string
 	cpuProfile              string
 	pids                    string
@@ -48,7 +49,8 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	fs.Float64Var(&b.rate, "rate", 0, "attempts per second in all (0: as fast as the workers go)")
 	fs.DurationVar(&b.duration, "duration", 10*time.Second, "how long the measured phase runs (every run also stops after its count)")
 	fs.DurationVar(&b.timeout, "timeout", 10*time.Second, "per-attempt timeout")
-	fs.StringVar(&b.prefix, "prefix", "BENCH", "device name prefix of the provisioned phones (lines 8xxxxxx)")
+	fs.StringVar(&b.prefix, "prefix", "BENCH", "device name prefix of the provisioned phones")
+	fs.IntVar(&b.firstLine, "first-line", 8000000, "directory number of the first provisioned phone; the others follow")
 	fs.StringVar(&b.jsonPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&b.plotPath, "plot", "", "write latency and throughput over time as SVG to this file")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process (the load generator; profile the servers with their own flag)")
@@ -210,7 +212,7 @@ func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) 
 	}
 	phones := make([]*benchPhone, n)
 	for i := range phones {
-		phones[i] = &benchPhone{name: fmt.Sprintf("%s%06d", r.f.prefix, i), line: fmt.Sprintf("8%06d", i)}
+		phones[i] = &benchPhone{name: fmt.Sprintf("%s%06d", r.f.prefix, i), line: strconv.Itoa(r.f.firstLine + i)}
 	}
 	r.step("provisioning %d devices through the admin API", n)
 	var done atomic.Int64

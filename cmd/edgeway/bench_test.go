@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/edgeway/edgeway/internal/quickstart"
+	"github.com/edgeway/edgeway/internal/testenv"
+)
+
+// edgeway bench onboard|register|calls against a running edge and core,
+// found through a quickstart.json: each prints its table and writes the
+// JSON and SVG it was asked for.
+func TestBenchCommands(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	info := env.Info
+	info.PID = os.Getpid() // the servers run in this process
+	qs := filepath.Join(t.TempDir(), "quickstart.json")
+	if err := quickstart.WriteInfo(qs, info); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := runBench(context.Background(), append(args, "--quickstart", qs, "--progress", "never", "--log-level", "error"), &out); err != nil {
+			t.Fatalf("edgeway bench %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	row := func(out, key string) string {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `\s+(.*)$`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no %q row in:\n%s", key, out)
+		}
+		return strings.TrimSpace(m[1])
+	}
+
+	dir := t.TempDir()
+	jsonPath, plotPath := filepath.Join(dir, "onboard.json"), filepath.Join(dir, "onboard.svg")
+	out := run("onboard", "--phones", "30", "--json", jsonPath, "--plot", plotPath)
+	if row(out, "attempts") != "30" || row(out, "successes") != "30" || row(out, "errors") != "0" {
+		t.Errorf("onboard of 30 phones:\n%s", out)
+	}
+	if got := row(out, "replayed codes accepted (must be 0)"); got != "0 of 20" {
+		t.Errorf("replayed codes: %s", got)
+	}
+	if !strings.Contains(out, "CPU") || !strings.Contains(out, "peak RSS") {
+		t.Errorf("no server CPU/RSS in:\n%s", out)
+	}
+	var res struct {
+		Name    string
+		Summary struct {
+			Attempts, Successes int
+			P99                 float64 `json:"p99_ms"`
+		}
+		Series []struct{ OK int }
+	}
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil || res.Name != "onboard" || res.Summary.Successes != 30 || res.Summary.P99 <= 0 || len(res.Series) == 0 {
+		t.Errorf("JSON %v: %s", err, b)
+	}
+	svg, err := os.ReadFile(plotPath)
+	if err != nil || !bytes.HasPrefix(svg, []byte("<svg")) || bytes.Count(svg, []byte("<polyline")) != 3 {
+		t.Errorf("plot: %v %.200s", err, svg)
+	}
+
+	out = run("register", "--phones", "10", "--duration", "1s", "--prefix", "REG", "--first-line", "7100000")
+	if row(out, "errors") != "0" || row(out, "successes") == "0" {
+		t.Errorf("register:\n%s", out)
+	}
+
+	out = run("calls", "--calls", "2", "--talk", "1s", "--duration", "1s", "--prefix", "CALL", "--first-line", "7200000")
+	if row(out, "errors") != "0" || !strings.Contains(row(out, "media (both sides)"), "lost 0 (0.000 %), auth failures 0") {
+		t.Errorf("calls:\n%s", out)
+	}
+}
