@@ -112,11 +112,11 @@ func (r *Recorder) Summary(now time.Time) Summary {
 
 // Point is one second of a run.
 type Point struct {
-	Second int     `json:"t_s"`
-	OK     int     `json:"ok"`
-	Failed int     `json:"failed"`
-	P50    Millis  `json:"p50_ms"`
-	P99    Millis  `json:"p99_ms"`
+	Second int    `json:"t_s"`
+	OK     int    `json:"ok"`
+	Failed int    `json:"failed"`
+	P50    Millis `json:"p50_ms"`
+	P99    Millis `json:"p99_ms"`
 }
 
 // Series is the run second by second.
