@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/emiago/sipgo/sip"
@@ -97,10 +98,16 @@ func newLogger(level, format string) (*slog.Logger, error) {
 	if lv <= slog.LevelDebug {
 		sipLevel = lv
 	}
-	sh, _ := logx.NewHandler(os.Stderr, sipLevel, format)
-	sip.SetDefaultLogger(slog.New(sh).With("component", "sipgo"))
+	// Once per process: sipgo reads it from its own goroutines without a
+	// lock, so it must be set before any of them run.
+	sipLoggerOnce.Do(func() {
+		sh, _ := logx.NewHandler(os.Stderr, sipLevel, format)
+		sip.SetDefaultLogger(slog.New(sh).With("component", "sipgo"))
+	})
 	return log, nil
 }
+
+var sipLoggerOnce sync.Once
 
 // logFlags adds --log-level and --log-format to fs.
 func logFlags(fs *flag.FlagSet) (level, format *string) {
