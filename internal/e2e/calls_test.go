@@ -39,28 +39,48 @@ func autoAnswer(ph *bench.Phone) {
 	ph.SetAnswerer(func(offer []byte) ([]byte, int) { return testSDP, 0 })
 }
 
-// waitCalls waits (bounded) until the core routes n calls.
-func waitCalls(t *testing.T, env *testenv.Env, n int) {
+// waitCount waits (bounded) until count() is n: state that settles just
+// after the SIP exchange a test sees.
+func waitCount(t *testing.T, what string, count func() int, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for env.Core.Calls() != n {
+	for count() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("core routes %d calls, want %d", env.Core.Calls(), n)
+			t.Fatalf("%s: %d, want %d", what, count(), n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// waitEdgeDialogs waits (bounded) until the edge routes n call legs.
+func waitCalls(t *testing.T, env *testenv.Env, n int) {
+	t.Helper()
+	waitCount(t, "calls the core routes", env.Core.Calls, n)
+}
+
 func waitEdgeDialogs(t *testing.T, env *testenv.Env, n int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for env.Edge.SIP().Dialogs() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("edge routes %d call legs, want %d", env.Edge.SIP().Dialogs(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	waitCount(t, "call legs the edge routes", env.Edge.SIP().Dialogs, n)
+}
+
+func waitAllocations(t *testing.T, env *testenv.Env, n int) {
+	t.Helper()
+	waitCount(t, "allocations on the edge's TURN", env.Edge.TURN().Allocations, n)
+}
+
+// dialAnswered places a call from `from` to line, answered by `to`, and
+// returns both ends.
+func dialAnswered(t *testing.T, ctx context.Context, from, to *bench.Phone, line string) (call, in *bench.Call) {
+	t.Helper()
+	call, err := from.Dial(ctx, line, testSDP)
+	if err != nil {
+		t.Fatalf("call to %s: %v", line, err)
 	}
+	select {
+	case in = <-to.Incoming():
+	case <-ctx.Done():
+		t.Fatalf("call to %s: the callee never saw it", line)
+	}
+	return call, in
 }
 
 // S-4 signalling: calls between two MRA phones and between an MRA and an
@@ -88,18 +108,9 @@ func TestCallsRouteThroughEdgeAndCore(t *testing.T) {
 		{"MRA to on-prem", a, c, "1003", true, 1},
 		{"on-prem to MRA", c, b, "1002", false, 1},
 	} {
-		call, err := tc.from.Dial(ctx, tc.line, testSDP)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+		call, in := dialAnswered(t, ctx, tc.from, tc.to, tc.line)
 		if string(call.RemoteSDP) != string(testSDP) {
 			t.Fatalf("%s: answer SDP %q", tc.name, call.RemoteSDP)
-		}
-		var in *bench.Call
-		select {
-		case in = <-tc.to.Incoming():
-		case <-ctx.Done():
-			t.Fatalf("%s: callee never saw the call", tc.name)
 		}
 		waitCalls(t, env, 1)
 		waitEdgeDialogs(t, env, tc.edgeLegs)
@@ -202,16 +213,7 @@ func TestTokenExpiryMidCall(t *testing.T) {
 	a := registered(t, env, phoneA, true)
 	b := registered(t, env, phoneB, true)
 	autoAnswer(b)
-	call, err := a.Dial(ctx, "1002", testSDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var in *bench.Call
-	select {
-	case in = <-b.Incoming():
-	case <-ctx.Done():
-		t.Fatal("callee never saw the call")
-	}
+	call, in := dialAnswered(t, ctx, a, b, "1002")
 	waitCalls(t, env, 1)
 
 	// A's access token (1 h by default) expires on the core's clock.
@@ -272,16 +274,7 @@ func TestInDialogRequests(t *testing.T) {
 		{"on-prem to MRA", c, b, "1002"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			call, err := tc.from.Dial(ctx, tc.line, testSDP)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var in *bench.Call
-			select {
-			case in = <-tc.to.Incoming():
-			case <-ctx.Done():
-				t.Fatal("callee never saw the call")
-			}
+			call, in := dialAnswered(t, ctx, tc.from, tc.to, tc.line)
 			for _, side := range []struct {
 				who      string
 				from, to *bench.Call

@@ -29,34 +29,36 @@ func (c *recordingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	return c.PacketConn.WriteTo(b, addr)
 }
 
-// S-4, issue 4 acceptance 1: two MRA phones onboard, register and call
-// through edge and core; each allocates a relay on the edge's TURN server
-// with the credentials from its token response; SDES keys travel in the
-// SDP over TLS; SRTP flows both ways through the relays; the relay never
-// sees the plaintext.
-func TestSRTPCallThroughEdgeTURN(t *testing.T) {
-	const talk = 10 * time.Second
-	env := testenv.Start(t, testenv.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	a := registered(t, env, phoneA, true)
-	b := registered(t, env, phoneB, true)
+// relayCall is a call from A to B (line 1002) in which each side holds a
+// relay on the edge's TURN server, allocated with the credentials of its
+// own token response, and the SDES keys travel in the SDP over TLS.
+type relayCall struct {
+	ra, rb           *media.Relay
+	sessA, sessB     *media.Session
+	peerOfA, peerOfB net.Addr // where A and B send: the other's relayed address
+	call             *bench.Call
+}
+
+// setUpRelayCall places the call and permits each relay to the other.
+// bSends, when set, picks the key B's session sends with, given the one
+// its answer announced (a wrong-key test); by default it is that one.
+func setUpRelayCall(t *testing.T, ctx context.Context, env *testenv.Env, a, b *bench.Phone, bSends func(media.Crypto) (media.Crypto, error)) *relayCall {
+	t.Helper()
 	ta, tb := a.Tokens().TURN, b.Tokens().TURN
 	if ta == nil || tb == nil || ta.Username == "" || ta.TTL <= 0 || ta.TTL > int64(a.Tokens().ExpiresIn) {
 		t.Fatalf("token responses carry no usable turn object: %+v %+v", ta, tb)
 	}
-	ra, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", ta.Username, ta.Credential, env.Info.TURNRealm)
-	if err != nil {
+	rc := &relayCall{}
+	var err error
+	if rc.ra, err = media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", ta.Username, ta.Credential, env.Info.TURNRealm); err != nil {
 		t.Fatalf("A's allocation: %v", err)
 	}
-	defer ra.Close()
-	rb, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", tb.Username, tb.Credential, env.Info.TURNRealm)
-	if err != nil {
+	t.Cleanup(func() { rc.ra.Close() })
+	if rc.rb, err = media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", tb.Username, tb.Credential, env.Info.TURNRealm); err != nil {
 		t.Fatalf("B's allocation: %v", err)
 	}
-	defer rb.Close()
-
-	offer, err := media.NewOffer(ra.Addr())
+	t.Cleanup(func() { rc.rb.Close() })
+	offer, err := media.NewOffer(rc.ra.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,22 +72,27 @@ func TestSRTPCallThroughEdgeTURN(t *testing.T) {
 		if err != nil {
 			return nil, 488
 		}
-		ans, chosen, err := media.Answer(off, rb.Addr())
+		ans, chosen, err := media.Answer(off, rc.rb.Addr())
 		if err != nil {
 			return nil, 488
 		}
-		sess, err := media.NewSession(ans.Crypto[0], chosen)
+		send := ans.Crypto[0]
+		if bSends != nil {
+			if send, err = bSends(send); err != nil {
+				return nil, 500
+			}
+		}
+		sess, err := media.NewSession(send, chosen)
 		if err != nil {
 			return nil, 500
 		}
 		bSide <- answered{sess, off.Addr}
 		return ans.Marshal(), 0
 	})
-	call, err := a.Dial(ctx, "1002", offer.Marshal())
-	if err != nil {
+	if rc.call, err = a.Dial(ctx, "1002", offer.Marshal()); err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	ans, err := media.ParseSDP(call.RemoteSDP)
+	ans, err := media.ParseSDP(rc.call.RemoteSDP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,28 +100,44 @@ func TestSRTPCallThroughEdgeTURN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessA, err := media.NewSession(local, remote)
-	if err != nil {
+	if rc.sessA, err = media.NewSession(local, remote); err != nil {
 		t.Fatal(err)
 	}
 	bs := <-bSide
-	if ans.Addr != rb.Addr() || bs.peer != ra.Addr() {
-		t.Fatalf("SDP addresses %v / %v are not the relayed addresses %v / %v", ans.Addr, bs.peer, rb.Addr(), ra.Addr())
+	rc.sessB = bs.sess
+	if ans.Addr != rc.rb.Addr() || bs.peer != rc.ra.Addr() {
+		t.Fatalf("SDP addresses %v / %v are not the relayed addresses %v / %v", ans.Addr, bs.peer, rc.rb.Addr(), rc.ra.Addr())
 	}
-	peerOfA, peerOfB := net.UDPAddrFromAddrPort(rb.Addr()), net.UDPAddrFromAddrPort(ra.Addr())
-	if err := ra.Permit(peerOfA); err != nil {
+	rc.peerOfA, rc.peerOfB = net.UDPAddrFromAddrPort(rc.rb.Addr()), net.UDPAddrFromAddrPort(rc.ra.Addr())
+	if err := rc.ra.Permit(rc.peerOfA); err != nil {
 		t.Fatal(err)
 	}
-	if err := rb.Permit(peerOfB); err != nil {
+	if err := rc.rb.Permit(rc.peerOfB); err != nil {
 		t.Fatal(err)
 	}
-	ca := &recordingConn{PacketConn: ra.PacketConn()}
-	cb := &recordingConn{PacketConn: rb.PacketConn()}
+	return rc
+}
+
+// S-4, issue 4 acceptance 1: two MRA phones onboard, register and call
+// through edge and core; each allocates a relay on the edge's TURN server
+// with the credentials from its token response; SDES keys travel in the
+// SDP over TLS; SRTP flows both ways through the relays; the relay never
+// sees the plaintext.
+func TestSRTPCallThroughEdgeTURN(t *testing.T) {
+	const talk = 10 * time.Second
+	env := testenv.Start(t, testenv.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	rc := setUpRelayCall(t, ctx, env, a, b, nil)
+	ca := &recordingConn{PacketConn: rc.ra.PacketConn()}
+	cb := &recordingConn{PacketConn: rc.rb.PacketConn()}
 	var sa, sb media.Stream
-	if err := sa.Start(ctx, ca, peerOfA, sessA, talk); err != nil {
+	if err := sa.Start(ctx, ca, rc.peerOfA, rc.sessA, talk); err != nil {
 		t.Fatal(err)
 	}
-	if err := sb.Start(ctx, cb, peerOfB, bs.sess, talk); err != nil {
+	if err := sb.Start(ctx, cb, rc.peerOfB, rc.sessB, talk); err != nil {
 		t.Fatal(err)
 	}
 	statsA, errA := sa.Wait()
@@ -140,19 +163,13 @@ func TestSRTPCallThroughEdgeTURN(t *testing.T) {
 		}
 		c.mu.Unlock()
 	}
-	if err := call.Hangup(ctx); err != nil {
+	if err := rc.call.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
 	waitCalls(t, env, 0)
-	ra.Close()
-	rb.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for env.Edge.TURN().Allocations() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("allocations left after the call: %d", env.Edge.TURN().Allocations())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rc.ra.Close()
+	rc.rb.Close()
+	waitAllocations(t, env, 0)
 }
 
 // S-4, issue 4 acceptance 2: an MRA phone and an on-premises phone
@@ -220,13 +237,7 @@ func TestSRTPCallMRAAndOnPrem(t *testing.T) {
 				t.Errorf("%d TURN allocations mid-call, want 1 (the MRA phone's)", n)
 			}
 			waitCalls(t, env, 0)
-			deadline := time.Now().Add(5 * time.Second)
-			for env.Edge.TURN().Allocations() != 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("allocations left after the call: %d", env.Edge.TURN().Allocations())
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitAllocations(t, env, 0)
 		})
 	}
 }
@@ -243,77 +254,16 @@ func TestWrongSRTPKeyThroughRelay(t *testing.T) {
 	defer cancel()
 	a := registered(t, env, phoneA, true)
 	b := registered(t, env, phoneB, true)
-	ta, tb := a.Tokens().TURN, b.Tokens().TURN
-	ra, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", ta.Username, ta.Credential, env.Info.TURNRealm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ra.Close()
-	rb, err := media.AllocateRelay(ctx, env.Info.EdgeTURN, "udp", tb.Username, tb.Credential, env.Info.TURNRealm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rb.Close()
-	offer, err := media.NewOffer(ra.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	type answered struct {
-		sess *media.Session
-		peer netip.AddrPort
-	}
-	bSide := make(chan answered, 1)
-	b.SetAnswerer(func(body []byte) ([]byte, int) {
-		off, err := media.ParseSDP(body)
-		if err != nil {
-			return nil, 488
-		}
-		ans, chosen, err := media.Answer(off, rb.Addr())
-		if err != nil {
-			return nil, 488
-		}
-		// The key B sends with is not the one its answer announced.
-		other, err := media.NewCrypto(ans.Crypto[0].Tag, ans.Crypto[0].Suite)
-		if err != nil {
-			return nil, 500
-		}
-		sess, err := media.NewSession(other, chosen)
-		if err != nil {
-			return nil, 500
-		}
-		bSide <- answered{sess, off.Addr}
-		return ans.Marshal(), 0
+	// The key B sends with is not the one its answer announced.
+	rc := setUpRelayCall(t, ctx, env, a, b, func(announced media.Crypto) (media.Crypto, error) {
+		return media.NewCrypto(announced.Tag, announced.Suite)
 	})
-	call, err := a.Dial(ctx, "1002", offer.Marshal())
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer call.Hangup(context.WithoutCancel(ctx))
-	ans, err := media.ParseSDP(call.RemoteSDP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	local, remote, err := media.AcceptAnswer(offer, ans)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessA, err := media.NewSession(local, remote)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := <-bSide
-	peerOfA, peerOfB := net.UDPAddrFromAddrPort(ans.Addr), net.UDPAddrFromAddrPort(bs.peer)
-	if err := ra.Permit(peerOfA); err != nil {
-		t.Fatal(err)
-	}
-	if err := rb.Permit(peerOfB); err != nil {
-		t.Fatal(err)
-	}
+	defer rc.call.Hangup(context.WithoutCancel(ctx))
 	var sa, sb media.Stream
-	if err := sa.Start(ctx, ra.PacketConn(), peerOfA, sessA, talk); err != nil {
+	if err := sa.Start(ctx, rc.ra.PacketConn(), rc.peerOfA, rc.sessA, talk); err != nil {
 		t.Fatal(err)
 	}
-	if err := sb.Start(ctx, rb.PacketConn(), peerOfB, bs.sess, talk); err != nil {
+	if err := sb.Start(ctx, rc.rb.PacketConn(), rc.peerOfB, rc.sessB, talk); err != nil {
 		t.Fatal(err)
 	}
 	statsA, errA := sa.Wait()
