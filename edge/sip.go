@@ -61,9 +61,6 @@ type legKey struct{ callID, flow string }
 
 func (l *legTable) addFlow(src string) {
 	l.mu.Lock()
-	if l.flows == nil {
-		l.flows, l.dialogs = map[string]struct{}{}, map[legKey]struct{}{}
-	}
 	l.flows[src] = struct{}{}
 	l.mu.Unlock()
 }
@@ -93,20 +90,16 @@ func (l *legTable) snapshotFlows() []string {
 // track updates the call legs after a request on flow got its final
 // response res (nil when none came).
 func (l *legTable) track(req *sip.Request, flow string, res *sip.Response) {
-	if res == nil || req.CallID() == nil {
-		return
+	opens := req.IsInvite() && !hasToTag(req) && res != nil && res.IsSuccess()
+	if (!opens && req.Method != sip.BYE) || req.CallID() == nil {
+		return // most requests change no leg: no lock taken
 	}
 	k := legKey{req.CallID().Value(), flow}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case req.IsInvite() && !hasToTag(req) && res.IsSuccess():
-		if l.dialogs == nil {
-			l.flows, l.dialogs = map[string]struct{}{}, map[legKey]struct{}{}
-		}
+	if opens {
 		l.dialogs[k] = struct{}{}
-	case req.Method == sip.BYE:
-		// Whatever the answer, the dialog is over (RFC 3261 §15.1.1).
+	} else { // a BYE: whatever the answer, or none, the dialog is over (RFC 3261 §15.1.1)
 		delete(l.dialogs, k)
 	}
 }
@@ -186,7 +179,8 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 	}
 	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, coreMRA: cfg.CoreMRA, host: cfg.AdvertisedHost,
 		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
-		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second}
+		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second,
+		legs: legTable{flows: map[string]struct{}{}, dialogs: map[legKey]struct{}{}}}
 	srv.OnRegister(f.onRegister)
 	srv.OnAck(f.onAck)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
