@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -45,23 +47,10 @@ func WriteTable(w io.Writer, r Result) error {
 	for _, p := range r.Procs {
 		fmt.Fprintf(tw, "%s (pid %d)\tCPU %.2f s, peak RSS %s\n", p.Name, p.PID, p.CPUSeconds, fmtBytes(p.PeakRSS))
 	}
-	for _, k := range sortedKeys(r.Extra) {
+	for _, k := range slices.Sorted(maps.Keys(r.Extra)) {
 		fmt.Fprintf(tw, "%s\t%s\n", k, r.Extra[k])
 	}
 	return tw.Flush()
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j] < out[j-1]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
-	return out
 }
 
 func fmtBytes(n int64) string {

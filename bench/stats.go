@@ -62,6 +62,9 @@ func (r *Recorder) Record(at time.Time, latency time.Duration, class string) {
 	r.secs[sec].failed++
 }
 
+// Start is when the run began.
+func (r *Recorder) Start() time.Time { return r.start }
+
 // Summary is a load run's outcome up to a moment.
 type Summary struct {
 	Attempts   int            `json:"attempts"`

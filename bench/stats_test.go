@@ -16,32 +16,32 @@ import (
 	"time"
 )
 
-func ms_(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+func msec(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func TestPercentileNearestRank(t *testing.T) {
 	var v []time.Duration
 	for i := 1; i <= 100; i++ {
-		v = append(v, ms_(i))
+		v = append(v, msec(i))
 	}
 	for _, tc := range []struct {
 		p    float64
 		want time.Duration
-	}{{50, ms_(50)}, {90, ms_(90)}, {99, ms_(99)}, {99.9, ms_(100)}, {100, ms_(100)}, {1, ms_(1)}, {0.5, ms_(1)}} {
+	}{{50, msec(50)}, {90, msec(90)}, {99, msec(99)}, {99.9, msec(100)}, {100, msec(100)}, {1, msec(1)}, {0.5, msec(1)}} {
 		if got := Percentile(v, tc.p); got != tc.want {
 			t.Errorf("p%v of 1..100 ms = %v, want %v", tc.p, got, tc.want)
 		}
 	}
-	ten := []time.Duration{ms_(1), ms_(2), ms_(3), ms_(4), ms_(5), ms_(6), ms_(7), ms_(8), ms_(9), ms_(10)}
-	if got := Percentile(ten, 50); got != ms_(5) {
+	ten := []time.Duration{msec(1), msec(2), msec(3), msec(4), msec(5), msec(6), msec(7), msec(8), msec(9), msec(10)}
+	if got := Percentile(ten, 50); got != msec(5) {
 		t.Errorf("p50 of 1..10 = %v, want 5ms (nearest rank: the 5th)", got)
 	}
-	if got := Percentile(ten, 99); got != ms_(10) {
+	if got := Percentile(ten, 99); got != msec(10) {
 		t.Errorf("p99 of 1..10 = %v, want 10ms", got)
 	}
 	if got := Percentile(nil, 50); got != 0 {
 		t.Errorf("p50 of nothing = %v", got)
 	}
-	if got := Percentile([]time.Duration{ms_(7)}, 99); got != ms_(7) {
+	if got := Percentile([]time.Duration{msec(7)}, 99); got != msec(7) {
 		t.Errorf("p99 of one value = %v", got)
 	}
 }
@@ -51,12 +51,12 @@ func TestRecorderSummaryAndSeries(t *testing.T) {
 	r := NewRecorder(t0)
 	// Second 0: 1..4 ms ok; second 1: 10 ms ok, two 401s; second 3: a timeout.
 	for i := 1; i <= 4; i++ {
-		r.Record(t0.Add(ms_(100*i)), ms_(i), "")
+		r.Record(t0.Add(msec(100*i)), msec(i), "")
 	}
-	r.Record(t0.Add(1500*time.Millisecond), ms_(10), "")
-	r.Record(t0.Add(1600*time.Millisecond), ms_(50), "SIP 401")
-	r.Record(t0.Add(1700*time.Millisecond), ms_(60), "SIP 401")
-	r.Record(t0.Add(3100*time.Millisecond), ms_(5000), "timeout")
+	r.Record(t0.Add(1500*time.Millisecond), msec(10), "")
+	r.Record(t0.Add(1600*time.Millisecond), msec(50), "SIP 401")
+	r.Record(t0.Add(1700*time.Millisecond), msec(60), "SIP 401")
+	r.Record(t0.Add(3100*time.Millisecond), msec(5000), "timeout")
 	s := r.Summary(t0.Add(5 * time.Second))
 	if s.Attempts != 8 || s.Successes != 5 {
 		t.Fatalf("attempts %d successes %d, want 8 and 5", s.Attempts, s.Successes)
@@ -68,14 +68,14 @@ func TestRecorderSummaryAndSeries(t *testing.T) {
 		t.Errorf("throughput %v, want 1/s", s.Throughput)
 	}
 	// Failures' latencies do not count: successes are 1,2,3,4,10 ms.
-	if s.P50 != Millis(ms_(3)) || s.P90 != Millis(ms_(10)) || s.P99 != Millis(ms_(10)) || s.Max != Millis(ms_(10)) {
+	if s.P50 != Millis(msec(3)) || s.P90 != Millis(msec(10)) || s.P99 != Millis(msec(10)) || s.Max != Millis(msec(10)) {
 		t.Errorf("p50 %v p90 %v p99 %v max %v", time.Duration(s.P50), time.Duration(s.P90), time.Duration(s.P99), time.Duration(s.Max))
 	}
 	series := r.Series()
 	if len(series) != 4 {
 		t.Fatalf("series of %d seconds, want 4: %+v", len(series), series)
 	}
-	want := []Point{{0, 4, 0, Millis(ms_(2)), Millis(ms_(4))}, {1, 1, 2, Millis(ms_(10)), Millis(ms_(10))}, {2, 0, 0, 0, 0}, {3, 0, 1, 0, 0}}
+	want := []Point{{0, 4, 0, Millis(msec(2)), Millis(msec(4))}, {1, 1, 2, Millis(msec(10)), Millis(msec(10))}, {2, 0, 0, 0, 0}, {3, 0, 1, 0, 0}}
 	for i := range want {
 		if series[i] != want[i] {
 			t.Errorf("second %d: %+v, want %+v", i, series[i], want[i])
@@ -111,7 +111,6 @@ func TestErrorClass(t *testing.T) {
 }
 
 func TestLoadStopsByCountAndPaces(t *testing.T) {
-	var calls int
 	ch := make(chan struct{}, 1000)
 	rec, err := Load{Workers: 4, Count: 37, Duration: time.Minute}.Run(context.Background(), func(ctx context.Context, w int) string {
 		ch <- struct{}{}
@@ -123,7 +122,7 @@ func TestLoadStopsByCountAndPaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	calls = len(ch)
+	calls := len(ch)
 	s := rec.Summary(time.Now())
 	if calls != 37 || s.Attempts != 37 {
 		t.Errorf("%d calls, %d recorded; want exactly the 37 asked for", calls, s.Attempts)
@@ -163,9 +162,9 @@ func TestReportOutputs(t *testing.T) {
 	t0 := time.Now()
 	r := NewRecorder(t0)
 	for i := range 30 {
-		r.Record(t0.Add(time.Duration(i)*100*time.Millisecond), ms_(i%7+1), "")
+		r.Record(t0.Add(time.Duration(i)*100*time.Millisecond), msec(i%7+1), "")
 	}
-	r.Record(t0.Add(time.Second), ms_(1), "HTTP 429")
+	r.Record(t0.Add(time.Second), msec(1), "HTTP 429")
 	res := Result{Name: "register", Target: "127.0.0.1:5061 <edge> & core", Started: t0, Summary: r.Summary(t0.Add(3 * time.Second)), Series: r.Series(),
 		Procs: []ProcUsage{{Name: "edge+core", PID: 42, CPUSeconds: 1.5, PeakRSS: 64 << 20}}, Extra: map[string]string{"memory per idle phone": "9.1 KiB"}}
 	var table bytes.Buffer

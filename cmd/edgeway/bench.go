@@ -538,8 +538,9 @@ func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
 }
 
 func (r *benchRun) result(name string, rec *bench.Recorder, before map[string]bench.ProcSample, params map[string]string) bench.Result {
-	res := bench.Result{Name: name, Target: r.info.EdgeHTTPS + " / sip " + r.info.EdgeSIP, Started: time.Now().Add(-time.Duration(rec.Summary(time.Now()).Elapsed)),
-		Params: params, Summary: rec.Summary(time.Now()), Series: rec.Series(), Extra: map[string]string{}}
+	sum := rec.Summary(time.Now())
+	res := bench.Result{Name: name, Target: r.info.EdgeHTTPS + " / sip " + r.info.EdgeSIP, Started: rec.Start(),
+		Params: params, Summary: sum, Series: rec.Series(), Extra: map[string]string{}}
 	after := r.sampleProcs()
 	for name, b := range before {
 		if a, ok := after[name]; ok {
