@@ -26,6 +26,7 @@ import (
 	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/internal/media"
 	"github.com/edgeway/edgeway/internal/quickstart"
+	"github.com/edgeway/edgeway/internal/turncred"
 )
 
 type benchFlags struct {
@@ -40,6 +41,10 @@ type benchFlags struct {
 	cpuProfile              string
 	pids                    string
 	progress                string
+	// Against any SIP registrar or TURN server (the peers):
+	registrar, serverName, domain string
+	streams                       int
+	turnServer, secretFile, realm string
 }
 
 func (b *benchFlags) register(fs *flag.FlagSet, what string) {
@@ -54,22 +59,32 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	fs.StringVar(&b.jsonPath, "json", "", "write the results as JSON to this file")
 	fs.StringVar(&b.plotPath, "plot", "", "write latency and throughput over time as SVG to this file")
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process (the load generator; profile the servers with their own flag)")
-	fs.StringVar(&b.pids, "pids", "", "server processes to report CPU and peak RSS of, as name=pid,name=pid (default: quickstart.json's pid)")
+	fs.StringVar(&b.pids, "pids", "", "server processes to report CPU and peak RSS of, as name=pid,name=pid; name=pid+pid+… sums several (Kamailio's workers) (default: quickstart.json's pid)")
 	fs.StringVar(&b.progress, "progress", "auto", "live progress line: auto (on a terminal), always or never")
 	switch what {
 	case "register":
 		fs.BoolVar(&b.hold, "hold", false, "register every phone once and hold them idle for --duration; report memory per idle phone")
+		fs.StringVar(&b.registrar, "registrar", "", "any SIP/TLS registrar host:port instead of the edge: phones register lines from --first-line with no token and nothing provisioned")
+		fs.StringVar(&b.serverName, "server-name", "", "name to verify in the --registrar's certificate (default: its host)")
+		fs.StringVar(&b.domain, "domain", "", "SIP domain for --registrar (default: quickstart.json's)")
 	case "calls":
 		fs.IntVar(&b.calls, "calls", 10, "concurrent calls (2 phones each)")
 		fs.DurationVar(&b.talk, "talk", 5*time.Second, "media per call; each caller places calls back to back for --duration")
+	case "turn":
+		fs.IntVar(&b.streams, "streams", 200, "concurrent relayed G.711 streams (172-byte packets every 20 ms, echoed back by a peer on loopback)")
+		fs.StringVar(&b.turnServer, "server", "", "TURN server host:port over UDP (default: the edge's, from quickstart.json)")
+		fs.StringVar(&b.secretFile, "secret-file", "", "TURN REST API shared secret, as coturn's static-auth-secret (default: quickstart.json's)")
+		fs.StringVar(&b.realm, "realm", "", "TURN realm (default: the server's)")
 	}
 }
 
-var benchUsage = `usage: edgeway bench onboard|register|calls [flags]
+var benchUsage = `usage: edgeway bench onboard|register|calls|turn [flags]
   onboard   provision --phones devices with activation codes, redeem them through the edge
   register  --phones phones, each on its own TLS connection, REGISTER with bearer tokens
-            (--hold: register once and hold idle to measure memory per phone)
+            (--hold: register once and hold idle to measure memory per phone;
+            --registrar: any SIP/TLS registrar, no token)
   calls     --calls concurrent calls with SRTP through the edge's TURN relay
+  turn      --streams G.711-sized streams through a TURN relay (the edge's, or --server)
 Run 'edgeway bench <what> -h' for the flags.`
 
 func runBench(ctx context.Context, args []string, out io.Writer) error {
@@ -81,7 +96,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}
 	what := args[0]
-	if what != "onboard" && what != "register" && what != "calls" {
+	if what != "onboard" && what != "register" && what != "calls" && what != "turn" {
 		return fmt.Errorf("%w: unknown bench %q\n%s", errUsage, what, benchUsage)
 	}
 	fs := flag.NewFlagSet("bench "+what, flag.ContinueOnError)
@@ -113,7 +128,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	r, err := newBenchRun(&b, log, out)
+	r, err := newBenchRun(what, &b, log, out)
 	if err != nil {
 		return err
 	}
@@ -125,6 +140,8 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		res, err = r.registerRun(ctx)
 	case "calls":
 		res, err = r.callsRun(ctx)
+	case "turn":
+		res, err = r.turnRun(ctx)
 	}
 	if err != nil {
 		return err
@@ -141,26 +158,31 @@ type benchRun struct {
 	log   *slog.Logger
 	out   io.Writer
 	prog  io.Writer // nil: no progress line
-	procs map[string]int
+	procs map[string][]int
 }
 
-func newBenchRun(f *benchFlags, log *slog.Logger, out io.Writer) (*benchRun, error) {
+func newBenchRun(what string, f *benchFlags, log *slog.Logger, out io.Writer) (*benchRun, error) {
 	info, err := f.conn.resolve()
 	if err != nil {
 		return nil, err
 	}
-	if info.EdgeHTTPS == "" {
-		return nil, fmt.Errorf("%w: bench needs --quickstart (quickstart.json names the edge, the core's admin API and the CA)", errUsage)
-	}
-	a := &adminClient{cmd: &adminCmd{path: []string{"bench"}}}
-	if err := a.connect(f.conn, true); err != nil {
-		return nil, err
+	// Against a peer (--registrar, turn --server) nothing is provisioned:
+	// no admin API, no quickstart.json needed.
+	var a *adminClient
+	if what != "turn" && f.registrar == "" {
+		if info.EdgeHTTPS == "" {
+			return nil, fmt.Errorf("%w: bench needs --quickstart (quickstart.json names the edge, the core's admin API and the CA)", errUsage)
+		}
+		a = &adminClient{cmd: &adminCmd{path: []string{"bench"}}}
+		if err := a.connect(f.conn, true); err != nil {
+			return nil, err
+		}
 	}
 	pool, err := caPool(f.conn.ca)
 	if err != nil {
 		return nil, err
 	}
-	r := &benchRun{f: f, info: info, admin: a, pool: pool, log: log, out: out, procs: map[string]int{}}
+	r := &benchRun{f: f, info: info, admin: a, pool: pool, log: log, out: out, procs: map[string][]int{}}
 	switch f.progress {
 	case "always":
 		r.prog = os.Stderr
@@ -174,15 +196,20 @@ func newBenchRun(f *benchFlags, log *slog.Logger, out io.Writer) (*benchRun, err
 	}
 	if f.pids != "" {
 		for _, kv := range strings.Split(f.pids, ",") {
-			name, p, ok := strings.Cut(kv, "=")
-			pid, err := strconv.Atoi(p)
-			if !ok || err != nil || pid <= 0 {
+			name, list, ok := strings.Cut(kv, "=")
+			if !ok || name == "" {
 				return nil, fmt.Errorf("%w: --pids name=pid,…: %q", errUsage, kv)
 			}
-			r.procs[name] = pid
+			for _, p := range strings.Split(list, "+") {
+				pid, err := strconv.Atoi(p)
+				if err != nil || pid <= 0 {
+					return nil, fmt.Errorf("%w: --pids name=pid+pid,…: %q", errUsage, kv)
+				}
+				r.procs[name] = append(r.procs[name], pid)
+			}
 		}
-	} else if info.PID > 0 {
-		r.procs["edge+core+TURN (quickstart)"] = info.PID
+	} else if info.PID > 0 && f.registrar == "" && f.turnServer == "" {
+		r.procs["edge+core+TURN (quickstart)"] = []int{info.PID}
 	}
 	return r, nil
 }
@@ -338,12 +365,23 @@ func (r *benchRun) onboard(ctx context.Context) (bench.Result, error) {
 }
 
 func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
-	phones, err := r.provision(ctx, r.f.phones)
-	if err != nil {
-		return bench.Result{}, err
-	}
-	if err := r.onboardAll(ctx, phones); err != nil {
-		return bench.Result{}, err
+	var phones []*benchPhone
+	var err error
+	auth := func(p *benchPhone) string { return "Bearer " + p.ph.Tokens().AccessToken }
+	target := "edge " + r.info.EdgeSIP + " (bearer token checked at edge and core, edge → core over mTLS)"
+	if r.f.registrar != "" {
+		auth = func(*benchPhone) string { return "" }
+		target = "registrar " + r.f.registrar + " (no token)"
+		if phones, err = r.peerPhones(); err != nil {
+			return bench.Result{}, err
+		}
+	} else {
+		if phones, err = r.provision(ctx, r.f.phones); err != nil {
+			return bench.Result{}, err
+		}
+		if err := r.onboardAll(ctx, phones); err != nil {
+			return bench.Result{}, err
+		}
 	}
 	defer func() {
 		for _, p := range phones {
@@ -352,14 +390,14 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	}()
 	before := r.sampleProcs()
 	if r.f.hold {
-		return r.hold(ctx, phones, before)
+		return r.hold(ctx, phones, before, auth)
 	}
 	load := bench.Load{Workers: len(phones), Rate: r.f.rate, Duration: r.f.duration, Progress: r.prog, What: "REGISTER"}
-	r.step("REGISTER through the edge: %d phones, each on its own TLS connection, for %s", len(phones), r.f.duration)
+	r.step("REGISTER to the %s: %d phones, each on its own TLS connection, for %s", target, len(phones), r.f.duration)
 	rec, err := load.Run(ctx, func(ctx context.Context, w int) string {
 		actx, cancel := context.WithTimeout(ctx, r.f.timeout)
 		defer cancel()
-		res, err := phones[w].ph.Register(actx, 600)
+		res, err := phones[w].ph.RegisterWith(actx, auth(phones[w]), 600)
 		if err != nil {
 			return classOf(err)
 		}
@@ -371,12 +409,38 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	if err != nil {
 		return bench.Result{}, err
 	}
-	return r.result("register", rec, before, map[string]string{"phones": strconv.Itoa(len(phones)), "rate": fmt.Sprint(r.f.rate)}), nil
+	res := r.result("register", rec, before, map[string]string{"phones": strconv.Itoa(len(phones)), "rate": fmt.Sprint(r.f.rate)})
+	res.Target = target
+	return res, nil
+}
+
+// peerPhones are phones for a registrar other than Edgeway: lines from
+// --first-line, nothing provisioned, no token.
+func (r *benchRun) peerPhones() ([]*benchPhone, error) {
+	domain := r.f.domain
+	if domain == "" {
+		domain = r.info.Domain
+	}
+	if domain == "" {
+		return nil, fmt.Errorf("%w: --registrar needs --domain (or --quickstart)", errUsage)
+	}
+	phones := make([]*benchPhone, r.f.phones)
+	for i := range phones {
+		p := &benchPhone{name: fmt.Sprintf("%s%06d", r.f.prefix, i), line: strconv.Itoa(r.f.firstLine + i)}
+		ph, err := bench.NewPhone(bench.PhoneConfig{Device: p.name, Line: p.line, Domain: domain, EdgeHTTPS: "https://" + r.f.registrar,
+			EdgeSIP: r.f.registrar, ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, SourceIP: sourceIP(i)})
+		if err != nil {
+			return nil, err
+		}
+		p.ph = ph
+		phones[i] = p
+	}
+	return phones, nil
 }
 
 // hold registers every phone once, holds them idle for the duration and
 // reports the servers' memory growth per phone.
-func (r *benchRun) hold(ctx context.Context, phones []*benchPhone, before map[string]bench.ProcSample) (bench.Result, error) {
+func (r *benchRun) hold(ctx context.Context, phones []*benchPhone, before map[string]bench.ProcSample, auth func(*benchPhone) string) (bench.Result, error) {
 	var next atomic.Int64
 	load := bench.Load{Workers: min(200, len(phones)), Rate: r.f.rate, Count: len(phones), Duration: 10 * time.Minute, Progress: r.prog, What: "REGISTER"}
 	r.step("registering %d phones once, then holding them idle for %s", len(phones), r.f.duration)
@@ -384,7 +448,7 @@ func (r *benchRun) hold(ctx context.Context, phones []*benchPhone, before map[st
 		p := phones[next.Add(1)-1]
 		actx, cancel := context.WithTimeout(ctx, r.f.timeout)
 		defer cancel()
-		res, err := p.ph.Register(actx, 3600)
+		res, err := p.ph.RegisterWith(actx, auth(p), 3600)
 		if err != nil {
 			return classOf(err)
 		}
@@ -505,6 +569,50 @@ func sourceIP(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, byte(1 + i/(250*256)), byte(i / 250 % 256), byte(i%250 + 1)})
 }
 
+func (r *benchRun) turnRun(ctx context.Context) (bench.Result, error) {
+	server, secretFile, realm := r.f.turnServer, r.f.secretFile, r.f.realm
+	target := "TURN " + server
+	if server == "" {
+		server, target = r.info.EdgeTURN, "the edge's TURN "+r.info.EdgeTURN
+		if secretFile == "" {
+			secretFile = r.info.TURNSecretFile
+		}
+	}
+	if server == "" || secretFile == "" {
+		return bench.Result{}, fmt.Errorf("%w: bench turn needs --server and --secret-file (or --quickstart)", errUsage)
+	}
+	secret, err := turncred.LoadSecret(secretFile)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	if r.f.streams <= 0 {
+		return bench.Result{}, fmt.Errorf("%w: --streams must be positive", errUsage)
+	}
+	expires := time.Now().Add(r.f.duration + time.Hour)
+	load := bench.TURNLoad{Server: server, Realm: realm, Streams: r.f.streams, Duration: r.f.duration, Progress: r.prog,
+		Credentials: func(i int) (string, string) {
+			return turncred.Issue(secret, fmt.Sprintf("%s%06d", r.f.prefix, i), expires)
+		}}
+	r.step("relaying %d G.711-sized streams through %s for %s", r.f.streams, target, r.f.duration)
+	before := r.sampleProcs()
+	rec, st, err := load.Run(ctx)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	res := r.result("turn", rec, before, map[string]string{"streams": strconv.Itoa(r.f.streams)})
+	res.Target = target
+	relayed := st.Relayed()
+	res.Extra["allocations"] = fmt.Sprintf("%d of %d", st.Allocated, r.f.streams)
+	res.Extra["packets"] = fmt.Sprintf("sent %d, back %d, lost %.3f %%", st.Sent, st.Received, st.Lost())
+	res.Extra["relayed datagrams per second"] = fmt.Sprintf("%.0f", float64(relayed)/r.f.duration.Seconds())
+	for _, p := range res.Procs {
+		if relayed > 0 {
+			res.Extra["server CPU per 1000 relayed datagrams, "+p.Name] = fmt.Sprintf("%.2f ms", 1e6*p.CPUSeconds/float64(relayed))
+		}
+	}
+	return res, nil
+}
+
 // classOf is the results-table class of a failed attempt.
 func classOf(err error) string {
 	if err == nil {
@@ -527,11 +635,21 @@ func classOf(err error) string {
 
 func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
 	out := map[string]bench.ProcSample{}
-	for name, pid := range r.procs {
-		if s, err := bench.ReadProc(pid); err == nil {
-			out[name] = s
-		} else {
-			r.log.Warn("cannot read server process; its CPU and memory are left out", "name", name, "pid", pid, "err", err)
+	for name, pids := range r.procs {
+		var sum bench.ProcSample
+		for _, pid := range pids {
+			s, err := bench.ReadProc(pid)
+			if err != nil {
+				r.log.Warn("cannot read server process; its CPU and memory are left out", "name", name, "pid", pid, "err", err)
+				continue
+			}
+			sum.PID = pids[0]
+			sum.CPU += s.CPU
+			sum.RSS += s.RSS
+			sum.PeakRSS += s.PeakRSS
+		}
+		if sum.PID != 0 {
+			out[name] = sum
 		}
 	}
 	return out

@@ -1,0 +1,227 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgeway/edgeway/internal/media"
+)
+
+// TURNLoad drives a TURN server's relay: Streams allocations, each sending
+// a G.711-sized packet every Interval through its relay to an echo peer on
+// loopback, which sends it back through the same relay. Every packet thus
+// crosses the relay twice; its round trip is the latency recorded.
+type TURNLoad struct {
+	Server     string // host:port, TURN over UDP
+	Realm      string // "" takes the server's
+	Streams    int
+	Duration   time.Duration
+	PacketSize int           // bytes of payload (default 172: RTP header and 160 bytes of G.711)
+	Interval   time.Duration // default 20 ms
+	// Credentials gives stream i its TURN username and password.
+	Credentials func(i int) (user, pass string)
+	Progress    io.Writer
+}
+
+// TURNStats counts a TURN load's packets.
+type TURNStats struct {
+	Allocated int    `json:"allocated"`
+	Sent      uint64 `json:"sent"`
+	Received  uint64 `json:"received"` // back at the stream after two relay crossings
+}
+
+// Relayed is the number of datagrams the relay forwarded: each received
+// packet crossed it twice.
+func (s TURNStats) Relayed() uint64 { return 2 * s.Received }
+
+// Lost is the share of sent packets that never came back, in percent.
+func (s TURNStats) Lost() float64 {
+	if s.Sent == 0 {
+		return 0
+	}
+	return 100 * float64(s.Sent-min(s.Received, s.Sent)) / float64(s.Sent)
+}
+
+const turnLoadHeader = 16 // stream sequence number and send time
+
+// Run allocates, streams for Duration, waits a second for the last
+// packets and releases every allocation. Allocation failures are recorded
+// by class ("TURN 486", ErrorClass); the run goes on with the others.
+func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
+	if l.Streams <= 0 || l.Duration <= 0 || l.Credentials == nil {
+		return nil, TURNStats{}, errors.New("bench: TURN load needs streams, a duration and credentials")
+	}
+	if l.PacketSize == 0 {
+		l.PacketSize = 172
+	}
+	if l.PacketSize < turnLoadHeader {
+		return nil, TURNStats{}, fmt.Errorf("bench: packets of at least %d bytes", turnLoadHeader)
+	}
+	if l.Interval == 0 {
+		l.Interval = 20 * time.Millisecond
+	}
+	echo, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		return nil, TURNStats{}, err
+	}
+	defer echo.Close()
+	go func() { // the peer: send every datagram back where it came from
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = echo.WriteTo(buf[:n], from)
+		}
+	}()
+
+	// Allocate, a few at a time.
+	relays := make([]*media.Relay, l.Streams)
+	start := time.Now()
+	rec := NewRecorder(start)
+	var mu sync.Mutex
+	if err := parallelDo(ctx, 16, l.Streams, func(ctx context.Context, i int) {
+		user, pass := l.Credentials(i)
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		t0 := time.Now()
+		r, err := media.AllocateRelay(actx, l.Server, "udp", user, pass, l.Realm)
+		if err == nil {
+			err = r.Permit(echo.LocalAddr())
+			if err != nil {
+				r.Close()
+			}
+		}
+		if err != nil {
+			var te *media.TURNError
+			class := ErrorClass(err)
+			if errors.As(err, &te) {
+				class = fmt.Sprintf("TURN %d", te.Code)
+			}
+			rec.Record(time.Now(), time.Since(t0), "allocate: "+class)
+			return
+		}
+		mu.Lock()
+		relays[i] = r
+		mu.Unlock()
+	}); err != nil {
+		return nil, TURNStats{}, err
+	}
+	var st TURNStats
+	for _, r := range relays {
+		if r != nil {
+			st.Allocated++
+		}
+	}
+	defer func() {
+		for _, r := range relays {
+			if r != nil {
+				r.Close()
+			}
+		}
+	}()
+	if st.Allocated == 0 {
+		return rec, st, errors.New("bench: no TURN allocation succeeded")
+	}
+
+	// Stream: the recorder's clock starts now.
+	rec = NewRecorder(time.Now())
+	var sent, received atomic.Uint64
+	sctx, cancel := context.WithTimeout(ctx, l.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	base := time.Now()
+	for i, r := range relays {
+		if r == nil {
+			continue
+		}
+		conn := r.PacketConn()
+		wg.Add(2)
+		go func() { // sender, paced; streams are spread over the interval
+			defer wg.Done()
+			pkt := make([]byte, l.PacketSize)
+			next := base.Add(time.Duration(i) * l.Interval / time.Duration(l.Streams))
+			for seq := uint64(0); ; seq++ {
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-sctx.Done():
+						return
+					case <-time.After(d):
+					}
+				} else if sctx.Err() != nil {
+					return
+				}
+				binary.BigEndian.PutUint64(pkt[0:], seq)
+				binary.BigEndian.PutUint64(pkt[8:], uint64(time.Now().UnixNano()))
+				if _, err := conn.WriteTo(pkt, echo.LocalAddr()); err == nil {
+					sent.Add(1)
+				}
+				next = next.Add(l.Interval)
+			}
+		}()
+		go func() { // receiver: until the relay closes
+			defer wg.Done()
+			buf := make([]byte, 2048)
+			for {
+				n, _, err := conn.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				if n < turnLoadHeader {
+					continue
+				}
+				at := time.Now()
+				sentAt := time.Unix(0, int64(binary.BigEndian.Uint64(buf[8:])))
+				received.Add(1)
+				rec.Record(at, at.Sub(sentAt), "")
+			}
+		}()
+	}
+	if l.Progress != nil {
+		done := make(chan struct{})
+		defer close(done)
+		go Load{Progress: l.Progress, What: "relay"}.progress(rec, done)
+	}
+	<-sctx.Done()
+	time.Sleep(time.Second) // the last packets in flight
+	for _, r := range relays {
+		if r != nil {
+			r.Close()
+		}
+	}
+	wg.Wait()
+	st.Sent, st.Received = sent.Load(), received.Load()
+	if l.Progress != nil {
+		fmt.Fprintf(l.Progress, "\r%s\n", progressLine("relay", rec.Summary(time.Now()), 0))
+	}
+	return rec, st, nil
+}
+
+// parallelDo runs fn for 0..n-1 on up to workers goroutines until ctx ends.
+func parallelDo(ctx context.Context, workers, n int, fn func(context.Context, int)) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				fn(ctx, i)
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
