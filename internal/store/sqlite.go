@@ -23,6 +23,10 @@ type SQLite struct {
 
 var _ Store = (*SQLite)(nil)
 
+// maxConns bounds the open connections: SQLite runs one writer at a time
+// (WAL lets readers go on beside it), so more only queue on its lock.
+const maxConns = 16
+
 // busyTimeout is how long a connection waits for another writer (goroutine
 // or process) before giving up with SQLITE_BUSY.
 const busyTimeout = 5 * time.Second
@@ -37,6 +41,13 @@ func Open(ctx context.Context, path string) (*SQLite, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	// Keep connections open: a new SQLite connection parses the whole
+	// schema before its first statement, which under load cost more than
+	// the statements themselves (database/sql keeps only 2 idle by default).
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 	if err := pingRetry(ctx, db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
