@@ -105,22 +105,27 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 
 // tierConfig loads a tier's YAML (when --config is given) into cfg, lets
 // the flags registered by addFlags override it, and builds the logger.
-func tierConfig[T any](name string, args []string, cfg *T, addFlags func(*flag.FlagSet, *T)) (*slog.Logger, error) {
+func tierConfig[T any](ctx context.Context, name string, args []string, cfg *T, addFlags func(*flag.FlagSet, *T)) (*slog.Logger, error) {
 	if err := loadYAML(configPath(args), cfg); err != nil {
 		return nil, err
 	}
 	fs := flag.NewFlagSet("edgeway "+name, flag.ContinueOnError)
 	addFlags(fs, cfg)
 	level, format := logFlags(fs)
+	prof := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	return newLogger(*level, *format)
+	log, err := newLogger(*level, *format)
+	if err != nil {
+		return nil, err
+	}
+	return log, servePprof(ctx, *prof, log)
 }
 
 func runCore(ctx context.Context, args []string, out io.Writer) error {
 	var cfg core.Config
-	log, err := tierConfig("core", args, &cfg, coreFlags)
+	log, err := tierConfig(ctx, "core", args, &cfg, coreFlags)
 	if err != nil {
 		return err
 	}
@@ -142,7 +147,7 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 
 func runEdge(ctx context.Context, args []string, out io.Writer) error {
 	var cfg edge.Config
-	log, err := tierConfig("edge", args, &cfg, edgeFlags)
+	log, err := tierConfig(ctx, "edge", args, &cfg, edgeFlags)
 	if err != nil {
 		return err
 	}
@@ -159,11 +164,15 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	coreIP := fs.String("core-ip", "127.0.0.2", "loopback IP for the core (127.0.0.1 where 127.0.0.2 is unavailable)")
 	edgeIP := fs.String("edge-ip", "127.0.0.1", "loopback IP for the edge")
 	level, format := logFlags(fs)
+	prof := pprofFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	log, err := newLogger(*level, *format)
 	if err != nil {
+		return err
+	}
+	if err := servePprof(ctx, *prof, log); err != nil {
 		return err
 	}
 	a := quickstart.DefaultAddrs()
