@@ -139,6 +139,10 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		ctx := context.WithValue(r.Context(), actorKey{}, fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name))
+		if r.Method != http.MethodGet {
+			// A change here takes effect on this node's next REGISTER.
+			defer s.look.purge()
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -743,14 +743,20 @@ func (s *Server) sweepLoop(ctx context.Context) {
 
 // sweepEdges closes MRA connections whose certificate no longer matches an
 // Expressway-C entry (S-12: deleting an entry shuts that edge out within
-// seconds, not only at its next handshake).
+// seconds, not only at its next handshake). It reads the entries from the
+// store itself, once, not from the per-REGISTER cache.
 func (s *Server) sweepEdges(ctx context.Context) {
+	entries, err := s.st.ListExpressways(ctx)
+	if err != nil {
+		s.log.Warn("S-12 sweep: reading Expressway-C entries", "err", err)
+		return
+	}
 	for _, remote := range s.mraPeers.Keys() {
 		p, ok := s.mraPeers.Peek(remote)
 		if !ok {
 			continue
 		}
-		_, err := s.matchEdge(ctx, p.leaf)
+		_, _, err := matchEntries(entries, p.leaf)
 		if errors.Is(err, ErrEdgeNotConfigured) {
 			s.log.Warn("closing MRA connection of an edge no longer configured (S-12)", "remote", remote, "err", err)
 			_ = p.conn.Close()

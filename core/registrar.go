@@ -151,16 +151,16 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 	if err != nil {
 		return nil, err
 	}
-	dev, err := r.s.st.GetDevice(ctx, claims.Device())
+	dev, err := r.s.look.GetDevice(ctx, claims.Device())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, unauthorized("invalid_token", fmt.Errorf("token names unknown device %s", claims.Device()))
 	} else if err != nil {
 		return nil, err
 	}
-	if err := checkDeviceOAuth(ctx, r.s.st, dev); err != nil {
+	if err := checkDeviceOAuth(ctx, r.s.look, dev); err != nil {
 		return nil, forbidden(err)
 	}
-	explicit, err := paramIs(ctx, r.s.st, ParamAccessTokenForDevices, "explicit", "implicit")
+	explicit, err := paramIs(ctx, r.s.look, ParamAccessTokenForDevices, "explicit", "implicit")
 	if err != nil {
 		return nil, err
 	}

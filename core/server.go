@@ -31,6 +31,7 @@ import (
 type Server struct {
 	cfg   Config
 	st    store.Store
+	look  *lookups // cached reads for the per-REGISTER path (lookups.go)
 	log   *slog.Logger
 	now   func() time.Time
 	keys  *token.KeySet
@@ -83,7 +84,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, st: st, log: log.With("tier", "core", "node", cfg.Node), now: time.Now,
+	s := &Server{cfg: cfg, st: st, look: newLookups(st, lookupTTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now,
 		passwordSlots: make(chan struct{}, max(2, runtime.NumCPU()))}
 	for _, o := range opts {
 		o(s)
@@ -254,10 +255,15 @@ func (s *Server) matchEdge(ctx context.Context, leaf *x509.Certificate) (string,
 // edgeEntry finds the Expressway-C entry a certificate matches (S-12) and
 // the name it matched by.
 func (s *Server) edgeEntry(ctx context.Context, leaf *x509.Certificate) (store.ExpresswayEntry, string, error) {
-	entries, err := s.st.ListExpressways(ctx)
+	entries, err := s.look.ListExpressways(ctx)
 	if err != nil {
 		return store.ExpresswayEntry{}, "", fmt.Errorf("S-12: reading Expressway-C entries: %w", err)
 	}
+	return matchEntries(entries, leaf)
+}
+
+// matchEntries finds the entry among entries that leaf matches (S-12).
+func matchEntries(entries []store.ExpresswayEntry, leaf *x509.Certificate) (store.ExpresswayEntry, string, error) {
 	for _, e := range entries {
 		if name, ok := mtls.MatchPeerName(leaf, e.Names); ok {
 			return e, name, nil
