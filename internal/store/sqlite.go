@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
@@ -18,7 +19,8 @@ import (
 // file: every exactly-once change is a conditional UPDATE inside an IMMEDIATE
 // transaction, decided by its affected-row count.
 type SQLite struct {
-	db *sql.DB
+	db    *sql.DB
+	stmts sync.Map // query text → *sql.Stmt, prepared once (see stmt)
 }
 
 var _ Store = (*SQLite)(nil)
@@ -116,7 +118,57 @@ func escapeURIPath(p string) string {
 }
 
 // Close closes the database.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	s.stmts.Range(func(_, v any) bool {
+		_ = v.(*sql.Stmt).Close()
+		return true
+	})
+	return s.db.Close()
+}
+
+// stmt returns query prepared: SQLite parses a statement's text on every
+// prepare, which under REGISTER load cost as much as running it, so every
+// statement outside a transaction is prepared once and reused
+// (database/sql prepares it again on each pooled connection as needed).
+// The query texts are the store's own constants, so the cache is bounded.
+func (s *SQLite) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.stmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+func (s *SQLite) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (s *SQLite) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return s.db.QueryRowContext(ctx, query, args...) // carries the error
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (s *SQLite) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
 
 // tx runs fn in an IMMEDIATE transaction, committing when fn returns nil.
 func (s *SQLite) tx(ctx context.Context, fn func(*sql.Tx) error) error {
@@ -216,7 +268,7 @@ func affected(res sql.Result) (int64, error) {
 // GetParam returns the value of a named setting.
 func (s *SQLite) GetParam(ctx context.Context, name string) (string, bool, error) {
 	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM params WHERE name = ?`, name).Scan(&v)
+	err := s.queryRow(ctx, `SELECT value FROM params WHERE name = ?`, name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -228,7 +280,7 @@ func (s *SQLite) GetParam(ctx context.Context, name string) (string, bool, error
 
 // SetParam sets (inserting or replacing) a named setting.
 func (s *SQLite) SetParam(ctx context.Context, name, value string) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO params (name, value) VALUES (?, ?)
 		 ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value)
 	if err != nil {
@@ -239,7 +291,7 @@ func (s *SQLite) SetParam(ctx context.Context, name, value string) error {
 
 // ListParams returns every setting.
 func (s *SQLite) ListParams(ctx context.Context) (map[string]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT name, value FROM params ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT name, value FROM params ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list params: %w", err)
 	}
@@ -263,7 +315,7 @@ func (s *SQLite) ListParams(ctx context.Context) (map[string]string, error) {
 // concurrent callers (goroutines or processes) all get the value that won.
 func (s *SQLite) Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
 	var v []byte
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+	err := s.queryRow(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
 	if err == nil {
 		return v, nil
 	}
@@ -277,12 +329,12 @@ func (s *SQLite) Secret(ctx context.Context, name string, gen func() ([]byte, er
 	if len(nv) == 0 {
 		return nil, fmt.Errorf("store: secret %q: generator returned an empty secret", name)
 	}
-	if _, err := s.db.ExecContext(ctx,
+	if _, err := s.exec(ctx,
 		`INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?)
 		 ON CONFLICT (name) DO NOTHING`, name, nv, time.Now().UnixNano()); err != nil {
 		return nil, fmt.Errorf("store: secret %q: %w", name, err)
 	}
-	if err := s.db.QueryRowContext(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
+	if err := s.queryRow(ctx, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v); err != nil {
 		return nil, fmt.Errorf("store: secret %q: %w", name, err)
 	}
 	return v, nil
@@ -293,7 +345,7 @@ func (s *SQLite) Audit(ctx context.Context, e AuditEntry) error {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)`,
 		tv(e.At), e.Actor, e.Action, e.Detail)
 	if err != nil {
@@ -307,7 +359,7 @@ func (s *SQLite) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, at, actor, action, detail FROM audit ORDER BY at DESC, id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: list audit: %w", err)

@@ -45,7 +45,7 @@ func (s *SQLite) PutAdmin(ctx context.Context, a Admin) error {
 	if a.Username == "" {
 		return errors.New("store: admin without a name")
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO admins (username, password_hash, created_at) VALUES (?, ?, ?)
 		 ON CONFLICT (username) DO UPDATE SET
 			password_hash = excluded.password_hash,
@@ -61,7 +61,7 @@ func (s *SQLite) PutAdmin(ctx context.Context, a Admin) error {
 func (s *SQLite) GetAdmin(ctx context.Context, username string) (Admin, error) {
 	var a Admin
 	var created sql.NullInt64
-	err := s.db.QueryRowContext(ctx,
+	err := s.queryRow(ctx,
 		`SELECT username, password_hash, created_at FROM admins WHERE username = ?`, username).
 		Scan(&a.Username, &a.PasswordHash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -77,7 +77,7 @@ func (s *SQLite) GetAdmin(ctx context.Context, username string) (Admin, error) {
 // CountAdmins returns the number of administrators.
 func (s *SQLite) CountAdmins(ctx context.Context) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM admins`).Scan(&n); err != nil {
+	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM admins`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("store: count admins: %w", err)
 	}
 	return n, nil
@@ -91,7 +91,7 @@ func (s *SQLite) PutAPIToken(ctx context.Context, t APIToken) error {
 	if t.ID == "" || len(t.Hash) == 0 {
 		return errors.New("store: API token needs an ID and a hash")
 	}
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO api_tokens (id, hash, name, owner, created_at, revoked_at, last_used)
 		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		t.ID, t.Hash, t.Name, t.Owner, orNow(t.CreatedAt).UnixNano(), tn(t.RevokedAt), tn(t.LastUsed))
@@ -114,7 +114,7 @@ func (s *SQLite) PutAPIToken(ctx context.Context, t APIToken) error {
 func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error) {
 	var t APIToken
 	var created, revoked, used sql.NullInt64
-	err := s.db.QueryRowContext(ctx,
+	err := s.queryRow(ctx,
 		`UPDATE api_tokens SET last_used = ?
 		 WHERE hash = ? AND revoked_at IS NULL
 		 RETURNING id, hash, name, owner, created_at, revoked_at, last_used`,
@@ -133,7 +133,7 @@ func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time)
 // ListAPITokens returns every token, oldest first, without their hashes
 // (Hash is nil).
 func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, name, owner, created_at, revoked_at, last_used FROM api_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list API tokens: %w", err)
@@ -158,7 +158,7 @@ func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 // RevokeAPIToken revokes one token (keeping the first revocation time); an
 // unknown ID gives ErrNotFound.
 func (s *SQLite) RevokeAPIToken(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
 		orNow(now).UnixNano(), id)
 	if err != nil {
@@ -181,7 +181,7 @@ func (s *SQLite) PutNode(ctx context.Context, n Node) error {
 	if n.Name == "" {
 		return errors.New("store: node without a name")
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO nodes (name, role, phone_oauth_port, mra_port, running_mode, restarted_at, last_seen)
 		 VALUES (?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (name) DO UPDATE SET
@@ -207,7 +207,7 @@ func scanNode(sc interface{ Scan(...any) error }) (Node, error) {
 
 // GetNode returns one node.
 func (s *SQLite) GetNode(ctx context.Context, name string) (Node, error) {
-	n, err := scanNode(s.db.QueryRowContext(ctx, `SELECT `+nodeCols+` FROM nodes WHERE name = ?`, name))
+	n, err := scanNode(s.queryRow(ctx, `SELECT `+nodeCols+` FROM nodes WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Node{}, fmt.Errorf("store: node %q: %w", name, ErrNotFound)
 	}
@@ -219,7 +219,7 @@ func (s *SQLite) GetNode(ctx context.Context, name string) (Node, error) {
 
 // ListNodes returns every node, by name.
 func (s *SQLite) ListNodes(ctx context.Context) ([]Node, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+nodeCols+` FROM nodes ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT `+nodeCols+` FROM nodes ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list nodes: %w", err)
 	}
@@ -246,7 +246,7 @@ func (s *SQLite) PutTrustCert(ctx context.Context, c TrustCert) error {
 	if c.Store == "" || c.Fingerprint == "" || len(c.PEM) == 0 {
 		return errors.New("store: trust certificate needs a store, a fingerprint and a PEM")
 	}
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO trust_certs (store, fingerprint, pem, subject, issuer, not_after, added_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (store, fingerprint) DO NOTHING`,
 		c.Store, c.Fingerprint, c.PEM, c.Subject, c.Issuer, tn(c.NotAfter), orNow(c.AddedAt).UnixNano())
@@ -273,7 +273,7 @@ func (s *SQLite) ListTrustCerts(ctx context.Context, store string) ([]TrustCert,
 		args = append(args, store)
 	}
 	q += ` ORDER BY added_at, store, fingerprint`
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list trust certificates: %w", err)
 	}
@@ -297,7 +297,7 @@ func (s *SQLite) ListTrustCerts(ctx context.Context, store string) ([]TrustCert,
 // DeleteTrustCert removes a certificate from a trust store; one that is not
 // there gives ErrNotFound.
 func (s *SQLite) DeleteTrustCert(ctx context.Context, store, fingerprint string) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`DELETE FROM trust_certs WHERE store = ? AND fingerprint = ?`, store, fingerprint)
 	if err != nil {
 		return fmt.Errorf("store: delete trust certificate %s/%s: %w", store, fingerprint, err)

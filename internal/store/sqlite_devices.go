@@ -15,7 +15,7 @@ func (s *SQLite) PutSecurityProfile(ctx context.Context, p SecurityProfile) erro
 	if p.Name == "" {
 		return errors.New("store: security profile without a name")
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO security_profiles (name, device_type, mode, transport, oauth, digest, tftp_encrypted)
 		 VALUES (?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (name) DO UPDATE SET
@@ -39,7 +39,7 @@ func scanProfile(sc interface{ Scan(...any) error }) (SecurityProfile, error) {
 
 // GetSecurityProfile returns one security profile.
 func (s *SQLite) GetSecurityProfile(ctx context.Context, name string) (SecurityProfile, error) {
-	p, err := scanProfile(s.db.QueryRowContext(ctx,
+	p, err := scanProfile(s.queryRow(ctx,
 		`SELECT `+profileCols+` FROM security_profiles WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return SecurityProfile{}, fmt.Errorf("store: security profile %q: %w", name, ErrNotFound)
@@ -52,7 +52,7 @@ func (s *SQLite) GetSecurityProfile(ctx context.Context, name string) (SecurityP
 
 // ListSecurityProfiles returns every security profile, by name.
 func (s *SQLite) ListSecurityProfiles(ctx context.Context) ([]SecurityProfile, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+profileCols+` FROM security_profiles ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT `+profileCols+` FROM security_profiles ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list security profiles: %w", err)
 	}
@@ -83,7 +83,7 @@ func (s *SQLite) PutDevice(ctx context.Context, d Device) error {
 	if created.IsZero() {
 		created = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO devices (name, model, line, owner, security_profile, allow_mra, mra_service_domain, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (name) DO UPDATE SET
@@ -110,7 +110,7 @@ func scanDevice(sc interface{ Scan(...any) error }) (Device, error) {
 
 // GetDevice returns one device.
 func (s *SQLite) GetDevice(ctx context.Context, name string) (Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices WHERE name = ?`, name))
+	d, err := scanDevice(s.queryRow(ctx, `SELECT `+deviceCols+` FROM devices WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, fmt.Errorf("store: device %q: %w", name, ErrNotFound)
 	}
@@ -123,7 +123,7 @@ func (s *SQLite) GetDevice(ctx context.Context, name string) (Device, error) {
 // DeviceByLine returns the device with this directory number (the first by
 // name when several share it), or ErrNotFound.
 func (s *SQLite) DeviceByLine(ctx context.Context, line string) (Device, error) {
-	d, err := scanDevice(s.db.QueryRowContext(ctx,
+	d, err := scanDevice(s.queryRow(ctx,
 		`SELECT `+deviceCols+` FROM devices WHERE line = ? ORDER BY name LIMIT 1`, line))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Device{}, fmt.Errorf("store: device with line %q: %w", line, ErrNotFound)
@@ -136,7 +136,7 @@ func (s *SQLite) DeviceByLine(ctx context.Context, line string) (Device, error) 
 
 // ListDevices returns every device, by name.
 func (s *SQLite) ListDevices(ctx context.Context) ([]Device, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY name`)
+	rows, err := s.query(ctx, `SELECT `+deviceCols+` FROM devices ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list devices: %w", err)
 	}
@@ -192,7 +192,7 @@ func (s *SQLite) PutUser(ctx context.Context, u User) error {
 	if created.IsZero() {
 		created = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)
 		 ON CONFLICT (username) DO UPDATE SET
 			password_hash = excluded.password_hash,
@@ -208,7 +208,7 @@ func (s *SQLite) PutUser(ctx context.Context, u User) error {
 func (s *SQLite) GetUser(ctx context.Context, username string) (User, error) {
 	var u User
 	var created sql.NullInt64
-	err := s.db.QueryRowContext(ctx,
+	err := s.queryRow(ctx,
 		`SELECT username, password_hash, created_at FROM users WHERE username = ?`, username).
 		Scan(&u.Username, &u.PasswordHash, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -233,7 +233,7 @@ func (s *SQLite) AddExpressway(ctx context.Context, e ExpresswayEntry) (int64, e
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO expressways (address, description, names, domains) VALUES (?, ?, ?, ?)`,
 		e.Address, e.Description, names, domains)
 	if err != nil {
@@ -256,7 +256,7 @@ func (s *SQLite) UpdateExpressway(ctx context.Context, e ExpresswayEntry) error 
 	if err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE expressways SET address = ?, description = ?, names = ?, domains = ? WHERE id = ?`,
 		e.Address, e.Description, names, domains, e.ID)
 	if err != nil {
@@ -274,7 +274,7 @@ func (s *SQLite) UpdateExpressway(ctx context.Context, e ExpresswayEntry) error 
 
 // DeleteExpressway deletes an entry; unknown IDs give ErrNotFound.
 func (s *SQLite) DeleteExpressway(ctx context.Context, id int64) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM expressways WHERE id = ?`, id)
+	res, err := s.exec(ctx, `DELETE FROM expressways WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("store: delete expressway %d: %w", id, err)
 	}
@@ -290,7 +290,7 @@ func (s *SQLite) DeleteExpressway(ctx context.Context, id int64) error {
 
 // ListExpressways returns every entry, by ID.
 func (s *SQLite) ListExpressways(ctx context.Context) ([]ExpresswayEntry, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT id, address, description, names, domains FROM expressways ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list expressways: %w", err)
@@ -323,7 +323,7 @@ func (s *SQLite) ReportName(ctx context.Context, name, address string, at time.T
 	if at.IsZero() {
 		at = time.Now()
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO reported_names (name, address, first_seen, last_seen) VALUES (?, ?, ?, ?)
 		 ON CONFLICT (name) DO UPDATE SET
 			address = CASE WHEN excluded.last_seen >= reported_names.last_seen
@@ -339,7 +339,7 @@ func (s *SQLite) ReportName(ctx context.Context, name, address string, at time.T
 
 // ListReportedNames returns every reported name, by name.
 func (s *SQLite) ListReportedNames(ctx context.Context) ([]ReportedName, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT name, address, first_seen, last_seen FROM reported_names ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list reported names: %w", err)

@@ -18,7 +18,7 @@ func (s *SQLite) PutRegistration(ctx context.Context, r Registration) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.db.ExecContext(ctx,
+	_, err = s.exec(ctx,
 		`INSERT INTO registrations (aor, contact, device, path, call_id, cseq, expires_at, mra, edge, node, source, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (aor, contact) DO UPDATE SET
@@ -37,7 +37,7 @@ func (s *SQLite) PutRegistration(ctx context.Context, r Registration) error {
 // DeleteRegistration removes one binding; removing an absent one is not an
 // error (a SIP un-REGISTER may race with expiry).
 func (s *SQLite) DeleteRegistration(ctx context.Context, aor, contact string) error {
-	if _, err := s.db.ExecContext(ctx,
+	if _, err := s.exec(ctx,
 		`DELETE FROM registrations WHERE aor = ? AND contact = ?`, aor, contact); err != nil {
 		return fmt.Errorf("store: delete registration %q: %w", aor, err)
 	}
@@ -46,7 +46,7 @@ func (s *SQLite) DeleteRegistration(ctx context.Context, aor, contact string) er
 
 // DeleteRegistrations removes every binding of an AOR.
 func (s *SQLite) DeleteRegistrations(ctx context.Context, aor string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM registrations WHERE aor = ?`, aor); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM registrations WHERE aor = ?`, aor); err != nil {
 		return fmt.Errorf("store: delete registrations %q: %w", aor, err)
 	}
 	return nil
@@ -64,7 +64,7 @@ func (s *SQLite) Registrations(ctx context.Context, aor string, now time.Time) (
 		args = append(args, aor)
 	}
 	q += ` ORDER BY aor, contact`
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: registrations: %w", err)
 	}

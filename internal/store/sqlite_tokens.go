@@ -33,7 +33,7 @@ func (s *SQLite) PutActivationCode(ctx context.Context, c ActivationCode) error 
 	if c.ID == "" || c.Device == "" || len(c.Hash) == 0 || c.ExpiresAt.IsZero() {
 		return errors.New("store: activation code needs an ID, a device, a hash and an expiry")
 	}
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO activation_codes (id, device, hash, created_at, expires_at, used_at, revoked_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 		c.ID, c.Device, c.Hash, orNow(c.CreatedAt).UnixNano(), c.ExpiresAt.UnixNano(), tn(c.UsedAt), tn(c.RevokedAt))
@@ -121,7 +121,7 @@ func (s *SQLite) ListActivationCodes(ctx context.Context, device string) ([]Acti
 		args = append(args, device)
 	}
 	q += ` ORDER BY created_at, id`
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: list activation codes: %w", err)
 	}
@@ -143,7 +143,7 @@ func (s *SQLite) ListActivationCodes(ctx context.Context, device string) ([]Acti
 // RevokeActivationCode revokes one code (keeping the first revocation time);
 // an unknown ID gives ErrNotFound.
 func (s *SQLite) RevokeActivationCode(ctx context.Context, id string, now time.Time) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE activation_codes SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
 		orNow(now).UnixNano(), id)
 	if err != nil {
@@ -161,7 +161,7 @@ func (s *SQLite) RevokeActivationCode(ctx context.Context, id string, now time.T
 
 // RevokeDeviceActivationCodes revokes every unused, unrevoked code of device.
 func (s *SQLite) RevokeDeviceActivationCodes(ctx context.Context, device string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`UPDATE activation_codes SET revoked_at = ?
 		 WHERE device = ? AND used_at IS NULL AND revoked_at IS NULL`,
 		orNow(now).UnixNano(), device)
@@ -276,7 +276,7 @@ func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.T
 // revocation sticks whatever order things happen in.
 func (s *SQLite) RevokeFamily(ctx context.Context, family string, now time.Time) error {
 	n := orNow(now).UnixNano()
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO families (id, device, created_at, revoked_at) VALUES (?, '', ?, ?)
 		 ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(families.revoked_at, excluded.revoked_at)`,
 		family, n, n)
@@ -291,7 +291,7 @@ func (s *SQLite) RevokeFamily(ctx context.Context, family string, now time.Time)
 // caller that treats any error as a refusal fails closed.
 func (s *SQLite) FamilyRevoked(ctx context.Context, family string) (bool, error) {
 	var revoked sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT revoked_at FROM families WHERE id = ?`, family).Scan(&revoked)
+	err := s.queryRow(ctx, `SELECT revoked_at FROM families WHERE id = ?`, family).Scan(&revoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("store: family %q: %w", family, ErrNotFound)
 	}
@@ -304,7 +304,7 @@ func (s *SQLite) FamilyRevoked(ctx context.Context, family string) (bool, error)
 // RevokeDeviceFamilies revokes every family owned by device or holding a
 // token of device.
 func (s *SQLite) RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error {
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`UPDATE families SET revoked_at = ?
 		 WHERE revoked_at IS NULL
 		   AND (device = ? OR id IN (SELECT family FROM refresh_tokens WHERE device = ?))`,
@@ -322,7 +322,7 @@ func (s *SQLite) RevokeAccessToken(ctx context.Context, jti string, expiresAt ti
 	if jti == "" {
 		return errors.New("store: revoke access token: empty jti")
 	}
-	_, err := s.db.ExecContext(ctx,
+	_, err := s.exec(ctx,
 		`INSERT INTO revoked_access_tokens (jti, expires_at) VALUES (?, ?)
 		 ON CONFLICT (jti) DO UPDATE SET expires_at = MAX(revoked_access_tokens.expires_at, excluded.expires_at)`,
 		jti, tv(expiresAt))
@@ -335,7 +335,7 @@ func (s *SQLite) RevokeAccessToken(ctx context.Context, jti string, expiresAt ti
 // AccessTokenRevoked reports whether an access token was revoked.
 func (s *SQLite) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM revoked_access_tokens WHERE jti = ?`, jti).Scan(&one)
+	err := s.queryRow(ctx, `SELECT 1 FROM revoked_access_tokens WHERE jti = ?`, jti).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -353,7 +353,7 @@ func (s *SQLite) PutSigningKey(ctx context.Context, k SigningKey) error {
 	if k.KID == "" || len(k.PrivatePEM) == 0 {
 		return errors.New("store: signing key needs a KID and a private key")
 	}
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`INSERT INTO signing_keys (kid, alg, private_pem, created_at, retired_at)
 		 VALUES (?, ?, ?, ?, ?) ON CONFLICT (kid) DO NOTHING`,
 		k.KID, k.Alg, k.PrivatePEM, orNow(k.CreatedAt).UnixNano(), tn(k.RetiredAt))
@@ -372,7 +372,7 @@ func (s *SQLite) PutSigningKey(ctx context.Context, k SigningKey) error {
 
 // ListSigningKeys returns every key, oldest first.
 func (s *SQLite) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx,
+	rows, err := s.query(ctx,
 		`SELECT kid, alg, private_pem, created_at, retired_at FROM signing_keys ORDER BY created_at, kid`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list signing keys: %w", err)
@@ -397,7 +397,7 @@ func (s *SQLite) ListSigningKeys(ctx context.Context) ([]SigningKey, error) {
 // RetireSigningKey marks a key verification-only (keeping the first
 // retirement time); an unknown KID gives ErrNotFound.
 func (s *SQLite) RetireSigningKey(ctx context.Context, kid string, at time.Time) error {
-	res, err := s.db.ExecContext(ctx,
+	res, err := s.exec(ctx,
 		`UPDATE signing_keys SET retired_at = MIN(COALESCE(retired_at, ?1), ?1) WHERE kid = ?2`,
 		orNow(at).UnixNano(), kid)
 	if err != nil {
