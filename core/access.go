@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
 )
 
@@ -29,21 +28,16 @@ func (s *Server) checkAccessToken(ctx context.Context, raw string) (*token.Claim
 		}
 		return nil, &TokenError{Reason: fmt.Sprintf("%s: %v", reason, err)}
 	}
-	if revoked, err := s.st.AccessTokenRevoked(ctx, claims.ID); err != nil {
+	rv, err := s.st.TokenRevocation(ctx, claims.ID, claims.Family)
+	switch {
+	case err != nil:
 		return nil, err
-	} else if revoked {
+	case rv.Revoked:
 		return nil, &TokenError{Reason: "token revoked"}
-	}
-	if claims.Family != "" {
-		revoked, err := s.st.FamilyRevoked(ctx, claims.Family)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return nil, &TokenError{Reason: "token's grant no longer exists"}
-		case err != nil:
-			return nil, err
-		case revoked:
-			return nil, &TokenError{Reason: "token's grant revoked"}
-		}
+	case rv.FamilyMissing:
+		return nil, &TokenError{Reason: "token's grant no longer exists"}
+	case rv.FamilyRevoked:
+		return nil, &TokenError{Reason: "token's grant revoked"}
 	}
 	return claims, nil
 }

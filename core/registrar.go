@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -201,7 +203,7 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 		if err := r.s.st.DeleteRegistrations(ctx, aor); err != nil {
 			return nil, err
 		}
-		return r.okResponse(ctx, req, aor, now)
+		return r.okResponse(req, nil, now), nil
 	}
 
 	callID := ""
@@ -230,6 +232,10 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 	}
 	// A binding never outlives the token that authorised it.
 	tokenLeft := int(claims.ExpiresAt.Sub(now) / time.Second)
+	bindings := map[string]store.Registration{} // what the AOR holds after this request
+	for _, b := range existing {
+		bindings[b.Contact] = b
+	}
 	for _, c := range contacts {
 		exp := min(contactExpires(c, defExpires), r.s.cfg.MaxRegisterExpires, max(tokenLeft, 0))
 		contact := c.Address.String()
@@ -237,19 +243,23 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 			if err := r.s.st.DeleteRegistration(ctx, aor, contact); err != nil {
 				return nil, err
 			}
+			delete(bindings, contact)
 			continue
 		}
-		err := r.s.st.PutRegistration(ctx, store.Registration{
+		b := store.Registration{
 			AOR: aor, Contact: contact, Device: dev.Name, Path: path, CallID: callID, CSeq: cseq,
 			ExpiresAt: now.Add(time.Duration(exp) * time.Second), MRA: r.mra, Edge: edge,
 			Node: r.s.cfg.Node, Source: req.Source(), UpdatedAt: now,
-		})
-		if err != nil {
+		}
+		if err := r.s.st.PutRegistration(ctx, b); err != nil {
 			return nil, err
 		}
+		bindings[contact] = b
 	}
 	r.log.Info("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", r.mra, "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
-	return r.okResponse(ctx, req, aor, now)
+	return r.okResponse(req, slices.SortedFunc(maps.Values(bindings), func(a, b store.Registration) int {
+		return strings.Compare(a.Contact, b.Contact)
+	}), now), nil
 }
 
 // authorize extracts and verifies the Bearer token (RFC 8898 §2.2) and
@@ -277,12 +287,10 @@ func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Cla
 }
 
 // okResponse lists the AOR's current bindings with their remaining expiry
-// (RFC 3261 §10.3 step 8) and echoes Path (RFC 3327 §5.3).
-func (r *registrar) okResponse(ctx context.Context, req *sip.Request, aor string, now time.Time) (*sip.Response, error) {
-	regs, err := r.s.st.Registrations(ctx, aor, now)
-	if err != nil {
-		return nil, err
-	}
+// (RFC 3261 §10.3 step 8) and echoes Path (RFC 3327 §5.3). The bindings
+// are those read before the request's changes with the changes applied:
+// no second read of the store.
+func (r *registrar) okResponse(req *sip.Request, regs []store.Registration, now time.Time) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range regs {
 		left := int(b.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
@@ -296,7 +304,7 @@ func (r *registrar) okResponse(ctx context.Context, req *sip.Request, aor string
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(http.TimeFormat)))
 	res.AppendHeader(sip.NewHeader("Supported", "path"))
-	return res, nil
+	return res
 }
 
 // maxBindingsPerAOR bounds the contacts one line may register.

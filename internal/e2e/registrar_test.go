@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/emiago/sipgo/sip"
@@ -86,8 +87,29 @@ func TestRegistrarOrderingLimitsAndPath(t *testing.T) {
 	if n := len(env.Registrations(t)); n != 1 {
 		t.Fatalf("bindings after a refused REGISTER = %d, want 1", n)
 	}
-	if res := send(12, 0, contact); res.StatusCode != 200 {
-		t.Fatalf("un-REGISTER with a higher CSeq: %d", res.StatusCode)
+	// RFC 3261 §10.3 step 8: the 200 lists every binding the AOR holds
+	// after the request, with its remaining expiry.
+	second := "Contact: <sip:1001@second.invalid;transport=tls>;expires=300"
+	// Expiries count down from the first REGISTER: a slow machine may
+	// show one second less.
+	contactsOf := func(res *sip.Response) string {
+		var out []string
+		for _, h := range res.GetHeaders("Contact") {
+			out = append(out, strings.NewReplacer("expires=599", "expires=600", "expires=299", "expires=300").Replace(h.Value()))
+		}
+		return strings.Join(out, " | ")
+	}
+	res := send(12, 600, second)
+	if want := "<sip:1001@phone.invalid;transport=tls>;expires=600 | <sip:1001@second.invalid;transport=tls>;expires=300"; res.StatusCode != 200 || contactsOf(res) != want {
+		t.Fatalf("adding a second contact: %d, Contact %q, want %q", res.StatusCode, contactsOf(res), want)
+	}
+	res = send(13, 0, contact)
+	if want := "<sip:1001@second.invalid;transport=tls>;expires=300"; res.StatusCode != 200 || contactsOf(res) != want {
+		t.Fatalf("removing the first: %d, Contact %q, want %q", res.StatusCode, contactsOf(res), want)
+	}
+	res = send(14, 0, "Contact: *")
+	if res.StatusCode != 200 || contactsOf(res) != "" {
+		t.Fatalf("Contact: * with Expires 0: %d, Contact %q, want none", res.StatusCode, contactsOf(res))
 	}
 	if n := len(env.Registrations(t)); n != 0 {
 		t.Fatalf("bindings after un-REGISTER = %d", n)

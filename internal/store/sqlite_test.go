@@ -528,11 +528,17 @@ func TestRefreshTokens(t *testing.T) {
 	if err := s.PutRefreshToken(ctx, rt); !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate = %v", err)
 	}
-	if rev, err := s.FamilyRevoked(ctx, "fam1"); err != nil || rev {
-		t.Fatalf("FamilyRevoked = %v, %v", rev, err)
-	}
-	if _, err := s.FamilyRevoked(ctx, "nofam"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("FamilyRevoked(unknown) = %v", err)
+	for _, tc := range []struct {
+		jti, family string
+		want        Revocation
+	}{
+		{"j-live", "fam1", Revocation{}},
+		{"j-live", "nofam", Revocation{FamilyMissing: true}},
+		{"j-live", "", Revocation{}}, // a token without a family (password grant)
+	} {
+		if got, err := s.TokenRevocation(ctx, tc.jti, tc.family); err != nil || got != tc.want {
+			t.Errorf("TokenRevocation(%q, %q) = %+v, %v; want %+v", tc.jti, tc.family, got, err, tc.want)
+		}
 	}
 	if _, err := s.RotateRefreshToken(ctx, tokHash("nope"), t0, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown = %v", err)
@@ -555,8 +561,8 @@ func TestRefreshTokens(t *testing.T) {
 		IssuedAt: t0.Add(time.Hour), ExpiresAt: t0.Add(25 * time.Hour)}
 	must(t, s.PutRefreshToken(ctx, rt2))
 	must(t, s.RevokeFamily(ctx, "fam1", t0.Add(2*time.Hour)))
-	if rev, err := s.FamilyRevoked(ctx, "fam1"); err != nil || !rev {
-		t.Fatalf("FamilyRevoked after revoke = %v, %v", rev, err)
+	if got, err := s.TokenRevocation(ctx, "j-live", "fam1"); err != nil || got != (Revocation{FamilyRevoked: true}) {
+		t.Fatalf("TokenRevocation in a revoked family = %+v, %v", got, err)
 	}
 	if got, err := s.RotateRefreshToken(ctx, rt2.Hash, t0.Add(3*time.Hour), nil); !errors.Is(err, ErrRevoked) || got.Family != "fam1" {
 		t.Fatalf("rotate in revoked family = %+v, %v", got, err)
@@ -571,13 +577,13 @@ func TestRefreshTokens(t *testing.T) {
 
 	// RevokeDeviceFamilies.
 	must(t, s.RevokeDeviceFamilies(ctx, "SEP2", t0))
-	if rev, _ := s.FamilyRevoked(ctx, "fam2"); !rev {
+	if rv, _ := s.TokenRevocation(ctx, "j", "fam2"); !rv.FamilyRevoked {
 		t.Fatal("RevokeDeviceFamilies did not revoke fam2")
 	}
 	// Revoking an unknown family records it.
 	must(t, s.RevokeFamily(ctx, "fam9", t0))
-	if rev, err := s.FamilyRevoked(ctx, "fam9"); err != nil || !rev {
-		t.Fatalf("FamilyRevoked(fam9) = %v, %v", rev, err)
+	if rv, err := s.TokenRevocation(ctx, "j", "fam9"); err != nil || !rv.FamilyRevoked {
+		t.Fatalf("TokenRevocation(fam9) = %+v, %v", rv, err)
 	}
 }
 
@@ -613,13 +619,13 @@ func TestRotateRace(t *testing.T) {
 func TestAccessTokensAndSigningKeys(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openTest(t)
-	if rev, err := s.AccessTokenRevoked(ctx, "j1"); err != nil || rev {
-		t.Fatalf("AccessTokenRevoked(absent) = %v, %v", rev, err)
+	if got, err := s.TokenRevocation(ctx, "j1", ""); err != nil || got.Revoked {
+		t.Fatalf("TokenRevocation(absent) = %+v, %v", got, err)
 	}
 	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Hour)))
 	must(t, s.RevokeAccessToken(ctx, "j1", t0.Add(time.Hour)))
-	if rev, err := s.AccessTokenRevoked(ctx, "j1"); err != nil || !rev {
-		t.Fatalf("AccessTokenRevoked = %v, %v", rev, err)
+	if got, err := s.TokenRevocation(ctx, "j1", ""); err != nil || got != (Revocation{Revoked: true}) {
+		t.Fatalf("TokenRevocation of a revoked token = %+v, %v", got, err)
 	}
 
 	k1 := SigningKey{KID: "k1", Alg: "ES256", PrivatePEM: []byte("-----BEGIN PRIVATE KEY-----\n..."), CreatedAt: t0}
@@ -740,16 +746,16 @@ func TestPurge(t *testing.T) {
 	if _, err := s.RotateRefreshToken(ctx, tokHash("dead"), now, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("dead token = %v", err)
 	}
-	if _, err := s.FamilyRevoked(ctx, "fdead"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("empty family not purged: %v", err)
+	if rv, err := s.TokenRevocation(ctx, "j", "fdead"); err != nil || !rv.FamilyMissing {
+		t.Fatalf("empty family not purged: %+v %v", rv, err)
 	}
-	if _, err := s.FamilyRevoked(ctx, "falive"); err != nil {
-		t.Fatalf("live family purged: %v", err)
+	if rv, err := s.TokenRevocation(ctx, "j", "falive"); err != nil || rv.FamilyMissing {
+		t.Fatalf("live family purged: %+v %v", rv, err)
 	}
-	if rev, _ := s.AccessTokenRevoked(ctx, "jdead"); rev {
+	if rv, _ := s.TokenRevocation(ctx, "jdead", ""); rv.Revoked {
 		t.Fatal("expired revocation not purged")
 	}
-	if rev, _ := s.AccessTokenRevoked(ctx, "jalive"); !rev {
+	if rv, _ := s.TokenRevocation(ctx, "jalive", ""); !rv.Revoked {
 		t.Fatal("live revocation purged")
 	}
 	var n int

@@ -286,21 +286,6 @@ func (s *SQLite) RevokeFamily(ctx context.Context, family string, now time.Time)
 	return nil
 }
 
-// FamilyRevoked reports whether a family is revoked. An unknown family (never
-// stored, or purged after all its tokens expired) gives ErrNotFound, so a
-// caller that treats any error as a refusal fails closed.
-func (s *SQLite) FamilyRevoked(ctx context.Context, family string) (bool, error) {
-	var revoked sql.NullInt64
-	err := s.queryRow(ctx, `SELECT revoked_at FROM families WHERE id = ?`, family).Scan(&revoked)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("store: family %q: %w", family, ErrNotFound)
-	}
-	if err != nil {
-		return false, fmt.Errorf("store: family %q: %w", family, err)
-	}
-	return revoked.Valid, nil
-}
-
 // RevokeDeviceFamilies revokes every family owned by device or holding a
 // token of device.
 func (s *SQLite) RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error {
@@ -332,17 +317,22 @@ func (s *SQLite) RevokeAccessToken(ctx context.Context, jti string, expiresAt ti
 	return nil
 }
 
-// AccessTokenRevoked reports whether an access token was revoked.
-func (s *SQLite) AccessTokenRevoked(ctx context.Context, jti string) (bool, error) {
-	var one int
-	err := s.queryRow(ctx, `SELECT 1 FROM revoked_access_tokens WHERE jti = ?`, jti).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
+// TokenRevocation checks an access token and its family in one statement.
+func (s *SQLite) TokenRevocation(ctx context.Context, jti, family string) (Revocation, error) {
+	var revoked int
+	var familyRevoked sql.NullInt64 // NULL: no such family
+	err := s.queryRow(ctx,
+		`SELECT EXISTS (SELECT 1 FROM revoked_access_tokens WHERE jti = ?),
+		        (SELECT revoked_at IS NOT NULL FROM families WHERE id = ?)`, jti, family).Scan(&revoked, &familyRevoked)
 	if err != nil {
-		return false, fmt.Errorf("store: access token revoked: %w", err)
+		return Revocation{}, fmt.Errorf("store: token revocation: %w", err)
 	}
-	return true, nil
+	r := Revocation{Revoked: revoked == 1}
+	if family != "" {
+		r.FamilyMissing = !familyRevoked.Valid
+		r.FamilyRevoked = familyRevoked.Valid && familyRevoked.Int64 == 1
+	}
+	return r, nil
 }
 
 // Signing keys.

@@ -247,13 +247,15 @@ type Store interface {
 	// token unrotated, so a retry is not mistaken for a replay.
 	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, error)) (RefreshToken, error)
 	RevokeFamily(ctx context.Context, family string, now time.Time) error
-	FamilyRevoked(ctx context.Context, family string) (bool, error)
 	// RevokeDeviceFamilies revokes every family of a device.
 	RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error
 
 	// Revoked access tokens, kept until they would have expired anyway.
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
-	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
+	// TokenRevocation answers both questions a presented access token
+	// raises in one round trip: is it revoked, and is its grant family
+	// (when family is not "") revoked or gone.
+	TokenRevocation(ctx context.Context, jti, family string) (Revocation, error)
 
 	// Signing keys.
 	PutSigningKey(ctx context.Context, k SigningKey) error
@@ -298,4 +300,11 @@ type Store interface {
 
 	// Purge removes expired codes, tokens, revocations and bindings.
 	Purge(ctx context.Context, now time.Time) error
+}
+
+// Revocation is what TokenRevocation found.
+type Revocation struct {
+	Revoked       bool // the access token itself (RFC 7009)
+	FamilyRevoked bool // its grant family (R-2, refresh-token replay)
+	FamilyMissing bool // its grant family is not in the store
 }
