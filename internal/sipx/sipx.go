@@ -188,3 +188,15 @@ func NoDNS() *net.Resolver {
 		return nil, errors.New("sip: DNS disabled for this user agent")
 	}}
 }
+
+// readBufferSize is each SIP connection's read buffer. sipgo's default is
+// 32 KiB per connection, most of an idle registered phone's memory on the
+// edge; its stream parser joins messages across reads, so a smaller buffer
+// only means more reads for the rare large message. Edgeway serves SIP over
+// TLS and TCP only (a UDP datagram must fit the buffer whole).
+const readBufferSize = 4096
+
+func init() {
+	// Process-wide in sipgo; set before any connection reads it.
+	sip.TransportBufferReadSize = readBufferSize
+}
