@@ -23,9 +23,11 @@ type Result struct {
 	Summary Summary           `json:"summary"`
 	Procs   []ProcUsage       `json:"processes,omitempty"`
 	// Extra holds figures particular to the run (media loss, bytes per
-	// idle phone, …), shown under the table.
-	Extra  map[string]string `json:"extra,omitempty"`
-	Series []Point           `json:"series"`
+	// idle phone, …), shown under the table; Figures the same as numbers,
+	// for comparisons (bench/peers).
+	Extra   map[string]string  `json:"extra,omitempty"`
+	Figures map[string]float64 `json:"figures,omitempty"`
+	Series  []Point            `json:"series"`
 }
 
 // WriteTable prints r for a person.

@@ -50,7 +50,7 @@ type turnFixtureOptions struct {
 	lifetime time.Duration
 }
 
-func startTURN(t *testing.T, o turnFixtureOptions) *turnFixture {
+func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
 	t.Helper()
 	cfg := Config{Node: "expe-1", AdvertisedHost: "127.0.0.1", TURN: TURNConfig{
 		Realm: testRealm, RelayBind: "127.0.0.1", RelayAddress: "127.0.0.1", AllowLoopbackPeers: true,
@@ -121,7 +121,7 @@ type turnClient struct {
 }
 
 // dial connects a client over transport "udp", "tcp" or "tls".
-func (f *turnFixture) dial(t *testing.T, transport, username, password string) *turnClient {
+func (f *turnFixture) dial(t testing.TB, transport, username, password string) *turnClient {
 	t.Helper()
 	var conn net.PacketConn
 	server := f.udp
@@ -180,7 +180,7 @@ func creds(device string, ttl time.Duration) (string, string) {
 }
 
 // allocate allocates a UDP relay over transport with a fresh credential.
-func (f *turnFixture) allocate(t *testing.T, transport, device string) (net.PacketConn, *turnClient) {
+func (f *turnFixture) allocate(t testing.TB, transport, device string) (net.PacketConn, *turnClient) {
 	t.Helper()
 	u, p := creds(device, time.Hour)
 	tc := f.dial(t, transport, u, p)
@@ -192,7 +192,7 @@ func (f *turnFixture) allocate(t *testing.T, transport, device string) (net.Pack
 	return relay, tc
 }
 
-func udpPeer(t *testing.T) net.PacketConn {
+func udpPeer(t testing.TB) net.PacketConn {
 	t.Helper()
 	p, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -205,7 +205,7 @@ func udpPeer(t *testing.T) net.PacketConn {
 // relayUntilReceived sends msg through relay to peer until the peer gets
 // it (the first datagrams may race the permission), and returns the
 // address the peer saw it from.
-func relayUntilReceived(t *testing.T, relay, peer net.PacketConn, msg []byte) net.Addr {
+func relayUntilReceived(t testing.TB, relay, peer net.PacketConn, msg []byte) net.Addr {
 	t.Helper()
 	buf := make([]byte, 2048)
 	deadline := time.Now().Add(10 * time.Second)
@@ -811,4 +811,35 @@ func channelData(ch uint16, n, pad int) []byte {
 		b = append(b, byte(i)|1)
 	}
 	return append(b, make([]byte, pad)...)
+}
+
+// The relay's cost per datagram: a G.711-sized SRTP packet from the client
+// through its allocation to a peer, and the peer's answer back through the
+// relay to the client (two relayed datagrams per op).
+func BenchmarkTURNRelayRoundTrip(b *testing.B) {
+	f := startTURN(b, turnFixtureOptions{cfg: func(c *TURNConfig) { c.MaxBitrate = 1 << 30 }})
+	relay, _ := f.allocate(b, "udp", "SEPBENCH0001")
+	peer := udpPeer(b)
+	pkt := make([]byte, 182)
+	relayed := relayUntilReceived(b, relay, peer, pkt)
+	buf := make([]byte, 2048)
+	b.SetBytes(int64(2 * len(pkt)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := relay.WriteTo(pkt, peer.LocalAddr()); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := peer.ReadFrom(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := peer.WriteTo(pkt, relayed); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := relay.ReadFrom(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/relayed-datagram")
 }

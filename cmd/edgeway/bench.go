@@ -605,9 +605,12 @@ func (r *benchRun) turnRun(ctx context.Context) (bench.Result, error) {
 	res.Extra["allocations"] = fmt.Sprintf("%d of %d", st.Allocated, r.f.streams)
 	res.Extra["packets"] = fmt.Sprintf("sent %d, back %d, lost %.3f %%", st.Sent, st.Received, st.Lost())
 	res.Extra["relayed datagrams per second"] = fmt.Sprintf("%.0f", float64(relayed)/r.f.duration.Seconds())
+	res.Figures["relayed_per_s"] = float64(relayed) / r.f.duration.Seconds()
+	res.Figures["loss_pct"] = st.Lost()
 	for _, p := range res.Procs {
 		if relayed > 0 {
 			res.Extra["server CPU per 1000 relayed datagrams, "+p.Name] = fmt.Sprintf("%.2f ms", 1e6*p.CPUSeconds/float64(relayed))
+			res.Figures["cpu_ms_per_1000_relayed"] = 1e6 * p.CPUSeconds / float64(relayed)
 		}
 	}
 	return res, nil
@@ -658,12 +661,21 @@ func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
 func (r *benchRun) result(name string, rec *bench.Recorder, before map[string]bench.ProcSample, params map[string]string) bench.Result {
 	sum := rec.Summary(time.Now())
 	res := bench.Result{Name: name, Target: r.info.EdgeHTTPS + " / sip " + r.info.EdgeSIP, Started: rec.Start(),
-		Params: params, Summary: sum, Series: rec.Series(), Extra: map[string]string{}}
+		Params: params, Summary: sum, Series: rec.Series(), Extra: map[string]string{}, Figures: map[string]float64{}}
 	after := r.sampleProcs()
+	var cpu float64
 	for name, b := range before {
 		if a, ok := after[name]; ok {
-			res.Procs = append(res.Procs, bench.Usage(name, b, a))
+			u := bench.Usage(name, b, a)
+			res.Procs = append(res.Procs, u)
+			cpu += u.CPUSeconds
 		}
+	}
+	res.Figures["throughput_per_s"] = sum.Throughput
+	res.Figures["p50_ms"] = float64(sum.P50) / float64(time.Millisecond)
+	res.Figures["p99_ms"] = float64(sum.P99) / float64(time.Millisecond)
+	if len(res.Procs) > 0 && sum.Successes > 0 {
+		res.Figures["server_cpu_ms_per_success"] = 1000 * cpu / float64(sum.Successes)
 	}
 	return res
 }
