@@ -31,9 +31,13 @@ const (
 // core against trust and serverName.
 func HTTPClient(kp *mtls.KeyPair, trust *mtls.TrustStore, serverName string) *http.Client {
 	tr := &http.Transport{
-		TLSClientConfig:       mtls.ClientConfig(kp, trust, serverName),
-		MaxIdleConns:          64,
-		MaxIdleConnsPerHost:   16,
+		TLSClientConfig: mtls.ClientConfig(kp, trust, serverName),
+		// As many idle connections as requests in flight under load: a
+		// pool smaller than that closes connections only to dial (and
+		// handshake mutual TLS) again at once — 13 % of the edge's CPU
+		// when 64 phones onboarded together.
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   128,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 15 * time.Second,
