@@ -19,6 +19,10 @@ type Load struct {
 	Rate     float64
 	Duration time.Duration
 	Count    int
+	// Drain lets attempts under way at the end of Duration run this much
+	// longer (a call placed near the end talks to its end); no attempt
+	// starts after Duration. Default 0: they are cut short.
+	Drain time.Duration
 	// Progress, when set, gets a live line each second: rate, errors and
 	// p50/p99 so far (a terminal: the line is rewritten in place).
 	Progress io.Writer
@@ -38,9 +42,12 @@ func (l Load) Run(ctx context.Context, op Op) (*Recorder, error) {
 	if l.Duration <= 0 && l.Count <= 0 {
 		return nil, fmt.Errorf("bench: a run needs a duration or a count, so it ends by itself")
 	}
+	opCtx := ctx // what attempts run under
 	if l.Duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, l.Duration)
+		opCtx, cancel = context.WithTimeout(ctx, l.Duration+l.Drain)
+		defer cancel()
+		ctx, cancel = context.WithTimeout(opCtx, l.Duration)
 		defer cancel()
 	}
 	start := time.Now()
@@ -69,8 +76,8 @@ func (l Load) Run(ctx context.Context, op Op) (*Recorder, error) {
 					}
 				}
 				t0 := time.Now()
-				class := op(ctx, w)
-				if class != "" && ctx.Err() != nil {
+				class := op(opCtx, w)
+				if class != "" && opCtx.Err() != nil {
 					return // cut short by the end of the run: not a failure
 				}
 				rec.Record(time.Now(), time.Since(t0), class)

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgeway/edgeway/internal/media"
@@ -140,6 +141,10 @@ func (p *Phone) AnswerWithMedia(ctx context.Context, talk time.Duration, report 
 		next <- pending{r: r, local: ans.Crypto[0], remote: chosen, peer: net.UDPAddrFromAddrPort(off.Addr)}
 		return ans.Marshal(), 0
 	})
+	// Each answered call talks in its own goroutine, so the next call is
+	// answered at once even while the last one's media is winding down.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
@@ -152,11 +157,15 @@ func (p *Phone) AnswerWithMedia(ctx context.Context, talk time.Duration, report 
 				pd.r.Close()
 				return
 			}
-			st, err := p.talk(ctx, pd.r, pd.local, pd.remote, pd.peer, talk, call)
-			pd.r.Close()
-			if report != nil {
-				report(st, err)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := p.talk(ctx, pd.r, pd.local, pd.remote, pd.peer, talk, call)
+				pd.r.Close()
+				if report != nil {
+					report(st, err)
+				}
+			}()
 		}
 	}
 }

@@ -224,3 +224,31 @@ func TestReadProcSelf(t *testing.T) {
 	}
 	_ = buf[len(buf)-1]
 }
+
+// Drain: attempts under way when Duration ends run to their end and count;
+// none starts after Duration. Without it they are cut short and not
+// counted as failures.
+func TestLoadDrain(t *testing.T) {
+	op := func(ctx context.Context, _ int) string {
+		select {
+		case <-time.After(300 * time.Millisecond): // longer than the run
+			return ""
+		case <-ctx.Done():
+			return "cut"
+		}
+	}
+	rec, err := Load{Workers: 3, Duration: 100 * time.Millisecond, Drain: 5 * time.Second}.Run(context.Background(), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rec.Summary(time.Now()); s.Attempts != 3 || s.Successes != 3 {
+		t.Errorf("with Drain: %d attempts, %d successes; want the 3 under way, finished, and no more", s.Attempts, s.Successes)
+	}
+	rec, err = Load{Workers: 3, Duration: 100 * time.Millisecond}.Run(context.Background(), op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := rec.Summary(time.Now()); s.Attempts != 0 {
+		t.Errorf("without Drain: %d attempts recorded (%v); want the cut ones left out", s.Attempts, s.Errors)
+	}
+}

@@ -529,14 +529,9 @@ func (r *benchRun) callsRun(ctx context.Context) (bench.Result, error) {
 	}
 	defer func() { stop(); wg.Wait() }()
 	before := r.sampleProcs()
-	load := bench.Load{Workers: r.f.calls, Duration: r.f.duration + r.f.talk + 5*time.Second, Progress: r.prog, What: "calls"}
-	deadline := time.Now().Add(r.f.duration)
+	load := bench.Load{Workers: r.f.calls, Duration: r.f.duration, Drain: r.f.talk + r.f.timeout, Progress: r.prog, What: "calls"}
 	r.step("%d concurrent calls with SRTP through the edge's TURN relay, %s each, for %s", r.f.calls, r.f.talk, r.f.duration)
 	rec, err := load.Run(ctx, func(ctx context.Context, w int) string {
-		if time.Now().After(deadline) {
-			<-ctx.Done() // no new calls after --duration; let the run end
-			return ""
-		}
 		cctx, cancel := context.WithTimeout(ctx, r.f.talk+r.f.timeout)
 		defer cancel()
 		st, err := callers[w].ph.CallWithMedia(cctx, callees[w].line, r.f.talk)
