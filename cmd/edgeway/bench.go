@@ -41,6 +41,7 @@ type benchFlags struct {
 	cpuProfile              string
 	pids                    string
 	progress                string
+	inf                     string
 	// Against any SIP registrar or TURN server (the peers):
 	registrar, serverName, domain string
 	streams                       int
@@ -62,6 +63,8 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	fs.StringVar(&b.pids, "pids", "", "server processes to report CPU and peak RSS of, as name=pid,name=pid; name=pid+pid+… sums several (Kamailio's workers) (default: quickstart.json's pid)")
 	fs.StringVar(&b.progress, "progress", "auto", "live progress line: auto (on a terminal), always or never")
 	switch what {
+	case "onboard":
+		fs.StringVar(&b.inf, "inf", "", "write a sipp injection file (SEQUENTIAL, then line;domain;Authorization: Bearer <token>) of the onboarded phones, for sipp load (bench/peers)")
 	case "register":
 		fs.BoolVar(&b.hold, "hold", false, "register every phone once and hold them idle for --duration; report memory per idle phone")
 		fs.StringVar(&b.registrar, "registrar", "", "any SIP/TLS registrar host:port instead of the edge: phones register lines from --first-line with no token and nothing provisioned")
@@ -357,6 +360,11 @@ func (r *benchRun) onboard(ctx context.Context) (bench.Result, error) {
 		}
 	}
 	res.Extra["replayed codes accepted (must be 0)"] = fmt.Sprintf("%d of %d", accepted, replays)
+	if r.f.inf != "" {
+		if err := writeInf(r.f.inf, r.info.Domain, phones); err != nil {
+			return res, err
+		}
+	}
 	if accepted > 0 {
 		_ = r.report(res)
 		return res, fmt.Errorf("bench: %d replayed activation codes were accepted", accepted)
@@ -554,6 +562,24 @@ func (r *benchRun) callsRun(ctx context.Context) (bench.Result, error) {
 		total.Received, total.Lost, loss, total.AuthFailures, total.PlayedOut)
 	mu.Unlock()
 	return res, nil
+}
+
+// writeInf writes the onboarded phones' lines and tokens as a sipp
+// injection file.
+func writeInf(path, domain string, phones []*benchPhone) error {
+	var b strings.Builder
+	b.WriteString("SEQUENTIAL\n")
+	n := 0
+	for _, p := range phones {
+		if tok := p.ph.Tokens().AccessToken; tok != "" {
+			b.WriteString(sippRow(p.line, domain, tok))
+			n++
+		}
+	}
+	if n == 0 {
+		return errors.New("bench: no phone was onboarded: nothing for --inf")
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
 // sourceIP spreads phones over loopback addresses, one each, as real

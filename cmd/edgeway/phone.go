@@ -168,12 +168,18 @@ func runOnboard(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		_, werr := fmt.Fprintf(f, "%s;%s;Authorization: Bearer %s\n", pf.line, pf.domain, t.AccessToken)
+		_, werr := io.WriteString(f, sippRow(pf.line, pf.domain, t.AccessToken))
 		if err := errors.Join(werr, f.Close()); err != nil {
 			return err
 		}
 	}
 	return json.NewEncoder(out).Encode(t)
+}
+
+// sippRow is a sipp injection-file row for bench/sipp and bench/peers
+// scenarios: line;domain;Authorization header.
+func sippRow(line, domain, accessToken string) string {
+	return fmt.Sprintf("%s;%s;Authorization: Bearer %s\n", line, domain, accessToken)
 }
 
 func runPKI(ctx context.Context, args []string, out io.Writer) error {
