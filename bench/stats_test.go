@@ -252,3 +252,45 @@ func TestLoadDrain(t *testing.T) {
 		t.Errorf("without Drain: %d attempts recorded (%v); want the cut ones left out", s.Attempts, s.Errors)
 	}
 }
+
+// The progress line: rewritten in place each second, then left on screen
+// with the final figures.
+func TestLoadProgressLine(t *testing.T) {
+	var buf syncBuffer
+	_, err := Load{Workers: 2, Count: 40, Duration: time.Minute, Rate: 20, Progress: &buf, What: "REGISTER"}.Run(context.Background(),
+		func(context.Context, int) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	lines := strings.Split(out, "\r")
+	if len(lines) < 2 { // at least one live update (the run lasts over a second) and the final line
+		t.Fatalf("progress output %q: no live updates", out)
+	}
+	final := lines[len(lines)-1]
+	for _, want := range []string{"REGISTER", "40/40 done", "/s", "errors 0", "p50", "p99"} {
+		if !strings.Contains(final, want) {
+			t.Errorf("final progress line %q lacks %q", final, want)
+		}
+	}
+	if !strings.HasSuffix(out, "\n") {
+		t.Errorf("the final progress line does not end the line: %q", out)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
