@@ -39,14 +39,23 @@ func actorOf(ctx context.Context) string {
 	return a
 }
 
+type tokenKey struct{}
+
+// tokenOf is the API token an admin request authenticated with.
+func tokenOf(ctx context.Context) (store.APIToken, bool) {
+	t, ok := ctx.Value(tokenKey{}).(store.APIToken)
+	return t, ok
+}
+
 func hashAPIToken(raw string) []byte {
 	sum := sha256.Sum256([]byte(raw))
 	return sum[:]
 }
 
-// newAPIToken creates and stores a token for owner; the plaintext is
+// newAPIToken creates and stores a token for owner, made by parent ("" for
+// a password login, login true, or the bootstrap file); the plaintext is
 // returned once.
-func (s *Server) newAPIToken(ctx context.Context, name, owner string) (string, store.APIToken, error) {
+func (s *Server) newAPIToken(ctx context.Context, name, owner, parent string, login bool) (string, store.APIToken, error) {
 	b, err := randomBytes(24)
 	if err != nil {
 		return "", store.APIToken{}, err
@@ -56,7 +65,7 @@ func (s *Server) newAPIToken(ctx context.Context, name, owner string) (string, s
 		return "", store.APIToken{}, err
 	}
 	raw := apiTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	t := store.APIToken{ID: hex.EncodeToString(id), Hash: hashAPIToken(raw), Name: name, Owner: owner, CreatedAt: s.now()}
+	t := store.APIToken{ID: hex.EncodeToString(id), Hash: hashAPIToken(raw), Name: name, Owner: owner, Parent: parent, Login: login, CreatedAt: s.now()}
 	if err := s.st.PutAPIToken(ctx, t); err != nil {
 		return "", store.APIToken{}, err
 	}
@@ -71,7 +80,7 @@ func (s *Server) ensureBootstrapToken(ctx context.Context) error {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		raw, _, err := s.newAPIToken(ctx, "bootstrap ("+filepath.Base(path)+")", "admin")
+		raw, _, err := s.newAPIToken(ctx, "bootstrap ("+filepath.Base(path)+")", "admin", "", false)
 		if err != nil {
 			return fmt.Errorf("core: bootstrap admin token: %w", err)
 		}
@@ -139,6 +148,7 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 		ctx := context.WithValue(r.Context(), actorKey{}, fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name))
+		ctx = context.WithValue(ctx, tokenKey{}, t)
 		if r.Method != http.MethodGet {
 			// A change here takes effect on this node's next REGISTER.
 			defer s.look.purge()
@@ -213,7 +223,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.Succeed()
-	raw, t, err := s.newAPIToken(r.Context(), body.Name, user)
+	raw, t, err := s.newAPIToken(r.Context(), body.Name, user, "", true)
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, err)
 		return
@@ -229,6 +239,8 @@ type APITokenView struct {
 	ID        string     `json:"id"`
 	Name      string     `json:"name"`
 	Owner     string     `json:"owner"`
+	Parent    string     `json:"parent,omitempty"` // the token that created it
+	Login     bool       `json:"login,omitempty"`  // issued by a password login
 	CreatedAt time.Time  `json:"created_at"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
@@ -243,8 +255,14 @@ func (s *Server) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 400, errors.New(`body must be {"name": "<what the token is for>"}`))
 		return
 	}
-	owner, _, _ := strings.Cut(actorOf(r.Context()), " ")
-	raw, t, err := s.newAPIToken(r.Context(), body.Name, owner)
+	parent, _ := tokenOf(r.Context())
+	if parent.Parent != "" {
+		// A token made through the API cannot make more: a leaked script
+		// token must not mint credentials that outlive its revocation.
+		apiError(w, http.StatusForbidden, errors.New("tokens are created with a token from a password login (edgeway admin login) or the bootstrap file, not with one created through the API"))
+		return
+	}
+	raw, t, err := s.newAPIToken(r.Context(), body.Name, parent.Owner, parent.ID, false)
 	if err != nil {
 		apiError(w, storeStatus(err), err)
 		return
@@ -261,7 +279,7 @@ func (s *Server) apiTokensList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]APITokenView, 0, len(ts))
 	for _, t := range ts {
-		v := APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, CreatedAt: t.CreatedAt}
+		v := APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, Parent: t.Parent, Login: t.Login, CreatedAt: t.CreatedAt}
 		if !t.LastUsed.IsZero() {
 			lu := t.LastUsed
 			v.LastUsed = &lu
@@ -286,9 +304,31 @@ func (s *Server) apiTokensRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiAccountSet is PUT /api/v1/accounts/{username} {"password": …}: create
-// an admin account or change its password.
+// an admin account (with a login or bootstrap token), or change an existing account's
+// password — only with a token from that account's own password login, so
+// a leaked token cannot take accounts over; the change revokes the
+// account's other tokens.
 func (s *Server) apiAccountSet(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("username")
+	if !validAccountName(user) {
+		apiError(w, 400, fmt.Errorf("account name %q: 1-64 letters, digits, '.', '-' or '_'", user))
+		return
+	}
+	tok, _ := tokenOf(r.Context())
+	_, err := s.st.GetAdmin(r.Context(), user)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	if !exists && tok.Parent != "" {
+		apiError(w, http.StatusForbidden, errors.New("accounts are created with a token from a password login or the bootstrap file, not with one created through the API"))
+		return
+	}
+	if exists && !(tok.Login && tok.Owner == user) {
+		apiError(w, http.StatusForbidden, fmt.Errorf("the password of the existing account %q can be changed only with a token from its own password login (edgeway admin login --user %s)", user, user))
+		return
+	}
 	var body struct {
 		Password string `json:"password"`
 	}
@@ -309,8 +349,30 @@ func (s *Server) apiAccountSet(w http.ResponseWriter, r *http.Request) {
 		apiError(w, storeStatus(err), err)
 		return
 	}
-	s.audit(r, "account.set", "username=%s", user)
+	if exists {
+		if err := s.st.RevokeAPITokensOf(r.Context(), user, tok.ID, s.now()); err != nil {
+			apiError(w, storeStatus(err), err)
+			return
+		}
+		s.audit(r, "account.set", "username=%s: password changed, the account's other tokens revoked", user)
+	} else {
+		s.audit(r, "account.set", "username=%s: created", user)
+	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// validAccountName bounds admin account names: they appear in tokens'
+// owners, audit lines and URLs.
+func validAccountName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // AuditView is one audit log entry.

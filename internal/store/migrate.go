@@ -186,6 +186,15 @@ CREATE TABLE trust_certs (
 );
 CREATE INDEX trust_certs_added ON trust_certs (added_at);
 `,
+	// 3: admin API tokens know where they came from: parent is the token
+	// that created this one ('' for a password login or the bootstrap
+	// file), login marks tokens issued by a password login.
+	`
+ALTER TABLE api_tokens ADD COLUMN parent TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_tokens ADD COLUMN login INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX api_tokens_parent ON api_tokens (parent);
+CREATE INDEX api_tokens_owner ON api_tokens (owner);
+`,
 }
 
 // migrate brings the schema up to date. Each migration runs in its own

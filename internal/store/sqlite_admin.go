@@ -92,9 +92,9 @@ func (s *SQLite) PutAPIToken(ctx context.Context, t APIToken) error {
 		return errors.New("store: API token needs an ID and a hash")
 	}
 	res, err := s.exec(ctx,
-		`INSERT INTO api_tokens (id, hash, name, owner, created_at, revoked_at, last_used)
-		 VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		t.ID, t.Hash, t.Name, t.Owner, orNow(t.CreatedAt).UnixNano(), tn(t.RevokedAt), tn(t.LastUsed))
+		`INSERT INTO api_tokens (id, hash, name, owner, parent, login, created_at, revoked_at, last_used)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.ID, t.Hash, t.Name, t.Owner, t.Parent, b2i(t.Login), orNow(t.CreatedAt).UnixNano(), tn(t.RevokedAt), tn(t.LastUsed))
 	if err != nil {
 		return fmt.Errorf("store: put API token %q: %w", t.ID, err)
 	}
@@ -108,18 +108,32 @@ func (s *SQLite) PutAPIToken(ctx context.Context, t APIToken) error {
 	return nil
 }
 
-// APITokenByHash returns the unrevoked token with this hash, recording its
-// use at now (LastUsed) in the same statement. A revoked or unknown hash
-// gives ErrNotFound and changes nothing.
+// maxTokenChain bounds how far a token's parents are followed.
+const maxTokenChain = 32
+
+// APITokenByHash returns the token with this hash if neither it nor any
+// token up its chain of parents is revoked, recording its use at now
+// (LastUsed) in the same statement. Otherwise ErrNotFound, and nothing
+// changes.
 func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error) {
 	var t APIToken
 	var created, revoked, used sql.NullInt64
 	err := s.queryRow(ctx,
 		`UPDATE api_tokens SET last_used = ?
 		 WHERE hash = ? AND revoked_at IS NULL
-		 RETURNING id, hash, name, owner, created_at, revoked_at, last_used`,
-		orNow(now).UnixNano(), hash).
-		Scan(&t.ID, &t.Hash, &t.Name, &t.Owner, &created, &revoked, &used)
+		   AND NOT EXISTS (
+			-- up: the ids of the token's ancestors; one revoked or gone
+			-- invalidates it.
+			WITH RECURSIVE up(id, depth) AS (
+				SELECT parent, 1 FROM api_tokens WHERE hash = ?
+				UNION ALL
+				SELECT t.parent, up.depth + 1 FROM api_tokens t JOIN up ON t.id = up.id
+				WHERE t.parent != '' AND up.depth < ?)
+			SELECT 1 FROM up WHERE up.id != ''
+			  AND NOT EXISTS (SELECT 1 FROM api_tokens p WHERE p.id = up.id AND p.revoked_at IS NULL))
+		 RETURNING id, hash, name, owner, parent, login, created_at, revoked_at, last_used`,
+		orNow(now).UnixNano(), hash, hash, maxTokenChain).
+		Scan(&t.ID, &t.Hash, &t.Name, &t.Owner, &t.Parent, &t.Login, &created, &revoked, &used)
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIToken{}, fmt.Errorf("store: API token: %w", ErrNotFound)
 	}
@@ -134,7 +148,7 @@ func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time)
 // (Hash is nil).
 func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	rows, err := s.query(ctx,
-		`SELECT id, name, owner, created_at, revoked_at, last_used FROM api_tokens ORDER BY created_at, id`)
+		`SELECT id, name, owner, parent, login, created_at, revoked_at, last_used FROM api_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list API tokens: %w", err)
 	}
@@ -143,7 +157,7 @@ func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	for rows.Next() {
 		var t APIToken
 		var created, revoked, used sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.Name, &t.Owner, &created, &revoked, &used); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Owner, &t.Parent, &t.Login, &created, &revoked, &used); err != nil {
 			return nil, fmt.Errorf("store: list API tokens: %w", err)
 		}
 		t.CreatedAt, t.RevokedAt, t.LastUsed = nt(created), nt(revoked), nt(used)
@@ -155,21 +169,37 @@ func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	return out, nil
 }
 
-// RevokeAPIToken revokes one token (keeping the first revocation time); an
+// revokeTokenTrees revokes the tokens the seed query selects and every
+// token created from them (keeping first revocation times).
+const revokeTokenTrees = `
+	WITH RECURSIVE tree(id, depth) AS (
+		%s
+		UNION ALL
+		SELECT t.id, tree.depth + 1 FROM api_tokens t JOIN tree ON t.parent = tree.id WHERE tree.depth < ?)
+	UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id IN (SELECT id FROM tree)`
+
+// RevokeAPIToken revokes a token and the tokens created from it; an
 // unknown ID gives ErrNotFound.
 func (s *SQLite) RevokeAPIToken(ctx context.Context, id string, now time.Time) error {
-	res, err := s.exec(ctx,
-		`UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
-		orNow(now).UnixNano(), id)
-	if err != nil {
+	var one int
+	if err := s.queryRow(ctx, `SELECT 1 FROM api_tokens WHERE id = ?`, id).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: API token %q: %w", id, ErrNotFound)
+	} else if err != nil {
 		return fmt.Errorf("store: revoke API token %q: %w", id, err)
 	}
-	n, err := affected(res)
-	if err != nil {
-		return err
+	if _, err := s.exec(ctx, fmt.Sprintf(revokeTokenTrees, `SELECT id, 0 FROM api_tokens WHERE id = ?`),
+		id, maxTokenChain, orNow(now).UnixNano()); err != nil {
+		return fmt.Errorf("store: revoke API token %q: %w", id, err)
 	}
-	if n == 0 {
-		return fmt.Errorf("store: API token %q: %w", id, ErrNotFound)
+	return nil
+}
+
+// RevokeAPITokensOf revokes owner's tokens but keep, with the tokens
+// created from them.
+func (s *SQLite) RevokeAPITokensOf(ctx context.Context, owner, keep string, now time.Time) error {
+	if _, err := s.exec(ctx, fmt.Sprintf(revokeTokenTrees, `SELECT id, 0 FROM api_tokens WHERE owner = ? AND id != ?`),
+		owner, keep, maxTokenChain, orNow(now).UnixNano()); err != nil {
+		return fmt.Errorf("store: revoke API tokens of %q: %w", owner, err)
 	}
 	return nil
 }

@@ -356,3 +356,69 @@ func TestTrustCerts(t *testing.T) {
 	// Deleted, it can be added again.
 	must(t, s.PutTrustCert(ctx, c3))
 }
+
+// A token created from another lives only as long as its parent: revoking
+// the parent revokes it (and what was made from it), and it stops working
+// even if it was written after the revocation. A password change revokes
+// every other token of the account.
+func TestAPITokenLineage(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	tok := func(id, owner, parent string, login bool) APIToken {
+		return APIToken{ID: id, Hash: tokHash("secret-" + id), Owner: owner, Parent: parent, Login: login, CreatedAt: t0}
+	}
+	valid := func(id string) bool {
+		t.Helper()
+		_, err := s.APITokenByHash(ctx, tokHash("secret-"+id), t0)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	for _, tk := range []APIToken{
+		tok("login-a", "alice", "", true), tok("script-a", "alice", "login-a", false), tok("grandchild", "alice", "script-a", false),
+		tok("other-a", "alice", "", true), tok("login-b", "bob", "", true),
+	} {
+		must(t, s.PutAPIToken(ctx, tk))
+	}
+	got, err := s.APITokenByHash(ctx, tokHash("secret-script-a"), t0)
+	must(t, err)
+	if got.Parent != "login-a" || got.Login || got.Owner != "alice" {
+		t.Fatalf("APITokenByHash = %+v", got)
+	}
+	for _, id := range []string{"login-a", "script-a", "grandchild", "other-a", "login-b"} {
+		if !valid(id) {
+			t.Fatalf("%s not valid before any revocation", id)
+		}
+	}
+	must(t, s.RevokeAPIToken(ctx, "login-a", t0))
+	for id, want := range map[string]bool{"login-a": false, "script-a": false, "grandchild": false, "other-a": true, "login-b": true} {
+		if valid(id) != want {
+			t.Errorf("after revoking login-a: %s valid = %v, want %v", id, !want, want)
+		}
+	}
+	list, err := s.ListAPITokens(ctx)
+	must(t, err)
+	for _, tk := range list {
+		if (tk.ID == "script-a" || tk.ID == "grandchild") && tk.RevokedAt.IsZero() {
+			t.Errorf("%s listed as valid after its parent's revocation", tk.ID)
+		}
+	}
+	// Written under a revoked parent (a request racing the revocation).
+	must(t, s.PutAPIToken(ctx, tok("late", "alice", "login-a", false)))
+	if valid("late") {
+		t.Error("a token whose parent is revoked works")
+	}
+	if err := s.RevokeAPIToken(ctx, "nope", t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("revoking an unknown token: %v", err)
+	}
+	// Password change of alice, keeping the token that made it.
+	must(t, s.PutAPIToken(ctx, tok("login-a2", "alice", "", true)))
+	must(t, s.PutAPIToken(ctx, tok("script-a2", "alice", "other-a", false)))
+	must(t, s.RevokeAPITokensOf(ctx, "alice", "login-a2", t0))
+	for id, want := range map[string]bool{"login-a2": true, "other-a": false, "script-a2": false, "login-b": true} {
+		if valid(id) != want {
+			t.Errorf("after alice's password change: %s valid = %v, want %v", id, !want, want)
+		}
+	}
+}

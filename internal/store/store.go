@@ -145,6 +145,12 @@ type APIToken struct {
 	Hash      []byte // SHA-256 of the token
 	Name      string // what it is for, e.g. "provisioning script"
 	Owner     string // admin username it acts as
+	// Parent is the token that created this one through the API ("" for a
+	// password login or the bootstrap file): a token is valid only while
+	// every token up its chain is.
+	Parent string
+	// Login marks a token issued by a password login of Owner.
+	Login     bool
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while valid
 	LastUsed  time.Time
@@ -282,7 +288,11 @@ type Store interface {
 	// otherwise) and records its use at now.
 	APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error)
 	ListAPITokens(ctx context.Context) ([]APIToken, error)
+	// RevokeAPIToken revokes a token and every token created from it.
 	RevokeAPIToken(ctx context.Context, id string, now time.Time) error
+	// RevokeAPITokensOf revokes every token of owner but keep (and the
+	// tokens created from them): after a password change.
+	RevokeAPITokensOf(ctx context.Context, owner, keep string, now time.Time) error
 
 	// Core nodes. PutNode is an upsert by name.
 	PutNode(ctx context.Context, n Node) error

@@ -25,8 +25,15 @@ func (e *Env) HTTPClient() *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// Admin calls the core's admin API and returns status and body.
+// Admin calls the core's admin API with the bootstrap token and returns
+// status and body.
 func (e *Env) Admin(t testing.TB, method, path string, body any) (int, []byte) {
+	t.Helper()
+	return e.AdminAs(t, e.AdminToken, method, path, body)
+}
+
+// AdminAs calls the core's admin API with token.
+func (e *Env) AdminAs(t testing.TB, token, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -37,7 +44,7 @@ func (e *Env) Admin(t testing.TB, method, path string, body any) (int, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+e.AdminToken)
+	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := e.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatalf("admin %s %s: %v", method, path, err)
