@@ -141,10 +141,10 @@ type Admin struct {
 // APIToken is a revocable bearer token for the admin API. Only its hash is
 // stored.
 type APIToken struct {
-	ID        string // opaque, safe to show and to revoke by
-	Hash      []byte // SHA-256 of the token
-	Name      string // what it is for, e.g. "provisioning script"
-	Owner     string // admin username it acts as
+	ID    string // opaque, safe to show and to revoke by
+	Hash  []byte // SHA-256 of the token
+	Name  string // what it is for, e.g. "provisioning script"
+	Owner string // admin username it acts as
 	// Parent is the token that created this one through the API ("" for a
 	// password login or the bootstrap file): a token is valid only while
 	// every token up its chain is.
