@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -743,8 +745,10 @@ func (s *Server) sweepLoop(ctx context.Context) {
 
 // sweepEdges closes MRA connections whose certificate no longer matches an
 // Expressway-C entry (S-12: deleting an entry shuts that edge out within
-// seconds, not only at its next handshake). It reads the entries from the
-// store itself, once, not from the per-REGISTER cache.
+// seconds, not only at its next handshake) or no longer verifies against
+// tomcat-trust (S-11: removing the CA that issued it), and forgets
+// connections the MRA listener has already closed. It reads the entries
+// from the store itself, once, not from the per-REGISTER cache.
 func (s *Server) sweepEdges(ctx context.Context) {
 	entries, err := s.st.ListExpressways(ctx)
 	if err != nil {
@@ -756,9 +760,18 @@ func (s *Server) sweepEdges(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		_, _, err := matchEntries(entries, p.leaf)
-		if errors.Is(err, ErrEdgeNotConfigured) {
-			s.log.Warn("closing MRA connection of an edge no longer configured (S-12)", "remote", remote, "err", err)
+		if s.mraReg != nil && !sipx.HasConnection(s.mraReg.ua, remote) {
+			s.mraPeers.Remove(remote) // closed already
+			continue
+		}
+		why := ""
+		if _, _, err := matchEntries(entries, p.leaf); errors.Is(err, ErrEdgeNotConfigured) {
+			why = "S-12: no Expressway-C entry matches its certificate any more"
+		} else if _, err := s.trust.Verify(p.chain, x509.ExtKeyUsageClientAuth); err != nil {
+			why = "S-11: tomcat-trust no longer verifies its certificate: " + err.Error()
+		}
+		if why != "" {
+			s.log.Warn("closing an edge's MRA connection", "remote", remote, "why", why)
 			_ = p.conn.Close()
 			s.mraPeers.Remove(remote)
 		}

@@ -399,7 +399,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		st := c.ConnectionState()
 		leaf := st.PeerCertificates[0]
 		s.reportNames(c.RemoteAddr(), mtls.CertNames(leaf))
-		s.mraPeers.Add(c.RemoteAddr().String(), mraPeer{leaf: leaf, conn: c})
+		s.mraPeers.Add(c.RemoteAddr().String(), mraPeer{leaf: leaf, chain: st.PeerCertificates, conn: c})
 		s.log.Info("edge connected on MRA port", "remote", c.RemoteAddr(), "names", mtls.CertNames(leaf))
 	}
 	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.admitEdge), mraOpts)
@@ -479,6 +479,7 @@ func (s *Server) JWKS() token.JWKS { return s.keys.JWKS() }
 
 // mraPeer is an admitted connection on the MRA port.
 type mraPeer struct {
-	leaf *x509.Certificate
-	conn *tls.Conn
+	leaf  *x509.Certificate
+	chain []*x509.Certificate // as presented: leaf, then intermediates
+	conn  *tls.Conn
 }

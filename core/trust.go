@@ -211,5 +211,8 @@ func (s *Server) apiTrustDelete(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 500, err)
 		return
 	}
+	// Connections admitted under the deleted CA close now, as new
+	// handshakes would fail (S-11).
+	s.sweepEdges(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -2,14 +2,20 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/testenv"
+	"github.com/edgeway/edgeway/mtls"
 )
 
 // S-12 holds after the handshake: once the operator deletes the edge's
@@ -113,5 +119,61 @@ func TestRegistrarOrderingLimitsAndPath(t *testing.T) {
 	}
 	if n := len(env.Registrations(t)); n != 0 {
 		t.Fatalf("bindings after un-REGISTER = %d", n)
+	}
+}
+
+// S-11 holds after the handshake too: an edge admitted because its
+// certificate chains to a CA uploaded to tomcat-trust is shut out as soon
+// as that CA is deleted, open connections included.
+func TestDeletedTrustCAStopsEdgeAtOnce(t *testing.T) {
+	expCA, err := mtls.NewCA("Expressway CA", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := testenv.Start(t, testenv.Options{Configure: func(l *quickstart.Layout) {
+		certPEM, keyPEM, err := expCA.Issue(mtls.CertRequest{CommonName: "expc.edgeway.test", Names: []string{"expc.edgeway.test"}, Client: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Edge.TLS.MTLSCert, l.Edge.TLS.MTLSKey = filepath.Join(l.Dir, "expc.pem"), filepath.Join(l.Dir, "expc-key.pem")
+		for path, b := range map[string][]byte{l.Edge.TLS.MTLSCert: certPEM, l.Edge.TLS.MTLSKey: keyPEM} {
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.Edge.CoreRetry = 100 * time.Millisecond
+	}})
+	ctx := context.Background()
+	code, body := env.Admin(t, http.MethodPost, "/api/v1/trust/tomcat-trust", expCA.CertPEM)
+	var uploaded []struct {
+		Fingerprint string `json:"fingerprint_sha256"`
+	}
+	if code != http.StatusCreated && code != http.StatusOK || json.Unmarshal(body, &uploaded) != nil || len(uploaded) != 1 {
+		t.Fatalf("upload the Expressway CA: %d %s", code, body)
+	}
+	ph := env.Phone(phoneA, true)
+	var onboardErr error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, onboardErr = ph.Onboard(ctx, env.Devices[phoneA].ActivationCode); onboardErr == nil {
+			break
+		}
+	}
+	if onboardErr != nil {
+		t.Fatalf("onboarding once the edge's CA is in tomcat-trust: %v", onboardErr)
+	}
+	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register: %v %v", res, err)
+	}
+	if code, body := env.Admin(t, http.MethodDelete, "/api/v1/trust/tomcat-trust/"+uploaded[0].Fingerprint, nil); code != http.StatusNoContent {
+		t.Fatalf("delete the CA: %d %s", code, body)
+	}
+	res, err := ph.Register(ctx, 600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 503: the open connection was closed and new handshakes fail; a 200
+	// would mean the edge still rode a connection admitted under the CA.
+	if res.StatusCode != 503 {
+		t.Fatalf("REGISTER after its CA left tomcat-trust: %d %s, want 503", res.StatusCode, res.Reason)
 	}
 }

@@ -32,13 +32,18 @@ func (e *Env) Admin(t testing.TB, method, path string, body any) (int, []byte) {
 	return e.AdminAs(t, e.AdminToken, method, path, body)
 }
 
-// AdminAs calls the core's admin API with token.
+// AdminAs calls the core's admin API with token. A []byte body is sent as
+// it is (a PEM upload); anything else as JSON.
 func (e *Env) AdminAs(t testing.TB, token, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
+	switch b := body.(type) {
+	case nil:
+	case []byte:
 		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, e.Info.CoreHTTPS+path, rd)
 	if err != nil {
