@@ -87,8 +87,7 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 	relays := make([]*media.Relay, l.Streams)
 	start := time.Now()
 	rec := NewRecorder(start)
-	var mu sync.Mutex
-	if err := parallelDo(ctx, 16, l.Streams, func(ctx context.Context, i int) {
+	if err := Parallel(ctx, 16, l.Streams, func(ctx context.Context, i int) error {
 		user, pass := l.Credentials(i)
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
@@ -107,11 +106,10 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 				class = fmt.Sprintf("TURN %d", te.Code)
 			}
 			rec.Record(time.Now(), time.Since(t0), "allocate: "+class)
-			return
+			return nil // counted; the run goes on with the others
 		}
-		mu.Lock()
-		relays[i] = r
-		mu.Unlock()
+		relays[i] = r // each index written once, read after Parallel returns
+		return nil
 	}); err != nil {
 		return nil, TURNStats{}, err
 	}
@@ -205,8 +203,11 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 	return rec, st, nil
 }
 
-// parallelDo runs fn for 0..n-1 on up to workers goroutines until ctx ends.
-func parallelDo(ctx context.Context, workers, n int, fn func(context.Context, int)) error {
+// Parallel runs fn for 0..n-1 on up to workers goroutines; the first error
+// stops the rest and is returned (as is the end of ctx).
+func Parallel(ctx context.Context, workers, n int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range max(1, min(workers, n)) {
@@ -218,10 +219,13 @@ func parallelDo(ctx context.Context, workers, n int, fn func(context.Context, in
 				if i >= n {
 					return
 				}
-				fn(ctx, i)
+				if err := fn(ctx, i); err != nil {
+					cancel(err)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	return ctx.Err()
+	return context.Cause(ctx)
 }

@@ -246,7 +246,7 @@ func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) 
 	}
 	r.step("provisioning %d devices through the admin API", n)
 	var done atomic.Int64
-	err := parallel(ctx, 16, n, func(ctx context.Context, i int) error {
+	err := bench.Parallel(ctx, 16, n, func(ctx context.Context, i int) error {
 		p := phones[i]
 		body := map[string]any{"model": model, "line": p.line, "security_profile": quickstart.ProfileName,
 			"allow_activation_code_via_mra": true, "activation_code_mra_service_domain": domain}
@@ -314,7 +314,7 @@ func (r *benchRun) issueCodes(ctx context.Context, names []string, byName map[st
 func (r *benchRun) onboardAll(ctx context.Context, phones []*benchPhone) error {
 	r.step("onboarding %d phones through the edge", len(phones))
 	var done atomic.Int64
-	err := parallel(ctx, 64, len(phones), func(ctx context.Context, i int) error {
+	err := bench.Parallel(ctx, 64, len(phones), func(ctx context.Context, i int) error {
 		if _, err := phones[i].ph.Onboard(ctx, phones[i].code); err != nil {
 			return err
 		}
@@ -403,16 +403,7 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	load := bench.Load{Workers: len(phones), Rate: r.f.rate, Duration: r.f.duration, Progress: r.prog, What: "REGISTER"}
 	r.step("REGISTER to the %s: %d phones, each on its own TLS connection, for %s", target, len(phones), r.f.duration)
 	rec, err := load.Run(ctx, func(ctx context.Context, w int) string {
-		actx, cancel := context.WithTimeout(ctx, r.f.timeout)
-		defer cancel()
-		res, err := phones[w].ph.RegisterWith(actx, auth(phones[w]), 600)
-		if err != nil {
-			return classOf(err)
-		}
-		if res.StatusCode != 200 {
-			return fmt.Sprintf("SIP %d", res.StatusCode)
-		}
-		return ""
+		return r.registerOnce(ctx, phones[w], auth, 600)
 	})
 	if err != nil {
 		return bench.Result{}, err
@@ -420,6 +411,20 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	res := r.result("register", rec, before, map[string]string{"phones": strconv.Itoa(len(phones)), "rate": fmt.Sprint(r.f.rate)})
 	res.Target = target
 	return res, nil
+}
+
+// registerOnce is one REGISTER attempt of p: "" on 200, else its class.
+func (r *benchRun) registerOnce(ctx context.Context, p *benchPhone, auth func(*benchPhone) string, expires int) string {
+	ctx, cancel := context.WithTimeout(ctx, r.f.timeout)
+	defer cancel()
+	res, err := p.ph.RegisterWith(ctx, auth(p), expires)
+	if err != nil {
+		return classOf(err)
+	}
+	if res.StatusCode != 200 {
+		return fmt.Sprintf("SIP %d", res.StatusCode)
+	}
+	return ""
 }
 
 // peerPhones are phones for a registrar other than Edgeway: lines from
@@ -453,17 +458,7 @@ func (r *benchRun) hold(ctx context.Context, phones []*benchPhone, before map[st
 	load := bench.Load{Workers: min(200, len(phones)), Rate: r.f.rate, Count: len(phones), Duration: 10 * time.Minute, Progress: r.prog, What: "REGISTER"}
 	r.step("registering %d phones once, then holding them idle for %s", len(phones), r.f.duration)
 	rec, err := load.Run(ctx, func(ctx context.Context, _ int) string {
-		p := phones[next.Add(1)-1]
-		actx, cancel := context.WithTimeout(ctx, r.f.timeout)
-		defer cancel()
-		res, err := p.ph.RegisterWith(actx, auth(p), 3600)
-		if err != nil {
-			return classOf(err)
-		}
-		if res.StatusCode != 200 {
-			return fmt.Sprintf("SIP %d", res.StatusCode)
-		}
-		return ""
+		return r.registerOnce(ctx, phones[next.Add(1)-1], auth, 3600)
 	})
 	if err != nil {
 		return bench.Result{}, err
@@ -502,7 +497,7 @@ func (r *benchRun) callsRun(ctx context.Context) (bench.Result, error) {
 	}()
 	callers, callees := phones[:r.f.calls], phones[r.f.calls:]
 	r.step("registering %d phones", len(phones))
-	if err := parallel(ctx, 64, len(phones), func(ctx context.Context, i int) error {
+	if err := bench.Parallel(ctx, 64, len(phones), func(ctx context.Context, i int) error {
 		res, err := phones[i].ph.Register(ctx, 600)
 		if err == nil && res.StatusCode != 200 {
 			err = fmt.Errorf("%s: REGISTER %d", phones[i].name, res.StatusCode)
@@ -744,31 +739,4 @@ func (r *benchRun) endTick() {
 	if r.prog != nil {
 		fmt.Fprintln(r.prog)
 	}
-}
-
-// parallel runs fn for 0..n-1 on up to workers goroutines; the first
-// error stops the rest and is returned.
-func parallel(ctx context.Context, workers, n int, fn func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range max(1, min(workers, n)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(ctx, i); err != nil {
-					cancel(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return context.Cause(ctx)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/edgeway/edgeway/internal/testenv"
 )
 
-// edgeway bench onboard|register|calls against a running edge and core,
+// edgeway bench onboard|register|turn|calls against a running edge and core,
 // found through a quickstart.json: each prints its table and writes the
 // JSON and SVG it was asked for.
 func TestBenchCommands(t *testing.T) {
@@ -76,6 +76,11 @@ func TestBenchCommands(t *testing.T) {
 	out = run("register", "--phones", "10", "--duration", "1s", "--prefix", "REG", "--first-line", "7100000")
 	if row(out, "errors") != "0" || row(out, "successes") == "0" {
 		t.Errorf("register:\n%s", out)
+	}
+
+	out = run("turn", "--streams", "5", "--duration", "1s")
+	if row(out, "allocations") != "5 of 5" || !strings.Contains(row(out, "packets"), "lost 0.000 %") || row(out, "errors") != "0" {
+		t.Errorf("turn:\n%s", out)
 	}
 
 	out = run("calls", "--calls", "2", "--talk", "1s", "--duration", "1s", "--prefix", "CALL", "--first-line", "7200000")
