@@ -289,5 +289,9 @@ A call with SRTP media relayed by the edge's TURN server (fresh codes: run quick
       prints packets sent/received, loss, reordering and jitter at hang-up
 `, infoPath, b.Name, infoPath, d.Name, b.Line)
 		}
+		fmt.Fprintf(out, `
+A load test (provisions its own phones through the admin API):
+  go run ./cmd/edgeway bench register --quickstart %s --phones 200 --duration 10s
+`, infoPath)
 	}
 }
