@@ -235,7 +235,7 @@ func (s *Server) apiParamSet(w http.ResponseWriter, r *http.Request) {
 
 // registerNode records this node in the cluster's store when its SIP
 // service starts: its role, its ports, the mode it now runs.
-func (s *Server) registerNode(ctx context.Context, mode bool) error {
+func (s *Server) registerNode(ctx context.Context, mode bool, phonePort, mraPort int) error {
 	n, err := s.st.GetNode(ctx, s.cfg.Node)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("core: node %s: %w", s.cfg.Node, err)
@@ -246,6 +246,7 @@ func (s *Server) registerNode(ctx context.Context, mode bool) error {
 	n.Role = s.cfg.Role
 	n.RunningMode = modeWord(mode)
 	n.RestartedAt, n.LastSeen = s.now(), s.now()
+	n.ListeningPhoneOAuthPort, n.ListeningMRAPort = phonePort, mraPort
 	return s.st.PutNode(ctx, n)
 }
 
@@ -265,6 +266,19 @@ type NodeView struct {
 	RunningMode    string    `json:"running_mode"`
 	RestartNeeded  bool      `json:"restart_needed"`
 	RestartedAt    time.Time `json:"restarted_at"`
+	// The ports the node is listening on (bound at its last start), and
+	// whether the configured ones differ: they take effect when edgeway
+	// core restarts on that node.
+	ListeningPhoneOAuthPort int  `json:"listening_phone_oauth_port"`
+	ListeningMRAPort        int  `json:"listening_mra_port"`
+	PortsPending            bool `json:"ports_pending"`
+}
+
+func nodeView(n store.Node, cluster string) NodeView {
+	return NodeView{Name: n.Name, Role: n.Role, PhoneOAuthPort: n.PhoneOAuthPort, MRAPort: n.MRAPort,
+		RunningMode: n.RunningMode, RestartNeeded: cluster != "" && n.RunningMode != cluster, RestartedAt: n.RestartedAt,
+		ListeningPhoneOAuthPort: n.ListeningPhoneOAuthPort, ListeningMRAPort: n.ListeningMRAPort,
+		PortsPending: n.ListeningMRAPort != 0 && (n.PhoneOAuthPort != n.ListeningPhoneOAuthPort || n.MRAPort != n.ListeningMRAPort)}
 }
 
 func (s *Server) nodeViews(ctx context.Context) ([]NodeView, string, error) {
@@ -279,8 +293,7 @@ func (s *Server) nodeViews(ctx context.Context) ([]NodeView, string, error) {
 	cluster := modeWord(on)
 	out := make([]NodeView, 0, len(nodes))
 	for _, n := range nodes {
-		out = append(out, NodeView{Name: n.Name, Role: n.Role, PhoneOAuthPort: n.PhoneOAuthPort, MRAPort: n.MRAPort,
-			RunningMode: n.RunningMode, RestartNeeded: n.RunningMode != cluster, RestartedAt: n.RestartedAt})
+		out = append(out, nodeView(n, cluster))
 	}
 	return out, cluster, nil
 }
@@ -346,7 +359,7 @@ func (s *Server) apiNodeSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "node.set", "node=%s phone_oauth_port=%d mra_port=%d", name, n.PhoneOAuthPort, n.MRAPort)
-	writeJSON(w, 200, NodeView{Name: n.Name, Role: n.Role, PhoneOAuthPort: n.PhoneOAuthPort, MRAPort: n.MRAPort, RunningMode: n.RunningMode, RestartedAt: n.RestartedAt})
+	writeJSON(w, 200, nodeView(n, ""))
 }
 
 // apiServiceRestart is `service restart callmanager` on this node: the
@@ -367,7 +380,12 @@ func (s *Server) apiServiceRestart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sipOAuthMode.Store(on)
-	if err := s.registerNode(r.Context(), on); err != nil {
+	// The SIP service restarts; its listeners (and so its ports) stay.
+	phonePort, mraPort := 0, 0
+	if s.phoneReg != nil && s.mraReg != nil {
+		phonePort, mraPort = s.phoneReg.port, s.mraReg.port
+	}
+	if err := s.registerNode(r.Context(), on, phonePort, mraPort); err != nil {
 		apiError(w, 500, err)
 		return
 	}

@@ -362,7 +362,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	s.sipOAuthMode.Store(mode)
 	s.reloadTTLs(ctx)
-	if err := s.registerNode(ctx, mode); err != nil {
+	if err := s.registerNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
 		return err
 	}
 

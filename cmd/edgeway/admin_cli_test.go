@@ -231,10 +231,12 @@ func TestAdminCLIMenus(t *testing.T) {
 	t.Run("nodes", func(t *testing.T) {
 		c := &cli{t: t, env: env, conn: c.conn}
 		out := c.run("node", "list")
-		wantContains(t, "node list", out, "PHONE-OAUTH-PORT", "MRA-PORT", "RUNNING-MODE", "RESTART-NEEDED")
-		if r := tableRow(out, node); len(r) != 6 || r[1] != core.RolePublisher {
-			t.Fatalf("node list: %q", r)
+		wantContains(t, "node list", out, "PHONE-OAUTH-PORT", "MRA-PORT", "LISTENING", "RUNNING-MODE", "RESTART-NEEDED")
+		r := tableRow(out, node)
+		if len(r) != 7 || r[1] != core.RolePublisher || r[4] != r[2]+"/"+r[3] {
+			t.Fatalf("node list: %q; want the node listening on its configured ports", r)
 		}
+		listening := r[4]
 		for _, bad := range [][]string{{"--mra-port", "1023"}, {"--phone-oauth-port", "49152"}} {
 			if msg := c.refused(http.StatusBadRequest, append([]string{"node", "set", node}, bad...)...); !strings.Contains(msg, core.ErrPortRange.Error()) {
 				t.Fatalf("node set %v: %q, want %q", bad, msg, core.ErrPortRange)
@@ -245,9 +247,11 @@ func TestAdminCLIMenus(t *testing.T) {
 		c.usage("node", "set", node)
 		c.usage("node", "set", node, "--mra-port", "five")
 		wantContains(t, "node set", c.run("node", "set", node, "--phone-oauth-port", "15090", "--mra-port", "15091"), "15090", "15091")
-		if r := tableRow(c.run("node", "list"), node); len(r) != 6 || r[2] != "15090" || r[3] != "15091" {
-			t.Fatalf("node list after set: %q", r)
+		out = c.run("node", "list")
+		if r := tableRow(out, node); len(r) != 7 || r[2] != "15090" || r[3] != "15091" || r[4] != listening+"*" {
+			t.Fatalf("node list after set: %q; want the new ports configured, the old ones still listening (*)", r)
 		}
+		wantContains(t, "node list after set", out, "apply when edgeway core restarts")
 	})
 
 	t.Run("expressway", func(t *testing.T) {

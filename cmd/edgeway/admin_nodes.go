@@ -44,11 +44,26 @@ func nodeList(ctx context.Context, a *adminClient, args []string, out io.Writer)
 	if err := a.getJSON(ctx, "/api/v1/nodes", &nodes); err != nil {
 		return err
 	}
-	tw := newTable(out, "NAME", "ROLE", "PHONE-OAUTH-PORT", "MRA-PORT", "RUNNING-MODE", "RESTART-NEEDED")
+	tw := newTable(out, "NAME", "ROLE", "PHONE-OAUTH-PORT", "MRA-PORT", "LISTENING", "RUNNING-MODE", "RESTART-NEEDED")
+	pending := false
 	for _, n := range nodes {
-		row(tw, n.Name, n.Role, n.PhoneOAuthPort, n.MRAPort, n.RunningMode, yesNo(n.RestartNeeded))
+		listening := fmt.Sprintf("%d/%d", n.ListeningPhoneOAuthPort, n.ListeningMRAPort)
+		switch {
+		case n.ListeningMRAPort == 0:
+			listening = "-"
+		case n.PortsPending:
+			listening += "*"
+			pending = true
+		}
+		row(tw, n.Name, n.Role, n.PhoneOAuthPort, n.MRAPort, listening, n.RunningMode, yesNo(n.RestartNeeded))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if pending {
+		fmt.Fprintln(out, "* listening on other ports than configured: the configured ones apply when edgeway core restarts on that node")
+	}
+	return nil
 }
 
 func nodeSet(ctx context.Context, a *adminClient, args []string, out io.Writer) error {
@@ -74,7 +89,7 @@ func nodeSet(ctx context.Context, a *adminClient, args []string, out io.Writer) 
 	if err := a.call(ctx, http.MethodPut, "/api/v1/nodes/"+url.PathEscape(pos[0]), body, &n); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "node %s: SIP Phone OAuth port %d, SIP MRA port %d (the node binds them when it restarts)\n", n.Name, n.PhoneOAuthPort, n.MRAPort)
+	fmt.Fprintf(out, "node %s: SIP Phone OAuth port %d, SIP MRA port %d (the node binds them when edgeway core restarts on it; `service restart callmanager` keeps its listeners)\n", n.Name, n.PhoneOAuthPort, n.MRAPort)
 	return nil
 }
 

@@ -195,6 +195,12 @@ ALTER TABLE api_tokens ADD COLUMN login INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX api_tokens_parent ON api_tokens (parent);
 CREATE INDEX api_tokens_owner ON api_tokens (owner);
 `,
+	// 4: the SIP ports a node's listeners are bound to (0 before its first
+	// start), beside the ports configured for it (S-11).
+	`
+ALTER TABLE nodes ADD COLUMN listening_phone_oauth_port INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN listening_mra_port INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrate brings the schema up to date. Each migration runs in its own

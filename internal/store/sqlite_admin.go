@@ -212,25 +212,31 @@ func (s *SQLite) PutNode(ctx context.Context, n Node) error {
 		return errors.New("store: node without a name")
 	}
 	_, err := s.exec(ctx,
-		`INSERT INTO nodes (name, role, phone_oauth_port, mra_port, running_mode, restarted_at, last_seen)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)
+		`INSERT INTO nodes (name, role, phone_oauth_port, mra_port, running_mode, restarted_at, last_seen,
+			listening_phone_oauth_port, listening_mra_port)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (name) DO UPDATE SET
 			role = excluded.role, phone_oauth_port = excluded.phone_oauth_port,
 			mra_port = excluded.mra_port, running_mode = excluded.running_mode,
-			restarted_at = excluded.restarted_at, last_seen = excluded.last_seen`,
-		n.Name, n.Role, n.PhoneOAuthPort, n.MRAPort, n.RunningMode, tn(n.RestartedAt), tn(n.LastSeen))
+			restarted_at = excluded.restarted_at, last_seen = excluded.last_seen,
+			listening_phone_oauth_port = excluded.listening_phone_oauth_port,
+			listening_mra_port = excluded.listening_mra_port`,
+		n.Name, n.Role, n.PhoneOAuthPort, n.MRAPort, n.RunningMode, tn(n.RestartedAt), tn(n.LastSeen),
+		n.ListeningPhoneOAuthPort, n.ListeningMRAPort)
 	if err != nil {
 		return fmt.Errorf("store: put node %q: %w", n.Name, err)
 	}
 	return nil
 }
 
-const nodeCols = `name, role, phone_oauth_port, mra_port, running_mode, restarted_at, last_seen`
+const nodeCols = `name, role, phone_oauth_port, mra_port, running_mode, restarted_at, last_seen,
+	listening_phone_oauth_port, listening_mra_port`
 
 func scanNode(sc interface{ Scan(...any) error }) (Node, error) {
 	var n Node
 	var restarted, seen sql.NullInt64
-	err := sc.Scan(&n.Name, &n.Role, &n.PhoneOAuthPort, &n.MRAPort, &n.RunningMode, &restarted, &seen)
+	err := sc.Scan(&n.Name, &n.Role, &n.PhoneOAuthPort, &n.MRAPort, &n.RunningMode, &restarted, &seen,
+		&n.ListeningPhoneOAuthPort, &n.ListeningMRAPort)
 	n.RestartedAt, n.LastSeen = nt(restarted), nt(seen)
 	return n, err
 }

@@ -162,6 +162,11 @@ type Node struct {
 	Role           string // "publisher" | "subscriber"
 	PhoneOAuthPort int    // SIP Phone OAuth port, 1024-49151
 	MRAPort        int    // SIP MRA port, 1024-49151
+	// ListeningPhoneOAuthPort and ListeningMRAPort are the ports the node's
+	// listeners were bound to at its last start (0 before it); the
+	// configured ones take effect at the next start.
+	ListeningPhoneOAuthPort int
+	ListeningMRAPort        int
 	// RunningMode is the SIP OAuth mode the node's SIP service applied at
 	// its last (re)start: "enabled" | "disabled" (S-14).
 	RunningMode string
