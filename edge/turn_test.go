@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -47,6 +48,7 @@ type turnFixture struct {
 type turnFixtureOptions struct {
 	cfg      func(*TURNConfig)
 	ownPorts []int
+	core     []netip.AddrPort
 	lifetime time.Duration
 }
 
@@ -90,7 +92,7 @@ func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
 	}
 	srv, err := newTURN(turnOptions{
 		cfg: cfg, secret: testTURNSecret, relayIP: net.IPv4(127, 0, 0, 1), cert: kp,
-		listeners: TURNListeners{UDP: udp, TCP: tcp, TLS: tl}, ownPorts: o.ownPorts,
+		listeners: TURNListeners{UDP: udp, TCP: tcp, TLS: tl}, ownPorts: o.ownPorts, coreAddrs: o.core,
 		handshakeTimeout: 5 * time.Second, maxConnsPerSource: 100, allocationLifetime: o.lifetime,
 		log: slog.New(slog.DiscardHandler),
 	})

@@ -129,7 +129,7 @@ func newPeerPolicy(c peerPolicyConfig) *peerPolicy {
 		if !ip.IsValid() {
 			continue
 		}
-		if p.isOwnIP(ip) {
+		if p.ownIPs[ip] { // exactly one of the edge's addresses, not any loopback
 			p.corePorts[netip.AddrPortFrom(ip, ap.Port())] = true
 			continue
 		}
