@@ -196,3 +196,5 @@ func relayedAddr(t testing.TB, m *stun.Message) netip.AddrPort {
 func isSuccess(m *stun.Message) bool { return m != nil && m.Type.Class == stun.ClassSuccessResponse }
 
 const stunMagicCookie = 0x2112A442 // RFC 8489 §5
+
+func netipMust(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
