@@ -204,7 +204,10 @@ func (p *peerPolicy) checkIP(ip netip.Addr) error {
 
 // checkAddr is checkIP plus the ports refused on the edge's own addresses
 // (its listeners; the core's ports where the core shares its address):
-// for ChannelBind, which names a port, and for every relayed datagram.
+// for every relayed datagram and Connect's outgoing connection. (pion's
+// PermissionHandler sees only the peer's IP address, so a ChannelBind to
+// an own port on an allowed address is granted, and its datagrams are
+// dropped here.)
 func (p *peerPolicy) checkAddr(ap netip.AddrPort) error {
 	if err := p.checkIP(ap.Addr()); err != nil {
 		return err
