@@ -21,6 +21,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("/oauth2/token", s.handleToken)
 	mux.HandleFunc("/oauth2/revoke", s.handleRevoke)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
+	mux.HandleFunc("GET "+RevokedFamiliesPath, s.handleRevokedFamilies) // edges only (core/revocations.go)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/registrations", s.apiRegistrations)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -211,9 +212,39 @@ type TURNConfig struct {
 	// MaxBitrate is the relayed bytes per second allowed per allocation in
 	// each direction (default 64000); excess datagrams are dropped.
 	MaxBitrate int `yaml:"max_bitrate"`
-	// AllowLoopbackPeers lets allocations relay to loopback addresses
-	// (default false; quickstart and tests turn it on).
-	AllowLoopbackPeers bool `yaml:"allow_loopback_peers"`
+	// AllowedPeers and DeniedPeers are CIDR prefixes (or single
+	// addresses) of peers relays may and may not reach (edge/turnpolicy.go).
+	// By default loopback, unspecified, private (RFC 1918), shared
+	// (100.64/10), benchmarking (198.18/15), link-local, multicast and
+	// reserved IPv4 addresses, and IPv6 loopback, unspecified, ULA,
+	// link-local, site-local and multicast addresses are refused (403), in
+	// every spelling (IPv4-mapped, NAT64, 6to4). AllowedPeers lifts that
+	// default for the prefixes it names; DeniedPeers refuses more. Neither
+	// ever opens the core's addresses or the edge's own listeners.
+	AllowedPeers []string `yaml:"allowed_peers,omitempty"`
+	DeniedPeers  []string `yaml:"denied_peers,omitempty"`
+	// AllowLoopbackPeers is deprecated: it adds 127.0.0.0/8 and ::1 to
+	// allowed_peers. Name the loopback addresses you need in allowed_peers
+	// instead.
+	AllowLoopbackPeers bool `yaml:"allow_loopback_peers,omitempty"`
+	// TCPIdleTimeout closes a TURN TCP or TLS connection that holds no
+	// allocation for this long: one that never allocates, or whose
+	// allocation ended (default 10s).
+	TCPIdleTimeout time.Duration `yaml:"tcp_idle_timeout"`
+	// RevocationPoll is how often the edge asks the core which refresh
+	// token families were revoked, to refuse their TURN credentials (401)
+	// and close their allocations (default 2s).
+	RevocationPoll time.Duration `yaml:"revocation_poll"`
+}
+
+// peerPrefixes returns allowed_peers and denied_peers parsed.
+func (t TURNConfig) peerPrefixes() (allowed, denied []netip.Prefix, err error) {
+	a, errA := parsePeerPrefixes("turn.allowed_peers", t.AllowedPeers)
+	d, errD := parsePeerPrefixes("turn.denied_peers", t.DeniedPeers)
+	if t.AllowLoopbackPeers {
+		a = append(a, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	}
+	return a, d, errors.Join(errA, errD)
 }
 
 func (t TURNConfig) withDefaults(c Config) TURNConfig {
@@ -247,6 +278,12 @@ func (t TURNConfig) withDefaults(c Config) TURNConfig {
 	if t.MaxBitrate == 0 {
 		t.MaxBitrate = 64000
 	}
+	if t.TCPIdleTimeout == 0 {
+		t.TCPIdleTimeout = 10 * time.Second
+	}
+	if t.RevocationPoll == 0 {
+		t.RevocationPoll = 2 * time.Second
+	}
 	return t
 }
 
@@ -270,6 +307,12 @@ func (t TURNConfig) validate() []error {
 	}
 	if _, _, err := t.relayPortRange(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, _, err := t.peerPrefixes(); err != nil {
+		errs = append(errs, err)
+	}
+	if t.TCPIdleTimeout < 0 || t.RevocationPoll < 0 {
+		errs = append(errs, errors.New("turn.tcp_idle_timeout and turn.revocation_poll must be positive"))
 	}
 	for name, v := range map[string]int{"turn.max_allocations_per_device": t.MaxAllocationsPerDevice, "turn.max_allocations": t.MaxAllocations, "turn.max_bitrate": t.MaxBitrate} {
 		if v < 0 {

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -120,7 +121,7 @@ func TestConfigWithDefaultsDerived(t *testing.T) {
 			if c.AdvertisedHost != tt.advertised {
 				t.Errorf("advertised_host = %q, want %q", c.AdvertisedHost, tt.advertised)
 			}
-			if again := c.WithDefaults(); again != c {
+			if again := c.WithDefaults(); !reflect.DeepEqual(again, c) {
 				t.Errorf("WithDefaults not idempotent:\n got %+v\nwant %+v", again, c)
 			}
 		})

@@ -6,7 +6,11 @@
 // edge's public SIP address and URL, S-16/S-20), and a public SIP/TLS front that pre-checks bearer
 // tokens against the core's JWKS, adds Path (RFC 3327) and Via, forwards
 // over mutual TLS to the core's MRA port (S-11), and relays responses back
-// on the phone's own connection.
+// on the phone's own connection. Its TURN relay (turn.go) hands phones
+// credentials with each token response, relays only to peers its policy
+// allows (turnpolicy.go: never the core, its own listeners or, by default,
+// non-public addresses), closes idle TCP/TLS connections (turnsock.go) and
+// drops credentials whose token family the core revoked (turnrevoke.go).
 //
 // The edge keeps no state that cannot be lost: tokens, codes and bindings
 // live in the core. It never imports package core; the two talk over the

@@ -183,6 +183,15 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		front.keepAlive(gctx, s.cfg.SIPKeepAlive)
 		return nil
 	})
+	if turnSrv != nil {
+		// TURN credentials die with their token family (edge/turnrevoke.go).
+		w := &revocationWatcher{client: s.http, url: s.coreURL.JoinPath(RevokedFamiliesPath), every: s.cfg.TURN.RevocationPoll,
+			apply: turnSrv.RevokeFamilies, log: s.log.With("turn", "revocations")}
+		g.Go(func() error {
+			w.run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		err := front.srv.ServeTLS(sipLn)
 		if gctx.Err() != nil {

@@ -17,39 +17,43 @@ package edge
 //     concurrent allocations by one device past the QuotaHandler, when the
 //     device's quota is full), and for TCP relays (RFC 6062), which the
 //     edge does not offer: pion has no hook to answer 442 for them.
-//   - 403: pion, when the PermissionHandler refuses a peer in
-//     CreatePermission (ChannelBind is refused with 401 by pion).
+//   - 401 also when the credential's refresh-token family was revoked
+//     (edge/turnrevoke.go); the family's live allocations are closed.
+//   - 403: pion, when the PermissionHandler (the peer policy,
+//     edge/turnpolicy.go) refuses a peer in CreatePermission or RFC 6062
+//     Connect. pion answers a refused ChannelBind with 401; the sockets
+//     (edge/turnsock.go) turn that one answer into the 403 RFC 8656 §12.2
+//     prescribes.
 //   - Relayed datagrams are metered per allocation and direction with a
 //     token bucket (turn.max_bitrate) and dropped beyond it; datagrams to
-//     the edge's own TURN, SIP and HTTPS ports are dropped.
+//     a peer the policy refuses (the edge's own TURN, SIP and HTTPS ports
+//     among them) are dropped and counted.
+//   - TCP and TLS connections that hold no allocation are closed after
+//     turn.tcp_idle_timeout (edge/turnsock.go).
 //
 // Goroutines: pion runs one read loop per UDP socket and listener, one
 // per accepted TCP/TLS connection and one per allocation; all of them end
 // when TURN.Close closes the sockets, listeners, accepted connections and
-// relay sockets.
+// relay sockets. Idle timers of TCP connections are stopped when their
+// connection closes.
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/edgeway/edgeway/internal/turncred"
@@ -154,8 +158,15 @@ func (s *Server) startTURN(ctx context.Context, ls Listeners) (*TURN, error) {
 	if tl.UDP != nil {
 		own = append(own, portOf(tl.UDP.LocalAddr()))
 	}
+	if s.cfg.TURN.AllowLoopbackPeers {
+		s.log.Warn("turn.allow_loopback_peers is deprecated and allows all of 127.0.0.0/8 and ::1 as peers; list the loopback addresses you need in turn.allowed_peers")
+	}
+	core, errs := coreAddrs(ctx, s.cfg)
+	for _, err := range errs {
+		s.log.Warn("TURN: a core address does not resolve; relays are not kept from it", "err", err)
+	}
 	t, err := newTURN(turnOptions{
-		cfg: s.cfg.TURN, secret: s.turnSecret, relayIP: relayIP, cert: s.public, listeners: tl, ownPorts: own,
+		cfg: s.cfg.TURN, secret: s.turnSecret, relayIP: relayIP, cert: s.public, listeners: tl, ownPorts: own, coreAddrs: core,
 		handshakeTimeout: s.cfg.HandshakeTimeout, maxConnsPerSource: s.cfg.MaxConnsPerSource, log: s.log.With("turn", "server"),
 	})
 	if err != nil {
@@ -163,6 +174,9 @@ func (s *Server) startTURN(ctx context.Context, ls Listeners) (*TURN, error) {
 		return nil, err
 	}
 	s.turn.Store(t)
+	if shared := t.policy.sharedCoreAddrs(); len(shared) > 0 {
+		s.log.Warn("TURN: the core shares an address with this edge; relays are kept from the core's ports there, not from the whole address", "core", shared)
+	}
 	s.log.Info("TURN listening", "udp", addrOf(tl.UDP), "tcp", addrOf(tl.TCP), "tls", addrOf(tl.TLS), "relay", relayIP, "relay_ports", s.cfg.TURN.RelayPorts, "realm", s.cfg.TURN.Realm)
 	return t, nil
 }
@@ -209,7 +223,8 @@ type turnOptions struct {
 	relayIP            net.IP
 	cert               *mtls.KeyPair // for TLS
 	listeners          TURNListeners
-	ownPorts           []int // the edge's own ports (TURN, SIP, HTTPS): never relayed to
+	ownPorts           []int            // the edge's own ports (TURN, SIP, HTTPS): never relayed to
+	coreAddrs          []netip.AddrPort // the core's addresses: never relayed to
 	handshakeTimeout   time.Duration
 	maxConnsPerSource  int
 	log                *slog.Logger
@@ -219,22 +234,28 @@ type turnOptions struct {
 
 // TURN is a running TURN server. Its counters are safe for concurrent use.
 type TURN struct {
-	cfg      TURNConfig
-	secret   []byte
-	log      *slog.Logger
-	now      func() time.Time
-	srv      *turn.Server
-	ownPorts map[int]bool
-	ownIPs   map[netip.Addr]bool
+	cfg     TURNConfig
+	secret  []byte
+	log     *slog.Logger
+	now     func() time.Time
+	srv     *turn.Server
+	policy  *peerPolicy
+	revoked *revokedFamilies
+	// chanBindKeys: the long-term key of each client's last authenticated
+	// ChannelBind, by client address, to sign the 403 that replaces pion's
+	// 401 (turnsock.go). Bounded LRU, safe for concurrent use.
+	chanBindKeys *lru.Cache[string, []byte]
 
 	mu        sync.Mutex
 	closed    bool
 	total     int
 	perDevice map[string]int          // devices with live allocations; at most max_allocations entries
 	relays    map[*relayConn]struct{} // live relay sockets
+	tcpConns  map[string]*limitedConn // TURN TCP/TLS connections by "client|server" address
 
 	dropped   atomic.Uint64 // datagrams over the bitrate limit
-	denied    atomic.Uint64 // datagrams to the edge's own ports
+	denied    atomic.Uint64 // datagrams to peers the policy refuses
+	refused   atomic.Uint64 // permissions, channels and connections the policy refused (403)
 	toPeers   atomic.Uint64 // datagrams relayed from clients to peers
 	fromPeers atomic.Uint64 // datagrams relayed from peers to clients
 	closeOnce sync.Once
@@ -255,17 +276,19 @@ func newTURN(o turnOptions) (*TURN, error) {
 	if o.log == nil {
 		o.log = slog.New(slog.DiscardHandler)
 	}
+	allowed, denied, err := o.cfg.peerPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := lru.New[string, []byte](4096)
+	if err != nil {
+		return nil, err
+	}
 	t := &TURN{
-		cfg: o.cfg, secret: o.secret, log: o.log, now: o.now,
-		ownPorts: map[int]bool{}, ownIPs: map[netip.Addr]bool{},
-		perDevice: map[string]int{}, relays: map[*relayConn]struct{}{},
+		cfg: o.cfg, secret: o.secret, log: o.log, now: o.now, chanBindKeys: keys, revoked: newRevokedFamilies(maxRevokedFamilies),
+		perDevice: map[string]int{}, relays: map[*relayConn]struct{}{}, tcpConns: map[string]*limitedConn{},
 	}
-	for _, p := range o.ownPorts {
-		if p != 0 {
-			t.ownPorts[p] = true
-		}
-	}
-	t.addOwnIPs(o)
+	t.policy = newPeerPolicy(peerPolicyConfig{allowed: allowed, denied: denied, core: o.coreAddrs, ownIPs: ownIPs(o), ownPorts: o.ownPorts})
 
 	gen := func() turn.RelayAddressGenerator {
 		return &relayGenerator{t: t, inner: &turn.RelayAddressGeneratorPortRange{
@@ -278,13 +301,18 @@ func newTURN(o turnOptions) (*TURN, error) {
 		QuotaHandler:       t.quota,
 		LoggerFactory:      pionLogs{o.log},
 		AllocationLifetime: o.allocationLifetime,
+		EventHandler: turn.EventHandler{
+			OnAllocationCreated: func(src, dst net.Addr, _, _, _ string, _ net.Addr, _ int) { t.tcpAllocated(src, dst, true) },
+			OnAllocationDeleted: func(src, dst net.Addr, _, _, _ string) { t.tcpAllocated(src, dst, false) },
+		},
 	}
 	l := o.listeners
 	if l.UDP != nil {
-		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: unpaddedUDP{l.UDP}, RelayAddressGenerator: gen(), PermissionHandler: t.permit})
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: &turnSocket{PacketConn: l.UDP, t: t}, RelayAddressGenerator: gen(), PermissionHandler: t.permit})
 	}
 	limits := func(ln net.Listener) net.Listener {
-		return &connLimiter{Listener: ln, max: o.cfg.MaxAllocations, perSource: o.maxConnsPerSource, conns: map[*limitedConn]struct{}{}, bySource: map[netip.Addr]int{}}
+		return &connLimiter{Listener: ln, t: t, max: o.cfg.MaxAllocations, perSource: o.maxConnsPerSource, idle: o.cfg.TCPIdleTimeout,
+			conns: map[*limitedConn]struct{}{}, bySource: map[netip.Addr]int{}}
 	}
 	if l.TCP != nil {
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: limits(l.TCP), RelayAddressGenerator: gen(), PermissionHandler: t.permit})
@@ -363,28 +391,59 @@ func (t *TURN) Relayed() (toPeers, fromPeers uint64) { return t.toPeers.Load(), 
 // DroppedDatagrams counts relayed datagrams dropped by the bitrate limit.
 func (t *TURN) DroppedDatagrams() uint64 { return t.dropped.Load() }
 
-// DeniedDatagrams counts datagrams an allocation tried to send to the
-// edge's own TURN, SIP or HTTPS ports.
+// DeniedDatagrams counts datagrams an allocation tried to send to a peer
+// the policy refuses: the edge's own TURN, SIP or HTTPS ports, the core.
 func (t *TURN) DeniedDatagrams() uint64 { return t.denied.Load() }
 
+// RefusedPeers counts the CreatePermission, ChannelBind and Connect
+// requests refused (403) because of their peer.
+func (t *TURN) RefusedPeers() uint64 { return t.refused.Load() }
+
+// errTURNFamilyRevoked: the credential's token family was revoked (401).
+var errTURNFamilyRevoked = errors.New("edge: TURN: the credential's token family was revoked")
+
 // authenticate is the pion AuthHandler: the username must be a live
-// turncred username in this realm; pion checks MESSAGE-INTEGRITY with the
-// key. The user ID pion keys allocations and quotas by is the device.
+// turncred username in this realm whose token family (if it names one) is
+// not revoked; pion checks MESSAGE-INTEGRITY with the key. The user ID
+// pion keys allocations by is the device and family (turnUserID).
 func (t *TURN) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 	if ra.Realm != t.cfg.Realm {
 		t.log.Debug("TURN request for another realm", "realm", ra.Realm, "remote", ra.SrcAddr)
 		return "", nil, false
 	}
-	device, key, err := turncred.Verify(t.secret, ra.Realm, ra.Username, t.now())
+	name, key, err := turncred.Verify(t.secret, ra.Realm, ra.Username, t.now())
+	if err == nil && name.Family != "" && t.revoked.has(name.Family, t.now()) {
+		err = errTURNFamilyRevoked
+	}
 	if err != nil {
-		t.log.Debug("TURN credential refused", "username", ra.Username, "remote", ra.SrcAddr, "err", err)
+		t.log.Debug("TURN credential refused", "username", ra.Username, "remote", ra.SrcAddr, "method", ra.Method.String(), "err", err)
 		return "", nil, false
 	}
-	return device, key, true
+	if ra.Method == stun.MethodChannelBind && ra.SrcAddr != nil {
+		t.chanBindKeys.Add(ra.SrcAddr.String(), key)
+	}
+	return turnUserID(name), key, true
+}
+
+// turnUserID is the user ID pion keys allocations by: "<device>" or
+// "<device>:<family tag>". A Refresh must come with a credential of the
+// same device and family as the Allocate.
+func turnUserID(n turncred.Name) string {
+	if n.Family == "" {
+		return n.Device
+	}
+	return n.Device + ":" + n.Family
+}
+
+// splitUserID undoes turnUserID (device names hold no colon).
+func splitUserID(id string) (device, family string) {
+	device, family, _ = strings.Cut(id, ":")
+	return device, family
 }
 
 // quota is the pion QuotaHandler (false → 486): the per-device limit.
-func (t *TURN) quota(device, _ string, src net.Addr) bool {
+func (t *TURN) quota(userID, _ string, src net.Addr) bool {
+	device, _ := splitUserID(userID)
 	t.mu.Lock()
 	n := t.perDevice[device]
 	t.mu.Unlock()
@@ -395,7 +454,7 @@ func (t *TURN) quota(device, _ string, src net.Addr) bool {
 	return true
 }
 
-// reserve counts a new relay socket against both limits (pion → 508).
+// reserve counts a new relay socket of device against both limits (pion → 508).
 func (t *TURN) reserve(device string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -429,46 +488,26 @@ func (t *TURN) unreserve(device string) {
 	}
 }
 
-// permit is the pion PermissionHandler (false → 403 to CreatePermission):
-// never unspecified, multicast, broadcast or link-local peers (cloud
-// metadata lives at 169.254.169.254); loopback only with
-// turn.allow_loopback_peers.
-func (t *TURN) permit(_ net.Addr, peer net.IP) bool {
-	ip, ok := netip.AddrFromSlice(peer)
-	if !ok {
+// permit is the pion PermissionHandler (false → 403 to CreatePermission
+// and Connect, 401 to ChannelBind which turnsock.go makes 403): the peer
+// policy (edge/turnpolicy.go).
+func (t *TURN) permit(client net.Addr, peer net.IP) bool {
+	ip, _ := netip.AddrFromSlice(peer)
+	if err := t.policy.checkIP(ip); err != nil {
+		t.refused.Add(1)
+		t.log.Info("TURN peer refused", "client", client, "peer", peer, "err", err)
 		return false
-	}
-	ip = ip.Unmap()
-	switch {
-	case !ip.IsValid(), ip.IsUnspecified(), ip.IsMulticast(), ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(),
-		ip.IsInterfaceLocalMulticast(), ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return false
-	case ip.IsLoopback():
-		return t.cfg.AllowLoopbackPeers
 	}
 	return true
 }
 
-// ownAddr reports whether addr is one of the edge's own ports on one of
-// its own addresses: a relay must not loop into the edge's TURN, SIP or
-// HTTPS listeners.
-func (t *TURN) ownAddr(addr net.Addr) bool {
-	ua, ok := addr.(*net.UDPAddr)
-	if !ok || !t.ownPorts[ua.Port] {
-		return false
-	}
-	ip, ok := netip.AddrFromSlice(ua.IP)
-	if !ok {
-		return true
-	}
-	ip = ip.Unmap()
-	return ip.IsLoopback() || ip.IsUnspecified() || t.ownIPs[ip]
-}
-
-func (t *TURN) addOwnIPs(o turnOptions) {
+// ownIPs are the edge's own addresses: relay, relay bind, public host,
+// listeners and every interface address.
+func ownIPs(o turnOptions) []netip.Addr {
+	var out []netip.Addr
 	add := func(ip net.IP) {
 		if a, ok := netip.AddrFromSlice(ip); ok {
-			t.ownIPs[a.Unmap()] = true
+			out = append(out, a.Unmap())
 		}
 	}
 	add(o.relayIP)
@@ -489,6 +528,7 @@ func (t *TURN) addOwnIPs(o turnOptions) {
 			}
 		}
 	}
+	return out
 }
 
 // relayGenerator allocates UDP relay sockets in turn.relay_ports, counted
@@ -502,29 +542,43 @@ type relayGenerator struct {
 func (g *relayGenerator) Validate() error { return g.inner.Validate() }
 
 func (g *relayGenerator) AllocatePacketConn(c turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
-	if err := g.t.reserve(c.UserID); err != nil {
+	device, family := splitUserID(c.UserID)
+	if err := g.t.reserve(device); err != nil {
 		return nil, nil, err
 	}
 	g.mu.Lock()
 	conn, addr, err := g.inner.AllocatePacketConn(c)
 	g.mu.Unlock()
 	if err != nil {
-		g.t.unreserve(c.UserID)
+		g.t.unreserve(device)
 		return nil, nil, err
 	}
-	return g.t.newRelayConn(conn, addr, c.UserID), addr, nil
+	r := g.t.newRelayConn(conn, addr, device, family)
+	if g.t.familyRevoked(family) { // revoked since this request was authenticated
+		_ = r.Close()
+		return nil, nil, errTURNFamilyRevoked
+	}
+	return r, addr, nil
 }
 
 func (g *relayGenerator) AllocateListener(turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
 	return nil, nil, errTURNNoTCPRelay
 }
 
-func (g *relayGenerator) AllocateConn(turn.AllocateConnConfig) (net.Conn, error) {
+// AllocateConn is RFC 6062 Connect's outgoing connection. pion consults
+// the PermissionHandler first (403); the peer is checked here again, by
+// address and port, in case a TCP relay is ever offered.
+func (g *relayGenerator) AllocateConn(c turn.AllocateConnConfig) (net.Conn, error) {
+	if ta, ok := c.RemoteAddr.(*net.TCPAddr); ok {
+		if err := g.t.policy.checkAddr(ta.AddrPort()); err != nil {
+			return nil, err
+		}
+	}
 	return nil, errTURNNoTCPRelay
 }
 
-func (t *TURN) newRelayConn(conn net.PacketConn, relayed net.Addr, device string) *relayConn {
-	r := &relayConn{PacketConn: conn, t: t, device: device, relayed: addrPort(relayed),
+func (t *TURN) newRelayConn(conn net.PacketConn, relayed net.Addr, device, family string) *relayConn {
+	r := &relayConn{PacketConn: conn, t: t, device: device, family: family, relayed: addrPort(relayed),
 		toPeer: newTokenBucket(t.cfg.MaxBitrate), fromPeer: newTokenBucket(t.cfg.MaxBitrate)}
 	t.mu.Lock()
 	t.relays[r] = struct{}{}
@@ -546,16 +600,20 @@ func addrPort(a net.Addr) netip.AddrPort {
 type relayConn struct {
 	net.PacketConn
 	t                *TURN
-	device           string
+	device, family   string         // family: the credential's token family tag, or ""
 	relayed          netip.AddrPort // the address the client was given (XOR-RELAYED-ADDRESS)
 	toPeer, fromPeer *tokenBucket
 	once             sync.Once
 }
 
-// WriteTo drops datagrams to the edge's own ports and beyond the bitrate;
-// a dropped datagram still reports success, as UDP would.
+// WriteTo drops datagrams to peers the policy refuses (pion granted no
+// permission to those, so this is defense in depth, and it also covers the
+// ports refused on addresses that are allowed, like the edge's own
+// listeners) and beyond the bitrate; a dropped datagram still reports
+// success, as UDP would.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if c.t.ownAddr(addr) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || c.t.policy.checkAddr(ua.AddrPort()) != nil {
 		c.t.denied.Add(1)
 		return len(p), nil
 	}
@@ -583,39 +641,6 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		c.t.dropped.Add(1)
 	}
-}
-
-// unpaddedUDP sends ChannelData messages over UDP without the padding
-// pion/turn adds to a multiple of 4 bytes. RFC 8656 section 12.5 makes
-// that padding optional over UDP, and clients that take the datagram's
-// length for the data's (libre, hence baresip) then see two stray bytes
-// on every G.711 SRTP packet (12 + 160 + 10 = 182) and fail its
-// authentication. coturn does not pad over UDP either.
-type unpaddedUDP struct{ net.PacketConn }
-
-func (u unpaddedUDP) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if n := channelDataLen(p); n < len(p) {
-		if _, err := u.PacketConn.WriteTo(p[:n], addr); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return u.PacketConn.WriteTo(p, addr)
-}
-
-// channelDataLen is the length of the ChannelData message in p without its
-// padding (RFC 8656 section 12.4: channel numbers 0x4000-0x4FFF, the
-// 16-bit length counts the application data only), or len(p) when p is
-// not ChannelData or its padding is not 1 to 3 bytes.
-func channelDataLen(p []byte) int {
-	if len(p) < 4 || p[0]&0xF0 != 0x40 {
-		return len(p)
-	}
-	n := 4 + int(binary.BigEndian.Uint16(p[2:4]))
-	if n < len(p) && len(p)-n < 4 {
-		return n
-	}
-	return len(p)
 }
 
 // Close releases the allocation's place in the quotas, once.
@@ -658,80 +683,6 @@ func (b *tokenBucket) take(n int) bool {
 	return true
 }
 
-// connLimiter caps TURN TCP/TLS connections per listener and per source
-// IP, and closes the accepted ones when it is closed (pion closes only
-// the listener).
-type connLimiter struct {
-	net.Listener
-	max, perSource int
-
-	mu       sync.Mutex
-	closed   bool
-	conns    map[*limitedConn]struct{}
-	bySource map[netip.Addr]int
-}
-
-func (l *connLimiter) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		var src netip.Addr
-		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-			src = ap.Addr().Unmap()
-		}
-		l.mu.Lock()
-		if l.closed || len(l.conns) >= l.max || l.bySource[src] >= l.perSource {
-			l.mu.Unlock()
-			_ = c.Close()
-			continue
-		}
-		lc := &limitedConn{Conn: c, l: l, src: src}
-		l.conns[lc] = struct{}{}
-		l.bySource[src]++
-		l.mu.Unlock()
-		return lc, nil
-	}
-}
-
-func (l *connLimiter) Close() error {
-	l.mu.Lock()
-	l.closed = true
-	conns := make([]*limitedConn, 0, len(l.conns))
-	for c := range l.conns {
-		conns = append(conns, c)
-	}
-	l.mu.Unlock()
-	err := l.Listener.Close()
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	return err
-}
-
-type limitedConn struct {
-	net.Conn
-	l    *connLimiter
-	src  netip.Addr
-	once sync.Once
-}
-
-func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() {
-		c.l.mu.Lock()
-		defer c.l.mu.Unlock()
-		delete(c.l.conns, c)
-		if n := c.l.bySource[c.src] - 1; n > 0 {
-			c.l.bySource[c.src] = n
-		} else {
-			delete(c.l.bySource, c.src)
-		}
-	})
-	return err
-}
-
 // pionLogs bridges pion's LoggerFactory into slog. pion logs events
 // remote parties cause (failed handshakes, packets without permission)
 // at Info to Error: they come down one level, Info to Debug.
@@ -759,131 +710,3 @@ func (p pionLogger) Warn(msg string)                   { p.l.Info(msg) }
 func (p pionLogger) Warnf(format string, args ...any)  { p.logf(slog.LevelInfo, format, args...) }
 func (p pionLogger) Error(msg string)                  { p.l.Warn(msg) }
 func (p pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelWarn, format, args...) }
-
-// ---- TURN credentials in the token response ----
-
-// maxTokenResponse bounds the token response the edge rewrites; a larger
-// one passes through untouched.
-const maxTokenResponse = 64 << 10
-
-// TURNOffer is the "turn" member the edge adds to a token response: the
-// shape WebRTC uses for an ICE server.
-type TURNOffer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username"`
-	Credential string   `json:"credential"`
-	TTL        int64    `json:"ttl"`
-}
-
-// turnURLs are the turn:/turns: URIs (RFC 7065) for turn.public_host.
-func (s *Server) turnURLs() []string {
-	host := s.cfg.TURN.PublicHost
-	_, port, _ := net.SplitHostPort(s.cfg.TURN.Listen)
-	_, tlsPort, _ := net.SplitHostPort(s.cfg.TURN.TLSListen)
-	plain := net.JoinHostPort(host, port)
-	return []string{
-		"turn:" + plain + "?transport=udp",
-		"turn:" + plain + "?transport=tcp",
-		"turns:" + net.JoinHostPort(host, tlsPort) + "?transport=tcp",
-	}
-}
-
-// addTURNCredentials is the token proxy's ModifyResponse: a 200 JSON
-// response to POST /oauth2/token with "access_token", "expires_in" and
-// "device" gains TURN credentials for the device that expire no later
-// than the access token. Anything else passes through untouched.
-func (s *Server) addTURNCredentials(res *http.Response) error {
-	if s.turnSecret == nil || res.StatusCode != http.StatusOK || res.Request == nil ||
-		res.Request.Method != http.MethodPost || !strings.HasSuffix(res.Request.URL.Path, "/oauth2/token") {
-		return nil
-	}
-	if mt, _, err := mime.ParseMediaType(res.Header.Get("Content-Type")); err != nil || mt != "application/json" {
-		return nil
-	}
-	if ce := res.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return nil
-	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxTokenResponse+1))
-	if err != nil {
-		return fmt.Errorf("edge: reading the token response: %w", err)
-	}
-	if len(body) > maxTokenResponse {
-		res.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), res.Body), res.Body}
-		return nil
-	}
-	_ = res.Body.Close()
-	out, ok := s.withTURN(body, time.Now())
-	if !ok {
-		out = body
-	}
-	res.Body = io.NopCloser(bytes.NewReader(out))
-	res.ContentLength = int64(len(out))
-	res.Header.Set("Content-Length", strconv.Itoa(len(out)))
-	return nil
-}
-
-// withTURN returns the token response body with the "turn" member added,
-// or false when body is not a token response.
-func (s *Server) withTURN(body []byte, now time.Time) ([]byte, bool) {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(body, &m) != nil {
-		return nil, false
-	}
-	var access, device string
-	var expiresIn json.Number
-	if json.Unmarshal(m["access_token"], &access) != nil || json.Unmarshal(m["device"], &device) != nil ||
-		json.Unmarshal(m["expires_in"], &expiresIn) != nil {
-		return nil, false
-	}
-	secs, err := expiresIn.Int64()
-	if err != nil || secs <= 0 || access == "" || device == "" || len(device) > 256 {
-		return nil, false
-	}
-	expires := now.Add(time.Duration(secs) * time.Second)
-	if exp, ok := jwtExpiry(access); ok && exp.Before(expires) {
-		expires = exp
-	}
-	ttl := int64(expires.Sub(now) / time.Second)
-	if ttl <= 0 {
-		return nil, false
-	}
-	user, cred := turncred.Issue(s.turnSecret, device, now.Add(time.Duration(ttl)*time.Second))
-	offer, err := json.Marshal(TURNOffer{URLs: s.turnURLs(), Username: user, Credential: cred, TTL: ttl})
-	if err != nil {
-		return nil, false
-	}
-	m["turn"] = offer
-	out, err := json.Marshal(m)
-	if err != nil {
-		return nil, false
-	}
-	return out, true
-}
-
-// jwtExpiry reads the exp claim of a JWT without verifying it (the token
-// comes from the core over mutual TLS; this only keeps TURN credentials
-// from outliving it).
-func jwtExpiry(tok string) (time.Time, bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return time.Time{}, false
-	}
-	var c struct {
-		Exp json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &c) != nil || c.Exp == "" {
-		return time.Time{}, false
-	}
-	f, err := c.Exp.Float64()
-	if err != nil || f <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(f), 0), true
-}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -47,13 +48,14 @@ type turnFixture struct {
 type turnFixtureOptions struct {
 	cfg      func(*TURNConfig)
 	ownPorts []int
+	core     []netip.AddrPort
 	lifetime time.Duration
 }
 
 func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
 	t.Helper()
 	cfg := Config{Node: "expe-1", AdvertisedHost: "127.0.0.1", TURN: TURNConfig{
-		Realm: testRealm, RelayBind: "127.0.0.1", RelayAddress: "127.0.0.1", AllowLoopbackPeers: true,
+		Realm: testRealm, RelayBind: "127.0.0.1", RelayAddress: "127.0.0.1", AllowedPeers: []string{"127.0.0.1/32"},
 	}}.WithDefaults().TURN
 	if o.cfg != nil {
 		o.cfg(&cfg)
@@ -90,7 +92,7 @@ func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
 	}
 	srv, err := newTURN(turnOptions{
 		cfg: cfg, secret: testTURNSecret, relayIP: net.IPv4(127, 0, 0, 1), cert: kp,
-		listeners: TURNListeners{UDP: udp, TCP: tcp, TLS: tl}, ownPorts: o.ownPorts,
+		listeners: TURNListeners{UDP: udp, TCP: tcp, TLS: tl}, ownPorts: o.ownPorts, coreAddrs: o.core,
 		handshakeTimeout: 5 * time.Second, maxConnsPerSource: 100, allocationLifetime: o.lifetime,
 		log: slog.New(slog.DiscardHandler),
 	})
@@ -400,7 +402,7 @@ func TestTURNQuotas(t *testing.T) {
 // and never the edge's own ports.
 func TestTURNPeers(t *testing.T) {
 	t.Run("loopback refused by default", func(t *testing.T) {
-		f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.AllowLoopbackPeers = false }})
+		f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.AllowedPeers = nil }})
 		relay, _ := f.allocate(t, "udp", "SEP3A")
 		peer := udpPeer(t)
 		if _, err := relay.WriteTo([]byte("x"), peer.LocalAddr()); turnCode(err) != 403 {
@@ -573,9 +575,9 @@ func TestTokenResponseCarriesTURN(t *testing.T) {
 			if got.TURN.TTL <= 0 || got.TURN.TTL > tc.maxTTL || got.TURN.TTL < tc.maxTTL-5 {
 				t.Errorf("ttl %d, want about %d and never more", got.TURN.TTL, tc.maxTTL)
 			}
-			dev, err := turncred.Check(testTURNSecret, got.TURN.Username, got.TURN.Credential, time.Now())
-			if err != nil || dev != "SEP001122334401" {
-				t.Errorf("credential does not verify: %q, %v", dev, err)
+			name, err := turncred.Check(testTURNSecret, got.TURN.Username, got.TURN.Credential, time.Now())
+			if err != nil || name != (turncred.Name{Device: "SEP001122334401"}) {
+				t.Errorf("credential does not verify: %+v, %v", name, err)
 			}
 			// It expires no later than the token (nor than expires_in).
 			if _, err := turncred.Check(testTURNSecret, got.TURN.Username, got.TURN.Credential, tokExp); !errors.Is(err, turncred.ErrExpired) {
@@ -695,7 +697,7 @@ func TestTURNServe(t *testing.T) {
 	cfg := Config{Node: "expe-1", HTTPSAddr: "127.0.0.1:0", SIPAddr: "127.0.0.1:0", AdvertisedHost: "127.0.0.1",
 		CoreURL: "https://127.0.0.1:1", CoreRetry: time.Hour,
 		TLS:  TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
-		TURN: TURNConfig{SecretFile: secretFile, RelayBind: "127.0.0.1", AllowLoopbackPeers: true}}
+		TURN: TURNConfig{SecretFile: secretFile, RelayBind: "127.0.0.1", AllowedPeers: []string{"127.0.0.1"}}}
 	s, err := New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

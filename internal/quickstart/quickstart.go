@@ -93,10 +93,11 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 		Node: "edge-1", HTTPSAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeHTTPS), SIPAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeSIP),
 		AdvertisedHost: a.EdgeIP, CoreURL: coreURL, CoreConfigURL: fmt.Sprintf("https://%s:%d", a.CoreIP, a.CoreConf), CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CoreServerName: a.CoreIP,
 		TLS: edge.TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
-		// TURN on loopback: relays on the edge's IP, loopback peers allowed
-		// (the demo phones are on this host).
+		// TURN on loopback: relays on the edge's IP. Loopback peers are
+		// refused by default (edge/turnpolicy.go); the demo's media peers
+		// are allowed by address, nothing more: DemoMediaPeers.
 		TURN: edge.TURNConfig{SecretFile: turnSecret, Listen: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeTURN), TLSListen: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeTURNS),
-			PublicHost: a.EdgeIP, Realm: Domain, RelayAddress: a.EdgeIP, RelayBind: a.EdgeIP, AllowLoopbackPeers: true},
+			PublicHost: a.EdgeIP, Realm: Domain, RelayAddress: a.EdgeIP, RelayBind: a.EdgeIP, AllowedPeers: DemoMediaPeers(a)},
 	}
 	for name, v := range map[string]any{"core.yaml": c, "edge.yaml": e} {
 		b, err := yaml.Marshal(v)
@@ -109,6 +110,21 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 		}
 	}
 	return Layout{Dir: abs, PKI: pki, Core: c, Edge: e}, nil
+}
+
+// DemoMediaPeers are the only loopback peers quickstart's TURN relays to:
+// the edge's own address, where the relays are (an MRA phone calling
+// another reaches the other's relay there), and 127.0.0.1, where the demo
+// phones on this host (on-premises phones' own media sockets, bench's
+// echo peer, coturn's turnutils_peer in bench/interop/turn.sh) receive
+// media. Never the core's address: the edge refuses it whatever the list
+// says (when the core shares the edge's address, its ports there).
+func DemoMediaPeers(a Addrs) []string {
+	peers := []string{a.EdgeIP + "/32"}
+	if a.EdgeIP != "127.0.0.1" {
+		peers = append(peers, "127.0.0.1/32")
+	}
+	return peers
 }
 
 // WithTURN returns info with the edge's TURN fields filled in from l.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"testing"
@@ -299,7 +300,7 @@ func TestPrepareWritesConfigs(t *testing.T) {
 	}
 	var e edge.Config
 	decodeStrict(t, filepath.Join(lay.Dir, "edge.yaml"), &e)
-	if e != lay.Edge {
+	if !reflect.DeepEqual(e, lay.Edge) {
 		t.Errorf("edge.yaml =\n%+v\nlayout =\n%+v", e, lay.Edge)
 	}
 

@@ -300,6 +300,33 @@ func (s *SQLite) RevokeDeviceFamilies(ctx context.Context, device string, now ti
 	return nil
 }
 
+// RevokedFamilies lists families revoked after after, oldest revocation
+// first. (No index on revoked_at yet: the families table is scanned; it
+// holds only families with live tokens or revoked ones, Purge drops the
+// rest.)
+func (s *SQLite) RevokedFamilies(ctx context.Context, after time.Time, limit int) ([]RevokedFamily, error) {
+	rows, err := s.query(ctx,
+		`SELECT id, revoked_at FROM families WHERE revoked_at > ? ORDER BY revoked_at, id LIMIT ?`, tv(after), limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: revoked families: %w", err)
+	}
+	defer rows.Close()
+	var out []RevokedFamily
+	for rows.Next() {
+		var f RevokedFamily
+		var at int64
+		if err := rows.Scan(&f.ID, &at); err != nil {
+			return nil, fmt.Errorf("store: revoked families: %w", err)
+		}
+		f.RevokedAt = time.Unix(0, at).UTC()
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: revoked families: %w", err)
+	}
+	return out, nil
+}
+
 // Revoked access tokens.
 
 // RevokeAccessToken records a revoked access token until expiresAt.

@@ -260,6 +260,10 @@ type Store interface {
 	RevokeFamily(ctx context.Context, family string, now time.Time) error
 	// RevokeDeviceFamilies revokes every family of a device.
 	RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error
+	// RevokedFamilies lists at most limit families revoked after after, in
+	// the order they were revoked (for edges, whose TURN credentials die
+	// with their family).
+	RevokedFamilies(ctx context.Context, after time.Time, limit int) ([]RevokedFamily, error)
 
 	// Revoked access tokens, kept until they would have expired anyway.
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
@@ -315,6 +319,12 @@ type Store interface {
 
 	// Purge removes expired codes, tokens, revocations and bindings.
 	Purge(ctx context.Context, now time.Time) error
+}
+
+// RevokedFamily is a revoked refresh-token family.
+type RevokedFamily struct {
+	ID        string
+	RevokedAt time.Time
 }
 
 // Revocation is what TokenRevocation found.

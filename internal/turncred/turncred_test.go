@@ -73,9 +73,9 @@ func TestIssueVerify(t *testing.T) {
 	if user != "1700003600:SEP001122334401" {
 		t.Fatalf("username %q: want the expiry rounded down, then the device", user)
 	}
-	dev, key, err := Verify(secret, "edgeway.test", user, now)
-	if err != nil || dev != "SEP001122334401" {
-		t.Fatalf("Verify = %q, %v", dev, err)
+	name, key, err := Verify(secret, "edgeway.test", user, now)
+	if err != nil || name != (Name{Device: "SEP001122334401"}) {
+		t.Fatalf("Verify = %+v, %v", name, err)
 	}
 	want := md5.Sum([]byte(user + ":edgeway.test:" + cred)) //nolint:gosec
 	if !bytes.Equal(key, want[:]) {
@@ -84,8 +84,8 @@ func TestIssueVerify(t *testing.T) {
 	if pk := turn.GenerateAuthKey(user, "edgeway.test", cred); !bytes.Equal(key, pk) {
 		t.Errorf("key %x, pion's GenerateAuthKey %x", key, pk)
 	}
-	if dev, err := Check(secret, user, cred, now); err != nil || dev != "SEP001122334401" {
-		t.Errorf("Check = %q, %v", dev, err)
+	if n, err := Check(secret, user, cred, now); err != nil || n.Device != "SEP001122334401" {
+		t.Errorf("Check = %+v, %v", n, err)
 	}
 
 	// Another secret gives another key: a forged credential fails pion's
@@ -122,6 +122,9 @@ func TestVerifyMalformed(t *testing.T) {
 	for _, u := range []string{
 		"", "SEP001122334401", "1800000000", "1800000000:", ":SEP1", "abc:SEP1", "-1:SEP1", "+1800000000:SEP1",
 		" 1800000000:SEP1", "1.8e9:SEP1", "99999999999999999999:SEP1", "0x6b49d200:SEP1",
+		// A third part must be a family tag: 32 lowercase hex digits.
+		"1800000000:a:b", "1800000000:SEP1:", "1800000000::" + FamilyTag("f"), "1800000000:SEP1:" + strings.ToUpper(FamilyTag("f")),
+		"1800000000:SEP1:" + FamilyTag("f") + "0", "1800000000:SEP1:" + FamilyTag("f") + ":" + FamilyTag("g"),
 	} {
 		if _, _, err := Verify(secret, "r", u, now); !errors.Is(err, ErrMalformed) {
 			t.Errorf("Verify(%q) = %v, want ErrMalformed", u, err)
@@ -130,9 +133,40 @@ func TestVerifyMalformed(t *testing.T) {
 			t.Errorf("Check(%q) = %v, want ErrMalformed", u, err)
 		}
 	}
-	// The device is everything after the first colon.
-	if dev, _, err := Verify(secret, "r", "1800000000:a:b", now); err != nil || dev != "a:b" {
-		t.Errorf("Verify(1800000000:a:b) = %q, %v", dev, err)
+}
+
+// A credential for a token family names the family's tag; the tag is a
+// hash (the family id does not travel in STUN USERNAMEs), it binds the
+// credential (changing or dropping it breaks the HMAC), and expiry still
+// applies.
+func TestIssueWithFamily(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	const family = "0123456789abcdef0123456789abcdef"
+	tag := FamilyTag(family)
+	if len(tag) != FamilyTagLen || strings.Contains(tag, family) || tag == FamilyTag("other") || FamilyTag("") != "" {
+		t.Fatalf("FamilyTag(%q) = %q", family, tag)
+	}
+	user, cred := IssueName(secret, Name{Device: "SEP001122334401", Family: tag}, now.Add(time.Hour))
+	if user != "1700003600:SEP001122334401:"+tag {
+		t.Fatalf("username %q", user)
+	}
+	n, key, err := Verify(secret, "r", user, now)
+	if err != nil || n != (Name{Device: "SEP001122334401", Family: tag}) {
+		t.Fatalf("Verify = %+v, %v", n, err)
+	}
+	if !bytes.Equal(key, LongTermKey(user, "r", cred)) {
+		t.Error("key is not the long-term key of the credential")
+	}
+	if got, err := Check(secret, user, cred, now); err != nil || got != n {
+		t.Errorf("Check = %+v, %v", got, err)
+	}
+	for _, other := range []string{"1700003600:SEP001122334401", "1700003600:SEP001122334401:" + FamilyTag("another family")} {
+		if _, err := Check(secret, other, cred, now); !errors.Is(err, ErrMismatch) {
+			t.Errorf("credential with the tag dropped or changed (%q): %v, want ErrMismatch", other, err)
+		}
+	}
+	if _, err := Check(secret, user, cred, now.Add(time.Hour)); !errors.Is(err, ErrExpired) {
+		t.Errorf("at expiry: %v, want ErrExpired", err)
 	}
 }
 
