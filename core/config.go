@@ -85,8 +85,12 @@ type Config struct {
 	// leaves after FDReserve: 60 % Phone OAuth, 15 % MRA, 15 % HTTPS, 10 %
 	// config download.
 	//
+	// FDLimit is the open-file budget the shares are taken from (default:
+	// the process's soft RLIMIT_NOFILE; quickstart, running both tiers in
+	// one process, gives each half).
+	FDLimit int `yaml:"fd_limit"`
 	// FDReserve is kept out of every share, for the store, logs and the
-	// like (default: a tenth of the limit, at least 512).
+	// like (default: a tenth of fd_limit, at least 512).
 	FDReserve int `yaml:"fd_reserve"`
 	// PhoneMaxConns, MRAMaxConns, HTTPSMaxConns and ConfigMaxConns cap the
 	// Phone OAuth, MRA, HTTPS and config download listeners.
@@ -95,7 +99,7 @@ type Config struct {
 	HTTPSMaxConns  int `yaml:"https_max_conns"`
 	ConfigMaxConns int `yaml:"config_max_conns"`
 	// MaxConnsPerSource caps connections from one IP on the Phone OAuth
-	// port (default 256). The other listeners allow 1000 per IP.
+	// port (default 200). The other listeners allow 1000 per IP.
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 
 	TLS TLSConfig `yaml:"tls"`
@@ -191,7 +195,10 @@ func (c Config) WithDefaults() Config {
 	if c.SIPMaxInFlight == 0 {
 		c.SIPMaxInFlight = sipx.DefaultInFlightLimit
 	}
-	limit := fdlimit.Current()
+	if c.FDLimit == 0 {
+		c.FDLimit = fdlimit.Current()
+	}
+	limit := c.FDLimit
 	if c.FDReserve == 0 {
 		c.FDReserve = fdlimit.DefaultReserve(limit)
 	}
@@ -204,7 +211,7 @@ func (c Config) WithDefaults() Config {
 		}
 	}
 	if c.MaxConnsPerSource == 0 {
-		c.MaxConnsPerSource = 256
+		c.MaxConnsPerSource = 200
 	}
 	return c
 }
@@ -259,7 +266,7 @@ func (c Config) Validate() error {
 	if c.MaxRegisterExpires < 60 {
 		errs = append(errs, errors.New("max_register_expires must be ≥ 60"))
 	}
-	for name, v := range map[string]int{"fd_reserve": c.FDReserve, "phone_max_conns": c.PhoneMaxConns, "mra_max_conns": c.MRAMaxConns,
+	for name, v := range map[string]int{"fd_limit": c.FDLimit, "fd_reserve": c.FDReserve, "phone_max_conns": c.PhoneMaxConns, "mra_max_conns": c.MRAMaxConns,
 		"https_max_conns": c.HTTPSMaxConns, "config_max_conns": c.ConfigMaxConns, "max_conns_per_source": c.MaxConnsPerSource} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d must be positive", name, v))

@@ -32,7 +32,7 @@ func TestConfigWithDefaults(t *testing.T) {
 		{"admin_token_file", c.AdminTokenFile, "edgeway-data/admin.token"},
 		{"sip_unregistered_timeout", c.SIPUnregisteredTimeout, 30 * time.Second},
 		{"sip_max_inflight", c.SIPMaxInFlight, 32},
-		{"max_conns_per_source", c.MaxConnsPerSource, 256},
+		{"max_conns_per_source", c.MaxConnsPerSource, 200},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -53,7 +53,7 @@ func TestConfigWithDefaultsKeepsSetValues(t *testing.T) {
 		HTTPSAddr: "192.0.2.1:9443", ConfigAddr: "192.0.2.1:7971", AdvertisedHost: "cucm.example.com", Role: "subscriber", SIPDomain: "example.com", Issuer: "https://iss", Audience: "aud",
 		AccessTokenTTL: 2 * time.Minute, RefreshTokenTTL: 3 * time.Hour, ActivationCodeTTL: time.Hour,
 		MaxRegisterExpires: 600, SIPIdleTimeout: time.Minute, HandshakeTimeout: time.Second,
-		SIPUnregisteredTimeout: 5 * time.Second, SIPMaxInFlight: -1, FDReserve: 100,
+		SIPUnregisteredTimeout: 5 * time.Second, SIPMaxInFlight: -1, FDLimit: 1000, FDReserve: 100,
 		PhoneMaxConns: 1, MRAMaxConns: 2, HTTPSMaxConns: 3, ConfigMaxConns: 4, MaxConnsPerSource: 5,
 	}
 	c := in.WithDefaults()

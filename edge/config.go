@@ -67,20 +67,24 @@ type Config struct {
 	// HandshakeTimeout bounds every TLS handshake (default 10s).
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 	// MaxConnsPerSource caps connections from one IP on sip_addr and on
-	// https_addr (default 256).
+	// https_addr (default 200).
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 
 	// Connection caps (issue 9 item 11). Each listener admits at most its
 	// cap of connections, handshaking or open, and closes the rest at
 	// accept, so a flood never takes the descriptors the edge needs for
 	// its own links. Defaults are shares of the open-file limit (raised to
-	// the hard limit at start) after FDReserve and, with TURN on,
-	// turn.max_allocations relay sockets: two thirds to sip_addr, a sixth
-	// to https_addr (each HTTPS request may hold a connection to the core
-	// too, so it counts twice).
+	// the hard limit at start) after FDReserve and, with TURN on, its relay
+	// sockets (turn.max_allocations, at most a quarter of the limit): two
+	// thirds to sip_addr, a sixth to https_addr (each HTTPS request may
+	// hold a connection to the core too, so it counts twice).
 	//
+	// FDLimit is the open-file budget the shares are taken from (default:
+	// the process's soft RLIMIT_NOFILE; quickstart, running both tiers in
+	// one process, gives each half).
+	FDLimit int `yaml:"fd_limit"`
 	// FDReserve is kept out of every share, for the edge→core links, logs
-	// and the like (default: a tenth of the limit, at least 512).
+	// and the like (default: a tenth of fd_limit, at least 512).
 	FDReserve int `yaml:"fd_reserve"`
 	// MaxConns caps connections on sip_addr.
 	MaxConns int `yaml:"max_conns"`
@@ -173,16 +177,19 @@ func (c Config) WithDefaults() Config {
 		c.HandshakeTimeout = 10 * time.Second
 	}
 	if c.MaxConnsPerSource == 0 {
-		c.MaxConnsPerSource = 256
+		c.MaxConnsPerSource = 200
 	}
 	c.TURN = c.TURN.withDefaults(c)
-	limit := fdlimit.Current()
+	if c.FDLimit == 0 {
+		c.FDLimit = fdlimit.Current()
+	}
+	limit := c.FDLimit
 	if c.FDReserve == 0 {
 		c.FDReserve = fdlimit.DefaultReserve(limit)
 	}
 	turnFDs := 0
 	if c.TURN.SecretFile != "" {
-		turnFDs = c.TURN.MaxAllocations
+		turnFDs = min(c.TURN.MaxAllocations, limit/4)
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = fdlimit.Share(limit, c.FDReserve, turnFDs, 2, 3, 64)
@@ -225,7 +232,7 @@ func (c Config) Validate() error {
 	if c.TLS.PublicCert == "" || c.TLS.PublicKey == "" || c.TLS.MTLSCert == "" || c.TLS.MTLSKey == "" || c.TLS.CoreTrust == "" {
 		errs = append(errs, errors.New("tls.public_cert, tls.public_key, tls.mtls_cert, tls.mtls_key and tls.core_trust are required (run `edgeway pki init` for a development PKI)"))
 	}
-	for name, v := range map[string]int{"max_conns_per_source": c.MaxConnsPerSource, "max_conns": c.MaxConns, "https_max_conns": c.HTTPSMaxConns, "fd_reserve": c.FDReserve} {
+	for name, v := range map[string]int{"max_conns_per_source": c.MaxConnsPerSource, "max_conns": c.MaxConns, "https_max_conns": c.HTTPSMaxConns, "fd_reserve": c.FDReserve, "fd_limit": c.FDLimit} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d must be positive", name, v))
 		}

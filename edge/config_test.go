@@ -24,7 +24,7 @@ func TestConfigWithDefaults(t *testing.T) {
 		{"token_audience", c.TokenAudience, "urn:edgeway:sip"},
 		{"sip_idle_timeout", c.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", c.HandshakeTimeout, 10 * time.Second},
-		{"max_conns_per_source", c.MaxConnsPerSource, 256},
+		{"max_conns_per_source", c.MaxConnsPerSource, 200},
 		{"sip_unregistered_timeout", c.SIPUnregisteredTimeout, 30 * time.Second},
 		{"sip_max_inflight", c.SIPMaxInFlight, 32},
 	}

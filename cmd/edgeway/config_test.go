@@ -107,7 +107,7 @@ func TestDeployEdgeYAML(t *testing.T) {
 		{"token_audience", e.TokenAudience, "urn:edgeway:sip"},
 		{"sip_idle_timeout", e.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", e.HandshakeTimeout, 10 * time.Second},
-		{"max_conns_per_source", e.MaxConnsPerSource, 256},
+		{"max_conns_per_source", e.MaxConnsPerSource, 200},
 		{"tls.mtls_cert", e.TLS.MTLSCert, "/etc/edgeway/edge-mtls.pem"},
 	}
 	for _, ck := range checks {

@@ -75,12 +75,13 @@ func coreFlags(fs *flag.FlagSet, c *core.Config) {
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "bound on every TLS handshake (default 10s)")
 	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a Phone OAuth connection that has not registered this long after its handshake (default 30s)")
 	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one Phone OAuth connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
-	fs.IntVar(&c.FDReserve, "fd-reserve", c.FDReserve, "open files kept out of every listener's connection cap (default: a tenth of the limit, at least 512)")
+	fs.IntVar(&c.FDLimit, "fd-limit", c.FDLimit, "open-file budget the connection caps are shares of (default: the soft limit, raised to the hard one at start)")
+	fs.IntVar(&c.FDReserve, "fd-reserve", c.FDReserve, "open files kept out of every listener's connection cap (default: a tenth of fd-limit, at least 512)")
 	fs.IntVar(&c.PhoneMaxConns, "phone-max-conns", c.PhoneMaxConns, "connections on the Phone OAuth port (default: 60% of the open-file limit after fd-reserve)")
 	fs.IntVar(&c.MRAMaxConns, "mra-max-conns", c.MRAMaxConns, "connections on the MRA port (default: 15% of the open-file limit after fd-reserve)")
 	fs.IntVar(&c.HTTPSMaxConns, "https-max-conns", c.HTTPSMaxConns, "connections on the HTTPS port (default: 15% of the open-file limit after fd-reserve)")
 	fs.IntVar(&c.ConfigMaxConns, "config-max-conns", c.ConfigMaxConns, "connections on the config download port (default: 10% of the open-file limit after fd-reserve)")
-	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "connections from one IP on the Phone OAuth port (default 256)")
+	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "connections from one IP on the Phone OAuth port (default 200)")
 	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "Tomcat certificate (PEM)")
 	fs.StringVar(&c.TLS.Key, "tls-key", c.TLS.Key, "Tomcat key (PEM)")
 	fs.StringVar(&c.TLS.TomcatTrust, "tomcat-trust", c.TLS.TomcatTrust, "tomcat-trust bundle that verifies edge certificates (S-11)")
@@ -104,10 +105,11 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.DurationVar(&c.SIPKeepAlive, "sip-keepalive", c.SIPKeepAlive, "send a CRLF keep-alive down each registered phone's connection this often (default 30s; negative: never)")
 	fs.DurationVar(&c.CoreRetry, "core-retry", c.CoreRetry, "retry the core this often while it cannot be reached (default 10s)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "bound on every TLS handshake (default 10s)")
-	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "connections allowed from one IP on the SIP and HTTPS ports (default 256)")
-	fs.IntVar(&c.FDReserve, "fd-reserve", c.FDReserve, "open files kept out of every listener's connection cap (default: a tenth of the limit, at least 512)")
-	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "connections on the SIP port (default: 2/3 of the open-file limit after fd-reserve and TURN's max allocations)")
-	fs.IntVar(&c.HTTPSMaxConns, "https-max-conns", c.HTTPSMaxConns, "connections on the HTTPS port (default: 1/6 of the open-file limit after fd-reserve and TURN's max allocations)")
+	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "connections allowed from one IP on the SIP and HTTPS ports (default 200)")
+	fs.IntVar(&c.FDLimit, "fd-limit", c.FDLimit, "open-file budget the connection caps are shares of (default: the soft limit, raised to the hard one at start)")
+	fs.IntVar(&c.FDReserve, "fd-reserve", c.FDReserve, "open files kept out of every listener's connection cap (default: a tenth of fd-limit, at least 512)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "connections on the SIP port (default: 2/3 of fd-limit after fd-reserve and TURN's relay sockets)")
+	fs.IntVar(&c.HTTPSMaxConns, "https-max-conns", c.HTTPSMaxConns, "connections on the HTTPS port (default: 1/6 of fd-limit after fd-reserve and TURN's relay sockets)")
 	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a phone connection that has not registered this long after its handshake (default 30s)")
 	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one phone connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
 	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
@@ -150,13 +152,13 @@ func raiseFDLimit(log *slog.Logger) {
 }
 
 func logCoreCaps(log *slog.Logger, c core.Config) {
-	log.Info("core connection caps", "fd_reserve", c.FDReserve, "phone_max_conns", c.PhoneMaxConns, "mra_max_conns", c.MRAMaxConns,
+	log.Info("core connection caps", "fd_limit", c.FDLimit, "fd_reserve", c.FDReserve, "phone_max_conns", c.PhoneMaxConns, "mra_max_conns", c.MRAMaxConns,
 		"https_max_conns", c.HTTPSMaxConns, "config_max_conns", c.ConfigMaxConns, "max_conns_per_source", c.MaxConnsPerSource,
 		"sip_max_inflight", c.SIPMaxInFlight, "sip_unregistered_timeout", c.SIPUnregisteredTimeout)
 }
 
 func logEdgeCaps(log *slog.Logger, c edge.Config) {
-	log.Info("edge connection caps", "fd_reserve", c.FDReserve, "max_conns", c.MaxConns, "https_max_conns", c.HTTPSMaxConns,
+	log.Info("edge connection caps", "fd_limit", c.FDLimit, "fd_reserve", c.FDReserve, "max_conns", c.MaxConns, "https_max_conns", c.HTTPSMaxConns,
 		"max_conns_per_source", c.MaxConnsPerSource, "sip_max_inflight", c.SIPMaxInFlight, "sip_unregistered_timeout", c.SIPUnregisteredTimeout)
 }
 
@@ -227,6 +229,9 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Both tiers in one process: each takes its connection caps from half
+	// the open-file limit (issue 9 item 11).
+	lay.Core.FDLimit, lay.Edge.FDLimit = fdlimit.Current()/2, fdlimit.Current()/2
 	st, err := store.Open(ctx, lay.Core.Store)
 	if err != nil {
 		return err

@@ -16,18 +16,21 @@ func TestDefaultReserve(t *testing.T) {
 }
 
 // The numbers: 20,000 descriptors, 21 flooding addresses. The
-// per-listener cap leaves the reserve free, and 21 sources at the default
-// per-source cap (256) fill less than the phone listener's share.
+// per-listener caps leave the reserve free, and 21 sources at the default
+// per-source cap (200) fill less than the edge's SIP share, even with TURN
+// on at its default 10,000 allocations.
 func TestShareKeepsReserve(t *testing.T) {
 	limit := 20000
 	res := DefaultReserve(limit)
-	sip := Share(limit, res, 0, 2, 3, 64)
-	https := Share(limit, res, 0, 1, 6, 64)
-	if sip+2*https+res > limit {
-		t.Fatalf("sip %d + 2×https %d + reserve %d > limit %d", sip, https, res, limit)
-	}
-	if 21*256 >= sip {
-		t.Fatalf("21 sources × 256 = %d fill the SIP cap %d", 21*256, sip)
+	for _, turn := range []int{0, min(10000, limit/4)} { // the edge keeps at most a quarter for TURN
+		sip := Share(limit, res, turn, 2, 3, 64)
+		https := Share(limit, res, turn, 1, 6, 64)
+		if sip+2*https+res+turn > limit {
+			t.Fatalf("TURN %d: sip %d + 2×https %d + reserve %d > limit %d", turn, sip, https, res, limit)
+		}
+		if 21*200 >= sip {
+			t.Fatalf("TURN %d: 21 sources × 200 = %d fill the SIP cap %d", turn, 21*200, sip)
+		}
 	}
 	if got := Share(1000, 900, 0, 1, 2, 64); got != 64 {
 		t.Errorf("Share below the floor = %d, want the floor 64", got)
