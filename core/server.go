@@ -381,6 +381,12 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 				// Trusted chain, names not configured: worth showing in Find.
 				s.reportNames(remote, names)
 			}
+			if errors.Is(err, mtls.ErrConnLimit) || errors.Is(err, mtls.ErrSourceConnLimit) || errors.Is(err, mtls.ErrNotEstablished) {
+				// Flood noise (issue 9 item 11): one line per refused
+				// socket at Warn would turn a flood into a log flood.
+				s.log.Debug("connection refused", "listener", kind, "remote", remote, "err", err)
+				return
+			}
 			s.log.Warn("TLS handshake refused", "listener", kind, "remote", remote, "names", names, "err", err)
 		}
 	}

@@ -1,7 +1,6 @@
 package sipx
 
 import (
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -228,7 +227,7 @@ func (f *InFlight) Handler(h sipgo.RequestHandler) sipgo.RequestHandler {
 			f.refused.Add(1)
 			if !req.IsAck() {
 				res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
-				res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(1)))
+				res.AppendHeader(sip.NewHeader("Retry-After", "1"))
 				_ = tx.Respond(res)
 			}
 			return
