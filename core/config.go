@@ -7,6 +7,9 @@ import (
 	"os"
 	"strconv"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/fdlimit"
+	"github.com/edgeway/edgeway/internal/sipx"
 )
 
 // Config is the core's configuration; the YAML file decodes into it and
@@ -61,6 +64,43 @@ type Config struct {
 	SIPIdleTimeout time.Duration `yaml:"sip_idle_timeout"`
 	// HandshakeTimeout bounds every TLS handshake (default 10s).
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// SIPUnregisteredTimeout closes a connection on the Phone OAuth port
+	// that has not completed a REGISTER (2xx) within this long of its TLS
+	// handshake (default 30s); after that only sip_idle_timeout applies.
+	SIPUnregisteredTimeout time.Duration `yaml:"sip_unregistered_timeout"`
+	// SIPMaxInFlight bounds the requests of one connection on the Phone
+	// OAuth port the core works on at once; the connection is not read
+	// while it is reached, so TCP holds back a pipelining client (issue 9
+	// item 10; default 32; negative: no bound). The MRA port is not
+	// bounded: each edge multiplexes all its phones on its connection, and
+	// bounds each phone itself.
+	SIPMaxInFlight int `yaml:"sip_max_inflight"`
+
+	// Connection caps (issue 9 item 11). Each listener admits at most its
+	// cap of connections, handshaking or open, and closes the rest at
+	// accept; the listeners' caps add up to less than the open-file limit
+	// (raised to the hard limit at start) minus FDReserve, so a flood on
+	// the Phone OAuth port never takes the MRA port's, the admin API's or
+	// the store's descriptors. Defaults are shares of what the limit
+	// leaves after FDReserve: 60 % Phone OAuth, 15 % MRA, 15 % HTTPS, 10 %
+	// config download.
+	//
+	// FDLimit is the open-file budget the shares are taken from (default:
+	// the process's soft RLIMIT_NOFILE; quickstart, running both tiers in
+	// one process, gives each half).
+	FDLimit int `yaml:"fd_limit"`
+	// FDReserve is kept out of every share, for the store, logs and the
+	// like (default: a tenth of fd_limit, at least 512).
+	FDReserve int `yaml:"fd_reserve"`
+	// PhoneMaxConns, MRAMaxConns, HTTPSMaxConns and ConfigMaxConns cap the
+	// Phone OAuth, MRA, HTTPS and config download listeners.
+	PhoneMaxConns  int `yaml:"phone_max_conns"`
+	MRAMaxConns    int `yaml:"mra_max_conns"`
+	HTTPSMaxConns  int `yaml:"https_max_conns"`
+	ConfigMaxConns int `yaml:"config_max_conns"`
+	// MaxConnsPerSource caps connections from one IP on the Phone OAuth
+	// port (default 200). The other listeners allow 1000 per IP.
+	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 
 	TLS TLSConfig `yaml:"tls"`
 
@@ -149,6 +189,30 @@ func (c Config) WithDefaults() Config {
 	if c.AdminTokenFile == "" {
 		c.AdminTokenFile = c.DataDir + "/admin.token"
 	}
+	if c.SIPUnregisteredTimeout == 0 {
+		c.SIPUnregisteredTimeout = 30 * time.Second
+	}
+	if c.SIPMaxInFlight == 0 {
+		c.SIPMaxInFlight = sipx.DefaultInFlightLimit
+	}
+	if c.FDLimit == 0 {
+		c.FDLimit = fdlimit.Current()
+	}
+	limit := c.FDLimit
+	if c.FDReserve == 0 {
+		c.FDReserve = fdlimit.DefaultReserve(limit)
+	}
+	for _, sh := range []struct {
+		v        *int
+		num, den int
+	}{{&c.PhoneMaxConns, 6, 10}, {&c.MRAMaxConns, 15, 100}, {&c.HTTPSMaxConns, 15, 100}, {&c.ConfigMaxConns, 1, 10}} {
+		if *sh.v == 0 {
+			*sh.v = fdlimit.Share(limit, c.FDReserve, 0, sh.num, sh.den, 64)
+		}
+	}
+	if c.MaxConnsPerSource == 0 {
+		c.MaxConnsPerSource = 200
+	}
 	return c
 }
 
@@ -201,6 +265,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRegisterExpires < 60 {
 		errs = append(errs, errors.New("max_register_expires must be ≥ 60"))
+	}
+	for name, v := range map[string]int{"fd_limit": c.FDLimit, "fd_reserve": c.FDReserve, "phone_max_conns": c.PhoneMaxConns, "mra_max_conns": c.MRAMaxConns,
+		"https_max_conns": c.HTTPSMaxConns, "config_max_conns": c.ConfigMaxConns, "max_conns_per_source": c.MaxConnsPerSource} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d must be positive", name, v))
+		}
+	}
+	if c.SIPUnregisteredTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sip_unregistered_timeout %s must be positive", c.SIPUnregisteredTimeout))
 	}
 	return errors.Join(errs...)
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/fdlimit"
 )
 
 func TestConfigWithDefaults(t *testing.T) {
@@ -28,6 +30,9 @@ func TestConfigWithDefaults(t *testing.T) {
 		{"data_dir", c.DataDir, "edgeway-data"},
 		{"store", c.Store, "edgeway-data/core.db"},
 		{"admin_token_file", c.AdminTokenFile, "edgeway-data/admin.token"},
+		{"sip_unregistered_timeout", c.SIPUnregisteredTimeout, 30 * time.Second},
+		{"sip_max_inflight", c.SIPMaxInFlight, 32},
+		{"max_conns_per_source", c.MaxConnsPerSource, 200},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -48,6 +53,8 @@ func TestConfigWithDefaultsKeepsSetValues(t *testing.T) {
 		HTTPSAddr: "192.0.2.1:9443", ConfigAddr: "192.0.2.1:7971", AdvertisedHost: "cucm.example.com", Role: "subscriber", SIPDomain: "example.com", Issuer: "https://iss", Audience: "aud",
 		AccessTokenTTL: 2 * time.Minute, RefreshTokenTTL: 3 * time.Hour, ActivationCodeTTL: time.Hour,
 		MaxRegisterExpires: 600, SIPIdleTimeout: time.Minute, HandshakeTimeout: time.Second,
+		SIPUnregisteredTimeout: 5 * time.Second, SIPMaxInFlight: -1, FDLimit: 1000, FDReserve: 100,
+		PhoneMaxConns: 1, MRAMaxConns: 2, HTTPSMaxConns: 3, ConfigMaxConns: 4, MaxConnsPerSource: 5,
 	}
 	c := in.WithDefaults()
 	in.Store, in.AdminTokenFile = "/d/core.db", "/d/admin.token" // derived from DataDir
@@ -179,5 +186,26 @@ func TestValidatePort(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), "mra_port") {
 			t.Errorf("ValidatePort(%d) = %q, want it to name the setting", tt.port, err)
 		}
+	}
+}
+
+// Issue 9 item 11: unset caps are shares of the open-file limit that add up
+// to less than it, leaving fd_reserve free.
+func TestConfigConnCapsFromFDLimit(t *testing.T) {
+	limit := fdlimit.Current()
+	c := Config{}.WithDefaults()
+	if c.FDReserve != fdlimit.DefaultReserve(limit) {
+		t.Errorf("fd_reserve = %d, want %d for limit %d", c.FDReserve, fdlimit.DefaultReserve(limit), limit)
+	}
+	sum := c.PhoneMaxConns + c.MRAMaxConns + c.HTTPSMaxConns + c.ConfigMaxConns
+	if limit > 4*fdlimit.MinReserve && sum+c.FDReserve > limit {
+		t.Errorf("caps %d + reserve %d exceed the open-file limit %d", sum, c.FDReserve, limit)
+	}
+	if c.MRAMaxConns < 64 || c.PhoneMaxConns < c.MRAMaxConns {
+		t.Errorf("phone_max_conns %d, mra_max_conns %d", c.PhoneMaxConns, c.MRAMaxConns)
+	}
+	bad := Config{TLS: TLSConfig{Cert: "c", Key: "k", TomcatTrust: "t"}, PhoneMaxConns: -1}.WithDefaults()
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "phone_max_conns") {
+		t.Errorf("negative phone_max_conns: %v", err)
 	}
 }

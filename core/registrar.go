@@ -32,6 +32,8 @@ type registrar struct {
 	client *sipgo.Client
 	port   int // the port this listener serves, for Record-Route
 	log    *slog.Logger
+
+	inflight *sipx.InFlight
 }
 
 func (s *Server) newRegistrar(mra bool) (*registrar, error) {
@@ -55,16 +57,24 @@ func (s *Server) newRegistrar(mra bool) (*registrar, error) {
 		ua.Close()
 		return nil, fmt.Errorf("core: SIP client: %w", err)
 	}
-	srv.OnRegister(r.onRegister)
-	srv.OnAck(r.onAck)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+	// Requests in flight per phone connection (issue 9 item 10); the MRA
+	// port's connections carry whole edges and are not bounded.
+	r.inflight = &sipx.InFlight{}
+	if !mra {
+		r.inflight.Limit = s.cfg.SIPMaxInFlight
+	}
+	r.inflight.Attach(ua)
+	bound := r.inflight.Handler
+	srv.OnRegister(bound(r.onRegister))
+	srv.OnAck(bound(r.onAck))
+	srv.OnOptions(bound(func(req *sip.Request, tx sip.ServerTransaction) {
 		if req.Route() == nil && !hasToTag(req) && req.Recipient.User == "" {
 			sipx.Respond(tx, req, 200, "OK", nil) // a ping to us
 			return
 		}
 		r.onCall(req, tx)
-	})
-	srv.OnNoRoute(r.onCall) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
+	}))
+	srv.OnNoRoute(bound(r.onCall)) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
 	return r, nil
 }
 
@@ -124,6 +134,11 @@ func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = tx.Respond(res)
+	if !r.mra && res.IsSuccess() {
+		// Registered: the connection is off the pre-REGISTER timeout
+		// (issue 9 item 11).
+		sipx.MarkEstablished(r.ua, req.Source())
+	}
 }
 
 // challenge builds the RFC 8898 §2.3 / RFC 6750 §3 Bearer challenge. The

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/internal/httpx"
+	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
@@ -66,7 +67,15 @@ type Server struct {
 	// read it when it last (re)started: a change takes effect only at
 	// `service restart callmanager` (S-14).
 	sipOAuthMode atomic.Bool
+
+	// phoneInFlight is the Phone OAuth port's request accounting, set by
+	// Serve (tests read its gauges).
+	phoneInFlight atomic.Pointer[sipx.InFlight]
 }
+
+// PhoneInFlight is the Phone OAuth port's per-connection request
+// accounting (issue 9 item 10); nil before Serve.
+func (s *Server) PhoneInFlight() *sipx.InFlight { return s.phoneInFlight.Load() }
 
 // Option adjusts a Server.
 type Option func(*Server)
@@ -372,12 +381,21 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 				// Trusted chain, names not configured: worth showing in Find.
 				s.reportNames(remote, names)
 			}
+			if errors.Is(err, mtls.ErrConnLimit) || errors.Is(err, mtls.ErrSourceConnLimit) || errors.Is(err, mtls.ErrNotEstablished) {
+				// Flood noise (issue 9 item 11): one line per refused
+				// socket at Warn would turn a flood into a log flood.
+				s.log.Debug("connection refused", "listener", kind, "remote", remote, "err", err)
+				return
+			}
 			s.log.Warn("TLS handshake refused", "listener", kind, "remote", remote, "names", names, "err", err)
 		}
 	}
+	// Each listener has its own cap (issue 9 item 11): a flood of the
+	// Phone OAuth port cannot take the slots edges need on the MRA port.
 	lo := mtls.ListenerOptions{HandshakeTimeout: s.cfg.HandshakeTimeout}
 
 	httpsOpts := lo
+	httpsOpts.MaxConns = s.cfg.HTTPSMaxConns
 	httpsOpts.OnReject = onReject("https")
 	httpsOpts.OnAccept = func(c *tls.Conn) {
 		if st := c.ConnectionState(); len(st.PeerCertificates) > 0 {
@@ -386,14 +404,18 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	httpsLn := mtls.NewListener(ls.HTTPS, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), httpsOpts)
 	configOpts := lo
+	configOpts.MaxConns = s.cfg.ConfigMaxConns
 	configOpts.OnReject = onReject("config")
 	configLn := mtls.NewListener(ls.Config, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), configOpts)
 
 	phoneOpts := lo
+	phoneOpts.MaxConns, phoneOpts.MaxConnsPerSource = s.cfg.PhoneMaxConns, s.cfg.MaxConnsPerSource
+	phoneOpts.EstablishTimeout = s.cfg.SIPUnregisteredTimeout
 	phoneOpts.OnReject = onReject("sip-phone-oauth")
 	phoneLn := mtls.NewListener(ls.Phone, mtls.ServerConfig(s.kp), phoneOpts)
 
 	mraOpts := lo
+	mraOpts.MaxConns = s.cfg.MRAMaxConns
 	mraOpts.OnReject = onReject("sip-mra")
 	mraOpts.OnAccept = func(c *tls.Conn) {
 		st := c.ConnectionState()
@@ -415,6 +437,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	phoneSIP.port, mraSIP.port = portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())
 	s.phoneReg, s.mraReg = phoneSIP, mraSIP
+	s.phoneInFlight.Store(phoneSIP.inflight)
 	s.calls.m = make(map[string]*dialog)
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/fdlimit"
+	"github.com/edgeway/edgeway/internal/sipx"
 )
 
 // Config is the edge's configuration; the YAML file decodes into it and
@@ -64,8 +67,39 @@ type Config struct {
 	SIPKeepAlive time.Duration `yaml:"sip_keepalive"`
 	// HandshakeTimeout bounds every TLS handshake (default 10s).
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
-	// MaxConnsPerSource caps phone connections from one IP (default 1000).
+	// MaxConnsPerSource caps connections from one IP on sip_addr and on
+	// https_addr (default 200).
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
+
+	// Connection caps (issue 9 item 11). Each listener admits at most its
+	// cap of connections, handshaking or open, and closes the rest at
+	// accept, so a flood never takes the descriptors the edge needs for
+	// its own links. Defaults are shares of the open-file limit (raised to
+	// the hard limit at start) after FDReserve and, with TURN on, its relay
+	// sockets (turn.max_allocations, at most a quarter of the limit): two
+	// thirds to sip_addr, a sixth to https_addr (each HTTPS request may
+	// hold a connection to the core too, so it counts twice).
+	//
+	// FDLimit is the open-file budget the shares are taken from (default:
+	// the process's soft RLIMIT_NOFILE; quickstart, running both tiers in
+	// one process, gives each half).
+	FDLimit int `yaml:"fd_limit"`
+	// FDReserve is kept out of every share, for the edge→core links, logs
+	// and the like (default: a tenth of fd_limit, at least 512).
+	FDReserve int `yaml:"fd_reserve"`
+	// MaxConns caps connections on sip_addr.
+	MaxConns int `yaml:"max_conns"`
+	// HTTPSMaxConns caps connections on https_addr.
+	HTTPSMaxConns int `yaml:"https_max_conns"`
+	// SIPUnregisteredTimeout closes a phone connection on sip_addr that has
+	// not completed a REGISTER (2xx) within this long of its TLS handshake
+	// (default 30s); after that only sip_idle_timeout applies.
+	SIPUnregisteredTimeout time.Duration `yaml:"sip_unregistered_timeout"`
+	// SIPMaxInFlight bounds the requests of one phone connection the edge
+	// works on at once; the connection is not read while it is reached, so
+	// TCP holds back a pipelining client (issue 9 item 10; default 32;
+	// negative: no bound).
+	SIPMaxInFlight int `yaml:"sip_max_inflight"`
 
 	TLS TLSConfig `yaml:"tls"`
 
@@ -144,9 +178,32 @@ func (c Config) WithDefaults() Config {
 		c.HandshakeTimeout = 10 * time.Second
 	}
 	if c.MaxConnsPerSource == 0 {
-		c.MaxConnsPerSource = 1000
+		c.MaxConnsPerSource = 200
 	}
 	c.TURN = c.TURN.withDefaults(c)
+	if c.FDLimit == 0 {
+		c.FDLimit = fdlimit.Current()
+	}
+	limit := c.FDLimit
+	if c.FDReserve == 0 {
+		c.FDReserve = fdlimit.DefaultReserve(limit)
+	}
+	turnFDs := 0
+	if c.TURN.SecretFile != "" {
+		turnFDs = min(c.TURN.MaxAllocations, limit/4)
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = fdlimit.Share(limit, c.FDReserve, turnFDs, 2, 3, 64)
+	}
+	if c.HTTPSMaxConns == 0 {
+		c.HTTPSMaxConns = fdlimit.Share(limit, c.FDReserve, turnFDs, 1, 6, 64)
+	}
+	if c.SIPUnregisteredTimeout == 0 {
+		c.SIPUnregisteredTimeout = 30 * time.Second
+	}
+	if c.SIPMaxInFlight == 0 {
+		c.SIPMaxInFlight = sipx.DefaultInFlightLimit
+	}
 	return c
 }
 
@@ -175,6 +232,14 @@ func (c Config) Validate() error {
 	}
 	if c.TLS.PublicCert == "" || c.TLS.PublicKey == "" || c.TLS.MTLSCert == "" || c.TLS.MTLSKey == "" || c.TLS.CoreTrust == "" {
 		errs = append(errs, errors.New("tls.public_cert, tls.public_key, tls.mtls_cert, tls.mtls_key and tls.core_trust are required (run `edgeway pki init` for a development PKI)"))
+	}
+	for name, v := range map[string]int{"max_conns_per_source": c.MaxConnsPerSource, "max_conns": c.MaxConns, "https_max_conns": c.HTTPSMaxConns, "fd_reserve": c.FDReserve, "fd_limit": c.FDLimit} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s %d must be positive", name, v))
+		}
+	}
+	if c.SIPUnregisteredTimeout < 0 {
+		errs = append(errs, fmt.Errorf("sip_unregistered_timeout %s must be positive", c.SIPUnregisteredTimeout))
 	}
 	errs = append(errs, c.TURN.validate()...)
 	return errors.Join(errs...)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/fdlimit"
 )
 
 func TestConfigWithDefaults(t *testing.T) {
@@ -23,7 +25,9 @@ func TestConfigWithDefaults(t *testing.T) {
 		{"token_audience", c.TokenAudience, "urn:edgeway:sip"},
 		{"sip_idle_timeout", c.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", c.HandshakeTimeout, 10 * time.Second},
-		{"max_conns_per_source", c.MaxConnsPerSource, 1000},
+		{"max_conns_per_source", c.MaxConnsPerSource, 200},
+		{"sip_unregistered_timeout", c.SIPUnregisteredTimeout, 30 * time.Second},
+		{"sip_max_inflight", c.SIPMaxInFlight, 32},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -208,5 +212,27 @@ func TestConfigCoreConfigURL(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "core_config_url") {
 			t.Errorf("core_config_url %q: Validate = %v, want a core_config_url error", bad, err)
 		}
+	}
+}
+
+// Issue 9 item 11: unset caps are shares of the open-file limit that leave
+// fd_reserve (and, with TURN on, its relay sockets) free.
+func TestConfigConnCapsFromFDLimit(t *testing.T) {
+	limit := fdlimit.Current()
+	c := Config{Node: "e"}.WithDefaults()
+	if c.FDReserve != fdlimit.DefaultReserve(limit) {
+		t.Errorf("fd_reserve = %d, want %d for limit %d", c.FDReserve, fdlimit.DefaultReserve(limit), limit)
+	}
+	if limit > 4*fdlimit.MinReserve && c.MaxConns+2*c.HTTPSMaxConns+c.FDReserve > limit {
+		t.Errorf("max_conns %d + 2×https_max_conns %d + reserve %d exceed the limit %d", c.MaxConns, c.HTTPSMaxConns, c.FDReserve, limit)
+	}
+	withTURN := Config{Node: "e", TURN: TURNConfig{SecretFile: "s", MaxAllocations: 100}}.WithDefaults()
+	if limit > 4*fdlimit.MinReserve && withTURN.MaxConns >= c.MaxConns {
+		t.Errorf("TURN's relay sockets not left out: max_conns %d with TURN, %d without", withTURN.MaxConns, c.MaxConns)
+	}
+	bad := validEdge()
+	bad.MaxConns = -1
+	if err := bad.WithDefaults().Validate(); err == nil || !strings.Contains(err.Error(), "max_conns") {
+		t.Errorf("negative max_conns: %v", err)
 	}
 }

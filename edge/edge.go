@@ -142,8 +142,14 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 			s.log.Debug("phone TLS handshake failed", "remote", remote, "err", err)
 		},
 	}
-	httpsLn := mtls.NewListener(ls.HTTPS, mtls.ServerConfig(s.public), lo)
-	sipLn := mtls.NewListener(ls.SIP, mtls.ServerConfig(s.public), lo)
+	// Caps per listener and per source, and for SIP a deadline to
+	// register (issue 9 item 11): see Config.MaxConns.
+	httpsOpts, sipOpts := lo, lo
+	httpsOpts.MaxConns = s.cfg.HTTPSMaxConns
+	sipOpts.MaxConns = s.cfg.MaxConns
+	sipOpts.EstablishTimeout = s.cfg.SIPUnregisteredTimeout
+	httpsLn := mtls.NewListener(ls.HTTPS, mtls.ServerConfig(s.public), httpsOpts)
+	sipLn := mtls.NewListener(ls.SIP, mtls.ServerConfig(s.public), sipOpts)
 
 	_, portStr, _ := net.SplitHostPort(ls.SIP.Addr().String())
 	sipPort, _ := strconv.Atoi(portStr)

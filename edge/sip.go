@@ -43,6 +43,8 @@ type SIPFront struct {
 	coreAddrs map[string]bool
 
 	legs legTable
+
+	inflight *sipx.InFlight
 }
 
 // legTable is what the edge knows of phones' flows and calls: the phones'
@@ -121,6 +123,10 @@ func (f *SIPFront) Dialogs() int {
 	return len(f.legs.dialogs)
 }
 
+// InFlight is the per-connection request accounting (its Peak and
+// Refused gauges).
+func (f *SIPFront) InFlight() *sipx.InFlight { return f.inflight }
+
 // KeepAlives is the number of CRLF keep-alives sent down phone flows.
 func (f *SIPFront) KeepAlives() uint64 { return f.legs.keepalives.Load() }
 
@@ -181,17 +187,22 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
 		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second,
 		legs: legTable{flows: map[string]struct{}{}, dialogs: map[legKey]struct{}{}}}
-	srv.OnRegister(f.onRegister)
-	srv.OnAck(f.onAck)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+	// Requests in flight per phone connection (issue 9 item 10); the link
+	// to the core carries every phone's traffic and is not bounded.
+	f.inflight = &sipx.InFlight{Limit: cfg.SIPMaxInFlight, Exempt: func(src string) bool { return f.coreAddrs[src] }}
+	f.inflight.Attach(ua)
+	bound := f.inflight.Handler
+	srv.OnRegister(bound(f.onRegister))
+	srv.OnAck(bound(f.onAck))
+	srv.OnOptions(bound(func(req *sip.Request, tx sip.ServerTransaction) {
 		// A phone's out-of-dialog OPTIONS is a keep-alive ping to us.
 		if !f.fromCore(req) && req.Route() == nil && !hasToTag(req) {
 			sipx.Respond(tx, req, 200, "OK", nil)
 			return
 		}
 		f.onRequest(req, tx)
-	})
-	srv.OnNoRoute(f.onRequest) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
+	}))
+	srv.OnNoRoute(bound(f.onRequest)) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
 	return f, nil
 }
 
@@ -410,6 +421,9 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 			f.legs.dropFlow(req.Source())
 		} else {
 			f.legs.addFlow(req.Source())
+			// Registered: the connection is off the pre-REGISTER timeout
+			// (issue 9 item 11).
+			sipx.MarkEstablished(f.ua, req.Source())
 		}
 	}
 }

@@ -35,6 +35,9 @@ var (
 	ErrConnLimit = errors.New("mtls: listener connection limit reached")
 	// ErrSourceConnLimit: MaxConnsPerSource was reached for the remote IP.
 	ErrSourceConnLimit = errors.New("mtls: per-source connection limit reached")
+	// ErrNotEstablished: a connection was closed because Established was
+	// not called for it within ListenerOptions.EstablishTimeout.
+	ErrNotEstablished = errors.New("mtls: connection not established in time")
 	// ErrHandshakeTimeout: the TLS handshake did not complete within
 	// ListenerOptions.HandshakeTimeout.
 	ErrHandshakeTimeout = errors.New("mtls: TLS handshake timed out")

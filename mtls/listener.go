@@ -25,11 +25,19 @@ type ListenerOptions struct {
 	HandshakeTimeout  time.Duration // default 10s
 	MaxConns          int           // concurrent connections (handshaking or open) per listener; default 100000; excess accepted sockets are closed at once
 	MaxConnsPerSource int           // per remote IP; default 1000
+	// EstablishTimeout, when positive, closes a connection whose handshake
+	// completed unless Established is called for it within this long: a
+	// client that connects and never proves itself (for SIP: never
+	// registers) gives its slot back instead of holding it until the
+	// application's idle timeout. Zero: no such timeout.
+	EstablishTimeout time.Duration
 	// OnReject is called when a handshake fails; names are the CertNames of
 	// the client leaf if one was presented (possibly empty), nil otherwise.
 	// It is also called, with nil names and an error wrapping ErrConnLimit or
 	// ErrSourceConnLimit, when a socket is closed for exceeding a limit;
-	// that call is made on the accept goroutine and must not block.
+	// that call is made on the accept goroutine and must not block. And it
+	// is called, with nil names and an error wrapping ErrNotEstablished,
+	// from a timer goroutine when EstablishTimeout closes a connection.
 	// Handshake failures caused by closing the listener are not reported.
 	OnReject func(remote net.Addr, names []string, err error)
 	// OnAccept is called after a successful handshake, before the
@@ -218,6 +226,9 @@ func (l *listener) serve(tc *trackedConn) {
 		l.reject(tc.RemoteAddr(), names, fmt.Errorf("mtls: TLS handshake with %s: %w", tc.RemoteAddr(), err))
 		return
 	}
+	if d := l.opts.EstablishTimeout; d > 0 {
+		tc.armEstablish(d)
+	}
 	if l.opts.OnAccept != nil {
 		l.opts.OnAccept(conn)
 	}
@@ -351,10 +362,73 @@ type trackedConn struct {
 	src  netip.Addr
 	once sync.Once
 	leaf atomic.Pointer[x509.Certificate] // client leaf seen during the handshake
+
+	estMu       sync.Mutex
+	established bool
+	estTimer    *time.Timer // closes the connection unless established; nil when unarmed
 }
 
+// Close releases the slot, then closes the socket: a client that sees
+// the connection end finds the slot free again.
 func (c *trackedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.src) })
-	return err
+	c.once.Do(func() {
+		c.l.release(c.src)
+		c.estMu.Lock()
+		if c.estTimer != nil {
+			c.estTimer.Stop()
+		}
+		c.estMu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// armEstablish closes the connection after d unless established first.
+// Closing the socket makes the application's pending Read fail with
+// net.ErrClosed, so its read loop ends as for any closed connection.
+func (c *trackedConn) armEstablish(d time.Duration) {
+	c.estMu.Lock()
+	defer c.estMu.Unlock()
+	if c.established {
+		return
+	}
+	c.estTimer = time.AfterFunc(d, func() {
+		c.estMu.Lock()
+		est := c.established
+		c.estMu.Unlock()
+		if !est {
+			c.l.reject(c.RemoteAddr(), nil, fmt.Errorf("mtls: closing connection from %s: %w after %s", c.RemoteAddr(), ErrNotEstablished, d))
+			_ = c.Close()
+		}
+	})
+}
+
+func (c *trackedConn) establish() {
+	c.estMu.Lock()
+	defer c.estMu.Unlock()
+	c.established = true
+	if c.estTimer != nil {
+		c.estTimer.Stop()
+	}
+}
+
+// Established marks a connection accepted from a listener of this package
+// as proven (for SIP: it registered), stopping its EstablishTimeout. conn
+// is the *tls.Conn Accept returned or a wrapper whose NetConn, Conn field
+// or Unwrap leads to it. It reports whether conn came from such a
+// listener.
+func Established(conn net.Conn) bool {
+	for range 4 {
+		switch c := conn.(type) {
+		case *trackedConn:
+			c.establish()
+			return true
+		case *tls.Conn:
+			conn = c.NetConn()
+		case interface{ Unwrap() net.Conn }:
+			conn = c.Unwrap()
+		default:
+			return false
+		}
+	}
+	return false
 }

@@ -355,3 +355,65 @@ func TestResumedSessionReverified(t *testing.T) {
 		t.Errorf("rejection: %v", r.err)
 	}
 }
+
+// Issue 9 item 11: a client that completes TLS but is never marked
+// Established gives its slot back after EstablishTimeout; one that is
+// marked stays open.
+func TestListenerEstablishTimeout(t *testing.T) {
+	f := newFixture(t)
+	const timeout = 300 * time.Millisecond
+	ln, accepted, rejects := startListener(t, ServerConfig(f.coreKP), ListenerOptions{EstablishTimeout: timeout, MaxConnsPerSource: 2, HandshakeTimeout: time.Minute})
+	addr := ln.Addr().String()
+	good := ClientConfig(nil, f.trust, "core.example.com")
+
+	silent := dialKeep(t, addr, good)
+	start := time.Now()
+	recv(t, accepted)
+	kept := dialKeep(t, addr, good)
+	keptSrv := recv(t, accepted)
+	if !Established(keptSrv) {
+		t.Fatal("Established did not recognise a connection from this listener")
+	}
+	if Established(silent) {
+		t.Fatal("Established accepted a client-side connection")
+	}
+
+	r := recv(t, rejects)
+	if !errors.Is(r.err, ErrNotEstablished) || r.remote.String() != silent.LocalAddr().String() {
+		t.Fatalf("rejection %s: %v, want ErrNotEstablished for %s", r.remote, r.err, silent.LocalAddr())
+	}
+	if elapsed := time.Since(start); elapsed < timeout-50*time.Millisecond {
+		t.Errorf("closed after %v, before the %v timeout", elapsed, timeout)
+	}
+	expectClosed(t, silent)
+
+	// The slot came back: a third connection from this source is admitted
+	// (the per-source cap is 2 and the established one still holds one).
+	if _, err := dialTLS(t, addr, good); err != nil {
+		t.Fatalf("after the silent client's slot was freed: %v", err)
+	}
+	recv(t, accepted)
+	// The established connection outlived the timeout.
+	if _, err := keptSrv.Write([]byte("x")); err != nil {
+		t.Fatalf("established connection was closed: %v", err)
+	}
+	buf := make([]byte, 1)
+	_ = kept.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(kept, buf); err != nil || string(buf) != "x" {
+		t.Fatalf("established connection: read %q, %v", buf, err)
+	}
+}
+
+// dialKeep completes a TLS handshake, reads the listener's greeting and
+// leaves the connection open (closed at test end).
+func dialKeep(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {
+	t.Helper()
+	c := tls.Client(dialRaw(t, addr), cfg)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 1)
+	if _, err := io.ReadFull(c, buf); err != nil || buf[0] != 'k' {
+		t.Fatalf("dial %s: %q %v", addr, buf, err)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c
+}

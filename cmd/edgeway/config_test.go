@@ -77,6 +77,9 @@ func TestDeployCoreYAML(t *testing.T) {
 		{"max_register_expires", c.MaxRegisterExpires, d.MaxRegisterExpires},
 		{"sip_idle_timeout", c.SIPIdleTimeout, d.SIPIdleTimeout},
 		{"handshake_timeout", c.HandshakeTimeout, d.HandshakeTimeout},
+		{"sip_unregistered_timeout", c.SIPUnregisteredTimeout, d.SIPUnregisteredTimeout},
+		{"sip_max_inflight", c.SIPMaxInFlight, d.SIPMaxInFlight},
+		{"max_conns_per_source", c.MaxConnsPerSource, d.MaxConnsPerSource},
 	}
 	for _, ck := range defaults {
 		if ck.got != ck.want {
@@ -104,7 +107,7 @@ func TestDeployEdgeYAML(t *testing.T) {
 		{"token_audience", e.TokenAudience, "urn:edgeway:sip"},
 		{"sip_idle_timeout", e.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", e.HandshakeTimeout, 10 * time.Second},
-		{"max_conns_per_source", e.MaxConnsPerSource, 1000},
+		{"max_conns_per_source", e.MaxConnsPerSource, 200},
 		{"tls.mtls_cert", e.TLS.MTLSCert, "/etc/edgeway/edge-mtls.pem"},
 	}
 	for _, ck := range checks {
@@ -125,6 +128,11 @@ func TestDeployEdgeYAML(t *testing.T) {
 	}
 	if err := e.WithDefaults().Validate(); err != nil {
 		t.Errorf("deploy/edge.yaml does not validate: %v", err)
+	}
+	d := edge.Config{}.WithDefaults()
+	if e.SIPUnregisteredTimeout != d.SIPUnregisteredTimeout || e.SIPMaxInFlight != d.SIPMaxInFlight || e.MaxConnsPerSource != d.MaxConnsPerSource {
+		t.Errorf("deploy/edge.yaml sip_unregistered_timeout %s, sip_max_inflight %d, max_conns_per_source %d; defaults %s, %d, %d",
+			e.SIPUnregisteredTimeout, e.SIPMaxInFlight, e.MaxConnsPerSource, d.SIPUnregisteredTimeout, d.SIPMaxInFlight, d.MaxConnsPerSource)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/fdlimit"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
 )
@@ -72,6 +73,15 @@ func coreFlags(fs *flag.FlagSet, c *core.Config) {
 	fs.IntVar(&c.MaxRegisterExpires, "max-register-expires", c.MaxRegisterExpires, "longest binding a REGISTER may ask for, seconds (default 3600)")
 	fs.DurationVar(&c.SIPIdleTimeout, "sip-idle-timeout", c.SIPIdleTimeout, "close a silent SIP connection after this long (default 5m)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "bound on every TLS handshake (default 10s)")
+	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a Phone OAuth connection that has not registered this long after its handshake (default 30s)")
+	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one Phone OAuth connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
+	fs.IntVar(&c.FDLimit, "fd-limit", c.FDLimit, "open-file budget the connection caps are shares of (default: the soft limit, raised to the hard one at start)")
+	fs.IntVar(&c.FDReserve, "fd-reserve", c.FDReserve, "open files kept out of every listener's connection cap (default: a tenth of fd-limit, at least 512)")
+	fs.IntVar(&c.PhoneMaxConns, "phone-max-conns", c.PhoneMaxConns, "connections on the Phone OAuth port (default: 60% of the open-file limit after fd-reserve)")
+	fs.IntVar(&c.MRAMaxConns, "mra-max-conns", c.MRAMaxConns, "connections on the MRA port (default: 15% of the open-file limit after fd-reserve)")
+	fs.IntVar(&c.HTTPSMaxConns, "https-max-conns", c.HTTPSMaxConns, "connections on the HTTPS port (default: 15% of the open-file limit after fd-reserve)")
+	fs.IntVar(&c.ConfigMaxConns, "config-max-conns", c.ConfigMaxConns, "connections on the config download port (default: 10% of the open-file limit after fd-reserve)")
+	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "connections from one IP on the Phone OAuth port (default 200)")
 	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "Tomcat certificate (PEM)")
 	fs.StringVar(&c.TLS.Key, "tls-key", c.TLS.Key, "Tomcat key (PEM)")
 	fs.StringVar(&c.TLS.TomcatTrust, "tomcat-trust", c.TLS.TomcatTrust, "tomcat-trust bundle that verifies edge certificates (S-11)")
@@ -95,7 +105,13 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.DurationVar(&c.SIPKeepAlive, "sip-keepalive", c.SIPKeepAlive, "send a CRLF keep-alive down each registered phone's connection this often (default 30s; negative: never)")
 	fs.DurationVar(&c.CoreRetry, "core-retry", c.CoreRetry, "retry the core this often while it cannot be reached (default 10s)")
 	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", c.HandshakeTimeout, "bound on every TLS handshake (default 10s)")
-	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "phone connections allowed from one IP (default 1000)")
+	fs.IntVar(&c.MaxConnsPerSource, "max-conns-per-source", c.MaxConnsPerSource, "connections allowed from one IP on the SIP and HTTPS ports (default 200)")
+	fs.IntVar(&c.FDLimit, "fd-limit", c.FDLimit, "open-file budget the connection caps are shares of (default: the soft limit, raised to the hard one at start)")
+	fs.IntVar(&c.FDReserve, "fd-reserve", c.FDReserve, "open files kept out of every listener's connection cap (default: a tenth of fd-limit, at least 512)")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "connections on the SIP port (default: 2/3 of fd-limit after fd-reserve and TURN's relay sockets)")
+	fs.IntVar(&c.HTTPSMaxConns, "https-max-conns", c.HTTPSMaxConns, "connections on the HTTPS port (default: 1/6 of fd-limit after fd-reserve and TURN's relay sockets)")
+	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a phone connection that has not registered this long after its handshake (default 30s)")
+	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one phone connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
 	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
 	fs.StringVar(&c.TLS.PublicKey, "public-key", c.TLS.PublicKey, "key of the public certificate (PEM)")
 	fs.StringVar(&c.TLS.MTLSCert, "mtls-cert", c.TLS.MTLSCert, "client certificate for the core (its name must match an Expressway-C entry, S-12)")
@@ -123,12 +139,36 @@ func tierConfig[T any](ctx context.Context, name string, args []string, cfg *T, 
 	return log, servePprof(ctx, *prof, log)
 }
 
+// raiseFDLimit lifts the soft open-file limit to the hard one, before the
+// tiers' config defaults derive their connection caps from it (issue 9
+// item 11).
+func raiseFDLimit(log *slog.Logger) {
+	l, err := fdlimit.Raise()
+	if err != nil {
+		log.Warn("cannot raise the open-file limit; connection caps follow the current one", "soft", l.Soft, "hard", l.Hard, "err", err)
+		return
+	}
+	log.Info("open-file limit", "soft", l.Soft, "hard", l.Hard, "soft_before", l.SoftBefore)
+}
+
+func logCoreCaps(log *slog.Logger, c core.Config) {
+	log.Info("core connection caps", "fd_limit", c.FDLimit, "fd_reserve", c.FDReserve, "phone_max_conns", c.PhoneMaxConns, "mra_max_conns", c.MRAMaxConns,
+		"https_max_conns", c.HTTPSMaxConns, "config_max_conns", c.ConfigMaxConns, "max_conns_per_source", c.MaxConnsPerSource,
+		"sip_max_inflight", c.SIPMaxInFlight, "sip_unregistered_timeout", c.SIPUnregisteredTimeout)
+}
+
+func logEdgeCaps(log *slog.Logger, c edge.Config) {
+	log.Info("edge connection caps", "fd_limit", c.FDLimit, "fd_reserve", c.FDReserve, "max_conns", c.MaxConns, "https_max_conns", c.HTTPSMaxConns,
+		"max_conns_per_source", c.MaxConnsPerSource, "sip_max_inflight", c.SIPMaxInFlight, "sip_unregistered_timeout", c.SIPUnregisteredTimeout)
+}
+
 func runCore(ctx context.Context, args []string, out io.Writer) error {
 	var cfg core.Config
 	log, err := tierConfig(ctx, "core", args, &cfg, coreFlags)
 	if err != nil {
 		return err
 	}
+	raiseFDLimit(log)
 	cfg = cfg.WithDefaults()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
@@ -142,6 +182,7 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logCoreCaps(log, srv.Config())
 	return srv.Run(ctx)
 }
 
@@ -151,10 +192,12 @@ func runEdge(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	raiseFDLimit(log)
 	srv, err := edge.New(cfg, log)
 	if err != nil {
 		return err
 	}
+	logEdgeCaps(log, srv.Config())
 	return srv.Run(ctx)
 }
 
@@ -175,6 +218,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	if err := servePprof(ctx, *prof, log); err != nil {
 		return err
 	}
+	raiseFDLimit(log)
 	a := quickstart.DefaultAddrs()
 	a.CoreIP, a.EdgeIP = *coreIP, *edgeIP
 	if a.CoreIP == a.EdgeIP {
@@ -185,6 +229,9 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Both tiers in one process: each takes its connection caps from half
+	// the open-file limit (issue 9 item 11).
+	lay.Core.FDLimit, lay.Edge.FDLimit = fdlimit.Current()/2, fdlimit.Current()/2
 	st, err := store.Open(ctx, lay.Core.Store)
 	if err != nil {
 		return err
@@ -206,6 +253,8 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	logCoreCaps(log, c.Config())
+	logEdgeCaps(log, e.Config())
 	info := quickstart.Info{
 		EdgeHTTPS: "https://" + lay.Edge.HTTPSAddr, EdgeSIP: lay.Edge.SIPAddr,
 		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CoreConfig: "https://" + lay.Core.ConfigAddr, CorePhoneOAuth: fmt.Sprintf("%s:%d", a.CoreIP, a.CorePhone),
