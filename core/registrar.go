@@ -32,6 +32,7 @@ type registrar struct {
 	client *sipgo.Client
 	port   int // the port this listener serves, for Record-Route
 	log    *slog.Logger
+	guard  *sipx.Guard // the server's, shared by both ports
 }
 
 func (s *Server) newRegistrar(mra bool) (*registrar, error) {
@@ -49,24 +50,40 @@ func (s *Server) newRegistrar(mra bool) (*registrar, error) {
 		ua.Close()
 		return nil, fmt.Errorf("core: SIP server: %w", err)
 	}
-	r := &registrar{s: s, mra: mra, ua: ua, srv: srv, log: log}
+	r := &registrar{s: s, mra: mra, ua: ua, srv: srv, log: log, guard: s.sipGuard}
 	r.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.cfg.AdvertisedHost))
 	if err != nil {
 		ua.Close()
 		return nil, fmt.Errorf("core: SIP client: %w", err)
 	}
-	srv.OnRegister(r.onRegister)
-	srv.OnAck(r.onAck)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		if req.Route() == nil && !hasToTag(req) && req.Recipient.User == "" {
-			sipx.Respond(tx, req, 200, "OK", nil) // a ping to us
-			return
-		}
-		r.onCall(req, tx)
-	})
-	srv.OnNoRoute(r.onCall) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
+	// Every handler goes through the guard: nothing unvalidated is
+	// routed or stored, and a panic costs one request, not the core.
+	srv.OnRegister(r.guard.Wrap(r.onRegister))
+	srv.OnAck(r.guard.Wrap(r.onAck))
+	srv.OnOptions(r.guard.Wrap(r.onOptions))
+	srv.OnNoRoute(r.guard.Wrap(r.onCall)) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
 	return r, nil
 }
+
+// onOptions answers an OPTIONS ping to this node and routes any other.
+func (r *registrar) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if req.Route() == nil && !hasToTag(req) && req.Recipient.User == "" {
+		sipx.Respond(tx, req, 200, "OK", nil) // a ping to us
+		return
+	}
+	r.onCall(req, tx)
+}
+
+// SIPRefused is the number of requests this node answered 400 for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPRefused() uint64 { return s.sipGuard.Refused() }
+
+// SIPDropped is the number of ACKs and responses this node dropped for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPDropped() uint64 { return s.sipGuard.Dropped() }
+
+// SIPPanics is the number of SIP handler panics this node recovered from.
+func (s *Server) SIPPanics() uint64 { return s.sipGuard.Panics() }
 
 func (r *registrar) Close() { r.srv.Close(); r.ua.Close() }
 

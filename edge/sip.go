@@ -38,6 +38,9 @@ type SIPFront struct {
 	flowKey []byte
 	log     *slog.Logger
 	txWait  time.Duration
+	// guard validates every request before a handler sees it and
+	// recovers a handler's panic (RFC 3261 §8.2, §16.3).
+	guard *sipx.Guard
 	// coreAddrs are the core's MRA addresses as "ip:port", set before
 	// serving and read-only after.
 	coreAddrs map[string]bool
@@ -179,21 +182,37 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 	}
 	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, coreMRA: cfg.CoreMRA, host: cfg.AdvertisedHost,
 		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
-		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second,
+		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second, guard: sipx.NewGuard(log),
 		legs: legTable{flows: map[string]struct{}{}, dialogs: map[legKey]struct{}{}}}
-	srv.OnRegister(f.onRegister)
-	srv.OnAck(f.onAck)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
-		// A phone's out-of-dialog OPTIONS is a keep-alive ping to us.
-		if !f.fromCore(req) && req.Route() == nil && !hasToTag(req) {
-			sipx.Respond(tx, req, 200, "OK", nil)
-			return
-		}
-		f.onRequest(req, tx)
-	})
-	srv.OnNoRoute(f.onRequest) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
+	// Every handler goes through the guard: nothing unvalidated is
+	// forwarded, and a panic costs one request, not the edge.
+	srv.OnRegister(f.guard.Wrap(f.onRegister))
+	srv.OnAck(f.guard.Wrap(f.onAck))
+	srv.OnOptions(f.guard.Wrap(f.onOptions))
+	srv.OnNoRoute(f.guard.Wrap(f.onRequest)) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
 	return f, nil
 }
+
+// onOptions answers a phone's out-of-dialog OPTIONS, a keep-alive ping to
+// us, and routes any other like a request.
+func (f *SIPFront) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if !f.fromCore(req) && req.Route() == nil && !hasToTag(req) {
+		sipx.Respond(tx, req, 200, "OK", nil)
+		return
+	}
+	f.onRequest(req, tx)
+}
+
+// Refused is the number of requests the edge answered 400 for a missing,
+// duplicated or malformed mandatory header.
+func (f *SIPFront) Refused() uint64 { return f.guard.Refused() }
+
+// Dropped is the number of ACKs and responses the edge dropped for a
+// missing, duplicated or malformed mandatory header.
+func (f *SIPFront) Dropped() uint64 { return f.guard.Dropped() }
+
+// Panics is the number of SIP handler panics the edge recovered from.
+func (f *SIPFront) Panics() uint64 { return f.guard.Panics() }
 
 // setCoreAddrs records the core's MRA address as connections report it, so
 // requests the core sends down are told from requests phones send up.
@@ -301,7 +320,7 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(f.coreMRA)
 	fwd.SetTransport("TLS")
-	res := sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log)
+	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
 	f.legs.track(req, req.Source(), res)
 }
 
@@ -327,7 +346,7 @@ func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(src)
 	fwd.SetTransport("TLS")
-	res := sipx.Relay(context.Background(), f.client, tx, req, fwd, nil, f.log)
+	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, nil)
 	f.legs.track(req, src, res)
 }
 
@@ -405,7 +424,7 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
 	fwd.SetDestination(f.coreMRA)
 	fwd.SetTransport("TLS")
-	if res := sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log); res != nil && res.IsSuccess() {
+	if res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge); res != nil && res.IsSuccess() {
 		if unregisters(req) {
 			f.legs.dropFlow(req.Source())
 		} else {

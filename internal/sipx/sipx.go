@@ -21,11 +21,14 @@ import (
 )
 
 // NewUA builds a sipgo user agent whose TLS connections are closed after
-// idle of silence (keep-alive CRLFs count) and that dials with tlsConf.
+// idle of silence (keep-alive CRLFs count), that dials with tlsConf, and
+// that parses with NewParser, so a bad mandatory header reaches
+// ValidateRequest instead of closing the connection.
 func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config, extra ...sipgo.UserAgentOption) (*sipgo.UserAgent, error) {
 	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: idle, WriteTimeout: 10 * time.Second}}
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(name),
+		sipgo.WithUserAgentParser(NewParser()),
 		sipgo.WithUserAgentHostname(hostname),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(log),

@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/testenv"
+)
+
+// tierCounters reads one tier's guard counters.
+type tierCounters struct {
+	refused, dropped, panics func() uint64
+}
+
+// edgeCounters reads the edge's; its SIP front exists once Serve set it
+// up, which a first answer on the edge's SIP port proves.
+func edgeCounters(env *testenv.Env) tierCounters {
+	read := func(c func(*edge.SIPFront) uint64) func() uint64 {
+		return func() uint64 {
+			if f := env.Edge.SIP(); f != nil {
+				return c(f)
+			}
+			return 0
+		}
+	}
+	return tierCounters{read((*edge.SIPFront).Refused), read((*edge.SIPFront).Dropped), read((*edge.SIPFront).Panics)}
+}
+
+func coreCounters(env *testenv.Env) tierCounters {
+	return tierCounters{env.Core.SIPRefused, env.Core.SIPDropped, env.Core.SIPPanics}
+}
+
+func waitCounter(t *testing.T, what string, c func() uint64, n uint64) {
+	t.Helper()
+	waitCount(t, what, func() int { return int(c()) }, int(n))
+}
+
+// wireMethods are the methods of the table; inDialog ones carry a To tag.
+var wireMethods = []struct {
+	method   string
+	inDialog bool
+}{
+	{"REGISTER", false}, {"INVITE", false}, {"INVITE", true}, {"ACK", true}, {"BYE", true},
+	{"CANCEL", false}, {"UPDATE", true}, {"INFO", true}, {"OPTIONS", false}, {"FROBNICATE", false},
+}
+
+// headerCase is one way a request's mandatory header can be wrong, and
+// the answer that names it. sipgo's transaction layer cannot form a
+// transaction without a readable Via and CSeq, so it answers those itself
+// with a bare "400 Bad Request" (even to an ACK) before any Edgeway code
+// runs: byStack marks them.
+type headerCase struct {
+	name    string
+	set     map[string][]string
+	length  []string
+	body    string
+	reason  string // the reason phrase of the 400
+	byStack bool
+}
+
+func headerCases(method string) []headerCase {
+	return []headerCase{
+		{name: "missing Via", set: map[string][]string{"Via": nil}, reason: "Bad Request", byStack: true},
+		{name: "malformed Via", set: map[string][]string{"Via": {"garbage"}}, reason: "Bad Request", byStack: true},
+		{name: "missing From", set: map[string][]string{"From": nil}, reason: "Missing From"},
+		{name: "duplicate From", set: map[string][]string{"From": {"<sip:1001@edgeway.test>;tag=a", "<sip:1002@edgeway.test>;tag=b"}}, reason: "Duplicate From"},
+		{name: "malformed From", set: map[string][]string{"From": {"<sip:1001@edgeway.test"}}, reason: "Bad From"},
+		{name: "missing To", set: map[string][]string{"To": nil}, reason: "Missing To"},
+		{name: "duplicate To", set: map[string][]string{"To": {"<sip:1001@edgeway.test>", "<sip:1002@edgeway.test>"}}, reason: "Duplicate To"},
+		{name: "malformed To", set: map[string][]string{"To": {"<>"}}, reason: "Bad To"},
+		{name: "missing Call-ID", set: map[string][]string{"Call-ID": nil}, reason: "Missing Call-ID"},
+		{name: "duplicate Call-ID", set: map[string][]string{"Call-ID": {"one@test.invalid", "two@test.invalid"}}, reason: "Duplicate Call-ID"},
+		{name: "malformed Call-ID", set: map[string][]string{"Call-ID": {""}}, reason: "Bad Call-ID"},
+		{name: "missing CSeq", set: map[string][]string{"CSeq": nil}, reason: "Bad Request", byStack: true},
+		{name: "duplicate CSeq", set: map[string][]string{"CSeq": {"1 " + method, "2 " + method}}, reason: "Duplicate CSeq"},
+		{name: "malformed CSeq", set: map[string][]string{"CSeq": {"one " + method}}, reason: "Bad Request", byStack: true},
+		{name: "CSeq method mismatch", set: map[string][]string{"CSeq": {"1 MESSAGE"}}, reason: "Bad CSeq: method does not match request line"},
+		{name: "missing Max-Forwards", set: map[string][]string{"Max-Forwards": nil}, reason: "Missing Max-Forwards"},
+		{name: "duplicate Max-Forwards", set: map[string][]string{"Max-Forwards": {"70", "70"}}, reason: "Duplicate Max-Forwards"},
+		{name: "malformed Max-Forwards", set: map[string][]string{"Max-Forwards": {"seventy"}}, reason: "Bad Max-Forwards"},
+		{name: "duplicate Content-Length", length: []string{"4", "4"}, body: "abcd", reason: "Duplicate Content-Length"},
+	}
+}
+
+// Issue 9 (RFC 3261 §8.2, §16.3): every method with each mandatory
+// header missing, duplicated or malformed, sent over real TLS to the
+// edge's SIP port and to the core's Phone OAuth port, is refused by the
+// first tier that parses it with a 400 naming the header (an ACK is
+// dropped and counted), nothing is forwarded or stored, no handler
+// panics, and the same processes then register phones as before.
+func TestMandatoryHeadersRefusedAtFirstTier(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	type target struct {
+		name        string
+		addr        string
+		mine, other tierCounters
+	}
+	targets := []target{
+		{"edge", env.Info.EdgeSIP, edgeCounters(env), coreCounters(env)},
+		{"core 5090", env.Info.CorePhoneOAuth, coreCounters(env), edgeCounters(env)},
+	}
+	for _, tg := range targets {
+		w := dialSIPWire(t, env, tg.addr)
+		for _, m := range wireMethods {
+			for _, hc := range headerCases(m.method) {
+				label := fmt.Sprintf("%s: %s (dialog %v) %s", tg.name, m.method, m.inDialog, hc.name)
+				ruri := "sip:1002@edgeway.test"
+				if m.method == "REGISTER" || m.method == "OPTIONS" {
+					ruri = "sip:edgeway.test"
+				}
+				refused, dropped, otherRefused, otherDropped := tg.mine.refused(), tg.mine.dropped(), tg.other.refused(), tg.other.dropped()
+				w.send(sipMsg{method: m.method, ruri: ruri, toTag: m.inDialog, set: hc.set, length: hc.length, body: hc.body,
+					extra: []string{"Contact: <sip:1001@test.invalid;transport=tls>"}}.build())
+				if m.method == "ACK" && !hc.byStack {
+					// No answer to an ACK (RFC 3261 §17): dropped and counted;
+					// the ping behind it is the next thing answered.
+					waitCounter(t, label+": dropped", tg.mine.dropped, dropped+1)
+					if res := w.ping(); res == nil || res.StatusCode != 200 || !strings.EqualFold(res.CSeq().MethodName.String(), "OPTIONS") {
+						t.Fatalf("%s: after the ACK, got %v, want the ping's 200", label, res)
+					}
+				} else {
+					res := w.next()
+					if res == nil {
+						t.Fatalf("%s: no answer", label)
+					}
+					if res.StatusCode != 400 || res.Reason != hc.reason {
+						t.Fatalf("%s: answered %d %q, want 400 %q", label, res.StatusCode, res.Reason, hc.reason)
+					}
+					want := refused
+					if !hc.byStack {
+						want++
+					}
+					if got := tg.mine.refused(); got != want {
+						t.Fatalf("%s: %s refused counter %d, want %d", label, tg.name, got, want)
+					}
+				}
+				if tg.other.refused() != otherRefused || tg.other.dropped() != otherDropped {
+					t.Fatalf("%s: the request reached the other tier", label)
+				}
+			}
+		}
+	}
+	if n := len(env.Registrations(t)); n != 0 {
+		t.Fatalf("bindings stored by refused requests: %d", n)
+	}
+	if env.Core.Calls() != 0 || env.Edge.SIP().Dialogs() != 0 || env.Edge.SIP().Flows() != 0 {
+		t.Fatalf("state from refused requests: calls %d, edge legs %d, edge flows %d", env.Core.Calls(), env.Edge.SIP().Dialogs(), env.Edge.SIP().Flows())
+	}
+	// The same processes serve phones as before: one through the edge,
+	// one on 5090.
+	registered(t, env, phoneA, true)
+	registered(t, env, phoneB, false)
+	if n := len(env.Registrations(t)); n != 2 {
+		t.Fatalf("bindings = %d, want 2", n)
+	}
+	for _, tg := range targets {
+		if n := tg.mine.panics(); n != 0 {
+			t.Errorf("%s recovered %d handler panics: validation must stop these requests first", tg.name, n)
+		}
+	}
+	t.Logf("edge refused %d dropped %d; core refused %d dropped %d", env.Edge.SIP().Refused(), env.Edge.SIP().Dropped(), env.Core.SIPRefused(), env.Core.SIPDropped())
+}
