@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/testenv"
@@ -161,4 +164,134 @@ func TestMandatoryHeadersRefusedAtFirstTier(t *testing.T) {
 		}
 	}
 	t.Logf("edge refused %d dropped %d; core refused %d dropped %d", env.Edge.SIP().Refused(), env.Edge.SIP().Dropped(), env.Core.SIPRefused(), env.Core.SIPDropped())
+}
+
+// Issue 9 item 1: an ACK without Call-ID, to the edge (which used to
+// forward it) and to the core's 5090, used to panic the core and stop
+// every tier. It is dropped and counted by the tier that reads it.
+func TestAckWithoutCallIDDropped(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	for _, tg := range []struct {
+		name string
+		addr string
+		c    tierCounters
+	}{{"edge", env.Info.EdgeSIP, edgeCounters(env)}, {"core 5090", env.Info.CorePhoneOAuth, coreCounters(env)}} {
+		w := dialSIPWire(t, env, tg.addr)
+		before := tg.c.dropped()
+		w.send(sipMsg{method: "ACK", ruri: "sip:1002@edgeway.test", toTag: true, set: map[string][]string{"Call-ID": nil}}.build())
+		waitCounter(t, tg.name+" dropped", tg.c.dropped, before+1)
+		if res := w.ping(); res == nil || res.StatusCode != 200 {
+			t.Fatalf("%s: after the ACK, ping answered %v", tg.name, res)
+		}
+	}
+	if env.Core.SIPDropped() != 1 {
+		t.Fatalf("core dropped %d ACKs, want only the one sent to it (the edge must not forward its)", env.Core.SIPDropped())
+	}
+	registered(t, env, phoneA, true)
+	registered(t, env, phoneB, false)
+	if env.Core.SIPPanics() != 0 || env.Edge.SIP().Panics() != 0 {
+		t.Fatal("a handler panicked")
+	}
+}
+
+// Issue 9 item 2: a re-INVITE (To tag) without Call-ID or token through
+// the edge used to reach the core, whose 481 made the edge's client
+// transaction send an ACK without Call-ID that panicked the core. The
+// edge refuses it itself.
+func TestReInviteWithoutCallIDRefusedAtEdge(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	w := dialSIPWire(t, env, env.Info.EdgeSIP)
+	w.send(sipMsg{method: "INVITE", ruri: "sip:1002@edgeway.test", toTag: true, set: map[string][]string{"Call-ID": nil},
+		extra: []string{"Contact: <sip:1001@test.invalid;transport=tls>"}}.build())
+	if res := w.next(); res == nil || res.StatusCode != 400 || res.Reason != "Missing Call-ID" {
+		t.Fatalf("re-INVITE without Call-ID: %v, want 400 Missing Call-ID", res)
+	}
+	if env.Core.SIPRefused() != 0 || env.Core.SIPDropped() != 0 {
+		t.Fatal("the re-INVITE reached the core")
+	}
+	registered(t, env, phoneA, true)
+}
+
+// Issue 9 item 3: an INVITE without Call-ID that carries a valid token,
+// to a registered callee, used to panic the core in call setup. Refused
+// by the first tier: the edge for an MRA phone, the core on 5090.
+func TestInviteWithoutCallIDRefused(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	a := registered(t, env, phoneA, true)  // line 1001, through the edge
+	b := registered(t, env, phoneB, false) // line 1002, on 5090
+	for _, tc := range []struct {
+		name, addr, from, to, token string
+		c                           tierCounters
+	}{
+		{"edge", env.Info.EdgeSIP, "1001", "1002", a.Tokens().AccessToken, edgeCounters(env)},
+		{"core 5090", env.Info.CorePhoneOAuth, "1002", "1001", b.Tokens().AccessToken, coreCounters(env)},
+	} {
+		w := dialSIPWire(t, env, tc.addr)
+		before := tc.c.refused()
+		msg := sipMsg{method: "INVITE", ruri: "sip:" + tc.to + "@edgeway.test", from: tc.from, set: map[string][]string{"Call-ID": nil},
+			extra: []string{"Authorization: Bearer " + tc.token, "Contact: <sip:" + tc.from + "@test.invalid;transport=tls>", "Content-Type: application/sdp"},
+			body:  string(testSDP)}
+		w.send(msg.build())
+		if res := w.next(); res == nil || res.StatusCode != 400 || res.Reason != "Missing Call-ID" {
+			t.Fatalf("%s: INVITE without Call-ID: %v, want 400 Missing Call-ID", tc.name, res)
+		}
+		if tc.c.refused() != before+1 {
+			t.Fatalf("%s: refusal not counted", tc.name)
+		}
+		// Control: the same INVITE with a Call-ID is admitted (the token
+		// and callee are good) and reaches the callee.
+		msg.set = nil
+		w.send(msg.build())
+		res := w.next()
+		if res == nil || res.StatusCode == 400 || res.StatusCode == 401 || res.StatusCode == 403 || res.StatusCode == 404 {
+			t.Fatalf("%s: the same INVITE with a Call-ID: %v", tc.name, res)
+		}
+	}
+	if env.Core.SIPPanics() != 0 || env.Edge.SIP().Panics() != 0 {
+		t.Fatal("a handler panicked")
+	}
+	if res, err := a.Register(context.Background(), 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register after: %v %v", res, err)
+	}
+}
+
+// Issue 9 item 4: a REGISTER without Call-ID used to get 200 and be
+// stored. It is refused, through the edge and on 5090, and stores nothing.
+func TestRegisterWithoutCallIDNotStored(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx := context.Background()
+	a := env.Phone(phoneA, true)
+	if _, err := a.Onboard(ctx, env.Devices[phoneA].ActivationCode); err != nil {
+		t.Fatal(err)
+	}
+	b := env.Phone(phoneB, false)
+	if _, err := b.Onboard(ctx, env.Devices[phoneB].ActivationCode); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, addr, line, token string
+	}{
+		{"edge", env.Info.EdgeSIP, "1001", a.Tokens().AccessToken},
+		{"core 5090", env.Info.CorePhoneOAuth, "1002", b.Tokens().AccessToken},
+	} {
+		w := dialSIPWire(t, env, tc.addr)
+		w.send(sipMsg{method: "REGISTER", ruri: "sip:edgeway.test", from: tc.line, set: map[string][]string{"Call-ID": nil},
+			extra: []string{"Authorization: Bearer " + tc.token, "Contact: <sip:" + tc.line + "@test.invalid;transport=tls>", "Expires: 600"}}.build())
+		if res := w.next(); res == nil || res.StatusCode != 400 || res.Reason != "Missing Call-ID" {
+			t.Fatalf("%s: REGISTER without Call-ID: %v, want 400 Missing Call-ID", tc.name, res)
+		}
+	}
+	if n := len(env.Registrations(t)); n != 0 {
+		t.Fatalf("REGISTER without Call-ID stored %d bindings", n)
+	}
+	for _, ph := range []interface {
+		Register(context.Context, int) (*sip.Response, error)
+	}{a, b} {
+		if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+			t.Fatalf("legitimate REGISTER after: %v %v", res, err)
+		}
+	}
+	if n := len(env.Registrations(t)); n != 2 {
+		t.Fatalf("bindings = %d, want 2", n)
+	}
 }
