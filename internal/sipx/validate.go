@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -85,13 +86,21 @@ const maxMaxForwards = 255
 // each well formed; exactly one From, To, Call-ID and CSeq; a CSeq whose
 // method matches the request line (§8.1.1.5); exactly one Max-Forwards of
 // 0-255 (§8.1.1.6: a UAC MUST insert it; Edgeway refuses a request
-// without one rather than inventing a hop count); and on a stream, one
-// Content-Length that matches the body (§18.3, §20.14). The first problem
+// without one rather than inventing a hop count); on a stream, one
+// Content-Length that matches the body (§18.3, §20.14); SIP/2.0 on the
+// request line; and the Request-URI and every header sipgo parses written
+// so that they parse again when forwarded (checkRoundTrip). The first problem
 // found is returned as a *HeaderError; nil means the request may be acted
 // on. It never panics, whatever the request holds.
 func ValidateRequest(req *sip.Request) error {
 	if req == nil {
 		return &HeaderError{Header: "Request-Line", Problem: Missing}
+	}
+	if !strings.EqualFold(req.SipVersion, "SIP/2.0") {
+		return &HeaderError{Header: "Request-Line", Problem: Malformed, Detail: "version is not SIP/2.0"}
+	}
+	if err := sip.ParseUri(req.Recipient.String(), new(sip.Uri)); err != nil {
+		return &HeaderError{Header: "Request-URI", Problem: Malformed, Detail: "does not survive forwarding"}
 	}
 	if err := checkCommon(req); err != nil {
 		return err
@@ -105,7 +114,10 @@ func ValidateRequest(req *sip.Request) error {
 	if req.MaxForwards().Val() > maxMaxForwards {
 		return &HeaderError{Header: "Max-Forwards", Problem: Malformed, Detail: "above " + strconv.Itoa(maxMaxForwards)}
 	}
-	return checkLength(req)
+	if err := checkLength(req); err != nil {
+		return err
+	}
+	return checkRoundTrip(req)
 }
 
 // ValidateResponse checks the headers every SIP response must carry
@@ -117,10 +129,16 @@ func ValidateResponse(res *sip.Response) error {
 	if res == nil {
 		return &HeaderError{Header: "Status-Line", Problem: Missing}
 	}
+	if !strings.EqualFold(res.SipVersion, "SIP/2.0") {
+		return &HeaderError{Header: "Status-Line", Problem: Malformed, Detail: "version is not SIP/2.0"}
+	}
 	if err := checkCommon(res); err != nil {
 		return err
 	}
-	return checkLength(res)
+	if err := checkLength(res); err != nil {
+		return err
+	}
+	return checkRoundTrip(res)
 }
 
 func checkCommon(m sip.Message) error {
@@ -129,7 +147,9 @@ func checkCommon(m sip.Message) error {
 		return &HeaderError{Header: "Via", Problem: Missing}
 	}
 	for _, h := range vias {
-		if v, ok := h.(*sip.ViaHeader); !ok || v.Host == "" {
+		// RFC 3261 §20.42: SIP/2.0/transport sent-by.
+		v, ok := h.(*sip.ViaHeader)
+		if !ok || v.Host == "" || !strings.EqualFold(v.ProtocolName, "SIP") || v.ProtocolVersion != "2.0" || v.Transport == "" {
 			return &HeaderError{Header: "Via", Problem: Malformed}
 		}
 	}
@@ -140,6 +160,33 @@ func checkCommon(m sip.Message) error {
 	}
 	if m.CSeq().MethodName == "" {
 		return &HeaderError{Header: "CSeq", Problem: Malformed, Detail: "no method"}
+	}
+	return nil
+}
+
+// wireParsers are sipgo's own header parsers: what the next hop reads.
+var wireParsers = sip.HeadersParser(sip.DefaultHeadersParser())
+
+// checkRoundTrip makes sure every header sipgo read into a typed value
+// (an address, a Via, a Route...) parses again from the form sipgo writes
+// it in when the message is forwarded. sipgo reads some values leniently
+// and writes them canonically ("<::0A>" comes back as "<sip::0A>", which
+// it cannot read); forwarded, such a message would fail the next hop's
+// parser, and sipgo closes a stream whose message fails: one phone could
+// cut the edge's shared connection to the core. Headers sipgo has no
+// parser for are written back byte for byte and need no check.
+func checkRoundTrip(m sip.Message) error {
+	hm, ok := m.(interface{ Headers() []sip.Header })
+	if !ok {
+		return nil
+	}
+	for _, h := range hm.Headers() {
+		if _, typed := wireParsers[strings.ToLower(h.Name())]; !typed {
+			continue
+		}
+		if _, err := wireParsers.ParseHeader(nil, []byte(h.Name()+": "+h.Value())); err != nil {
+			return &HeaderError{Header: h.Name(), Problem: Malformed, Detail: "does not survive forwarding"}
+		}
 	}
 	return nil
 }

@@ -120,6 +120,11 @@ func TestValidateRequest(t *testing.T) {
 		{"Max-Forwards above 255", edit(validInvite, "Max-Forwards", "256"), "", nil, "Bad Max-Forwards: above 255"},
 		{"duplicate Content-Length", validInvite, "", []string{"0", "0"}, "Duplicate Content-Length"},
 		{"two Content-Length framing differently", validInvite, "abcd", []string{"2", "4"}, "Duplicate Content-Length"},
+		// Found by FuzzEdgeSIPMessage: sipgo reads these, but what it would
+		// forward the next hop cannot parse (edge/testdata/fuzz/FuzzEdgeSIPMessage/crash-route-does-not-reparse).
+		{"Via without SIP/2.0", edit(validInvite, "Via", "// 0"), "", nil, "Bad Via"},
+		{"version not SIP/2.0", append([]string{"INVITE sip:1002@edgeway.test SIP"}, validInvite[1:]...), "", nil, "Bad Request-Line: version is not SIP/2.0"},
+		{"Route that does not survive forwarding", append(append([]string{}, validInvite...), "Route: <::0A>"), "", nil, "Bad Route: does not survive forwarding"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
