@@ -2,12 +2,15 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
@@ -293,5 +296,123 @@ func TestRegisterWithoutCallIDNotStored(t *testing.T) {
 	}
 	if n := len(env.Registrations(t)); n != 2 {
 		t.Fatalf("bindings = %d, want 2", n)
+	}
+}
+
+// sipgo matches a CANCEL, and an ACK for a non-2xx, to the INVITE's
+// server transaction by Via branch and sent-by before any Edgeway code
+// runs (RFC 3261 §17.2.3, §9.2): the guard never sees them. Without a
+// Call-ID they must still crash nothing: sipgo answers the CANCEL 200
+// and the INVITE 487 itself, the edge cancels downstream from the valid
+// INVITE it forwarded, the ACK is absorbed by the transaction, and no
+// call is left behind.
+func TestCancelAndAckWithoutCallIDMatchedByTransaction(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	a := registered(t, env, phoneA, true)
+	b := registered(t, env, phoneB, true)
+	ringing := make(chan struct{})
+	release := make(chan struct{})
+	b.SetAnswerer(func(offer []byte) ([]byte, int) {
+		close(ringing)
+		<-release
+		return testSDP, 0
+	})
+	defer close(release)
+
+	w := dialSIPWire(t, env, env.Info.EdgeSIP)
+	via := "SIP/2.0/TLS test.invalid;branch=z9hG4bK-txpath-1;rport"
+	from := "<sip:1001@edgeway.test>;tag=txpath"
+	w.send(sipMsg{method: "INVITE", ruri: "sip:1002@edgeway.test", callID: "txpath@test.invalid",
+		set:   map[string][]string{"Via": {via}, "From": {from}, "CSeq": {"7 INVITE"}},
+		extra: []string{"Authorization: Bearer " + a.Tokens().AccessToken, "Contact: <sip:1001@test.invalid;transport=tls>", "Content-Type: application/sdp"},
+		body:  string(testSDP)}.build())
+	select {
+	case <-ringing:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the INVITE never reached the callee")
+	}
+	waitCalls(t, env, 1)
+
+	w.send(sipMsg{method: "CANCEL", ruri: "sip:1002@edgeway.test",
+		set: map[string][]string{"Via": {via}, "From": {from}, "CSeq": {"7 CANCEL"}, "Call-ID": nil}}.build())
+	got := map[string]int{}
+	for range 2 {
+		res := w.next()
+		if res == nil {
+			t.Fatalf("answers so far %v: want the CANCEL's and the INVITE's", got)
+		}
+		got[string(res.CSeq().MethodName)] = res.StatusCode
+	}
+	if got["CANCEL"] != 200 || got["INVITE"] != 487 {
+		t.Fatalf("answers %v, want CANCEL 200 and INVITE 487", got)
+	}
+	w.send(sipMsg{method: "ACK", ruri: "sip:1002@edgeway.test", toTag: true,
+		set: map[string][]string{"Via": {via}, "From": {from}, "CSeq": {"7 ACK"}, "Call-ID": nil}}.build())
+	if res := w.ping(); res == nil || res.StatusCode != 200 {
+		t.Fatalf("after the ACK, ping answered %v", res)
+	}
+	waitCalls(t, env, 0)
+	waitEdgeDialogs(t, env, 0)
+	if env.Core.SIPPanics() != 0 || env.Edge.SIP().Panics() != 0 {
+		t.Fatal("a handler panicked")
+	}
+	if res, err := a.Register(context.Background(), 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register after: %v %v", res, err)
+	}
+}
+
+// A response that fails validation on its way back is dropped and
+// counted by the tier that reads it, never relayed (RFC 3261 §16.7): a
+// callee phone that answers an INVITE with a 200 without Call-ID does not
+// get it to the caller; the caller hears 502 Bad Gateway, and no call is
+// left behind.
+func TestBadResponseFromPhoneDropped(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx := context.Background()
+	a := registered(t, env, phoneA, true)
+	b := env.Phone(phoneB, true) // onboarded for its token; a raw connection registers as it
+	if _, err := b.Onboard(ctx, env.Devices[phoneB].ActivationCode); err != nil {
+		t.Fatal(err)
+	}
+	w := dialSIPWire(t, env, env.Info.EdgeSIP)
+	w.send(sipMsg{method: "REGISTER", ruri: "sip:edgeway.test", from: "1002",
+		extra: []string{"Authorization: Bearer " + b.Tokens().AccessToken, "Contact: <sip:1002@test.invalid;transport=tls>", "Expires: 600"}}.build())
+	if res := w.next(); res == nil || res.StatusCode != 200 {
+		t.Fatalf("raw phone REGISTER: %v", res)
+	}
+	type dialed struct {
+		call *bench.Call
+		err  error
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		c, err := a.Dial(ctx, "1002", testSDP)
+		done <- dialed{c, err}
+	}()
+	inv := w.nextRequest()
+	if inv == nil || !inv.IsInvite() {
+		t.Fatalf("raw phone got %v, want the INVITE", inv)
+	}
+	bad := sip.NewResponseFromRequest(inv, 200, "OK", nil)
+	bad.RemoveHeader("Call-ID")
+	if bad.ContentLength() == nil {
+		bad.AppendHeader(func() sip.Header { h := sip.ContentLengthHeader(0); return &h }())
+	}
+	dropped := env.Edge.SIP().Dropped()
+	w.send(bad.String())
+	select {
+	case d := <-done:
+		if !errors.Is(d.err, bench.ErrCallRefused) || d.call == nil || d.call.Status != 502 {
+			t.Fatalf("caller's Dial: %v, want refused with 502 Bad Gateway", d.err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the caller never got an answer")
+	}
+	if n := env.Edge.SIP().Dropped(); n != dropped+1 {
+		t.Fatalf("edge dropped %d responses, want %d", n, dropped+1)
+	}
+	waitCalls(t, env, 0)
+	if env.Core.SIPPanics() != 0 || env.Edge.SIP().Panics() != 0 {
+		t.Fatal("a handler panicked")
 	}
 }

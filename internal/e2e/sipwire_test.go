@@ -81,6 +81,23 @@ func (w *sipWire) next() *sip.Response {
 	}
 }
 
+// nextRequest waits for the next request on the connection (sent down a
+// phone's flow), skipping responses; nil after 10s.
+func (w *sipWire) nextRequest() *sip.Request {
+	w.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m := <-w.msgs:
+			if req, ok := m.(*sip.Request); ok {
+				return req
+			}
+		case <-timeout:
+			return nil
+		}
+	}
+}
+
 // ping sends an OPTIONS both tiers answer themselves and returns its
 // answer: what follows an ACK on the connection shows that the ACK got
 // none.
