@@ -416,3 +416,21 @@ func TestBadResponseFromPhoneDropped(t *testing.T) {
 		t.Fatal("a handler panicked")
 	}
 }
+
+// Found by FuzzEdgeSIPMessage: sipgo reads "Route: <::0A>" but writes it
+// as "<sip::0A>", which it cannot read. Before, the edge forwarded such a
+// request, the core's parser failed on it and sipgo closed the edge's
+// shared MRA connection (the phone got 408). The edge now refuses it with
+// a 400 naming the header, and the core never sees it.
+func TestUnforwardableHeaderRefusedAtEdge(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	w := dialSIPWire(t, env, env.Info.EdgeSIP)
+	w.send(sipMsg{method: "INFO", ruri: "sip:1002@edgeway.test", toTag: true, extra: []string{"Route: <::0A>"}}.build())
+	if res := w.next(); res == nil || res.StatusCode != 400 || res.Reason != "Bad Route: does not survive forwarding" {
+		t.Fatalf("INFO with an unforwardable Route: %v", res)
+	}
+	if env.Core.SIPRefused() != 0 {
+		t.Fatal("the request reached the core")
+	}
+	registered(t, env, phoneA, true)
+}
