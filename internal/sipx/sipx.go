@@ -1,7 +1,10 @@
 // Package sipx holds the SIP helpers both tiers share on top of sipgo:
-// building a user agent with Edgeway's transport limits, reading
-// multi-valued headers, contacts and addresses of record, and log-safe
-// fingerprints of secrets.
+// building a user agent with Edgeway's transport limits and parser,
+// validating every message before a tier acts on it (ValidateRequest,
+// ValidateResponse: RFC 3261 §8.2, §16.3) behind a Guard that every
+// handler goes through and that recovers a handler's panic, proxying
+// (PrepareForward, Guard.Relay), reading multi-valued headers, contacts
+// and addresses of record, and log-safe fingerprints of secrets.
 package sipx
 
 import (
