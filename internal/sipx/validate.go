@@ -281,9 +281,9 @@ func isListContinuation(err error) bool {
 	return t.Kind() == reflect.Int && t.PkgPath() == reflect.TypeOf(sip.Request{}).PkgPath()
 }
 
-// must is a compile-time reminder that Problem prints.
 var _ fmt.Stringer = Problem(0)
 
+// String names the problem for logs.
 func (p Problem) String() string {
 	switch p {
 	case Missing:
