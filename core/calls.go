@@ -91,6 +91,15 @@ func hasToTag(req *sip.Request) bool {
 	return ok
 }
 
+// callID is req's Call-ID, "" when it has none (the guard refuses such a
+// request before any handler; handlers still never dereference it blind).
+func callID(req *sip.Request) string {
+	if c := req.CallID(); c != nil {
+		return c.Value()
+	}
+	return ""
+}
+
 // registrarFor is the listener a hop is reached through.
 func (s *Server) registrarFor(h hop) *registrar {
 	if h.mra {
@@ -173,9 +182,13 @@ func (r *registrar) newCall(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(callee.source)
 	fwd.SetTransport("TLS")
-	id := req.CallID().Value()
+	id := callID(req)
+	if id == "" { // the guard refuses such a request (RFC 3261 §8.2); never key a call on it
+		sipx.Respond(tx, req, 400, "Missing Call-ID", nil)
+		return
+	}
 	r.s.calls.put(id, &dialog{caller: hop{mra: r.mra, source: req.Source()}, callee: callee, created: r.s.now()})
-	res := sipx.Relay(context.Background(), out.client, tx, req, fwd, flowFailedIs480, r.log)
+	res := r.guard.Relay(context.Background(), out.client, tx, req, fwd, flowFailedIs480)
 	if res == nil || !res.IsSuccess() {
 		r.s.calls.drop(id)
 	}
@@ -245,12 +258,9 @@ func (r *registrar) route(d *dialog, req *sip.Request) hop {
 
 // inDialog forwards a request of an established (or establishing) dialog.
 func (r *registrar) inDialog(req *sip.Request, tx sip.ServerTransaction) {
-	id := ""
-	if c := req.CallID(); c != nil {
-		id = c.Value()
-	}
+	id := callID(req)
 	d, ok := r.s.calls.get(id)
-	if !ok {
+	if !ok || id == "" {
 		sipx.Respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
@@ -272,7 +282,7 @@ func (r *registrar) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(next.source)
 	fwd.SetTransport("TLS")
-	res := sipx.Relay(context.Background(), out.client, tx, req, fwd, flowFailedIs480, r.log)
+	res := r.guard.Relay(context.Background(), out.client, tx, req, fwd, flowFailedIs480)
 	if req.Method == sip.BYE && (res == nil || !res.IsProvisional()) {
 		r.s.calls.drop(id)
 	}
@@ -280,8 +290,9 @@ func (r *registrar) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 
 // onAck forwards an ACK for a 2xx end to end (RFC 3261 §16.11).
 func (r *registrar) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	d, ok := r.s.calls.get(req.CallID().Value())
-	if !ok {
+	id := callID(req)
+	d, ok := r.s.calls.get(id)
+	if !ok || id == "" {
 		return
 	}
 	fwd, err := sipx.PrepareForward(req)

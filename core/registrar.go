@@ -32,6 +32,7 @@ type registrar struct {
 	client *sipgo.Client
 	port   int // the port this listener serves, for Record-Route
 	log    *slog.Logger
+	guard  *sipx.Guard // the server's, shared by both ports
 
 	inflight *sipx.InFlight
 }
@@ -51,7 +52,7 @@ func (s *Server) newRegistrar(mra bool) (*registrar, error) {
 		ua.Close()
 		return nil, fmt.Errorf("core: SIP server: %w", err)
 	}
-	r := &registrar{s: s, mra: mra, ua: ua, srv: srv, log: log}
+	r := &registrar{s: s, mra: mra, ua: ua, srv: srv, log: log, guard: s.sipGuard}
 	r.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(s.cfg.AdvertisedHost))
 	if err != nil {
 		ua.Close()
@@ -64,19 +65,36 @@ func (s *Server) newRegistrar(mra bool) (*registrar, error) {
 		r.inflight.Limit = s.cfg.SIPMaxInFlight
 	}
 	r.inflight.Attach(ua)
-	bound := r.inflight.Handler
-	srv.OnRegister(bound(r.onRegister))
-	srv.OnAck(bound(r.onAck))
-	srv.OnOptions(bound(func(req *sip.Request, tx sip.ServerTransaction) {
-		if req.Route() == nil && !hasToTag(req) && req.Recipient.User == "" {
-			sipx.Respond(tx, req, 200, "OK", nil) // a ping to us
-			return
-		}
-		r.onCall(req, tx)
-	}))
-	srv.OnNoRoute(bound(r.onCall)) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
+	// Every handler is counted in flight, then goes through the guard:
+	// nothing unvalidated is routed or stored, and a panic costs one
+	// request, not the core.
+	h := func(fn sipgo.RequestHandler) sipgo.RequestHandler { return r.inflight.Handler(r.guard.Wrap(fn)) }
+	srv.OnRegister(h(r.onRegister))
+	srv.OnAck(h(r.onAck))
+	srv.OnOptions(h(r.onOptions))
+	srv.OnNoRoute(h(r.onCall)) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
 	return r, nil
 }
+
+// onOptions answers an OPTIONS ping to this node and routes any other.
+func (r *registrar) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if req.Route() == nil && !hasToTag(req) && req.Recipient.User == "" {
+		sipx.Respond(tx, req, 200, "OK", nil) // a ping to us
+		return
+	}
+	r.onCall(req, tx)
+}
+
+// SIPRefused is the number of requests this node answered 400 for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPRefused() uint64 { return s.sipGuard.Refused() }
+
+// SIPDropped is the number of ACKs and responses this node dropped for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPDropped() uint64 { return s.sipGuard.Dropped() }
+
+// SIPPanics is the number of SIP handler panics this node recovered from.
+func (s *Server) SIPPanics() uint64 { return s.sipGuard.Panics() }
 
 func (r *registrar) Close() { r.srv.Close(); r.ua.Close() }
 

@@ -53,6 +53,10 @@ type Server struct {
 	// Serve; calls crosses between them.
 	phoneReg, mraReg *registrar
 	calls            callTable
+	// sipGuard validates every SIP request and recovers handler panics on
+	// both SIP ports (RFC 3261 §8.2, §16.3); built in New, so its
+	// counters can be read at any time.
+	sipGuard *sipx.Guard
 
 	// ttlAccess and ttlRefresh are the token lifetimes in force (the
 	// parameters, else the config), reloaded from the store by the sweep.
@@ -98,6 +102,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	for _, o := range opts {
 		o(s)
 	}
+	s.sipGuard = sipx.NewGuard(s.log.With("sip", "guard"))
 	var err error
 	if s.kp, err = mtls.NewKeyPair(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
 		return nil, fmt.Errorf("core: tomcat certificate: %w", err)

@@ -3,7 +3,10 @@
 // S-17/S-18 are decided by the core, which can tell MRA traffic by the
 // edge's certificate), config download (GET /<device>.cnf.xml and
 // /phone-edge-trust.pem, proxied to the core's config server with the
-// edge's public SIP address and URL, S-16/S-20), and a public SIP/TLS front that pre-checks bearer
+// edge's public SIP address and URL, S-16/S-20), and a public SIP/TLS front
+// that refuses a message missing, duplicating or garbling a mandatory
+// header before anything else (400 naming the header, RFC 3261 §8.2 and
+// §16.3, sipx.Guard), pre-checks bearer
 // tokens against the core's JWKS, adds Path (RFC 3327) and Via, forwards
 // over mutual TLS to the core's MRA port (S-11), and relays responses back
 // on the phone's own connection. Its TURN relay (turn.go) hands phones

@@ -38,6 +38,9 @@ type SIPFront struct {
 	flowKey []byte
 	log     *slog.Logger
 	txWait  time.Duration
+	// guard validates every request before a handler sees it and
+	// recovers a handler's panic (RFC 3261 §8.2, §16.3).
+	guard *sipx.Guard
 	// coreAddrs are the core's MRA addresses as "ip:port", set before
 	// serving and read-only after.
 	coreAddrs map[string]bool
@@ -185,26 +188,43 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 	}
 	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, coreMRA: cfg.CoreMRA, host: cfg.AdvertisedHost,
 		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
-		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second,
+		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second, guard: sipx.NewGuard(log),
 		legs: legTable{flows: map[string]struct{}{}, dialogs: map[legKey]struct{}{}}}
 	// Requests in flight per phone connection (issue 9 item 10); the link
 	// to the core carries every phone's traffic and is not bounded.
 	f.inflight = &sipx.InFlight{Limit: cfg.SIPMaxInFlight, Exempt: func(src string) bool { return f.coreAddrs[src] }}
 	f.inflight.Attach(ua)
-	bound := f.inflight.Handler
-	srv.OnRegister(bound(f.onRegister))
-	srv.OnAck(bound(f.onAck))
-	srv.OnOptions(bound(func(req *sip.Request, tx sip.ServerTransaction) {
-		// A phone's out-of-dialog OPTIONS is a keep-alive ping to us.
-		if !f.fromCore(req) && req.Route() == nil && !hasToTag(req) {
-			sipx.Respond(tx, req, 200, "OK", nil)
-			return
-		}
-		f.onRequest(req, tx)
-	}))
-	srv.OnNoRoute(bound(f.onRequest)) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
+	// Every handler is counted in flight, then goes through the guard:
+	// nothing unvalidated is forwarded, and a panic costs one request, not
+	// the edge.
+	h := func(fn sipgo.RequestHandler) sipgo.RequestHandler { return f.inflight.Handler(f.guard.Wrap(fn)) }
+	srv.OnRegister(h(f.onRegister))
+	srv.OnAck(h(f.onAck))
+	srv.OnOptions(h(f.onOptions))
+	srv.OnNoRoute(h(f.onRequest)) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
 	return f, nil
 }
+
+// onOptions answers a phone's out-of-dialog OPTIONS, a keep-alive ping to
+// us, and routes any other like a request.
+func (f *SIPFront) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if !f.fromCore(req) && req.Route() == nil && !hasToTag(req) {
+		sipx.Respond(tx, req, 200, "OK", nil)
+		return
+	}
+	f.onRequest(req, tx)
+}
+
+// Refused is the number of requests the edge answered 400 for a missing,
+// duplicated or malformed mandatory header.
+func (f *SIPFront) Refused() uint64 { return f.guard.Refused() }
+
+// Dropped is the number of ACKs and responses the edge dropped for a
+// missing, duplicated or malformed mandatory header.
+func (f *SIPFront) Dropped() uint64 { return f.guard.Dropped() }
+
+// Panics is the number of SIP handler panics the edge recovered from.
+func (f *SIPFront) Panics() uint64 { return f.guard.Panics() }
 
 // setCoreAddrs records the core's MRA address as connections report it, so
 // requests the core sends down are told from requests phones send up.
@@ -312,7 +332,7 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(f.coreMRA)
 	fwd.SetTransport("TLS")
-	res := sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log)
+	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
 	f.legs.track(req, req.Source(), res)
 }
 
@@ -338,7 +358,7 @@ func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(src)
 	fwd.SetTransport("TLS")
-	res := sipx.Relay(context.Background(), f.client, tx, req, fwd, nil, f.log)
+	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, nil)
 	f.legs.track(req, src, res)
 }
 
@@ -416,7 +436,7 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
 	fwd.SetDestination(f.coreMRA)
 	fwd.SetTransport("TLS")
-	if res := sipx.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge, f.log); res != nil && res.IsSuccess() {
+	if res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge); res != nil && res.IsSuccess() {
 		if unregisters(req) {
 			f.legs.dropFlow(req.Source())
 		} else {

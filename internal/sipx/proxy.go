@@ -3,7 +3,6 @@ package sipx
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -45,7 +44,11 @@ func PopRoute(req *sip.Request, self func(sip.Uri) bool) bool {
 // upstream cancels an INVITE, a CANCEL follows downstream (§16.10). rewrite,
 // when set, may change a response before it goes upstream. It returns the
 // final response, or nil when none came (a 408/503 has then been sent).
-func Relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTransaction, req, fwd *sip.Request, rewrite func(*sip.Response), log *slog.Logger) *sip.Response {
+// A response that fails CheckResponse is dropped, never relayed: a bad
+// provisional is skipped, a bad final one is answered 502 Bad Gateway
+// upstream (RFC 3261 §21.5.3) and nil returned.
+func (g *Guard) Relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTransaction, req, fwd *sip.Request, rewrite func(*sip.Response)) *sip.Response {
+	log := g.log
 	ctx, cancel := context.WithTimeout(ctx, 64*500*time.Millisecond) // Timer B/F
 	defer cancel()
 	down, err := client.TransactionRequest(ctx, fwd, sipgo.ClientRequestAddVia)
@@ -75,6 +78,13 @@ func Relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTransaction, 
 	for {
 		select {
 		case res := <-down.Responses():
+			if err := g.CheckResponse(fwd, res); err != nil {
+				if res.IsProvisional() {
+					continue
+				}
+				Respond(tx, req, 502, "Bad Gateway", nil)
+				return nil
+			}
 			back := res.Clone()
 			back.RemoveHeader("Via") // ours, the top one
 			if rewrite != nil {

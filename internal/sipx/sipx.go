@@ -1,7 +1,10 @@
 // Package sipx holds the SIP helpers both tiers share on top of sipgo:
-// building a user agent with Edgeway's transport limits, reading
-// multi-valued headers, contacts and addresses of record, and log-safe
-// fingerprints of secrets.
+// building a user agent with Edgeway's transport limits and parser,
+// validating every message before a tier acts on it (ValidateRequest,
+// ValidateResponse: RFC 3261 §8.2, §16.3) behind a Guard that every
+// handler goes through and that recovers a handler's panic, proxying
+// (PrepareForward, Guard.Relay), reading multi-valued headers, contacts
+// and addresses of record, and log-safe fingerprints of secrets.
 package sipx
 
 import (
@@ -21,11 +24,14 @@ import (
 )
 
 // NewUA builds a sipgo user agent whose TLS connections are closed after
-// idle of silence (keep-alive CRLFs count) and that dials with tlsConf.
+// idle of silence (keep-alive CRLFs count), that dials with tlsConf, and
+// that parses with NewParser, so a bad mandatory header reaches
+// ValidateRequest instead of closing the connection.
 func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config, extra ...sipgo.UserAgentOption) (*sipgo.UserAgent, error) {
 	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: idle, WriteTimeout: 10 * time.Second}}
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(name),
+		sipgo.WithUserAgentParser(NewParser()),
 		sipgo.WithUserAgentHostname(hostname),
 		sipgo.WithUserAgentTransportLayerOptions(
 			sip.WithTransportLayerLogger(log),
