@@ -307,6 +307,15 @@ func (l *Limiter) get(c *lru.Cache[string, record], key string, now time.Time) r
 	return r
 }
 
+// ForgetSubject drops the failure history of subject (its secret was
+// replaced: an activation code re-issued), so a source that failed on the
+// old secret is not held back by the subject lock on the new one.
+func (l *Limiter) ForgetSubject(subject string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.subjects.Remove(subject)
+}
+
 // lens returns the number of tracked sources, subjects and sources with
 // attempts in flight (for tests).
 func (l *Limiter) lens() (sources, subjects, inFlight int) {
