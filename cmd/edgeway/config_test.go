@@ -74,6 +74,7 @@ func TestDeployCoreYAML(t *testing.T) {
 		{"access_token_ttl", c.AccessTokenTTL, d.AccessTokenTTL},
 		{"refresh_token_ttl", c.RefreshTokenTTL, d.RefreshTokenTTL},
 		{"activation_code_ttl", c.ActivationCodeTTL, d.ActivationCodeTTL},
+		{"activation_guesses", c.ActivationGuesses, d.ActivationGuesses},
 		{"max_register_expires", c.MaxRegisterExpires, d.MaxRegisterExpires},
 		{"sip_idle_timeout", c.SIPIdleTimeout, d.SIPIdleTimeout},
 		{"handshake_timeout", c.HandshakeTimeout, d.HandshakeTimeout},

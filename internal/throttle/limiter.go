@@ -93,6 +93,8 @@ func (e *Error) Error() string {
 		what = "too many failed attempts on this subject"
 	case ScopeInFlight:
 		what = "too many concurrent attempts from this source"
+	case ScopeBudget:
+		what = "too many failed attempts from all sources"
 	}
 	return fmt.Sprintf("throttle: %s; retry after %v", what, e.RetryAfter.Round(time.Millisecond))
 }
