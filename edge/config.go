@@ -66,6 +66,10 @@ type Config struct {
 	// MaxConnsPerSource caps phone connections from one IP (default 1000).
 	MaxConnsPerSource int `yaml:"max_conns_per_source"`
 
+	// ActivationFailures is this edge's budget of failed activation-code
+	// grants across all sources (issue 9, edge/budget.go).
+	ActivationFailures FailureBudget `yaml:"activation_failures"`
+
 	TLS TLSConfig `yaml:"tls"`
 
 	// TURN is the media relay (edge/turn.go); it runs when
@@ -145,6 +149,7 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnsPerSource == 0 {
 		c.MaxConnsPerSource = 1000
 	}
+	c.ActivationFailures = c.ActivationFailures.withDefaults()
 	c.TURN = c.TURN.withDefaults(c)
 	return c
 }
@@ -175,6 +180,7 @@ func (c Config) Validate() error {
 	if c.TLS.PublicCert == "" || c.TLS.PublicKey == "" || c.TLS.MTLSCert == "" || c.TLS.MTLSKey == "" || c.TLS.CoreTrust == "" {
 		errs = append(errs, errors.New("tls.public_cert, tls.public_key, tls.mtls_cert, tls.mtls_key and tls.core_trust are required (run `edgeway pki init` for a development PKI)"))
 	}
+	errs = append(errs, c.ActivationFailures.validate()...)
 	errs = append(errs, c.TURN.validate()...)
 	return errors.Join(errs...)
 }

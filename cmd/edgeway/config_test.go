@@ -106,6 +106,7 @@ func TestDeployEdgeYAML(t *testing.T) {
 		{"sip_idle_timeout", e.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", e.HandshakeTimeout, 10 * time.Second},
 		{"max_conns_per_source", e.MaxConnsPerSource, 1000},
+		{"activation_failures", e.ActivationFailures, edge.Config{}.WithDefaults().ActivationFailures},
 		{"tls.mtls_cert", e.TLS.MTLSCert, "/etc/edgeway/edge-mtls.pem"},
 	}
 	for _, ck := range checks {
