@@ -31,7 +31,7 @@
 //   - Sources are IPv4 addresses, or IPv6 /64 prefixes (one subscriber
 //     holds a whole /64).
 //   - Every failed redemption (malformed, unknown, wrong device, already
-//     used, expired or revoked code) counts one failure for the source and
+//     used, expired, revoked or locked code) counts one failure for the source and
 //     one for the device, when the store has answered. Infrastructure
 //     errors (the store is unreachable, the context ends) count nothing. A
 //     success clears the history of its source and of its device.
@@ -81,9 +81,12 @@
 //     revoked or expired (the caller holds a real code: not a guess),
 //     guesses on a device without an outstanding code (nothing to guess
 //     or lock), and requests refused before the code is looked up
-//     (unknown device, S-17 and S-5 policy). A request that names no
-//     device is refused as invalid_request before any of this: only the
-//     per-source throttle (and an edge's failure budget) apply to it.
+//     (an unknown device, which still costs the source and, being
+//     invalid_grant, an edge's failure budget; S-17 and S-5 policy
+//     refusals, which cost the source). The grant requires the device
+//     parameter: a request without it (or without a code) is refused
+//     400 invalid_request before any code is looked up, so it is no guess
+//     and nothing counts it.
 //   - The guess that reaches DeviceBudget.MaxWrongGuesses (default 10) in
 //     one Window (default 1 h, fixed, opened by its first wrong guess)
 //     locks the device's outstanding code: from then on every redemption

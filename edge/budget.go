@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
@@ -57,6 +58,7 @@ const maxTokenForm = 16 << 10
 // The body is read (at most maxTokenForm) to find the grant type and handed
 // on unchanged.
 func (s *Server) tokenHandler(budget *throttle.Budget, activation, other http.Handler) http.Handler {
+	var spent atomic.Bool // logged once per episode, not per refusal
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenForm))
 		if err != nil {
@@ -74,10 +76,16 @@ func (s *Server) tokenHandler(budget *throttle.Budget, activation, other http.Ha
 			if te := (*throttle.Error)(nil); errors.As(err, &te) {
 				retry = te.RetryAfterSeconds()
 			}
-			s.log.Debug("activation grant refused: failure budget spent", "source", r.RemoteAddr, "retry_after_s", retry)
+			if !spent.Swap(true) {
+				s.log.Warn("failed activation grants over budget: refusing activation grants at the edge until it refills",
+					"budget", budget.String(), "retry_after_s", retry)
+			}
 			writeEdgeOAuthError(w, http.StatusTooManyRequests, "slow_down",
 				"too many failed activation attempts through this edge; retry later", retry)
 			return
+		}
+		if spent.Swap(false) {
+			s.log.Info("activation failure budget refilled: activation grants reach the core again")
 		}
 		activation.ServeHTTP(w, r)
 	})
