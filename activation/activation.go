@@ -25,15 +25,25 @@ var (
 	ErrUsed        = errors.New("activation: code already used")
 	ErrExpired     = errors.New("activation: code expired")
 	ErrRevoked     = errors.New("activation: code revoked")
+	// ErrLocked: the device's outstanding code is locked after too many
+	// wrong guesses (see DeviceBudget); every code is refused for the
+	// device, the right one included, until a new code is issued.
+	ErrLocked = errors.New("activation: code locked after too many wrong guesses; an administrator must issue a new one")
 )
+
+// GuessError is a wrong guess (ErrUnknown or ErrWrongDevice, which it
+// unwraps to) counted against the named device's DeviceBudget: how many
+// in the current window, and whether this one locked the device's code.
+type GuessError = store.GuessError
 
 // Store is the subset of store.Store the service needs.
 type Store interface {
 	PutActivationCode(ctx context.Context, c store.ActivationCode) error
-	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time) (store.ActivationCode, error)
+	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget store.GuessBudget) (store.ActivationCode, error)
 	ListActivationCodes(ctx context.Context, device string) ([]store.ActivationCode, error)
 	RevokeActivationCode(ctx context.Context, id string, now time.Time) error
 	RevokeDeviceActivationCodes(ctx context.Context, device string, now time.Time) error
+	ResetActivationGuesses(ctx context.Context, device string) error
 }
 
 var _ Store = (store.Store)(nil)
@@ -49,6 +59,35 @@ type Config struct {
 	Validity time.Duration    // default 168h
 	Now      func() time.Time // default time.Now
 	Throttle ThrottleConfig
+	// DeviceBudget bounds wrong guesses per device, across every source
+	// and core node (in the store).
+	DeviceBudget DeviceBudget
+}
+
+// DeviceBudget is the per-device budget of wrong guesses; zero fields take
+// the defaults. See the package documentation.
+type DeviceBudget struct {
+	MaxWrongGuesses int           // wrong guesses per window that lock the device's code; default 10
+	Window          time.Duration // fixed window, opened by its first wrong guess; default 1h
+}
+
+// Device budget defaults.
+const (
+	DefaultMaxWrongGuesses = 10
+	DefaultGuessWindow     = time.Hour
+)
+
+func (b DeviceBudget) withDefaults() (DeviceBudget, error) {
+	if b.MaxWrongGuesses < 0 || b.Window < 0 {
+		return b, errors.New("activation: negative device budget")
+	}
+	if b.MaxWrongGuesses == 0 {
+		b.MaxWrongGuesses = DefaultMaxWrongGuesses
+	}
+	if b.Window == 0 {
+		b.Window = DefaultGuessWindow
+	}
+	return b, nil
 }
 
 // Service issues, lists, revokes and redeems activation codes.
@@ -58,6 +97,7 @@ type Service struct {
 	validity time.Duration
 	now      func() time.Time
 	limiter  *throttle.Limiter
+	budget   store.GuessBudget
 	issueMu  sync.Mutex // serializes Issue, so a device never ends up with two live codes from this process
 }
 
@@ -83,12 +123,17 @@ func New(st Store, secret []byte, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	budget, err := cfg.DeviceBudget.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
 		st:       st,
 		secret:   append([]byte(nil), secret...),
 		validity: cfg.Validity,
 		now:      cfg.Now,
 		limiter:  lim,
+		budget:   store.GuessBudget{Max: budget.MaxWrongGuesses, Window: budget.Window},
 	}, nil
 }
 
@@ -101,7 +146,8 @@ type Issued struct {
 }
 
 // Issue creates a code for device, first revoking the device's older unused
-// codes. The ID is random and unrelated to the code.
+// codes (a locked one included) and forgetting the wrong guesses counted
+// against the device. The ID is random and unrelated to the code.
 func (s *Service) Issue(ctx context.Context, device string) (Issued, error) {
 	if device == "" {
 		return Issued{}, errors.New("activation: issue: empty device name")
@@ -112,6 +158,12 @@ func (s *Service) Issue(ctx context.Context, device string) (Issued, error) {
 	if err := s.st.RevokeDeviceActivationCodes(ctx, device, now); err != nil {
 		return Issued{}, fmt.Errorf("activation: issue for %q: %w", device, err)
 	}
+	// With no outstanding code nothing is counted, so no guess can slip in
+	// between the reset and the new code.
+	if err := s.st.ResetActivationGuesses(ctx, device); err != nil {
+		return Issued{}, fmt.Errorf("activation: issue for %q: %w", device, err)
+	}
+	s.limiter.ForgetSubject(device) // this node's in-memory device lock goes with the old code
 	for range 3 {
 		code, err := Generate()
 		if err != nil {
@@ -217,8 +269,9 @@ func (s *Service) RevokeDevice(ctx context.Context, device string) error {
 
 // Redeem checks the throttle for source (an IP string) and device, parses
 // the code, and redeems it exactly once. It returns the redeemed code's
-// record, or ErrMalformed (wrapped), ErrUnknown, ErrWrongDevice, ErrUsed,
-// ErrExpired, ErrRevoked, a *ThrottledError, or an infrastructure error.
+// record, or ErrMalformed (wrapped), ErrUnknown, ErrWrongDevice (either
+// possibly as a *GuessError), ErrLocked, ErrUsed, ErrExpired, ErrRevoked, a
+// *ThrottledError, or an infrastructure error.
 // It is Attempt followed by RedeemAttempt.
 func (s *Service) Redeem(ctx context.Context, source, device, code string) (store.ActivationCode, error) {
 	a, err := s.Attempt(source, device)
@@ -242,8 +295,8 @@ func (s *Service) Attempt(source, device string) (*throttle.Attempt, error) {
 
 // RedeemAttempt parses code and redeems it for device within a, an attempt
 // obtained from Attempt for the same device, and ends a itself: Fail on
-// ErrMalformed, ErrUnknown, ErrWrongDevice, ErrUsed, ErrExpired or
-// ErrRevoked; Succeed on success; Abandon on an infrastructure error (the
+// ErrMalformed, ErrUnknown, ErrWrongDevice, ErrLocked, ErrUsed, ErrExpired
+// or ErrRevoked; Succeed on success; Abandon on an infrastructure error (the
 // store, the context). An attempt that has already ended, or that was
 // admitted for another device, is refused with an error (and abandoned)
 // without touching the store.
@@ -260,13 +313,17 @@ func (s *Service) RedeemAttempt(ctx context.Context, a *throttle.Attempt, device
 		a.Fail()
 		return store.ActivationCode{}, err
 	}
-	ac, err := s.st.RedeemActivationCode(ctx, Hash(s.secret, c), device, s.now())
+	ac, err := s.st.RedeemActivationCode(ctx, Hash(s.secret, c), device, s.now(), s.budget)
 	if err == nil {
 		a.Succeed()
 		return ac, nil
 	}
 	if mapped := mapStoreErr(err); mapped != nil {
 		a.Fail()
+		var ge *GuessError
+		if errors.As(err, &ge) {
+			return store.ActivationCode{}, &GuessError{Device: ge.Device, Failures: ge.Failures, Locked: ge.Locked, Err: mapped}
+		}
 		return store.ActivationCode{}, mapped
 	}
 	return store.ActivationCode{}, fmt.Errorf("activation: redeem: %w", err) // abandoned: not counted
@@ -276,6 +333,8 @@ func (s *Service) RedeemAttempt(ctx context.Context, a *throttle.Attempt, device
 // err is not a verdict about the code.
 func mapStoreErr(err error) error {
 	switch {
+	case errors.Is(err, store.ErrLocked):
+		return ErrLocked
 	case errors.Is(err, store.ErrNotFound):
 		return ErrUnknown
 	case errors.Is(err, store.ErrWrongDevice):

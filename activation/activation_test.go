@@ -78,10 +78,10 @@ func newGateStore(st Store) *gateStore { return &gateStore{Store: st, release: m
 
 func (g *gateStore) open() { g.openOnce.Do(func() { close(g.release) }) }
 
-func (g *gateStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time) (store.ActivationCode, error) {
+func (g *gateStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget) (store.ActivationCode, error) {
 	g.arrived.Add(1)
 	<-g.release
-	return g.Store.RedeemActivationCode(ctx, h, d, now)
+	return g.Store.RedeemActivationCode(ctx, h, d, now, b)
 }
 
 // waitFor polls cond for up to 10 s.
@@ -592,11 +592,11 @@ type failingStore struct {
 	failing atomic.Bool
 }
 
-func (f *failingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time) (store.ActivationCode, error) {
+func (f *failingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget) (store.ActivationCode, error) {
 	if f.failing.Load() {
 		return store.ActivationCode{}, errors.New("database is unreachable")
 	}
-	return f.Store.RedeemActivationCode(ctx, h, d, now)
+	return f.Store.RedeemActivationCode(ctx, h, d, now, b)
 }
 
 func TestInfrastructureErrorsNotCounted(t *testing.T) {
@@ -781,9 +781,9 @@ type countingStore struct {
 	n atomic.Int32
 }
 
-func (c *countingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time) (store.ActivationCode, error) {
+func (c *countingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget) (store.ActivationCode, error) {
 	c.n.Add(1)
-	return c.Store.RedeemActivationCode(ctx, h, d, now)
+	return c.Store.RedeemActivationCode(ctx, h, d, now, b)
 }
 
 // Twenty wrong guesses in a row from one address: five reach the store,

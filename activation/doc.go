@@ -31,7 +31,7 @@
 //   - Sources are IPv4 addresses, or IPv6 /64 prefixes (one subscriber
 //     holds a whole /64).
 //   - Every failed redemption (malformed, unknown, wrong device, already
-//     used, expired or revoked code) counts one failure for the source and
+//     used, expired, revoked or locked code) counts one failure for the source and
 //     one for the device, when the store has answered. Infrastructure
 //     errors (the store is unreachable, the context ends) count nothing. A
 //     success clears the history of its source and of its device.
@@ -62,6 +62,44 @@
 // obtains the attempt with Service.Attempt, ends it with Fail when it
 // refuses, and otherwise redeems within it with Service.RedeemAttempt, so
 // such refusals are throttled and counted like wrong codes.
+//
+// # Per-device budget
+//
+// The throttle above is per process and per source: 2,000 addresses still
+// got about 141 guesses a second through (issue 9). The per-device budget
+// lives in the store of record instead, so it holds whatever the source
+// and across every edge and core node sharing the store:
+//
+//   - A wrong guess naming a device is a well-formed code that matches no
+//     code (ErrUnknown) or another device's code (ErrWrongDevice), sent
+//     while the device has an outstanding code (unused, unrevoked,
+//     unexpired). It is counted in the same store transaction that
+//     looked the code up, so concurrent guesses are counted one by one:
+//     at most MaxWrongGuesses are ever evaluated per window, never more.
+//   - Not counted: malformed codes (they cannot match anything; they
+//     still cost the source), a code of the device itself that is used,
+//     revoked or expired (the caller holds a real code: not a guess),
+//     guesses on a device without an outstanding code (nothing to guess
+//     or lock), and requests refused before the code is looked up
+//     (an unknown device, which still costs the source and, being
+//     invalid_grant, an edge's failure budget; S-17 and S-5 policy
+//     refusals, which cost the source). The grant requires the device
+//     parameter: a request without it (or without a code) is refused
+//     400 invalid_request before any code is looked up, so it is no guess
+//     and nothing counts it.
+//   - The guess that reaches DeviceBudget.MaxWrongGuesses (default 10) in
+//     one Window (default 1 h, fixed, opened by its first wrong guess)
+//     locks the device's outstanding code: from then on every redemption
+//     naming the device fails with ErrLocked without the code even being
+//     looked up, the right code included, so the lock is no oracle.
+//   - Issue (the administrator re-issuing the code) revokes the locked
+//     code, resets the count and clears this node's in-memory device
+//     lock.
+//
+// The price is a denial of service the issue accepts: anyone who knows a
+// device name can lock its code with MaxWrongGuesses wrong guesses; the
+// administrator re-issues it. The core logs each lock at WARN with the
+// device and the count.
 //
 // The throttle state lives in memory, per process, in two bounded LRU caches
 // (sources and devices, MaxEntries each, default 100000), so memory stays

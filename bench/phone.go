@@ -82,6 +82,7 @@ type TokenError struct {
 	Status      int
 	Code        string `json:"error"`
 	Description string `json:"error_description"`
+	RetryAfter  string `json:"-"` // the Retry-After header, if any
 }
 
 func (e *TokenError) Error() string {
@@ -239,7 +240,7 @@ func PostToken(ctx context.Context, client *http.Client, base string, form url.V
 		return Tokens{}, fmt.Errorf("token endpoint: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		te := &TokenError{Status: resp.StatusCode}
+		te := &TokenError{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
 		if err := json.Unmarshal(body, te); err != nil || te.Code == "" {
 			te.Code, te.Description = "http_error", strings.TrimSpace(string(body))
 		}

@@ -247,7 +247,8 @@ type CodeView struct {
 	ExpiresAt time.Time  `json:"expires_at"`
 	UsedAt    *time.Time `json:"used_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	State     string     `json:"state"`
+	LockedAt  *time.Time `json:"locked_at,omitempty"` // after too many wrong guesses (issue 9)
+	State     string     `json:"state"`               // valid, used, revoked, expired or locked
 }
 
 func (s *Server) apiActivationList(w http.ResponseWriter, r *http.Request) {
@@ -268,6 +269,9 @@ func (s *Server) apiActivationList(w http.ResponseWriter, r *http.Request) {
 			v.RevokedAt, v.State = &t, "revoked"
 		} else if !now.Before(c.ExpiresAt) {
 			v.State = "expired"
+		} else if !c.LockedAt.IsZero() {
+			t := c.LockedAt
+			v.LockedAt, v.State = &t, "locked"
 		}
 		out = append(out, v)
 	}

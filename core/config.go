@@ -55,6 +55,9 @@ type Config struct {
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
 	// ActivationCodeTTL is how long an activation code is valid (default 168h).
 	ActivationCodeTTL time.Duration `yaml:"activation_code_ttl"`
+	// ActivationGuesses is the per-device budget of wrong activation-code
+	// guesses (issue 9): see ActivationGuessConfig.
+	ActivationGuesses ActivationGuessConfig `yaml:"activation_guesses"`
 
 	// MaxRegisterExpires caps a binding's lifetime in seconds (default 3600);
 	// a binding never outlives the token that created it.
@@ -107,6 +110,18 @@ type Config struct {
 	// AdminTokenFile holds the admin API bearer token; created (0600) on
 	// first start when missing (default DataDir/admin.token).
 	AdminTokenFile string `yaml:"admin_token_file"`
+}
+
+// ActivationGuessConfig is the per-device budget of wrong activation-code
+// guesses, counted in the store so that it holds across every source, edge
+// and core node: MaxWrong wrong guesses naming a device within Window lock
+// its outstanding code until an administrator issues a new one.
+type ActivationGuessConfig struct {
+	// MaxWrong is the number of wrong guesses that locks the code (default 10).
+	MaxWrong int `yaml:"max_wrong"`
+	// Window is the fixed counting window, opened by its first wrong guess
+	// (default 1h).
+	Window time.Duration `yaml:"window"`
 }
 
 // TLSConfig names the core's certificate files (S-11).
@@ -176,6 +191,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ActivationCodeTTL == 0 {
 		c.ActivationCodeTTL = 168 * time.Hour
+	}
+	if c.ActivationGuesses.MaxWrong == 0 {
+		c.ActivationGuesses.MaxWrong = 10
+	}
+	if c.ActivationGuesses.Window == 0 {
+		c.ActivationGuesses.Window = time.Hour
 	}
 	if c.MaxRegisterExpires == 0 {
 		c.MaxRegisterExpires = 3600
@@ -262,6 +283,9 @@ func (c Config) Validate() error {
 	}
 	if c.AccessTokenTTL < time.Minute || c.RefreshTokenTTL < c.AccessTokenTTL {
 		errs = append(errs, errors.New("access_token_ttl must be ≥ 1m and refresh_token_ttl ≥ access_token_ttl"))
+	}
+	if c.ActivationGuesses.MaxWrong < 1 || c.ActivationGuesses.Window < time.Second {
+		errs = append(errs, errors.New("activation_guesses.max_wrong must be ≥ 1 and activation_guesses.window ≥ 1s"))
 	}
 	if c.MaxRegisterExpires < 60 {
 		errs = append(errs, errors.New("max_register_expires must be ≥ 60"))

@@ -24,6 +24,8 @@ func TestConfigWithDefaults(t *testing.T) {
 		{"access_token_ttl", c.AccessTokenTTL, 60 * time.Minute},
 		{"refresh_token_ttl", c.RefreshTokenTTL, 1440 * time.Hour},
 		{"activation_code_ttl", c.ActivationCodeTTL, 168 * time.Hour},
+		{"activation_guesses.max_wrong (issue 9)", c.ActivationGuesses.MaxWrong, 10},
+		{"activation_guesses.window (issue 9)", c.ActivationGuesses.Window, time.Hour},
 		{"max_register_expires", c.MaxRegisterExpires, 3600},
 		{"sip_idle_timeout", c.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", c.HandshakeTimeout, 10 * time.Second},
@@ -52,6 +54,7 @@ func TestConfigWithDefaultsKeepsSetValues(t *testing.T) {
 		Node: "n1", DataDir: "/d", SIPAddress: "192.0.2.1", PhoneOAuthPort: 6090, MRAPort: 6091,
 		HTTPSAddr: "192.0.2.1:9443", ConfigAddr: "192.0.2.1:7971", AdvertisedHost: "cucm.example.com", Role: "subscriber", SIPDomain: "example.com", Issuer: "https://iss", Audience: "aud",
 		AccessTokenTTL: 2 * time.Minute, RefreshTokenTTL: 3 * time.Hour, ActivationCodeTTL: time.Hour,
+		ActivationGuesses:  ActivationGuessConfig{MaxWrong: 3, Window: 10 * time.Minute},
 		MaxRegisterExpires: 600, SIPIdleTimeout: time.Minute, HandshakeTimeout: time.Second,
 		SIPUnregisteredTimeout: 5 * time.Second, SIPMaxInFlight: -1, FDLimit: 1000, FDReserve: 100,
 		PhoneMaxConns: 1, MRAMaxConns: 2, HTTPSMaxConns: 3, ConfigMaxConns: 4, MaxConnsPerSource: 5,
@@ -107,6 +110,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "refresh ttl equal to access ttl", mod: func(c *Config) { c.AccessTokenTTL, c.RefreshTokenTTL = time.Hour, time.Hour }, ok: true},
 		{name: "access ttl below a minute", mod: func(c *Config) { c.AccessTokenTTL = 59 * time.Second }, contains: "access_token_ttl"},
 		{name: "max_register_expires below 60", mod: func(c *Config) { c.MaxRegisterExpires = 59 }, contains: "max_register_expires"},
+		{name: "activation_guesses.max_wrong negative (issue 9)", mod: func(c *Config) { c.ActivationGuesses.MaxWrong = -1 }, contains: "activation_guesses"},
+		{name: "activation_guesses.window below 1s (issue 9)", mod: func(c *Config) { c.ActivationGuesses.Window = time.Millisecond }, contains: "activation_guesses"},
+		{name: "activation_guesses.max_wrong 1 (issue 9)", mod: func(c *Config) { c.ActivationGuesses.MaxWrong = 1 }, ok: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

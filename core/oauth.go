@@ -212,7 +212,18 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code, doma
 		return nil, oauthErr(400, "unauthorized_client", "%v", err)
 	}
 	if _, err := s.codes.RedeemAttempt(ctx, a, device, code); err != nil {
+		var ge *activation.GuessError
+		if errors.As(err, &ge) && ge.Locked {
+			// Issue 9: the per-device budget is spent. Anyone who knows the
+			// device name can do this on purpose; the administrator
+			// re-issues the code.
+			s.log.Warn("activation code locked after too many wrong guesses; issue a new one",
+				"device", ge.Device, "wrong_guesses", ge.Failures, "window", s.cfg.ActivationGuesses.Window,
+				"mra", p.mra, "edge", p.edge, "source", p.source)
+		}
 		switch {
+		case errors.Is(err, activation.ErrLocked):
+			return nil, oauthErr(400, "invalid_grant", "activation code for device %s is locked after too many wrong guesses; an administrator must issue a new one", device)
 		case errors.Is(err, activation.ErrUsed):
 			return nil, oauthErr(400, "invalid_grant", "activation code has already been used")
 		case errors.Is(err, activation.ErrExpired):

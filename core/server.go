@@ -120,7 +120,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if err != nil {
 		return nil, fmt.Errorf("core: activation secret: %w", err)
 	}
-	if s.codes, err = activation.New(st, secret, activation.Config{Validity: cfg.ActivationCodeTTL, Now: s.now}); err != nil {
+	if s.codes, err = activation.New(st, secret, activation.Config{Validity: cfg.ActivationCodeTTL, Now: s.now,
+		DeviceBudget: activation.DeviceBudget{MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, Window: cfg.ActivationGuesses.Window}}); err != nil {
 		return nil, err
 	}
 	if s.logins, err = throttle.New(throttle.Config{Now: s.now}); err != nil {

@@ -101,6 +101,10 @@ type Config struct {
 	// negative: no bound).
 	SIPMaxInFlight int `yaml:"sip_max_inflight"`
 
+	// ActivationFailures is this edge's budget of failed activation-code
+	// grants across all sources (issue 9, edge/budget.go).
+	ActivationFailures FailureBudget `yaml:"activation_failures"`
+
 	TLS TLSConfig `yaml:"tls"`
 
 	// TURN is the media relay (edge/turn.go); it runs when
@@ -180,6 +184,7 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnsPerSource == 0 {
 		c.MaxConnsPerSource = 200
 	}
+	c.ActivationFailures = c.ActivationFailures.withDefaults()
 	c.TURN = c.TURN.withDefaults(c)
 	if c.FDLimit == 0 {
 		c.FDLimit = fdlimit.Current()
@@ -241,6 +246,7 @@ func (c Config) Validate() error {
 	if c.SIPUnregisteredTimeout < 0 {
 		errs = append(errs, fmt.Errorf("sip_unregistered_timeout %s must be positive", c.SIPUnregisteredTimeout))
 	}
+	errs = append(errs, c.ActivationFailures.validate()...)
 	errs = append(errs, c.TURN.validate()...)
 	return errors.Join(errs...)
 }

@@ -28,6 +28,8 @@ func TestConfigWithDefaults(t *testing.T) {
 		{"max_conns_per_source", c.MaxConnsPerSource, 200},
 		{"sip_unregistered_timeout", c.SIPUnregisteredTimeout, 30 * time.Second},
 		{"sip_max_inflight", c.SIPMaxInFlight, 32},
+		{"activation_failures.rate (issue 9)", c.ActivationFailures.Rate, 10.0},
+		{"activation_failures.burst (issue 9)", c.ActivationFailures.Burst, 100},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -168,6 +170,9 @@ func TestConfigValidate(t *testing.T) {
 		{name: "no mtls_cert (S-12)", mod: func(c *Config) { c.TLS.MTLSCert = "" }, contains: "tls."},
 		{name: "no mtls_key (S-12)", mod: func(c *Config) { c.TLS.MTLSKey = "" }, contains: "tls."},
 		{name: "no core_trust", mod: func(c *Config) { c.TLS.CoreTrust = "" }, contains: "tls."},
+		{name: "activation_failures.rate negative (issue 9)", mod: func(c *Config) { c.ActivationFailures.Rate = -1 }, contains: "activation_failures"},
+		{name: "activation_failures.burst negative (issue 9)", mod: func(c *Config) { c.ActivationFailures.Burst = -1 }, contains: "activation_failures"},
+		{name: "activation_failures fractional rate (issue 9)", mod: func(c *Config) { c.ActivationFailures.Rate = 0.5 }, ok: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -15,7 +15,11 @@
 // non-public addresses), closes idle TCP/TLS connections (turnsock.go) and
 // drops credentials whose token family the core revoked (turnrevoke.go).
 //
+// Activation-code grants pass a budget of failures shared by every source
+// (edge/budget.go, issue 9): once too many of them have failed, the edge
+// answers them 429 slow_down itself, without reaching the core.
+//
 // The edge keeps no state that cannot be lost: tokens, codes and bindings
-// live in the core. It never imports package core; the two talk over the
+// live in the core (the failure budget is in memory and starts full). It never imports package core; the two talk over the
 // network (internal/traversal).
 package edge

@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/sipx"
+	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/internal/traversal"
 	"github.com/edgeway/edgeway/mtls"
@@ -47,6 +48,10 @@ type Server struct {
 	turnSecret []byte
 	turn       atomic.Pointer[TURN]
 	sipFront   atomic.Pointer[SIPFront]
+
+	// activationBudget counts the activation grants the core refused, from
+	// every source (edge/budget.go, issue 9).
+	activationBudget *throttle.Budget
 }
 
 // New checks the configuration and loads the certificates.
@@ -71,6 +76,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if s.turnSecret, err = loadTURNSecret(cfg, s.log); err != nil {
 		return nil, err
+	}
+	if s.activationBudget, err = throttle.NewBudget(throttle.BudgetConfig{Rate: cfg.ActivationFailures.Rate, Burst: cfg.ActivationFailures.Burst}); err != nil {
+		return nil, fmt.Errorf("edge: activation_failures: %w", err)
 	}
 	s.coreURL, _ = url.Parse(cfg.CoreURL)
 	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
@@ -256,6 +264,19 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 		ModifyResponse: s.addTURNCredentials, // TURN credentials in token responses (edge/turn.go)
 		ErrorHandler:   unavailable,
 	}
+	// Activation-code grants: the same, and each one the core refuses with
+	// invalid_grant spends the edge's failure budget (edge/budget.go).
+	activation := &httputil.ReverseProxy{
+		Transport: oauth.Transport,
+		Rewrite:   oauth.Rewrite,
+		ModifyResponse: func(res *http.Response) error {
+			if err := spendOnFailure(s.activationBudget, res); err != nil {
+				return err
+			}
+			return s.addTURNCredentials(res)
+		},
+		ErrorHandler: unavailable,
+	}
 	config := &httputil.ReverseProxy{
 		Transport: s.http.Transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -276,7 +297,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 		oauth.ServeHTTP(w, r)
 	})
 	mux := http.NewServeMux()
-	mux.Handle("POST /oauth2/token", limited)
+	mux.Handle("POST /oauth2/token", s.tokenHandler(s.activationBudget, activation, oauth))
 	mux.Handle("POST /oauth2/revoke", limited)
 	mux.Handle("GET /.well-known/jwks.json", limited)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -13,7 +13,7 @@ import (
 // One-time activation codes for onboarding.
 func activationCmds() []adminCmd {
 	return []adminCmd{
-		{path: []string{"activation", "issue"}, args: "DEVICE", summary: "issue a one-time code (shown once)", run: activationIssue},
+		{path: []string{"activation", "issue"}, args: "DEVICE", summary: "issue a one-time code (shown once); revokes older ones and unlocks a code locked after wrong guesses", run: activationIssue},
 		{path: []string{"activation", "issue-bulk"}, args: "DEVICE...", summary: "issue codes for many devices, CSV on stdout", run: activationIssueBulk},
 		{path: []string{"activation", "list"}, args: "[DEVICE]", summary: "list codes (never the plaintext)", run: activationList},
 		{path: []string{"activation", "revoke"}, args: "ID", summary: "revoke a code", run: activationRevoke},

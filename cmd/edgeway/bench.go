@@ -32,6 +32,7 @@ import (
 type benchFlags struct {
 	conn                    connFlags
 	phones, calls, workers  int
+	sources, count          int
 	rate                    float64
 	duration, talk, timeout time.Duration
 	hold                    bool
@@ -51,7 +52,7 @@ type benchFlags struct {
 func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	b.conn.register(fs)
 	fs.IntVar(&b.phones, "phones", 100, "simulated phones (devices provisioned through the admin API)")
-	fs.IntVar(&b.workers, "workers", 0, "concurrent redemptions for onboard (default 64; each phone has its own source address)")
+	fs.IntVar(&b.workers, "workers", 0, "concurrent redemptions for onboard (default 64; each phone has its own source address) and guess (default min(--sources, 64))")
 	fs.Float64Var(&b.rate, "rate", 0, "attempts per second in all (0: as fast as the workers go)")
 	fs.DurationVar(&b.duration, "duration", 10*time.Second, "how long the measured phase runs (every run also stops after its count)")
 	fs.DurationVar(&b.timeout, "timeout", 10*time.Second, "per-attempt timeout")
@@ -73,6 +74,9 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	case "calls":
 		fs.IntVar(&b.calls, "calls", 10, "concurrent calls (2 phones each)")
 		fs.DurationVar(&b.talk, "talk", 5*time.Second, "media per call; each caller places calls back to back for --duration")
+	case "guess":
+		fs.IntVar(&b.sources, "sources", 1, "source addresses the guesses come from (127.1.x.y, one after another)")
+		fs.IntVar(&b.count, "count", 0, "stop after this many guesses (0: only --duration ends the run)")
 	case "turn":
 		fs.IntVar(&b.streams, "streams", 200, "concurrent relayed G.711 streams (172-byte packets every 20 ms, echoed back by a peer on loopback)")
 		fs.StringVar(&b.turnServer, "server", "", "TURN server host:port over UDP (default: the edge's, from quickstart.json)")
@@ -81,13 +85,15 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	}
 }
 
-var benchUsage = `usage: edgeway bench onboard|register|calls|turn [flags]
+var benchUsage = `usage: edgeway bench onboard|register|calls|turn|guess [flags]
   onboard   provision --phones devices with activation codes, redeem them through the edge
   register  --phones phones, each on its own TLS connection, REGISTER with bearer tokens
             (--hold: register once and hold idle to measure memory per phone;
             --registrar: any SIP/TLS registrar, no token)
   calls     --calls concurrent calls with SRTP through the edge's TURN relay
   turn      --streams G.711-sized streams through a TURN relay (the edge's, or --server)
+  guess     wrong activation codes for --phones devices through the edge from --sources
+            addresses for --duration: how many wrong guesses per second the core evaluates
 Run 'edgeway bench <what> -h' for the flags.`
 
 func runBench(ctx context.Context, args []string, out io.Writer) error {
@@ -99,7 +105,7 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}
 	what := args[0]
-	if what != "onboard" && what != "register" && what != "calls" && what != "turn" {
+	if what != "onboard" && what != "register" && what != "calls" && what != "turn" && what != "guess" {
 		return fmt.Errorf("%w: unknown bench %q\n%s", errUsage, what, benchUsage)
 	}
 	fs := flag.NewFlagSet("bench "+what, flag.ContinueOnError)
@@ -145,6 +151,8 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 		res, err = r.callsRun(ctx)
 	case "turn":
 		res, err = r.turnRun(ctx)
+	case "guess":
+		res, err = r.guessRun(ctx)
 	}
 	if err != nil {
 		return err

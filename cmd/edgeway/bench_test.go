@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -86,5 +87,44 @@ func TestBenchCommands(t *testing.T) {
 	out = run("calls", "--calls", "2", "--talk", "1s", "--duration", "1s", "--prefix", "CALL", "--first-line", "7200000")
 	if row(out, "errors") != "0" || !strings.Contains(row(out, "media (both sides)"), "lost 0 (0.000 %), auth failures 0") {
 		t.Errorf("calls:\n%s", out)
+	}
+}
+
+// edgeway bench guess: wrong codes for 3 devices from 20 addresses. The
+// core evaluates at most the per-device budget (10 each, issue 9); the rest
+// are refused unevaluated (locked, or by the per-source throttle's device
+// lock), and no wrong code is ever accepted.
+func TestBenchGuess(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	info := env.Info
+	info.PID = os.Getpid()
+	qs := filepath.Join(t.TempDir(), "quickstart.json")
+	if err := quickstart.WriteInfo(qs, info); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	args := []string{"guess", "--phones", "3", "--sources", "20", "--count", "60", "--duration", "60s",
+		"--prefix", "GUESS", "--first-line", "7300000", "--quickstart", qs, "--progress", "never", "--log-level", "error"}
+	if err := runBench(context.Background(), args, &out); err != nil {
+		t.Fatalf("edgeway bench guess: %v\n%s", err, out.String())
+	}
+	row := func(key string) string {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + `\s+(.*)$`).FindStringSubmatch(out.String())
+		if m == nil {
+			t.Fatalf("no %q row in:\n%s", key, out.String())
+		}
+		return strings.TrimSpace(m[1])
+	}
+	count := func(key string) int {
+		var n int
+		var per float64
+		if _, err := fmt.Sscanf(row(key), "%d (%f /s)", &n, &per); err != nil {
+			t.Fatalf("%s: %q: %v", key, row(key), err)
+		}
+		return n
+	}
+	evaluated, refused := count("guesses evaluated by the core"), count("guesses refused unevaluated")
+	if row("attempts") != "60" || row("wrong codes accepted (must be 0)") != "0" || evaluated > 30 || evaluated < 3 || evaluated+refused != 60 {
+		t.Errorf("bench guess (want at most 30 evaluated, the rest refused):\n%s", out.String())
 	}
 }

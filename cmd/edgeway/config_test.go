@@ -74,6 +74,7 @@ func TestDeployCoreYAML(t *testing.T) {
 		{"access_token_ttl", c.AccessTokenTTL, d.AccessTokenTTL},
 		{"refresh_token_ttl", c.RefreshTokenTTL, d.RefreshTokenTTL},
 		{"activation_code_ttl", c.ActivationCodeTTL, d.ActivationCodeTTL},
+		{"activation_guesses", c.ActivationGuesses, d.ActivationGuesses},
 		{"max_register_expires", c.MaxRegisterExpires, d.MaxRegisterExpires},
 		{"sip_idle_timeout", c.SIPIdleTimeout, d.SIPIdleTimeout},
 		{"handshake_timeout", c.HandshakeTimeout, d.HandshakeTimeout},
@@ -108,6 +109,7 @@ func TestDeployEdgeYAML(t *testing.T) {
 		{"sip_idle_timeout", e.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", e.HandshakeTimeout, 10 * time.Second},
 		{"max_conns_per_source", e.MaxConnsPerSource, 200},
+		{"activation_failures", e.ActivationFailures, edge.Config{}.WithDefaults().ActivationFailures},
 		{"tls.mtls_cert", e.TLS.MTLSCert, "/etc/edgeway/edge-mtls.pem"},
 	}
 	for _, ck := range checks {

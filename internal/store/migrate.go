@@ -201,6 +201,25 @@ CREATE INDEX api_tokens_owner ON api_tokens (owner);
 ALTER TABLE nodes ADD COLUMN listening_phone_oauth_port INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN listening_mra_port INTEGER NOT NULL DEFAULT 0;
 `,
+	// 5 and 6 are assigned to other branches of the same release; these
+	// no-op placeholders keep version 7 at its number until they land
+	// (replace each with its real migration, never reorder).
+	`SELECT 5`,
+	`SELECT 6`,
+	// 7: the per-device budget of wrong activation-code guesses (issue 9):
+	// locked_at marks a code locked after too many wrong guesses on its
+	// device (only a newly issued code replaces it), and
+	// activation_guesses counts a device's wrong guesses in the current
+	// window.
+	`
+ALTER TABLE activation_codes ADD COLUMN locked_at INTEGER;
+
+CREATE TABLE activation_guesses (
+	device       TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL,
+	window_start INTEGER NOT NULL
+);
+`,
 }
 
 // migrate brings the schema up to date. Each migration runs in its own

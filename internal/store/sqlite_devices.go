@@ -176,6 +176,9 @@ func (s *SQLite) DeleteDevice(ctx context.Context, name string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM activation_codes WHERE device = ?`, name); err != nil {
 			return fmt.Errorf("store: delete device %q: %w", name, err)
 		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM activation_guesses WHERE device = ?`, name); err != nil {
+			return fmt.Errorf("store: delete device %q: %w", name, err)
+		}
 		return nil
 	})
 }

@@ -409,23 +409,23 @@ func TestRedeemActivationCode(t *testing.T) {
 	h := []byte("hash-1")
 	putCode(t, s, "id1", "SEP1", h)
 
-	if _, err := s.RedeemActivationCode(ctx, []byte("nope"), "SEP1", t0); !errors.Is(err, ErrNotFound) {
+	if _, err := s.RedeemActivationCode(ctx, []byte("nope"), "SEP1", t0, GuessBudget{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown = %v", err)
 	}
 	// Wrong device: refused, code untouched.
-	if c, err := s.RedeemActivationCode(ctx, h, "SEP2", t0); !errors.Is(err, ErrWrongDevice) || c.ID != "" {
+	if c, err := s.RedeemActivationCode(ctx, h, "SEP2", t0, GuessBudget{}); !errors.Is(err, ErrWrongDevice) || c.ID != "" {
 		t.Fatalf("wrong device = %+v, %v", c, err)
 	}
-	c, err := s.RedeemActivationCode(ctx, h, "SEP1", t0.Add(time.Minute))
+	c, err := s.RedeemActivationCode(ctx, h, "SEP1", t0.Add(time.Minute), GuessBudget{})
 	must(t, err)
 	if c.ID != "id1" || c.Device != "SEP1" || !c.UsedAt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("redeemed = %+v", c)
 	}
-	if _, err := s.RedeemActivationCode(ctx, h, "SEP1", t0.Add(2*time.Minute)); !errors.Is(err, ErrAlreadyUsed) {
+	if _, err := s.RedeemActivationCode(ctx, h, "SEP1", t0.Add(2*time.Minute), GuessBudget{}); !errors.Is(err, ErrAlreadyUsed) {
 		t.Fatalf("second redeem = %v", err)
 	}
 	// Wrong device is reported before "already used".
-	if _, err := s.RedeemActivationCode(ctx, h, "SEP2", t0); !errors.Is(err, ErrWrongDevice) {
+	if _, err := s.RedeemActivationCode(ctx, h, "SEP2", t0, GuessBudget{}); !errors.Is(err, ErrWrongDevice) {
 		t.Fatalf("wrong device on used code = %v", err)
 	}
 	cs, _ := s.ListActivationCodes(ctx, "SEP1")
@@ -436,7 +436,7 @@ func TestRedeemActivationCode(t *testing.T) {
 	// Revoked.
 	putCode(t, s, "id2", "SEP1", []byte("hash-2"))
 	must(t, s.RevokeDeviceActivationCodes(ctx, "SEP1", t0))
-	if _, err := s.RedeemActivationCode(ctx, []byte("hash-2"), "SEP1", t0); !errors.Is(err, ErrRevoked) {
+	if _, err := s.RedeemActivationCode(ctx, []byte("hash-2"), "SEP1", t0, GuessBudget{}); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("revoked = %v", err)
 	}
 	// RevokeDeviceActivationCodes leaves used codes unrevoked.
@@ -447,22 +447,22 @@ func TestRedeemActivationCode(t *testing.T) {
 
 	// Expired (at exactly ExpiresAt and after).
 	putCode(t, s, "id3", "SEP3", []byte("hash-3"))
-	if _, err := s.RedeemActivationCode(ctx, []byte("hash-3"), "SEP3", t0.Add(168*time.Hour)); !errors.Is(err, ErrExpired) {
+	if _, err := s.RedeemActivationCode(ctx, []byte("hash-3"), "SEP3", t0.Add(168*time.Hour), GuessBudget{}); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired = %v", err)
 	}
 	// Still redeemable just before expiry: the expired attempt changed nothing.
-	if _, err := s.RedeemActivationCode(ctx, []byte("hash-3"), "SEP3", t0.Add(168*time.Hour-1)); err != nil {
+	if _, err := s.RedeemActivationCode(ctx, []byte("hash-3"), "SEP3", t0.Add(168*time.Hour-1), GuessBudget{}); err != nil {
 		t.Fatalf("just before expiry = %v", err)
 	}
 
 	// Wrong device leaves the code redeemable by the right device.
 	putCode(t, s, "id4", "SEP4", []byte("hash-4"))
 	for range 3 {
-		if _, err := s.RedeemActivationCode(ctx, []byte("hash-4"), "SEPX", t0); !errors.Is(err, ErrWrongDevice) {
+		if _, err := s.RedeemActivationCode(ctx, []byte("hash-4"), "SEPX", t0, GuessBudget{}); !errors.Is(err, ErrWrongDevice) {
 			t.Fatalf("wrong device = %v", err)
 		}
 	}
-	if _, err := s.RedeemActivationCode(ctx, []byte("hash-4"), "SEP4", t0); err != nil {
+	if _, err := s.RedeemActivationCode(ctx, []byte("hash-4"), "SEP4", t0, GuessBudget{}); err != nil {
 		t.Fatalf("right device after wrong ones = %v", err)
 	}
 }
@@ -482,7 +482,7 @@ func raceRedeem(t *testing.T, handles []*SQLite, n int) {
 		st := handles[i%len(handles)]
 		wg.Go(func() {
 			<-start
-			_, err := st.RedeemActivationCode(ctx, h, "SEPR", t0)
+			_, err := st.RedeemActivationCode(ctx, h, "SEPR", t0, GuessBudget{})
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -830,7 +830,7 @@ func TestRedeemChild(t *testing.T) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			_, err := s.RedeemActivationCode(context.Background(), []byte("proc-hash"), "SEPP", t0)
+			_, err := s.RedeemActivationCode(context.Background(), []byte("proc-hash"), "SEPP", t0, GuessBudget{})
 			switch {
 			case err == nil:
 				ok.Add(1)

@@ -50,36 +50,54 @@ func (s *SQLite) PutActivationCode(ctx context.Context, c ActivationCode) error 
 	return nil
 }
 
-const codeCols = `id, device, hash, created_at, expires_at, used_at, revoked_at`
+const codeCols = `id, device, hash, created_at, expires_at, used_at, revoked_at, locked_at`
 
 func scanCode(sc interface{ Scan(...any) error }) (ActivationCode, error) {
 	var c ActivationCode
-	var created, expires, used, revoked sql.NullInt64
-	err := sc.Scan(&c.ID, &c.Device, &c.Hash, &created, &expires, &used, &revoked)
-	c.CreatedAt, c.ExpiresAt, c.UsedAt, c.RevokedAt = nt(created), nt(expires), nt(used), nt(revoked)
+	var created, expires, used, revoked, locked sql.NullInt64
+	err := sc.Scan(&c.ID, &c.Device, &c.Hash, &created, &expires, &used, &revoked, &locked)
+	c.CreatedAt, c.ExpiresAt, c.UsedAt, c.RevokedAt, c.LockedAt = nt(created), nt(expires), nt(used), nt(revoked), nt(locked)
 	return c, err
 }
 
+// outstanding is the condition on activation_codes of a device's code that
+// could still be redeemed but for a lock; its parameters are the device and
+// now.
+const outstanding = `device = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`
+
 // RedeemActivationCode marks the code with this hash used, exactly once. In
-// one IMMEDIATE transaction it reads the code to classify a failure
-// (ErrNotFound, ErrWrongDevice, ErrRevoked, ErrAlreadyUsed, ErrExpired, in
-// that order) and then marks it with a conditional UPDATE whose affected-row
-// count decides the winner. On failure nothing changes and the zero
-// ActivationCode is returned.
-func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time) (ActivationCode, error) {
+// one IMMEDIATE transaction it refuses a locked device (ErrLocked), reads
+// the code to classify a failure (ErrNotFound, ErrWrongDevice, ErrRevoked,
+// ErrAlreadyUsed, ErrExpired, in that order), counts a wrong guess against
+// budget (locking the device's outstanding codes when it reaches
+// budget.Max), and otherwise marks the code with a conditional UPDATE whose
+// affected-row count decides the winner. Since every step runs in the one
+// writer transaction, concurrent guesses on a device, from any process,
+// are counted one by one: at most budget.Max wrong guesses per window are
+// ever looked up before the lock, and none after it.
+func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget GuessBudget) (ActivationCode, error) {
 	now = orNow(now)
 	var out ActivationCode
+	var verdict error // a failure to report after committing the count
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		c, err := scanCode(tx.QueryRowContext(ctx, `SELECT `+codeCols+` FROM activation_codes WHERE hash = ?`, hash))
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: activation code: %w", ErrNotFound)
-		}
-		if err != nil {
+		var locked int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM activation_codes WHERE locked_at IS NOT NULL AND `+outstanding,
+			device, now.UnixNano()).Scan(&locked); err != nil {
 			return fmt.Errorf("store: activation code: %w", err)
 		}
+		if locked > 0 {
+			return fmt.Errorf("store: activation codes of %q: %w", device, ErrLocked)
+		}
+		c, err := scanCode(tx.QueryRowContext(ctx, `SELECT `+codeCols+` FROM activation_codes WHERE hash = ?`, hash))
 		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			verdict = fmt.Errorf("store: activation code: %w", ErrNotFound)
+			return s.countGuess(ctx, tx, device, now, budget, &verdict)
+		case err != nil:
+			return fmt.Errorf("store: activation code: %w", err)
 		case c.Device != device:
-			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrWrongDevice)
+			verdict = fmt.Errorf("store: activation code %q: %w", c.ID, ErrWrongDevice)
+			return s.countGuess(ctx, tx, device, now, budget, &verdict)
 		case !c.RevokedAt.IsZero():
 			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrRevoked)
 		case !c.UsedAt.IsZero():
@@ -89,7 +107,7 @@ func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device s
 		}
 		res, err := tx.ExecContext(ctx,
 			`UPDATE activation_codes SET used_at = ?
-			 WHERE hash = ? AND device = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?`,
+			 WHERE hash = ? AND device = ? AND used_at IS NULL AND revoked_at IS NULL AND locked_at IS NULL AND expires_at > ?`,
 			now.UnixNano(), hash, device, now.UnixNano())
 		if err != nil {
 			return fmt.Errorf("store: redeem activation code %q: %w", c.ID, err)
@@ -108,7 +126,63 @@ func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device s
 	if err != nil {
 		return ActivationCode{}, err
 	}
+	if verdict != nil {
+		return ActivationCode{}, verdict
+	}
 	return out, nil
+}
+
+// countGuess counts the wrong guess *verdict against device within tx when
+// budget is set and the device has an outstanding code (with none there is
+// nothing to guess or lock), wrapping *verdict in a *GuessError. The guess
+// that reaches budget.Max locks the device's outstanding codes. It returns
+// only infrastructure errors, so the count commits with the verdict.
+func (s *SQLite) countGuess(ctx context.Context, tx *sql.Tx, device string, now time.Time, budget GuessBudget, verdict *error) error {
+	if budget.Max <= 0 {
+		return nil
+	}
+	var open int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM activation_codes WHERE `+outstanding,
+		device, now.UnixNano()).Scan(&open); err != nil {
+		return fmt.Errorf("store: count wrong guess: %w", err)
+	}
+	if open == 0 {
+		return nil
+	}
+	// One statement: a window older than budget.Window restarts at 1.
+	var failures int
+	if err := tx.QueryRowContext(ctx,
+		`INSERT INTO activation_guesses (device, failures, window_start) VALUES (?, 1, ?)
+		 ON CONFLICT (device) DO UPDATE SET
+			failures     = CASE WHEN excluded.window_start - window_start >= ? THEN 1 ELSE failures + 1 END,
+			window_start = CASE WHEN excluded.window_start - window_start >= ? THEN excluded.window_start ELSE window_start END
+		 RETURNING failures`,
+		device, now.UnixNano(), int64(budget.Window), int64(budget.Window)).Scan(&failures); err != nil {
+		return fmt.Errorf("store: count wrong guess: %w", err)
+	}
+	ge := &GuessError{Device: device, Failures: failures, Err: *verdict}
+	if failures >= budget.Max {
+		res, err := tx.ExecContext(ctx, `UPDATE activation_codes SET locked_at = ? WHERE locked_at IS NULL AND `+outstanding,
+			now.UnixNano(), device, now.UnixNano())
+		if err != nil {
+			return fmt.Errorf("store: lock activation codes of %q: %w", device, err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		ge.Locked = n > 0
+	}
+	*verdict = ge
+	return nil
+}
+
+// ResetActivationGuesses forgets the wrong guesses counted against device.
+func (s *SQLite) ResetActivationGuesses(ctx context.Context, device string) error {
+	if _, err := s.exec(ctx, `DELETE FROM activation_guesses WHERE device = ?`, device); err != nil {
+		return fmt.Errorf("store: reset wrong guesses of %q: %w", device, err)
+	}
+	return nil
 }
 
 // ListActivationCodes returns the codes of one device (every code when device

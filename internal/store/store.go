@@ -14,6 +14,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -29,7 +30,43 @@ var (
 	// ErrWrongDevice is returned when an activation code exists but is bound
 	// to another device; the code is left untouched.
 	ErrWrongDevice = errors.New("store: bound to another device")
+	// ErrLocked is returned for any redemption naming a device whose
+	// outstanding code is locked after too many wrong guesses (see
+	// GuessBudget); only issuing a new code unlocks the device.
+	ErrLocked = errors.New("store: locked after too many wrong guesses")
 )
+
+// GuessBudget bounds the wrong guesses a device's outstanding activation
+// code can take, across every source, edge and core node sharing the
+// store. The zero value counts nothing.
+type GuessBudget struct {
+	// Max wrong guesses in one Window; the guess that reaches it locks the
+	// device's outstanding codes.
+	Max int
+	// Window is a fixed window opened by the first wrong guess counted in
+	// it; a guess after it has closed opens a new one, counting from 1.
+	Window time.Duration
+}
+
+// GuessError is a wrong guess that RedeemActivationCode counted against the
+// device the request named. It wraps ErrNotFound or ErrWrongDevice, so
+// errors.Is on those still holds.
+type GuessError struct {
+	Device   string
+	Failures int  // wrong guesses in the current window, this one included
+	Locked   bool // this guess reached the budget and locked the device's outstanding codes
+	Err      error
+}
+
+func (e *GuessError) Error() string {
+	if e.Locked {
+		return fmt.Sprintf("%v (wrong guess %d on device %s: its code is now locked)", e.Err, e.Failures, e.Device)
+	}
+	return fmt.Sprintf("%v (wrong guess %d on device %s)", e.Err, e.Failures, e.Device)
+}
+
+// Unwrap returns the verdict the guess got.
+func (e *GuessError) Unwrap() error { return e.Err }
 
 // Device is a phone or soft client (S-5, S-17, S-19).
 type Device struct {
@@ -89,6 +126,7 @@ type ActivationCode struct {
 	ExpiresAt time.Time
 	UsedAt    time.Time // zero when unused
 	RevokedAt time.Time // zero when not revoked
+	LockedAt  time.Time // zero unless locked after too many wrong guesses (GuessBudget)
 }
 
 // RefreshToken is one member of a refresh-token family. Only its hash is
@@ -237,15 +275,23 @@ type Store interface {
 	PutActivationCode(ctx context.Context, c ActivationCode) error
 	// RedeemActivationCode marks the code with this hash used, exactly once
 	// across all callers and processes, and returns it. It fails with
-	// ErrNotFound, ErrWrongDevice (the code is bound to another device),
-	// ErrRevoked, ErrAlreadyUsed or ErrExpired (checked in that order) and
-	// then changes nothing.
-	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time) (ActivationCode, error)
+	// ErrLocked (the device's outstanding code is locked: the hash is not
+	// even looked up), ErrNotFound, ErrWrongDevice (the code is bound to
+	// another device), ErrRevoked, ErrAlreadyUsed or ErrExpired (checked in
+	// that order). ErrNotFound and ErrWrongDevice are wrong guesses: while
+	// device has an outstanding code (unused, unrevoked, unexpired) each
+	// is counted against budget in the same transaction and comes back as
+	// a *GuessError; the guess that reaches budget.Max locks the device's
+	// outstanding codes. Nothing else changes on failure.
+	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget GuessBudget) (ActivationCode, error)
 	ListActivationCodes(ctx context.Context, device string) ([]ActivationCode, error)
 	RevokeActivationCode(ctx context.Context, id string, now time.Time) error
 	// RevokeDeviceActivationCodes revokes every unused code of a device, so
 	// issuing a new code invalidates older ones.
 	RevokeDeviceActivationCodes(ctx context.Context, device string, now time.Time) error
+	// ResetActivationGuesses forgets the wrong guesses counted against a
+	// device (a new code was issued).
+	ResetActivationGuesses(ctx context.Context, device string) error
 
 	// Refresh tokens and families.
 	PutRefreshToken(ctx context.Context, t RefreshToken) error

@@ -62,6 +62,17 @@
 // fresh address for every guess. A string that is not an IP address is
 // used verbatim.
 //
+// # Budget
+//
+// A Limiter judges each source and subject apart, so an attacker who
+// spreads guesses over thousands of addresses stays under every source's
+// limit. A Budget is the complement: one token bucket of failures for
+// everybody behind a node (the edge's budget of failed activation grants),
+// Rate per second with Burst, refusing with Scope "budget" while it is
+// spent. Like the Limiter it counts failures, not attempts, and when they
+// are known: attempts in flight when it runs dry put it into debt, paid
+// back before the next attempt is allowed.
+//
 // # Memory and scope
 //
 // The histories live in memory, per process, in two bounded LRU caches

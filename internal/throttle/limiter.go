@@ -93,6 +93,8 @@ func (e *Error) Error() string {
 		what = "too many failed attempts on this subject"
 	case ScopeInFlight:
 		what = "too many concurrent attempts from this source"
+	case ScopeBudget:
+		what = "too many failed attempts from all sources"
 	}
 	return fmt.Sprintf("throttle: %s; retry after %v", what, e.RetryAfter.Round(time.Millisecond))
 }
@@ -305,6 +307,15 @@ func (l *Limiter) get(c *lru.Cache[string, record], key string, now time.Time) r
 		return record{}
 	}
 	return r
+}
+
+// ForgetSubject drops the failure history of subject (its secret was
+// replaced: an activation code re-issued), so a source that failed on the
+// old secret is not held back by the subject lock on the new one.
+func (l *Limiter) ForgetSubject(subject string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.subjects.Remove(subject)
 }
 
 // lens returns the number of tracked sources, subjects and sources with

@@ -449,3 +449,36 @@ func TestConcurrent(t *testing.T) {
 		t.Fatalf("%d in-flight entries left", nf)
 	}
 }
+
+// ForgetSubject clears a subject's lock (its secret was replaced) and
+// leaves the sources' histories alone.
+func TestForgetSubject(t *testing.T) {
+	l, err := New(Config{MaxFailures: 2, Now: func() time.Time { return time.Unix(1000, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail := func(src, sub string) {
+		t.Helper()
+		a, err := l.Begin(src, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Fail()
+	}
+	fail("192.0.2.1", "dev")
+	fail("192.0.2.1", "dev")   // "dev" is locked (and so is 192.0.2.1)
+	fail("192.0.2.2", "other") // 192.0.2.2 has failed once: the "dev" lock applies to it
+	var te *Error
+	if _, err := l.Begin("192.0.2.2", "dev"); !errors.As(err, &te) || te.Scope != ScopeSubject {
+		t.Fatalf("before ForgetSubject: %v", err)
+	}
+	l.ForgetSubject("dev")
+	a, err := l.Begin("192.0.2.2", "dev")
+	if err != nil {
+		t.Fatalf("after ForgetSubject: %v", err)
+	}
+	a.Abandon()
+	if _, err := l.Begin("192.0.2.1", "dev"); !errors.As(err, &te) || te.Scope != ScopeSource {
+		t.Fatalf("the source's own lock must stay: %v", err)
+	}
+}
