@@ -358,7 +358,7 @@ func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(src)
 	fwd.SetTransport("TLS")
-	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, nil)
+	res := f.guard.RelayToFlow(context.Background(), f.client, tx, req, fwd, nil)
 	f.legs.track(req, src, res)
 }
 

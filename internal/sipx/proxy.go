@@ -48,13 +48,27 @@ func PopRoute(req *sip.Request, self func(sip.Uri) bool) bool {
 // provisional is skipped, a bad final one is answered 502 Bad Gateway
 // upstream (RFC 3261 §21.5.3) and nil returned.
 func (g *Guard) Relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTransaction, req, fwd *sip.Request, rewrite func(*sip.Response)) *sip.Response {
+	return g.relay(ctx, client, tx, req, fwd, rewrite, 503, "Service Unavailable")
+}
+
+// RelayToFlow is Relay for a request sent down a phone's flow (RFC 5626):
+// when the connection cannot be written or closes before a final
+// response, the answer upstream is 430 Flow Failed (§5.3, §11.6), which
+// the core turns into 480 for the caller, rather than 503 or a 408 after
+// Timer B.
+func (g *Guard) RelayToFlow(ctx context.Context, client *sipgo.Client, tx sip.ServerTransaction, req, fwd *sip.Request, rewrite func(*sip.Response)) *sip.Response {
+	return g.relay(ctx, client, tx, req, fwd, rewrite, 430, "Flow Failed")
+}
+
+// relay answers failCode when the next hop's connection fails.
+func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTransaction, req, fwd *sip.Request, rewrite func(*sip.Response), failCode int, failReason string) *sip.Response {
 	log := g.log
 	ctx, cancel := context.WithTimeout(ctx, 64*500*time.Millisecond) // Timer B/F
 	defer cancel()
 	down, err := client.TransactionRequest(ctx, fwd, sipgo.ClientRequestAddVia)
 	if err != nil {
 		log.Warn("next hop unreachable", "dest", fwd.Destination(), "method", fwd.Method, "err", err)
-		Respond(tx, req, 503, "Service Unavailable", nil)
+		Respond(tx, req, failCode, failReason, nil)
 		return nil
 	}
 	defer down.Terminate()
@@ -97,6 +111,12 @@ func (g *Guard) Relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 				return res
 			}
 		case <-down.Done():
+			if errors.Is(down.Err(), sip.ErrTransactionTransport) {
+				// The connection closed under the transaction.
+				log.Info("next hop's connection failed", "dest", fwd.Destination(), "method", fwd.Method, "err", down.Err())
+				Respond(tx, req, failCode, failReason, nil)
+				return nil
+			}
 			log.Warn("no final response from next hop", "dest", fwd.Destination(), "method", fwd.Method, "err", down.Err())
 			Respond(tx, req, 408, "Request Timeout", nil)
 			return nil

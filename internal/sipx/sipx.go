@@ -26,7 +26,10 @@ import (
 // NewUA builds a sipgo user agent whose TLS connections are closed after
 // idle of silence (keep-alive CRLFs count), that dials with tlsConf, and
 // that parses with NewParser, so a bad mandatory header reaches
-// ValidateRequest instead of closing the connection.
+// ValidateRequest instead of closing the connection. A transaction whose
+// connection closes ends at once with a transport error, instead of
+// waiting out Timer B/F (32 s): a call to a phone whose connection just
+// died fails fast (see Guard.RelayToFlow).
 func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config, extra ...sipgo.UserAgentOption) (*sipgo.UserAgent, error) {
 	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: idle, WriteTimeout: 10 * time.Second}}
 	opts := []sipgo.UserAgentOption{
@@ -37,6 +40,7 @@ func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf 
 			sip.WithTransportLayerLogger(log),
 			sip.WithTransportLayerTransports(sip.TransportsConfig{TLS: tlsTransport}),
 		),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerTerminateOnConnClose()),
 	}
 	if tlsConf != nil {
 		opts = append(opts, sipgo.WithUserAgenTLSConfig(tlsConf))
