@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/mtls"
@@ -146,7 +147,10 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 			apiError(w, http.StatusServiceUnavailable, err)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if err := httpx.BufferBody(w, r, maxAdminBody); err != nil {
+			adminBodyError(w, err, maxAdminBody)
+			return
+		}
 		ctx := context.WithValue(r.Context(), actorKey{}, fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name))
 		ctx = context.WithValue(ctx, tokenKey{}, t)
 		if r.Method != http.MethodGet {
@@ -155,6 +159,20 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// maxAdminBody bounds the body of an admin API request (a trust-store
+// upload is the largest).
+const maxAdminBody = 1 << 20
+
+// adminBodyError answers a body BufferBody refused: 413 when it was over
+// limit, 400 when it could not be read.
+func adminBodyError(w http.ResponseWriter, err error, limit int64) {
+	if httpx.TooLarge(err) {
+		apiError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", limit))
+		return
+	}
+	apiError(w, http.StatusBadRequest, fmt.Errorf("the request body could not be read: %w", err))
 }
 
 // audit records an administrative change: who, what, when.
@@ -178,7 +196,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Name string `json:"name"`
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := httpx.BufferBody(w, r, 4<<10); err != nil {
+		adminBodyError(w, err, 4<<10)
+		return
+	}
 	_ = json.NewDecoder(r.Body).Decode(&body)
 	if body.Name == "" {
 		body.Name = "login " + s.now().UTC().Format(time.RFC3339)

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/throttle"
@@ -110,8 +111,11 @@ func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
 	return p, nil
 }
 
+// maxOAuthForm bounds the body of /oauth2/token and /oauth2/revoke.
+const maxOAuthForm = 8 << 10
+
 // parseForm reads an application/x-www-form-urlencoded POST body of at
-// most 8 KiB (RFC 6749 §3.2).
+// most 8 KiB (RFC 6749 §3.2); a larger one is 413.
 func parseForm(w http.ResponseWriter, r *http.Request) *OAuthError {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -121,7 +125,12 @@ func parseForm(w http.ResponseWriter, r *http.Request) *OAuthError {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := httpx.BufferBody(w, r, maxOAuthForm); err != nil {
+		if httpx.TooLarge(err) {
+			return oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "the form is larger than %d bytes", maxOAuthForm)
+		}
+		return oauthErr(http.StatusBadRequest, "invalid_request", "unreadable form: %v", err)
+	}
 	if err := r.ParseForm(); err != nil {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "unreadable form: %v", err)
 	}

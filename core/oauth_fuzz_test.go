@@ -25,7 +25,7 @@ func wantFormStatus(method, contentType string, body []byte) int {
 		return http.StatusBadRequest
 	}
 	if len(body) > formLimit {
-		return http.StatusBadRequest
+		return http.StatusRequestEntityTooLarge // issue 9 item 14
 	}
 	vs, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -72,8 +72,8 @@ func checkParseForm(t *testing.T, method, contentType string, body []byte) {
 		}
 		return
 	}
-	if e.Status != http.StatusBadRequest && e.Status != http.StatusMethodNotAllowed {
-		t.Fatalf("parseForm status = %d, want 400 or 405", e.Status)
+	if e.Status != http.StatusBadRequest && e.Status != http.StatusMethodNotAllowed && e.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("parseForm status = %d, want 400, 405 or 413", e.Status)
 	}
 	if e.Code == "" {
 		t.Fatalf("parseForm error without a code: %+v", e)
@@ -102,8 +102,8 @@ var formSeeds = []struct {
 	{"repeated grant_type (RFC 6749 §3.2)", "POST", formType, "grant_type=password&grant_type=refresh_token", 400},
 	{"repeated with same value (RFC 6749 §3.2)", "POST", formType, "device=a&device=a", 400},
 	{"repeated empty key (RFC 6749 §3.2)", "POST", formType, "=1&=2", 400},
-	{"9 KiB body (8 KiB limit)", "POST", formType, "a=" + strings.Repeat("b", 9<<10), 400},
-	{"one byte over 8 KiB", "POST", formType, "a=" + strings.Repeat("b", formLimit-1), 400},
+	{"9 KiB body (8 KiB limit)", "POST", formType, "a=" + strings.Repeat("b", 9<<10), 413},
+	{"one byte over 8 KiB", "POST", formType, "a=" + strings.Repeat("b", formLimit-1), 413},
 	{"JSON content type", "POST", "application/json", `{"grant_type":"password"}`, 400},
 	{"multipart content type", "POST", "multipart/form-data; boundary=x", "--x--", 400},
 	{"no content type", "POST", "", "grant_type=password", 400},
