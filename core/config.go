@@ -50,6 +50,12 @@ type Config struct {
 	AccessTokenTTL time.Duration `yaml:"access_token_ttl"`
 	// RefreshTokenTTL is the refresh token lifetime (default 60 days = 1440h).
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
+	// RefreshGrace is how long after a refresh the same refresh token,
+	// presented again by the same device (same path — through an edge or
+	// on-premises — and same source IP), gets the response it lost once
+	// more instead of being treated as a replay (RFC 9700 §4.14.2; issue 9
+	// item 15). Default 30s; 0 disables; at most 5m. Nil means the default.
+	RefreshGrace *time.Duration `yaml:"refresh_grace"`
 	// ActivationCodeTTL is how long an activation code is valid (default 168h).
 	ActivationCodeTTL time.Duration `yaml:"activation_code_ttl"`
 
@@ -134,6 +140,10 @@ func (c Config) WithDefaults() Config {
 	if c.RefreshTokenTTL == 0 {
 		c.RefreshTokenTTL = 60 * 24 * time.Hour
 	}
+	if c.RefreshGrace == nil {
+		d := DefaultRefreshGrace
+		c.RefreshGrace = &d
+	}
 	if c.ActivationCodeTTL == 0 {
 		c.ActivationCodeTTL = 168 * time.Hour
 	}
@@ -151,6 +161,12 @@ func (c Config) WithDefaults() Config {
 	}
 	return c
 }
+
+// DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.
+const (
+	DefaultRefreshGrace = 30 * time.Second
+	MaxRefreshGrace     = 5 * time.Minute
+)
 
 // Node roles (S-13).
 const (
@@ -198,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if c.AccessTokenTTL < time.Minute || c.RefreshTokenTTL < c.AccessTokenTTL {
 		errs = append(errs, errors.New("access_token_ttl must be ≥ 1m and refresh_token_ttl ≥ access_token_ttl"))
+	}
+	if c.RefreshGrace != nil && (*c.RefreshGrace < 0 || *c.RefreshGrace > MaxRefreshGrace) {
+		errs = append(errs, fmt.Errorf("refresh_grace %v: want 0 (off) to %v", *c.RefreshGrace, MaxRefreshGrace))
 	}
 	if c.MaxRegisterExpires < 60 {
 		errs = append(errs, errors.New("max_register_expires must be ≥ 60"))

@@ -201,6 +201,28 @@ CREATE INDEX api_tokens_owner ON api_tokens (owner);
 ALTER TABLE nodes ADD COLUMN listening_phone_oauth_port INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN listening_mra_port INTEGER NOT NULL DEFAULT 0;
 `,
+	// 5: admin API tokens expire (issue 9 item 13). NULL: never (only a
+	// bootstrap token, see core/admin_auth.go). Tokens that existed before
+	// get the defaults counted from their creation: 12 h for a login, 90
+	// days for a token made through the API.
+	`
+ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+UPDATE api_tokens SET expires_at = created_at + 43200000000000 WHERE login = 1;
+UPDATE api_tokens SET expires_at = created_at + 7776000000000000 WHERE login = 0 AND parent <> '';
+`,
+	// 6: the refresh grace (issue 9 item 15, RFC 9700 §4.14.2): a rotated
+	// token remembers its successor (hash), the response that carried it
+	// (sealed by the core), until when and for whom a lost response may be
+	// fetched again, and when it was.
+	`
+ALTER TABLE refresh_tokens ADD COLUMN successor BLOB;
+ALTER TABLE refresh_tokens ADD COLUMN grace_sealed BLOB;
+ALTER TABLE refresh_tokens ADD COLUMN grace_until INTEGER;
+ALTER TABLE refresh_tokens ADD COLUMN grace_from TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN grace_used_at INTEGER;
+CREATE INDEX refresh_tokens_successor ON refresh_tokens (successor) WHERE successor IS NOT NULL;
+CREATE INDEX refresh_tokens_grace ON refresh_tokens (grace_until) WHERE grace_sealed IS NOT NULL;
+`,
 }
 
 // migrate brings the schema up to date. Each migration runs in its own
