@@ -81,7 +81,7 @@ func TestOAuthBodyTooLarge(t *testing.T) {
 	}
 
 	// A form at the limit still goes through whole.
-	ok := "grant_type=refresh_token&refresh_token=" + strings.Repeat("b", (16<<10)-len("grant_type=refresh_token&refresh_token="))
+	ok := "grant_type=refresh_token&refresh_token=" + strings.Repeat("b", MaxOAuthBody-len("grant_type=refresh_token&refresh_token="))
 	res, err := http.Post(edge.URL+"/oauth2/token", "application/x-www-form-urlencoded", io.MultiReader(strings.NewReader(ok)))
 	if err != nil {
 		t.Fatal(err)
