@@ -201,14 +201,18 @@ CREATE INDEX api_tokens_owner ON api_tokens (owner);
 ALTER TABLE nodes ADD COLUMN listening_phone_oauth_port INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN listening_mra_port INTEGER NOT NULL DEFAULT 0;
 `,
-	// 5: admin API tokens expire (issue 9 item 13). NULL: never (only a
-	// bootstrap token, see core/admin_auth.go). Tokens that existed before
-	// get the defaults counted from their creation: 12 h for a login, 90
-	// days for a token made through the API.
+	// 5: admin API tokens expire (issue 9 item 13; NULL: never). Tokens
+	// that existed before get the default lifetimes of core/admin_auth.go
+	// counted from the upgrade, so no running script is cut off without
+	// notice: 12 h for a login, 90 days for a token made through the API,
+	// 30 days for a bootstrap token.
 	`
 ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
-UPDATE api_tokens SET expires_at = created_at + 43200000000000 WHERE login = 1;
-UPDATE api_tokens SET expires_at = created_at + 7776000000000000 WHERE login = 0 AND parent <> '';
+UPDATE api_tokens SET expires_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000000000 +
+	CASE WHEN login = 1 THEN 43200000000000
+	     WHEN parent <> '' THEN 7776000000000000
+	     ELSE 2592000000000000 END
+ WHERE revoked_at IS NULL;
 `,
 	// 6: the refresh grace (issue 9 item 15, RFC 9700 §4.14.2): a rotated
 	// token remembers its successor (hash), the response that carried it

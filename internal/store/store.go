@@ -164,6 +164,8 @@ type APIToken struct {
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while valid
 	LastUsed  time.Time
+	// ExpiresAt is when the token stops working (zero: never).
+	ExpiresAt time.Time
 }
 
 // Node is one core node of the cluster (S-11, S-13, S-14).
@@ -309,8 +311,9 @@ type Store interface {
 	GetAdmin(ctx context.Context, username string) (Admin, error)
 	CountAdmins(ctx context.Context) (int, error)
 	PutAPIToken(ctx context.Context, t APIToken) error
-	// APITokenByHash returns a token that is not revoked (ErrNotFound
-	// otherwise) and records its use at now.
+	// APITokenByHash returns a token that is neither revoked nor expired,
+	// nor has a revoked or expired token up its chain, and records its use
+	// at now. An expired token gives ErrExpired, anything else ErrNotFound.
 	APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error)
 	ListAPITokens(ctx context.Context) ([]APIToken, error)
 	// RevokeAPIToken revokes a token and every token created from it.
