@@ -62,13 +62,13 @@ func (s *seen) take() []*http.Request {
 
 // testProxy is an edge whose core (both its HTTPS and its config server)
 // is one plain-HTTP fake that records what reaches it.
-func testProxy(t *testing.T) (*httptest.Server, *seen) {
+func testProxy(t testing.TB) (*httptest.Server, *seen) {
 	t.Helper()
 	return testProxyLog(t, slog.New(slog.DiscardHandler))
 }
 
 // testProxyLog is testProxy with the edge logging to log.
-func testProxyLog(t *testing.T, log *slog.Logger) (*httptest.Server, *seen) {
+func testProxyLog(t testing.TB, log *slog.Logger) (*httptest.Server, *seen) {
 	t.Helper()
 	got := &seen{}
 	core := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

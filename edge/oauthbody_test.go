@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // levels records the level of every log record.
@@ -95,4 +98,69 @@ func TestOAuthBodyTooLarge(t *testing.T) {
 	if string(b) != ok {
 		t.Errorf("core got %d bytes, want the %d sent", len(b), len(ok))
 	}
+}
+
+// FuzzEdgeTokenForm fuzzes the edge's /oauth2/token: a body over
+// MaxOAuthBody is 413 invalid_request from the edge and never reaches the
+// core; any other POST reaches the core byte for byte, with the phone's
+// Content-Type, and is never 503 (the core is up). Seeds above and in
+// testdata/fuzz/FuzzEdgeTokenForm.
+func FuzzEdgeTokenForm(f *testing.F) {
+	f.Add("application/x-www-form-urlencoded", []byte("grant_type=refresh_token&refresh_token=ewr_x"), false)
+	f.Add("application/x-www-form-urlencoded", []byte("grant_type=password&username=a&password=b"), true)
+	f.Add("application/json", []byte(`{"grant_type":"refresh_token"}`), false)
+	f.Add("", []byte{}, false)
+	f.Add("application/x-www-form-urlencoded", bytes.Repeat([]byte("a"), MaxOAuthBody+1), true)
+	f.Add("application/x-www-form-urlencoded", bytes.Repeat([]byte("a"), MaxOAuthBody), false)
+	rec := &levels{}
+	edge, got := testProxyLog(f, slog.New(rec))
+	client := edge.Client()
+	client.Timeout = 10 * time.Second
+	f.Fuzz(func(t *testing.T, contentType string, body []byte, chunked bool) {
+		var rd io.Reader = bytes.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd)
+		}
+		req, err := http.NewRequest(http.MethodPost, edge.URL+"/oauth2/token", rd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		if req.Header.Get("Content-Type") != contentType {
+			return // not a header value net/http sends as is
+		}
+		res, err := client.Do(req)
+		if errors.Is(err, context.DeadlineExceeded) || os.IsTimeout(err) {
+			t.Fatalf("%d-byte body (chunked %v, %q): %v", len(body), chunked, contentType, err)
+		}
+		if err != nil {
+			return // the client refused to send it
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		reqs := got.take()
+		if len(body) > MaxOAuthBody {
+			var e map[string]string
+			if res.StatusCode != http.StatusRequestEntityTooLarge || json.Unmarshal(b, &e) != nil || e["error"] != "invalid_request" {
+				t.Fatalf("%d-byte body: HTTP %d %q, want 413 invalid_request", len(body), res.StatusCode, b)
+			}
+			if len(reqs) != 0 {
+				t.Fatalf("%d-byte body reached the core", len(body))
+			}
+			return
+		}
+		if res.StatusCode != http.StatusOK || len(reqs) != 1 {
+			t.Fatalf("%d-byte body: HTTP %d, core saw %d requests", len(body), res.StatusCode, len(reqs))
+		}
+		fwd, _ := io.ReadAll(reqs[0].Body)
+		// (HTTP drops a field value's surrounding whitespace, RFC 9110 §5.5.)
+		if !bytes.Equal(fwd, body) || reqs[0].Header.Get("Content-Type") != strings.Trim(contentType, " \t") {
+			t.Fatalf("the core got %d bytes (%q), want the %d sent (%q)", len(fwd), reqs[0].Header.Get("Content-Type"), len(body), contentType)
+		}
+		if warns := rec.atLeast(slog.LevelWarn); len(warns) != 0 {
+			t.Fatalf("logged at WARN: %q", warns)
+		}
+	})
 }
