@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/mtls"
@@ -26,6 +27,25 @@ import (
 // account's password (POST /api/v1/auth/tokens with HTTP Basic); the first
 // start of a node writes a bootstrap token to admin_token_file so that the
 // very first account can be created.
+
+// API token lifetimes (issue 9 item 13). A token never outlives the token
+// that created it: a stolen short-lived login cannot mint a long-lived
+// script token.
+const (
+	// LoginTokenTTL is a password login's token lifetime by default;
+	// `edgeway admin login --ttl` asks for up to MaxLoginTokenTTL.
+	LoginTokenTTL    = 12 * time.Hour
+	MaxLoginTokenTTL = 90 * 24 * time.Hour
+	// ScriptTokenTTL is the default of `edgeway admin token create`;
+	// --ttl asks for up to MaxScriptTokenTTL.
+	ScriptTokenTTL    = 90 * 24 * time.Hour
+	MaxScriptTokenTTL = 365 * 24 * time.Hour
+	// BootstrapTokenTTL is how long the token written to admin_token_file
+	// on a node's first start works: long enough to create the first
+	// accounts and provision, not a credential for ever. A new one is
+	// written when the file is deleted and the node restarted.
+	BootstrapTokenTTL = 30 * 24 * time.Hour
+)
 
 // apiTokenPrefix marks Edgeway admin tokens (and keeps them apart from
 // access tokens and refresh tokens in logs and secret scanners).
@@ -55,7 +75,7 @@ func hashAPIToken(raw string) []byte {
 // newAPIToken creates and stores a token for owner, made by parent ("" for
 // a password login, login true, or the bootstrap file); the plaintext is
 // returned once.
-func (s *Server) newAPIToken(ctx context.Context, name, owner, parent string, login bool) (string, store.APIToken, error) {
+func (s *Server) newAPIToken(ctx context.Context, name, owner, parent string, login bool, expires time.Time) (string, store.APIToken, error) {
 	b, err := randomBytes(24)
 	if err != nil {
 		return "", store.APIToken{}, err
@@ -65,7 +85,8 @@ func (s *Server) newAPIToken(ctx context.Context, name, owner, parent string, lo
 		return "", store.APIToken{}, err
 	}
 	raw := apiTokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	t := store.APIToken{ID: hex.EncodeToString(id), Hash: hashAPIToken(raw), Name: name, Owner: owner, Parent: parent, Login: login, CreatedAt: s.now()}
+	t := store.APIToken{ID: hex.EncodeToString(id), Hash: hashAPIToken(raw), Name: name, Owner: owner, Parent: parent, Login: login,
+		CreatedAt: s.now(), ExpiresAt: expires}
 	if err := s.st.PutAPIToken(ctx, t); err != nil {
 		return "", store.APIToken{}, err
 	}
@@ -80,7 +101,7 @@ func (s *Server) ensureBootstrapToken(ctx context.Context) error {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		raw, _, err := s.newAPIToken(ctx, "bootstrap ("+filepath.Base(path)+")", "admin", "", false)
+		raw, _, err := s.newAPIToken(ctx, "bootstrap ("+filepath.Base(path)+")", "admin", "", false, s.now().Add(BootstrapTokenTTL))
 		if err != nil {
 			return fmt.Errorf("core: bootstrap admin token: %w", err)
 		}
@@ -101,6 +122,9 @@ func (s *Server) ensureBootstrapToken(ctx context.Context) error {
 	}
 	if _, err := s.st.APITokenByHash(ctx, hashAPIToken(raw), s.now()); err == nil {
 		return nil
+	} else if errors.Is(err, store.ErrExpired) {
+		s.log.Warn("the admin token file holds an expired bootstrap token; log in with an admin account (edgeway admin login), or delete the file and restart this node for a new one", "file", path)
+		return nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
@@ -117,7 +141,7 @@ func (s *Server) ensureBootstrapToken(ctx context.Context) error {
 		}
 	}
 	err = s.st.PutAPIToken(ctx, store.APIToken{ID: bootstrapID(raw), Hash: hashAPIToken(raw),
-		Name: "bootstrap (" + filepath.Base(path) + ")", Owner: "admin", CreatedAt: s.now()})
+		Name: "bootstrap (" + filepath.Base(path) + ")", Owner: "admin", CreatedAt: s.now(), ExpiresAt: s.now().Add(BootstrapTokenTTL)})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return err
 	}
@@ -138,6 +162,11 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 			return
 		}
 		t, err := s.st.APITokenByHash(r.Context(), hashAPIToken(tok), s.now())
+		if errors.Is(err, store.ErrExpired) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin", error="invalid_token", error_description="the API token has expired"`)
+			apiError(w, http.StatusUnauthorized, errors.New("admin API: the API token has expired; log in again (edgeway admin login) or create a new one (edgeway admin token create --ttl)"))
+			return
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin", error="invalid_token"`)
 			apiError(w, http.StatusUnauthorized, errors.New("admin API: unknown or revoked API token"))
@@ -146,7 +175,10 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 			apiError(w, http.StatusServiceUnavailable, err)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		if err := httpx.BufferBody(w, r, maxAdminBody); err != nil {
+			adminBodyError(w, err, maxAdminBody)
+			return
+		}
 		ctx := context.WithValue(r.Context(), actorKey{}, fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name))
 		ctx = context.WithValue(ctx, tokenKey{}, t)
 		if r.Method != http.MethodGet {
@@ -155,6 +187,20 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// maxAdminBody bounds the body of an admin API request (a trust-store
+// upload is the largest).
+const maxAdminBody = 1 << 20
+
+// adminBodyError answers a body BufferBody refused: 413 when it was over
+// limit, 400 when it could not be read.
+func adminBodyError(w http.ResponseWriter, err error, limit int64) {
+	if httpx.TooLarge(err) {
+		apiError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the request body is larger than %d bytes", limit))
+		return
+	}
+	apiError(w, http.StatusBadRequest, fmt.Errorf("the request body could not be read: %w", err))
 }
 
 // audit records an administrative change: who, what, when.
@@ -177,11 +223,20 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct {
 		Name string `json:"name"`
+		TTL  string `json:"ttl"`
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := httpx.BufferBody(w, r, 4<<10); err != nil {
+		adminBodyError(w, err, 4<<10)
+		return
+	}
 	_ = json.NewDecoder(r.Body).Decode(&body)
 	if body.Name == "" {
 		body.Name = "login " + s.now().UTC().Format(time.RFC3339)
+	}
+	ttl, err := parseTokenTTL(body.TTL, LoginTokenTTL, MaxLoginTokenTTL)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err)
+		return
 	}
 	p, _ := s.peerOf(r)
 	if p.mra {
@@ -223,14 +278,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.Succeed()
-	raw, t, err := s.newAPIToken(r.Context(), body.Name, user, "", true)
+	raw, t, err := s.newAPIToken(r.Context(), body.Name, user, "", true, s.now().Add(ttl))
 	if err != nil {
 		apiError(w, http.StatusServiceUnavailable, err)
 		return
 	}
 	ctx := context.WithValue(r.Context(), actorKey{}, user+" (password login)")
-	s.audit(r.WithContext(ctx), "auth.token-create", "id=%s name=%q", t.ID, t.Name)
-	writeJSON(w, http.StatusCreated, APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, CreatedAt: t.CreatedAt, Token: raw})
+	s.audit(r.WithContext(ctx), "auth.token-create", "id=%s name=%q expires=%s", t.ID, t.Name, t.ExpiresAt.UTC().Format(time.RFC3339))
+	v := tokenView(t)
+	v.Token = raw
+	writeJSON(w, http.StatusCreated, v)
 }
 
 // APITokenView is an API token as the admin API shows it; Token is set
@@ -244,15 +301,56 @@ type APITokenView struct {
 	CreatedAt time.Time  `json:"created_at"`
 	LastUsed  *time.Time `json:"last_used,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-	Token     string     `json:"token,omitempty"`
+	// ExpiresAt is when the token stops working (absent: never).
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Clamped: a shorter lifetime than asked for, because the token that
+	// created it expires sooner.
+	Clamped bool   `json:"clamped,omitempty"`
+	Token   string `json:"token,omitempty"`
+}
+
+func tokenView(t store.APIToken) APITokenView {
+	v := APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, Parent: t.Parent, Login: t.Login, CreatedAt: t.CreatedAt}
+	if !t.LastUsed.IsZero() {
+		lu := t.LastUsed
+		v.LastUsed = &lu
+	}
+	if !t.RevokedAt.IsZero() {
+		ra := t.RevokedAt
+		v.RevokedAt = &ra
+	}
+	if !t.ExpiresAt.IsZero() {
+		ea := t.ExpiresAt
+		v.ExpiresAt = &ea
+	}
+	return v
+}
+
+// parseTokenTTL reads a requested token lifetime ("" for def), at least a
+// minute and at most max.
+func parseTokenTTL(v string, def, max time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute || d > max {
+		return 0, fmt.Errorf("ttl %q: want a duration from 1m to %v", v, max)
+	}
+	return d, nil
 }
 
 func (s *Server) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Name string `json:"name"`
+		TTL  string `json:"ttl"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || strings.TrimSpace(body.Name) == "" {
-		apiError(w, 400, errors.New(`body must be {"name": "<what the token is for>"}`))
+		apiError(w, 400, errors.New(`body must be {"name": "<what the token is for>", "ttl": "<optional lifetime, e.g. 720h>"}`))
+		return
+	}
+	ttl, err := parseTokenTTL(body.TTL, ScriptTokenTTL, MaxScriptTokenTTL)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err)
 		return
 	}
 	parent, _ := tokenOf(r.Context())
@@ -262,13 +360,20 @@ func (s *Server) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusForbidden, errors.New("tokens are created with a token from a password login (edgeway admin login) or the bootstrap file, not with one created through the API"))
 		return
 	}
-	raw, t, err := s.newAPIToken(r.Context(), body.Name, parent.Owner, parent.ID, false)
+	// Never beyond the parent's own expiry.
+	expires, clamped := s.now().Add(ttl), false
+	if !parent.ExpiresAt.IsZero() && parent.ExpiresAt.Before(expires) {
+		expires, clamped = parent.ExpiresAt, true
+	}
+	raw, t, err := s.newAPIToken(r.Context(), body.Name, parent.Owner, parent.ID, false, expires)
 	if err != nil {
 		apiError(w, storeStatus(err), err)
 		return
 	}
-	s.audit(r, "auth.token-create", "id=%s name=%q", t.ID, t.Name)
-	writeJSON(w, http.StatusCreated, APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, CreatedAt: t.CreatedAt, Token: raw})
+	s.audit(r, "auth.token-create", "id=%s name=%q expires=%s", t.ID, t.Name, t.ExpiresAt.UTC().Format(time.RFC3339))
+	v := tokenView(t)
+	v.Token, v.Clamped = raw, clamped
+	writeJSON(w, http.StatusCreated, v)
 }
 
 func (s *Server) apiTokensList(w http.ResponseWriter, r *http.Request) {
@@ -279,22 +384,59 @@ func (s *Server) apiTokensList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]APITokenView, 0, len(ts))
 	for _, t := range ts {
-		v := APITokenView{ID: t.ID, Name: t.Name, Owner: t.Owner, Parent: t.Parent, Login: t.Login, CreatedAt: t.CreatedAt}
-		if !t.LastUsed.IsZero() {
-			lu := t.LastUsed
-			v.LastUsed = &lu
-		}
-		if !t.RevokedAt.IsZero() {
-			ra := t.RevokedAt
-			v.RevokedAt = &ra
-		}
-		out = append(out, v)
+		out = append(out, tokenView(t))
 	}
 	writeJSON(w, 200, out)
 }
 
+// mayRevoke is the revocation scope of the token a request authenticated
+// with (issue 9 item 13): a token made through the API revokes only its own
+// lineage (itself and the tokens made from it); a login token revokes its
+// own account's tokens; the bootstrap token, the operator's key to the node,
+// revokes any. There are no account roles beyond that.
+func mayRevoke(by store.APIToken, target string, all []store.APIToken) error {
+	byID := make(map[string]store.APIToken, len(all))
+	for _, t := range all {
+		byID[t.ID] = t
+	}
+	tgt, ok := byID[target]
+	if !ok {
+		return fmt.Errorf("API token %q: %w", target, store.ErrNotFound)
+	}
+	switch {
+	case by.Parent != "":
+		for id, depth := target, 0; id != "" && depth <= 32; depth++ {
+			if id == by.ID {
+				return nil
+			}
+			id = byID[id].Parent
+		}
+		return fmt.Errorf("a token created through the API may revoke only itself and the tokens made from it, not token %s of %s", tgt.ID, tgt.Owner)
+	case by.Login:
+		if tgt.Owner == by.Owner {
+			return nil
+		}
+		return fmt.Errorf("a login token of %s may revoke only %s's tokens, not token %s of %s (use the bootstrap token to revoke another account's)", by.Owner, by.Owner, tgt.ID, tgt.Owner)
+	}
+	return nil
+}
+
 func (s *Server) apiTokensRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	by, _ := tokenOf(r.Context())
+	all, err := s.st.ListAPITokens(r.Context())
+	if err != nil {
+		apiError(w, storeStatus(err), err)
+		return
+	}
+	if err := mayRevoke(by, id, all); err != nil {
+		status := http.StatusForbidden
+		if errors.Is(err, store.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		apiError(w, status, err)
+		return
+	}
 	if err := s.st.RevokeAPIToken(r.Context(), id, s.now()); err != nil {
 		apiError(w, storeStatus(err), err)
 		return

@@ -53,6 +53,12 @@ type Config struct {
 	AccessTokenTTL time.Duration `yaml:"access_token_ttl"`
 	// RefreshTokenTTL is the refresh token lifetime (default 60 days = 1440h).
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
+	// RefreshGrace is how long after a refresh the same refresh token,
+	// presented again by the same device (same path — through an edge or
+	// on-premises — and same source IP), gets the response it lost once
+	// more instead of being treated as a replay (RFC 9700 §4.14.2; issue 9
+	// item 15). Default 30s; 0 disables; at most 5m. Nil means the default.
+	RefreshGrace *time.Duration `yaml:"refresh_grace"`
 	// ActivationCodeTTL is how long an activation code is valid (default 168h).
 	ActivationCodeTTL time.Duration `yaml:"activation_code_ttl"`
 	// ActivationGuesses is the per-device budget of wrong activation-code
@@ -189,6 +195,10 @@ func (c Config) WithDefaults() Config {
 	if c.RefreshTokenTTL == 0 {
 		c.RefreshTokenTTL = 60 * 24 * time.Hour
 	}
+	if c.RefreshGrace == nil {
+		d := DefaultRefreshGrace
+		c.RefreshGrace = &d
+	}
 	if c.ActivationCodeTTL == 0 {
 		c.ActivationCodeTTL = 168 * time.Hour
 	}
@@ -236,6 +246,12 @@ func (c Config) WithDefaults() Config {
 	}
 	return c
 }
+
+// DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.
+const (
+	DefaultRefreshGrace = 30 * time.Second
+	MaxRefreshGrace     = 5 * time.Minute
+)
 
 // Node roles (S-13).
 const (
@@ -286,6 +302,9 @@ func (c Config) Validate() error {
 	}
 	if c.ActivationGuesses.MaxWrong < 1 || c.ActivationGuesses.Window < time.Second {
 		errs = append(errs, errors.New("activation_guesses.max_wrong must be ≥ 1 and activation_guesses.window ≥ 1s"))
+	}
+	if c.RefreshGrace != nil && (*c.RefreshGrace < 0 || *c.RefreshGrace > MaxRefreshGrace) {
+		errs = append(errs, fmt.Errorf("refresh_grace %v: want 0 (off) to %v", *c.RefreshGrace, MaxRefreshGrace))
 	}
 	if c.MaxRegisterExpires < 60 {
 		errs = append(errs, errors.New("max_register_expires must be ≥ 60"))

@@ -29,6 +29,7 @@ func TestConfigWithDefaults(t *testing.T) {
 		{"max_register_expires", c.MaxRegisterExpires, 3600},
 		{"sip_idle_timeout", c.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", c.HandshakeTimeout, 10 * time.Second},
+		{"refresh_grace", *c.RefreshGrace, 30 * time.Second},
 		{"data_dir", c.DataDir, "edgeway-data"},
 		{"store", c.Store, "edgeway-data/core.db"},
 		{"admin_token_file", c.AdminTokenFile, "edgeway-data/admin.token"},
@@ -58,8 +59,12 @@ func TestConfigWithDefaultsKeepsSetValues(t *testing.T) {
 		MaxRegisterExpires: 600, SIPIdleTimeout: time.Minute, HandshakeTimeout: time.Second,
 		SIPUnregisteredTimeout: 5 * time.Second, SIPMaxInFlight: -1, FDLimit: 1000, FDReserve: 100,
 		PhoneMaxConns: 1, MRAMaxConns: 2, HTTPSMaxConns: 3, ConfigMaxConns: 4, MaxConnsPerSource: 5,
+		RefreshGrace: new(time.Duration), // 0: the grace is off, not defaulted
 	}
 	c := in.WithDefaults()
+	if *c.RefreshGrace != 0 {
+		t.Errorf("refresh_grace 0 became %v", *c.RefreshGrace)
+	}
 	in.Store, in.AdminTokenFile = "/d/core.db", "/d/admin.token" // derived from DataDir
 	if c != in {
 		t.Errorf("WithDefaults changed set fields:\n got %+v\nwant %+v", c, in)
@@ -109,6 +114,10 @@ func TestConfigValidate(t *testing.T) {
 		{name: "refresh ttl below access ttl", mod: func(c *Config) { c.AccessTokenTTL, c.RefreshTokenTTL = time.Hour, 59*time.Minute }, contains: "refresh_token_ttl"},
 		{name: "refresh ttl equal to access ttl", mod: func(c *Config) { c.AccessTokenTTL, c.RefreshTokenTTL = time.Hour, time.Hour }, ok: true},
 		{name: "access ttl below a minute", mod: func(c *Config) { c.AccessTokenTTL = 59 * time.Second }, contains: "access_token_ttl"},
+		{name: "refresh_grace 0 (off)", mod: func(c *Config) { d := time.Duration(0); c.RefreshGrace = &d }, ok: true},
+		{name: "refresh_grace 5m", mod: func(c *Config) { d := MaxRefreshGrace; c.RefreshGrace = &d }, ok: true},
+		{name: "refresh_grace over 5m", mod: func(c *Config) { d := MaxRefreshGrace + time.Second; c.RefreshGrace = &d }, contains: "refresh_grace"},
+		{name: "refresh_grace negative", mod: func(c *Config) { d := -time.Second; c.RefreshGrace = &d }, contains: "refresh_grace"},
 		{name: "max_register_expires below 60", mod: func(c *Config) { c.MaxRegisterExpires = 59 }, contains: "max_register_expires"},
 		{name: "activation_guesses.max_wrong negative (issue 9)", mod: func(c *Config) { c.ActivationGuesses.MaxWrong = -1 }, contains: "activation_guesses"},
 		{name: "activation_guesses.window below 1s (issue 9)", mod: func(c *Config) { c.ActivationGuesses.Window = time.Millisecond }, contains: "activation_guesses"},

@@ -38,6 +38,24 @@ func ConfigFileDevice(path string) (device string, ok bool) {
 	return m[1], true
 }
 
+// ConfigRequestFile is the config port's path rule (S-2, S-16): the file a
+// request URL names — "<device>.cnf.xml" with its device, or
+// "phone-edge-trust.pem" (device "") — or ok false. The path is taken
+// exactly as sent: an escaped form (RawPath set) is never decoded into an
+// allowed name, dot segments are never cleaned.
+func ConfigRequestFile(u *url.URL) (file, device string, ok bool) {
+	if u == nil || u.RawPath != "" || u.Opaque != "" {
+		return "", "", false
+	}
+	if u.Path == PhoneEdgeTrustFile {
+		return PhoneEdgeTrustFile[1:], "", true
+	}
+	if device, ok = ConfigFileDevice(u.Path); !ok {
+		return "", "", false
+	}
+	return u.Path[1:], device, true
+}
+
 // DeviceConfig is a device's config file (<device>.cnf.xml): what a SIP
 // OAuth phone needs to register. It holds nothing secret: with SIP OAuth
 // there is no TFTP encrypted config (S-16); the file is protected by HTTPS
@@ -95,12 +113,12 @@ type DeviceConfigTURN struct {
 // exactly, without cleaning: anything else is 404.
 func (s *Server) configHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		device, isConfig := ConfigFileDevice(r.URL.Path)
-		isTrust := r.URL.Path == PhoneEdgeTrustFile
-		if r.URL.RawPath != "" || (!isConfig && !isTrust) {
+		_, device, ok := ConfigRequestFile(r.URL)
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
+		isTrust := device == ""
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/throttle"
@@ -110,8 +111,11 @@ func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
 	return p, nil
 }
 
+// maxOAuthForm bounds the body of /oauth2/token and /oauth2/revoke.
+const maxOAuthForm = 8 << 10
+
 // parseForm reads an application/x-www-form-urlencoded POST body of at
-// most 8 KiB (RFC 6749 §3.2).
+// most 8 KiB (RFC 6749 §3.2); a larger one is 413.
 func parseForm(w http.ResponseWriter, r *http.Request) *OAuthError {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -121,7 +125,12 @@ func parseForm(w http.ResponseWriter, r *http.Request) *OAuthError {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if err := httpx.BufferBody(w, r, maxOAuthForm); err != nil {
+		if httpx.TooLarge(err) {
+			return oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", "the form is larger than %d bytes", maxOAuthForm)
+		}
+		return oauthErr(http.StatusBadRequest, "invalid_request", "unreadable form: %v", err)
+	}
 	if err := r.ParseForm(); err != nil {
 		return oauthErr(http.StatusBadRequest, "invalid_request", "unreadable form: %v", err)
 	}
@@ -357,23 +366,45 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 		return nil, oauthErr(400, "invalid_grant", "refresh token is not valid")
 	}
 	now := s.now()
-	var (
-		dev     store.Device
-		nextRaw string
-	)
-	// The successor is stored in the same transaction as the rotation: if
-	// anything fails the old token stays usable and a retry is not a replay.
-	old, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), now, func(old store.RefreshToken) (store.RefreshToken, error) {
-		var err error
-		if dev, err = s.st.GetDevice(ctx, old.Device); err != nil {
-			return store.RefreshToken{}, err
+	hash := hashRefresh(raw)
+	grace := s.refreshGrace()
+	var res *TokenResponse
+	// The successor, and with a grace the response that carries it, are
+	// stored in the same transaction as the rotation: if anything fails the
+	// old token stays usable and a retry is not a replay.
+	old, err := s.st.RotateRefreshToken(ctx, hash, now, func(old store.RefreshToken) (store.RefreshToken, store.Grace, error) {
+		dev, err := s.st.GetDevice(ctx, old.Device)
+		if err != nil {
+			return store.RefreshToken{}, store.Grace{}, err
 		}
-		next, rt, err := s.newRefresh(old.Family, dev.Name, old.Username, old.Origin, p.mra || old.MRA, now)
-		nextRaw = rt
-		return next, err
+		mra := p.mra || old.MRA
+		next, nextRaw, err := s.newRefresh(old.Family, dev.Name, old.Username, old.Origin, mra, now)
+		if err != nil {
+			return store.RefreshToken{}, store.Grace{}, err
+		}
+		if res, err = s.signAccess(dev, old.Username, token.GrantRefresh, old.Origin, old.Family, mra, now); err != nil {
+			return store.RefreshToken{}, store.Grace{}, err
+		}
+		res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.refreshTTL()/time.Second)
+		if grace <= 0 {
+			return next, store.Grace{}, nil
+		}
+		sealed, err := s.sealResponse(hash, res, now)
+		if err != nil {
+			return store.RefreshToken{}, store.Grace{}, err
+		}
+		return next, store.Grace{Until: now.Add(grace), From: graceFrom(p), Sealed: sealed}, nil
 	})
 	switch {
 	case errors.Is(err, store.ErrAlreadyUsed):
+		// Issue 9 item 15: a lost response fetched again within the grace.
+		again, gerr := s.graceRetry(ctx, p, hash, old.Family, now)
+		if gerr == nil {
+			return again, nil
+		}
+		if !errors.Is(gerr, store.ErrAlreadyUsed) && !errors.Is(gerr, store.ErrNotFound) {
+			return nil, gerr
+		}
 		// RFC 9700 §4.14.2: a rotated refresh token came back, so either the
 		// client or an attacker holds a stolen copy. Revoke the whole family.
 		if rerr := s.st.RevokeFamily(ctx, old.Family, now); rerr != nil {
@@ -392,11 +423,6 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 	case err != nil:
 		return nil, err
 	}
-	res, err := s.signAccess(dev, old.Username, token.GrantRefresh, old.Origin, old.Family, p.mra || old.MRA, now)
-	if err != nil {
-		return nil, err
-	}
-	res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.refreshTTL()/time.Second)
 	return res, nil
 }
 

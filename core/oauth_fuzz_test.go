@@ -2,12 +2,19 @@ package core
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/mtls"
 )
 
 const formType = "application/x-www-form-urlencoded"
@@ -25,7 +32,7 @@ func wantFormStatus(method, contentType string, body []byte) int {
 		return http.StatusBadRequest
 	}
 	if len(body) > formLimit {
-		return http.StatusBadRequest
+		return http.StatusRequestEntityTooLarge // issue 9 item 14
 	}
 	vs, err := url.ParseQuery(string(body))
 	if err != nil {
@@ -72,8 +79,8 @@ func checkParseForm(t *testing.T, method, contentType string, body []byte) {
 		}
 		return
 	}
-	if e.Status != http.StatusBadRequest && e.Status != http.StatusMethodNotAllowed {
-		t.Fatalf("parseForm status = %d, want 400 or 405", e.Status)
+	if e.Status != http.StatusBadRequest && e.Status != http.StatusMethodNotAllowed && e.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("parseForm status = %d, want 400, 405 or 413", e.Status)
 	}
 	if e.Code == "" {
 		t.Fatalf("parseForm error without a code: %+v", e)
@@ -102,8 +109,8 @@ var formSeeds = []struct {
 	{"repeated grant_type (RFC 6749 §3.2)", "POST", formType, "grant_type=password&grant_type=refresh_token", 400},
 	{"repeated with same value (RFC 6749 §3.2)", "POST", formType, "device=a&device=a", 400},
 	{"repeated empty key (RFC 6749 §3.2)", "POST", formType, "=1&=2", 400},
-	{"9 KiB body (8 KiB limit)", "POST", formType, "a=" + strings.Repeat("b", 9<<10), 400},
-	{"one byte over 8 KiB", "POST", formType, "a=" + strings.Repeat("b", formLimit-1), 400},
+	{"9 KiB body (8 KiB limit)", "POST", formType, "a=" + strings.Repeat("b", 9<<10), 413},
+	{"one byte over 8 KiB", "POST", formType, "a=" + strings.Repeat("b", formLimit-1), 413},
 	{"JSON content type", "POST", "application/json", `{"grant_type":"password"}`, 400},
 	{"multipart content type", "POST", "multipart/form-data; boundary=x", "--x--", 400},
 	{"no content type", "POST", "", "grant_type=password", 400},
@@ -144,11 +151,150 @@ func TestParseForm(t *testing.T) {
 	}
 }
 
+// FuzzTokenForm fuzzes the token endpoint: its form parsing (parseForm
+// against an independent oracle) and the grant dispatch behind it (a real
+// core on a fresh store, called in-process). Seeds above and in
+// testdata/fuzz/FuzzTokenForm.
 func FuzzTokenForm(f *testing.F) {
 	for _, s := range formSeeds {
 		f.Add(s.method, s.contentType, []byte(s.body))
 	}
+	for _, s := range dispatchSeeds {
+		f.Add(s.method, s.contentType, []byte(s.body))
+	}
+	srv := dispatchServer(f, f.TempDir())
 	f.Fuzz(func(t *testing.T, method, contentType string, body []byte) {
 		checkParseForm(t, method, contentType, body)
+		checkDispatch(t, srv, method, contentType, body)
 	})
+}
+
+// dispatchServer is a core node on a fresh store and development PKI for
+// calling the token endpoint in-process (no sockets).
+func dispatchServer(tb testing.TB, dir string) *Server {
+	tb.Helper()
+	ctx := context.Background()
+	pki, err := mtls.InitDevPKI(mtls.DevPKIOptions{Dir: filepath.Join(dir, "pki")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := store.Open(ctx, filepath.Join(dir, "core.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	cfg := Config{Node: "fuzz", DataDir: dir, TLS: TLSConfig{Cert: pki.CoreCert, Key: pki.CoreKey, TomcatTrust: pki.TomcatTrust}}
+	s, err := New(ctx, cfg, st, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// oauthErrorCodes are the RFC 6749 §5.2 (and RFC 8628 slow_down, RFC 6749
+// §4.1.2.1 temporarily_unavailable) codes the token endpoint may answer.
+var oauthErrorCodes = map[string]bool{
+	"invalid_request": true, "invalid_client": true, "invalid_grant": true, "unauthorized_client": true,
+	"unsupported_grant_type": true, "invalid_scope": true, "slow_down": true, "temporarily_unavailable": true,
+}
+
+// checkDispatch sends one request through the token endpoint: whatever the
+// form, the answer is an RFC 6749 §5.1/§5.2 JSON response with a status the
+// endpoint may give, never 500, and the form refusals and grant dispatch
+// agree with wantFormStatus and the grant_type.
+func checkDispatch(t *testing.T, s *Server, method, contentType string, body []byte) {
+	t.Helper()
+	r, err := http.NewRequest(method, "https://core.edgeway.test:8443/oauth2/token", bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	r.RemoteAddr = "192.0.2.10:40000"
+	want := wantFormStatus(method, contentType, body)
+	var form url.Values
+	if want == 0 {
+		form, _ = url.ParseQuery(string(body))
+		// Each password check costs 64 MiB of Argon2id: the fuzzer stops
+		// short of it (the checks before it still run).
+		if form.Get("grant_type") == "password" && form.Get("username") != "" && form.Get("password") != "" {
+			return
+		}
+	}
+	w := httptest.NewRecorder()
+	s.handleToken(w, r)
+	res := w.Result()
+	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q (status %d)", ct, res.StatusCode)
+	}
+	if res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("token response without Cache-Control: no-store (RFC 6749 §5.1)")
+	}
+	var v map[string]any
+	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
+		t.Fatalf("status %d, body is not JSON: %q", res.StatusCode, w.Body.String())
+	}
+	switch res.StatusCode {
+	case 200:
+		if v["access_token"] == nil || v["token_type"] != "Bearer" {
+			t.Fatalf("200 without an access token: %v", v)
+		}
+		return
+	case 400, 401, 403, 405, 413, 429, 503:
+	default:
+		t.Fatalf("status %d: %v", res.StatusCode, v)
+	}
+	code, _ := v["error"].(string)
+	if !oauthErrorCodes[code] {
+		t.Fatalf("status %d with error %q, not an RFC 6749 §5.2 code", res.StatusCode, code)
+	}
+	if (res.StatusCode == 429 || res.StatusCode == 503) && res.Header.Get("Retry-After") == "" {
+		t.Fatalf("%d without Retry-After", res.StatusCode)
+	}
+	if want != 0 {
+		if res.StatusCode != want || code != "invalid_request" {
+			t.Fatalf("form refusal: %d %s, want %d invalid_request", res.StatusCode, code, want)
+		}
+		return
+	}
+	switch gt := form.Get("grant_type"); gt {
+	case "":
+		if res.StatusCode != 400 || code != "invalid_request" {
+			t.Fatalf("no grant_type: %d %s", res.StatusCode, code)
+		}
+	case GrantTypeActivationCode, "refresh_token", "password":
+		if code == "unsupported_grant_type" {
+			t.Fatalf("grant %q dispatched as unsupported", gt)
+		}
+	default:
+		if res.StatusCode != 400 || code != "unsupported_grant_type" {
+			t.Fatalf("grant_type %q: %d %s, want 400 unsupported_grant_type", gt, res.StatusCode, code)
+		}
+	}
+}
+
+var dispatchSeeds = []struct{ method, contentType, body string }{
+	{"POST", formType, "grant_type=refresh_token&refresh_token=ewr_AAAA"},
+	{"POST", formType, "grant_type=refresh_token&refresh_token=not-ours"},
+	{"POST", formType, "grant_type=refresh_token"},
+	{"POST", formType, "grant_type=" + url.QueryEscape(GrantTypeActivationCode) + "&device=SEP001122334401&activation_code=1234567890123456"},
+	{"POST", formType, "grant_type=" + url.QueryEscape(GrantTypeActivationCode) + "&device=SEP001122334401&activation_code=12"},
+	{"POST", formType, "grant_type=" + url.QueryEscape(GrantTypeActivationCode)},
+	{"POST", formType, "grant_type=password&username=demo"},
+	{"POST", formType, "grant_type=client_credentials"},
+	{"POST", formType, "grant_type=authorization_code&code=x"},
+	{"POST", formType, "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer"},
+	{"POST", formType, "grant_type=%00"},
+}
+
+// TestTokenDispatch runs the form and dispatch seeds once as a test.
+func TestTokenDispatch(t *testing.T) {
+	s := dispatchServer(t, t.TempDir())
+	for _, sd := range dispatchSeeds {
+		checkDispatch(t, s, sd.method, sd.contentType, []byte(sd.body))
+	}
+	for _, sd := range formSeeds {
+		checkDispatch(t, s, sd.method, sd.contentType, []byte(sd.body))
+	}
 }

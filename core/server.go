@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -62,6 +63,11 @@ type Server struct {
 	// parameters, else the config), reloaded from the store by the sweep.
 	ttlAccess, ttlRefresh atomic.Int64
 
+	// graceAEAD seals the response a refresh returned, kept in the store
+	// for the refresh grace (oauth_grace.go); the key is a store secret, so
+	// every node sharing the store can open it.
+	graceAEAD cipher.AEAD
+
 	// passwordSlots bounds concurrent password checks (64 MiB each).
 	passwordSlots chan struct{}
 	// logins throttles failed password logins per source and username.
@@ -119,6 +125,13 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	secret, err := st.Secret(ctx, "activation-hmac", func() ([]byte, error) { return randomBytes(32) })
 	if err != nil {
 		return nil, fmt.Errorf("core: activation secret: %w", err)
+	}
+	graceKey, err := st.Secret(ctx, "refresh-grace-aes", func() ([]byte, error) { return randomBytes(32) })
+	if err != nil {
+		return nil, fmt.Errorf("core: refresh grace key: %w", err)
+	}
+	if s.graceAEAD, err = newGraceAEAD(graceKey); err != nil {
+		return nil, fmt.Errorf("core: refresh grace key: %w", err)
 	}
 	if s.codes, err = activation.New(st, secret, activation.Config{Validity: cfg.ActivationCodeTTL, Now: s.now,
 		DeviceBudget: activation.DeviceBudget{MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, Window: cfg.ActivationGuesses.Window}}); err != nil {

@@ -49,18 +49,14 @@ func (b FailureBudget) validate() []error {
 	return nil
 }
 
-// maxTokenForm is the largest token request body the edge reads (the core
-// reads at most 8 KiB).
-const maxTokenForm = 16 << 10
-
 // tokenHandler serves POST /oauth2/token: activation-code grants go through
 // the failure budget to activation, everything else straight to other.
-// The body is read (at most maxTokenForm) to find the grant type and handed
-// on unchanged.
+// The body, already bounded to MaxOAuthBody (an oversized one got 413
+// before this), is read to find the grant type and handed on unchanged.
 func (s *Server) tokenHandler(budget *throttle.Budget, activation, other http.Handler) http.Handler {
 	var spent atomic.Bool // logged once per episode, not per refusal
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenForm))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxOAuthBody))
 		if err != nil {
 			writeEdgeOAuthError(w, http.StatusBadRequest, "invalid_request", "unreadable or oversized request body (RFC 6749 §3.2)", 0)
 			return

@@ -62,7 +62,13 @@ func (s *seen) take() []*http.Request {
 
 // testProxy is an edge whose core (both its HTTPS and its config server)
 // is one plain-HTTP fake that records what reaches it.
-func testProxy(t *testing.T) (*httptest.Server, *seen) {
+func testProxy(t testing.TB) (*httptest.Server, *seen) {
+	t.Helper()
+	return testProxyLog(t, slog.New(slog.DiscardHandler))
+}
+
+// testProxyLog is testProxy with the edge logging to log.
+func testProxyLog(t testing.TB, log *slog.Logger) (*httptest.Server, *seen) {
 	t.Helper()
 	got := &seen{}
 	core := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +83,7 @@ func testProxy(t *testing.T) (*httptest.Server, *seen) {
 	cu, _ := url.Parse(core.URL)
 	cfg := Config{Node: "expe-1", AdvertisedHost: "expe-1.example.com", PublicURL: "https://expe-1.example.com:8443",
 		CoreURL: core.URL, CoreConfigURL: core.URL + "/cfg/"}
-	s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler), coreURL: cu, http: &http.Client{Transport: core.Client().Transport}}
+	s := &Server{cfg: cfg, log: log, coreURL: cu, http: &http.Client{Transport: core.Client().Transport}}
 	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
 	edge := httptest.NewServer(s.httpHandler(5061))
 	t.Cleanup(edge.Close)

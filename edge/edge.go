@@ -232,6 +232,11 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	return err
 }
 
+// MaxOAuthBody bounds the body of a request to the edge's OAuth endpoints
+// (/oauth2/token, /oauth2/revoke). A token request is a few hundred bytes;
+// the core's own limit is smaller still (8 KiB).
+const MaxOAuthBody = 16 << 10
+
 // httpHandler is the public HTTPS surface: an allow-list of paths, each
 // forwarded to the core over mutual TLS — the OAuth endpoints to its HTTPS
 // port, the config files (S-2, S-4, S-16) to its config server. Paths are
@@ -292,14 +297,30 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 		},
 		ErrorHandler: unavailable,
 	}
-	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-		oauth.ServeHTTP(w, r)
-	})
+	// The whole form is read here before the core is contacted: a body
+	// over the limit is the phone's fault and gets 413 from the edge, not a
+	// proxy failure half way through the upload (issue 9 item 14).
+	limited := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := httpx.BufferBody(w, r, MaxOAuthBody); err != nil {
+				status, desc := http.StatusBadRequest, "the request body could not be read"
+				if httpx.TooLarge(err) {
+					status, desc = http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxOAuthBody)
+				}
+				s.log.Debug("OAuth request body refused", "path", r.URL.Path, "status", status, "err", err)
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(status)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": desc})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	mux := http.NewServeMux()
-	mux.Handle("POST /oauth2/token", s.tokenHandler(s.activationBudget, activation, oauth))
-	mux.Handle("POST /oauth2/revoke", limited)
-	mux.Handle("GET /.well-known/jwks.json", limited)
+	mux.Handle("POST /oauth2/token", limited(s.tokenHandler(s.activationBudget, activation, oauth)))
+	mux.Handle("POST /oauth2/revoke", limited(oauth))
+	mux.Handle("GET /.well-known/jwks.json", limited(oauth))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Exactly the path the phone sent: no dot segments, no encoding,
 		// no absolute form — the mux would otherwise clean or redirect.

@@ -14,10 +14,27 @@ import (
 // certificate or trust-store change; new handshakes see the change, open
 // connections are unaffected.
 
+// CipherSuites are the TLS 1.2 suites every Edgeway config offers and
+// accepts: ECDHE key exchange with an AEAD cipher only (AES-GCM and
+// ChaCha20-Poly1305). CBC-mode suites (LUCKY13, issue 9 item 8) and static
+// RSA key exchange (no forward secrecy) are never negotiated. TLS 1.3 suites
+// are all AEAD and are not configurable in crypto/tls.
+func CipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+}
+
 func baseConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		MaxVersion: tls.VersionTLS13,
+		MinVersion:   tls.VersionTLS12,
+		MaxVersion:   tls.VersionTLS13,
+		CipherSuites: CipherSuites(),
 	}
 }
 

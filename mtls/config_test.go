@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -299,5 +300,72 @@ func ExampleMutualServerConfig() {
 			defer conn.Close()
 			// conn is a *tls.Conn whose client passed S-11 and S-12.
 		}()
+	}
+}
+
+// TestTLS12OffersAEADOnly: issue 9 item 8 (LUCKY13). A TLS 1.2 client that
+// offers only CBC suites is refused by every server config; each AEAD suite
+// that fits the (ECDSA) certificate is accepted.
+func TestTLS12OffersAEADOnly(t *testing.T) {
+	f := newFixture(t)
+	admit := AdmitNames([]string{"expc.example.com"})
+	servers := map[string]*tls.Config{
+		"ServerConfig":               ServerConfig(f.coreKP),
+		"MutualServerConfig":         MutualServerConfig(f.coreKP, f.trust, admit),
+		"OptionalClientServerConfig": OptionalClientServerConfig(f.coreKP, f.trust, admit),
+	}
+	cbc := []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_128_GCM_SHA256, // AEAD but no forward secrecy
+	}
+	aead := []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
+	for name, cfg := range servers {
+		t.Run(name, func(t *testing.T) {
+			addr, results := serveTLS(t, cfg)
+			client := func(suites []uint16) *tls.Config {
+				c := ClientConfig(f.edgeKP, f.trust, "core.example.com")
+				c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+				c.CipherSuites = suites
+				return c
+			}
+			for _, s := range cbc {
+				if _, err := dialTLS(t, addr, client([]uint16{s})); err == nil {
+					t.Errorf("%s was negotiated", tls.CipherSuiteName(s))
+				}
+				if res := recv(t, results); res.err == nil {
+					t.Errorf("server accepted %s", tls.CipherSuiteName(s))
+				}
+			}
+			for _, s := range aead {
+				state, err := dialTLS(t, addr, client([]uint16{s}))
+				res := recv(t, results)
+				if err != nil || res.err != nil {
+					t.Errorf("%s: client %v, server %v", tls.CipherSuiteName(s), err, res.err)
+					continue
+				}
+				if state.CipherSuite != s {
+					t.Errorf("negotiated %s, want %s", tls.CipherSuiteName(state.CipherSuite), tls.CipherSuiteName(s))
+				}
+			}
+		})
+	}
+	for _, s := range CipherSuites() {
+		for _, insecure := range tls.InsecureCipherSuites() {
+			if s == insecure.ID {
+				t.Errorf("CipherSuites includes insecure %s", insecure.Name)
+			}
+		}
+		if n := tls.CipherSuiteName(s); !strings.Contains(n, "GCM") && !strings.Contains(n, "CHACHA20_POLY1305") {
+			t.Errorf("CipherSuites includes non-AEAD %s", n)
+		}
 	}
 }

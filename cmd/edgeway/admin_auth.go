@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/mtls"
@@ -19,9 +20,9 @@ const passwordEnv = "EDGEWAY_ADMIN_PASSWORD"
 // Admin accounts, API tokens and the audit log.
 func authCmds() []adminCmd {
 	return []adminCmd{
-		{path: []string{"login"}, args: "--username U [--password P] [--name N] [--save FILE]", noToken: true,
+		{path: []string{"login"}, args: "--username U [--password P] [--name N] [--ttl D] [--save FILE]", noToken: true,
 			summary: "API token for an admin account's password (default $" + passwordEnv + ")", run: login},
-		{path: []string{"token", "create"}, args: "--name N [--save FILE]", summary: "new API token for scripts (shown once)", run: tokenCreate},
+		{path: []string{"token", "create"}, args: "--name N [--ttl D] [--save FILE]", summary: "new API token for scripts (shown once; default 90 days, never beyond the token that creates it)", run: tokenCreate},
 		{path: []string{"token", "list"}, aliases: [][]string{{"tokens"}}, summary: "API tokens (never the secret)", run: tokenList},
 		{path: []string{"token", "revoke"}, args: "ID", summary: "revoke an API token: it stops working at once", run: tokenRevoke},
 		{path: []string{"account", "set"}, args: "USER --password P", summary: "create an admin account or set its password (12+ chars)", run: accountSet},
@@ -29,16 +30,24 @@ func authCmds() []adminCmd {
 	}
 }
 
-// showToken prints a new API token once, or writes it to file (mode 0600).
+// showToken prints a new API token once, or writes it to file (mode 0600),
+// with its expiry.
 func showToken(out io.Writer, v core.APITokenView, file string) error {
+	expiry := "never expires"
+	if v.ExpiresAt != nil {
+		expiry = "expires " + localTime(*v.ExpiresAt)
+		if v.Clamped {
+			expiry += " (no later than the token that created it; log in with --ttl for a longer one)"
+		}
+	}
 	if file != "" {
 		if err := mtls.WriteFileAtomic(file, []byte(v.Token+"\n"), 0o600); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "API token %s %q for %s saved to %s (use --token-file %s)\n", v.ID, v.Name, v.Owner, file, file)
+		fmt.Fprintf(out, "API token %s %q for %s saved to %s (use --token-file %s); %s\n", v.ID, v.Name, v.Owner, file, file, expiry)
 		return nil
 	}
-	fmt.Fprintf(out, "API token %s %q for %s (shown once; keep it secret):\n%s\n", v.ID, v.Name, v.Owner, v.Token)
+	fmt.Fprintf(out, "API token %s %q for %s, %s (shown once; keep it secret):\n%s\n", v.ID, v.Name, v.Owner, expiry, v.Token)
 	return nil
 }
 
@@ -47,6 +56,7 @@ func login(ctx context.Context, a *adminClient, args []string, out io.Writer) er
 	user := fs.String("username", "", "admin account")
 	pass := fs.String("password", "", "its password (default $"+passwordEnv+")")
 	name := fs.String("name", "", "what the token is for (default \"login <time>\")")
+	ttl := fs.Duration("ttl", 0, "token lifetime (default 12h, at most 2160h)")
 	save := fs.String("save", "", "write the token to this file (mode 0600) instead of printing it")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
@@ -59,8 +69,12 @@ func login(ctx context.Context, a *adminClient, args []string, out io.Writer) er
 	}
 	a.basicUser, a.basicPass = *user, *pass
 	var body any
-	if *name != "" {
-		body = map[string]string{"name": *name}
+	if *name != "" || *ttl != 0 {
+		b := map[string]string{"name": *name}
+		if *ttl != 0 {
+			b["ttl"] = ttl.String()
+		}
+		body = b
 	}
 	var v core.APITokenView
 	if err := a.call(ctx, http.MethodPost, "/api/v1/auth/tokens", body, &v); err != nil {
@@ -73,6 +87,7 @@ func login(ctx context.Context, a *adminClient, args []string, out io.Writer) er
 func tokenCreate(ctx context.Context, a *adminClient, args []string, out io.Writer) error {
 	fs := a.flags()
 	name := fs.String("name", "", "what the token is for")
+	ttl := fs.Duration("ttl", 0, "token lifetime (default 2160h = 90 days, at most 8760h; never beyond the token that creates it)")
 	save := fs.String("save", "", "write the token to this file (mode 0600) instead of printing it")
 	if _, err := a.parse(fs, args, 0, 0); err != nil {
 		return err
@@ -80,8 +95,12 @@ func tokenCreate(ctx context.Context, a *adminClient, args []string, out io.Writ
 	if *name == "" {
 		return a.usage("token create needs --name")
 	}
+	body := map[string]string{"name": *name}
+	if *ttl != 0 {
+		body["ttl"] = ttl.String()
+	}
 	var v core.APITokenView
-	if err := a.call(ctx, http.MethodPost, "/api/v1/auth/tokens/new", map[string]string{"name": *name}, &v); err != nil {
+	if err := a.call(ctx, http.MethodPost, "/api/v1/auth/tokens/new", body, &v); err != nil {
 		return err
 	}
 	return showToken(out, v, *save)
@@ -95,16 +114,23 @@ func tokenList(ctx context.Context, a *adminClient, args []string, out io.Writer
 	if err := a.getJSON(ctx, "/api/v1/auth/tokens", &ts); err != nil {
 		return err
 	}
-	tw := newTable(out, "ID", "NAME", "OWNER", "CREATED", "LAST-USED", "STATE")
+	tw := newTable(out, "ID", "NAME", "OWNER", "CREATED", "LAST-USED", "EXPIRES", "STATE")
+	now := time.Now()
 	for _, t := range ts {
-		lastUsed, state := "-", "active"
+		lastUsed, expires, state := "-", "never", "active"
 		if t.LastUsed != nil {
 			lastUsed = localTime(*t.LastUsed)
+		}
+		if t.ExpiresAt != nil {
+			expires = localTime(*t.ExpiresAt)
+			if !t.ExpiresAt.After(now) {
+				state = "expired"
+			}
 		}
 		if t.RevokedAt != nil {
 			state = "revoked " + localTime(*t.RevokedAt)
 		}
-		row(tw, t.ID, t.Name, t.Owner, localTime(t.CreatedAt), lastUsed, state)
+		row(tw, t.ID, t.Name, t.Owner, localTime(t.CreatedAt), lastUsed, expires, state)
 	}
 	return tw.Flush()
 }

@@ -356,6 +356,16 @@ func TestAdminCLIMenus(t *testing.T) {
 		}
 		c.with(saved).run("node", "list")
 		c.usage("token", "create")
+		// Issue 9 item 13: --ttl, and the expiry shown on creation and in the list.
+		out = c.run("token", "create", "--name", "one day", "--ttl", "24h")
+		day := regexp.MustCompile(`API token (\S+) "one day" for admin, expires `).FindStringSubmatch(out)
+		if day == nil {
+			t.Fatalf("token create --ttl 24h: %s", out)
+		}
+		if r := tableRow(c.run("token", "list"), day[1]); r == nil || slices.Contains(r, "never") || !slices.Contains(r, "active") {
+			t.Fatalf("token list row of a 24h token: %q", r)
+		}
+		c.refused(http.StatusBadRequest, "token", "create", "--name", "too long", "--ttl", "9000h")
 
 		// An admin account, then a login with its password: no token needed.
 		const pass = "correct horse battery staple"

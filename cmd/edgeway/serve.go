@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"gopkg.in/yaml.v3"
@@ -69,6 +70,14 @@ func coreFlags(fs *flag.FlagSet, c *core.Config) {
 	fs.StringVar(&c.Audience, "audience", c.Audience, "access-token audience (default urn:edgeway:sip)")
 	fs.DurationVar(&c.AccessTokenTTL, "access-token-ttl", c.AccessTokenTTL, "access token lifetime (default 60m)")
 	fs.DurationVar(&c.RefreshTokenTTL, "refresh-token-ttl", c.RefreshTokenTTL, "refresh token lifetime (default 1440h)")
+	fs.Func("refresh-grace", "how long a refresh response lost on the way may be fetched once more by the same device with the same refresh token (RFC 9700 §4.14.2; default 30s, 0 disables, at most 5m)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		c.RefreshGrace = &d
+		return nil
+	})
 	fs.DurationVar(&c.ActivationCodeTTL, "activation-code-ttl", c.ActivationCodeTTL, "activation code validity (default 168h)")
 	fs.IntVar(&c.MaxRegisterExpires, "max-register-expires", c.MaxRegisterExpires, "longest binding a REGISTER may ask for, seconds (default 3600)")
 	fs.DurationVar(&c.SIPIdleTimeout, "sip-idle-timeout", c.SIPIdleTimeout, "close a silent SIP connection after this long (default 5m)")

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,5 +104,52 @@ func TestUnconfiguredEdgeIsRefused(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("Find does not list the rogue edge's name: %s", body)
+	}
+}
+
+// Issue 9 item 14: a 10 MB form is refused 413 by whoever receives it —
+// the edge before it contacts the core, the core on its own OAuth and
+// admin endpoints — with a JSON error, never 400, 500 or 503.
+func TestOversizedBodies(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	client := env.HTTPClient()
+	big := bytes.Repeat([]byte("a"), 10<<20)
+	form := append([]byte("grant_type=refresh_token&refresh_token=ewr_"), big...)
+	for _, tc := range []struct {
+		name, url, contentType, auth string
+		body                         []byte
+	}{
+		{"edge token", env.Info.EdgeHTTPS + "/oauth2/token", "application/x-www-form-urlencoded", "", form},
+		{"edge revoke", env.Info.EdgeHTTPS + "/oauth2/revoke", "application/x-www-form-urlencoded", "", form},
+		{"core token", env.Info.CoreHTTPS + "/oauth2/token", "application/x-www-form-urlencoded", "", form},
+		{"core revoke", env.Info.CoreHTTPS + "/oauth2/revoke", "application/x-www-form-urlencoded", "", form},
+		{"core admin API", env.Info.CoreHTTPS + "/api/v1/trust/phone-edge-trust", "application/x-pem-file", "Bearer " + env.AdminToken, big},
+	} {
+		for _, chunked := range []bool{false, true} {
+			var body io.Reader = bytes.NewReader(tc.body)
+			if chunked {
+				body = io.MultiReader(body)
+			}
+			req, _ := http.NewRequest(http.MethodPost, tc.url, body)
+			req.Header.Set("Content-Type", tc.contentType)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			res, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("%s (chunked %v): %v", tc.name, chunked, err)
+			}
+			var e map[string]string
+			derr := json.NewDecoder(res.Body).Decode(&e)
+			res.Body.Close()
+			if res.StatusCode != http.StatusRequestEntityTooLarge || derr != nil || e["error"] == "" {
+				t.Errorf("%s (chunked %v): HTTP %d %v %v, want 413 with a JSON error", tc.name, chunked, res.StatusCode, e, derr)
+			}
+		}
+	}
+	// The edge still works afterwards.
+	ph := env.Phone(phoneA, true)
+	if _, err := ph.Onboard(context.Background(), env.Devices[phoneA].ActivationCode); err != nil {
+		t.Fatalf("onboarding after the oversized requests: %v", err)
 	}
 }

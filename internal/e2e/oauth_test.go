@@ -210,9 +210,12 @@ func TestRefreshReplayRevokesFamily(t *testing.T) {
 	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
 		t.Fatalf("register with refreshed token: %v %v", res, err)
 	}
-	// An attacker replays the first refresh token.
-	ph.SetTokens(t1)
-	_, err = ph.Refresh(ctx)
+	// An attacker replays the first refresh token from elsewhere (from the
+	// phone's own address within the refresh grace it would be taken for a
+	// lost response: refresh_grace_test.go).
+	attacker := phoneAt(t, env, phoneA, true, "127.0.0.9")
+	attacker.SetTokens(t1)
+	_, err = attacker.Refresh(ctx)
 	expectOAuthError(t, "replayed refresh token", err, 400, "invalid_grant", "already used")
 	// The legitimate newest refresh token is now dead too.
 	ph.SetTokens(t2)

@@ -201,11 +201,32 @@ CREATE INDEX api_tokens_owner ON api_tokens (owner);
 ALTER TABLE nodes ADD COLUMN listening_phone_oauth_port INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN listening_mra_port INTEGER NOT NULL DEFAULT 0;
 `,
-	// 5 and 6 are assigned to other branches of the same release; these
-	// no-op placeholders keep version 7 at its number until they land
-	// (replace each with its real migration, never reorder).
-	`SELECT 5`,
-	`SELECT 6`,
+	// 5: admin API tokens expire (issue 9 item 13; NULL: never). Tokens
+	// that existed before get the default lifetimes of core/admin_auth.go
+	// counted from the upgrade, so no running script is cut off without
+	// notice: 12 h for a login, 90 days for a token made through the API,
+	// 30 days for a bootstrap token.
+	`
+ALTER TABLE api_tokens ADD COLUMN expires_at INTEGER;
+UPDATE api_tokens SET expires_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000000000 +
+	CASE WHEN login = 1 THEN 43200000000000
+	     WHEN parent <> '' THEN 7776000000000000
+	     ELSE 2592000000000000 END
+ WHERE revoked_at IS NULL;
+`,
+	// 6: the refresh grace (issue 9 item 15, RFC 9700 §4.14.2): a rotated
+	// token remembers its successor (hash), the response that carried it
+	// (sealed by the core), until when and for whom a lost response may be
+	// fetched again, and when it was.
+	`
+ALTER TABLE refresh_tokens ADD COLUMN successor BLOB;
+ALTER TABLE refresh_tokens ADD COLUMN grace_sealed BLOB;
+ALTER TABLE refresh_tokens ADD COLUMN grace_until INTEGER;
+ALTER TABLE refresh_tokens ADD COLUMN grace_from TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN grace_used_at INTEGER;
+CREATE INDEX refresh_tokens_successor ON refresh_tokens (successor) WHERE successor IS NOT NULL;
+CREATE INDEX refresh_tokens_grace ON refresh_tokens (grace_until) WHERE grace_sealed IS NOT NULL;
+`,
 	// 7: the per-device budget of wrong activation-code guesses (issue 9):
 	// locked_at marks a code locked after too many wrong guesses on its
 	// device (only a newly issued code replaces it), and

@@ -92,9 +92,9 @@ func (s *SQLite) PutAPIToken(ctx context.Context, t APIToken) error {
 		return errors.New("store: API token needs an ID and a hash")
 	}
 	res, err := s.exec(ctx,
-		`INSERT INTO api_tokens (id, hash, name, owner, parent, login, created_at, revoked_at, last_used)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-		t.ID, t.Hash, t.Name, t.Owner, t.Parent, b2i(t.Login), orNow(t.CreatedAt).UnixNano(), tn(t.RevokedAt), tn(t.LastUsed))
+		`INSERT INTO api_tokens (id, hash, name, owner, parent, login, created_at, revoked_at, last_used, expires_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		t.ID, t.Hash, t.Name, t.Owner, t.Parent, b2i(t.Login), orNow(t.CreatedAt).UnixNano(), tn(t.RevokedAt), tn(t.LastUsed), tn(t.ExpiresAt))
 	if err != nil {
 		return fmt.Errorf("store: put API token %q: %w", t.ID, err)
 	}
@@ -112,35 +112,42 @@ func (s *SQLite) PutAPIToken(ctx context.Context, t APIToken) error {
 const maxTokenChain = 32
 
 // APITokenByHash returns the token with this hash if neither it nor any
-// token up its chain of parents is revoked, recording its use at now
-// (LastUsed) in the same statement. Otherwise ErrNotFound, and nothing
-// changes.
+// token up its chain of parents is revoked or expired, recording its use at
+// now (LastUsed) in the same statement. Otherwise nothing changes, and the
+// error is ErrExpired when the token itself has expired, else ErrNotFound.
 func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error) {
+	now = orNow(now)
 	var t APIToken
-	var created, revoked, used sql.NullInt64
+	var created, revoked, used, expires sql.NullInt64
 	err := s.queryRow(ctx,
-		`UPDATE api_tokens SET last_used = ?
-		 WHERE hash = ? AND revoked_at IS NULL
+		`UPDATE api_tokens SET last_used = ?1
+		 WHERE hash = ?2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)
 		   AND NOT EXISTS (
-			-- up: the ids of the token's ancestors; one revoked or gone
-			-- invalidates it.
+			-- up: the ids of the token's ancestors; one revoked, expired or
+			-- gone invalidates it.
 			WITH RECURSIVE up(id, depth) AS (
-				SELECT parent, 1 FROM api_tokens WHERE hash = ?
+				SELECT parent, 1 FROM api_tokens WHERE hash = ?2
 				UNION ALL
 				SELECT t.parent, up.depth + 1 FROM api_tokens t JOIN up ON t.id = up.id
-				WHERE t.parent != '' AND up.depth < ?)
+				WHERE t.parent != '' AND up.depth < ?3)
 			SELECT 1 FROM up WHERE up.id != ''
-			  AND NOT EXISTS (SELECT 1 FROM api_tokens p WHERE p.id = up.id AND p.revoked_at IS NULL))
-		 RETURNING id, hash, name, owner, parent, login, created_at, revoked_at, last_used`,
-		orNow(now).UnixNano(), hash, hash, maxTokenChain).
-		Scan(&t.ID, &t.Hash, &t.Name, &t.Owner, &t.Parent, &t.Login, &created, &revoked, &used)
+			  AND NOT EXISTS (SELECT 1 FROM api_tokens p WHERE p.id = up.id AND p.revoked_at IS NULL
+			                  AND (p.expires_at IS NULL OR p.expires_at > ?1)))
+		 RETURNING id, hash, name, owner, parent, login, created_at, revoked_at, last_used, expires_at`,
+		now.UnixNano(), hash, maxTokenChain).
+		Scan(&t.ID, &t.Hash, &t.Name, &t.Owner, &t.Parent, &t.Login, &created, &revoked, &used, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
+		var exp sql.NullInt64
+		if err := s.queryRow(ctx, `SELECT expires_at FROM api_tokens WHERE hash = ? AND revoked_at IS NULL`, hash).Scan(&exp); err == nil &&
+			exp.Valid && exp.Int64 <= now.UnixNano() {
+			return APIToken{}, fmt.Errorf("store: API token: %w", ErrExpired)
+		}
 		return APIToken{}, fmt.Errorf("store: API token: %w", ErrNotFound)
 	}
 	if err != nil {
 		return APIToken{}, fmt.Errorf("store: API token: %w", err)
 	}
-	t.CreatedAt, t.RevokedAt, t.LastUsed = nt(created), nt(revoked), nt(used)
+	t.CreatedAt, t.RevokedAt, t.LastUsed, t.ExpiresAt = nt(created), nt(revoked), nt(used), nt(expires)
 	return t, nil
 }
 
@@ -148,7 +155,7 @@ func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time)
 // (Hash is nil).
 func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	rows, err := s.query(ctx,
-		`SELECT id, name, owner, parent, login, created_at, revoked_at, last_used FROM api_tokens ORDER BY created_at, id`)
+		`SELECT id, name, owner, parent, login, created_at, revoked_at, last_used, expires_at FROM api_tokens ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list API tokens: %w", err)
 	}
@@ -156,11 +163,11 @@ func (s *SQLite) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	var out []APIToken
 	for rows.Next() {
 		var t APIToken
-		var created, revoked, used sql.NullInt64
-		if err := rows.Scan(&t.ID, &t.Name, &t.Owner, &t.Parent, &t.Login, &created, &revoked, &used); err != nil {
+		var created, revoked, used, expires sql.NullInt64
+		if err := rows.Scan(&t.ID, &t.Name, &t.Owner, &t.Parent, &t.Login, &created, &revoked, &used, &expires); err != nil {
 			return nil, fmt.Errorf("store: list API tokens: %w", err)
 		}
-		t.CreatedAt, t.RevokedAt, t.LastUsed = nt(created), nt(revoked), nt(used)
+		t.CreatedAt, t.RevokedAt, t.LastUsed, t.ExpiresAt = nt(created), nt(revoked), nt(used), nt(expires)
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {

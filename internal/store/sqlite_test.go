@@ -856,19 +856,19 @@ func TestRotateWithSuccessorIsAtomic(t *testing.T) {
 		t.Fatal(err)
 	}
 	boom := errors.New("boom")
-	if _, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(RefreshToken) (RefreshToken, error) { return RefreshToken{}, boom }); !errors.Is(err, boom) {
+	if _, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(RefreshToken) (RefreshToken, Grace, error) { return RefreshToken{}, Grace{}, boom }); !errors.Is(err, boom) {
 		t.Fatalf("failing successor: %v", err)
 	}
 	// A successor that conflicts (same hash as an existing token) also rolls back.
-	if _, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(o RefreshToken) (RefreshToken, error) {
+	if _, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(o RefreshToken) (RefreshToken, Grace, error) {
 		o.Hash = old.Hash
-		return o, nil
+		return o, Grace{}, nil
 	}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("conflicting successor: %v", err)
 	}
-	got, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(o RefreshToken) (RefreshToken, error) {
+	got, err := s.RotateRefreshToken(ctx, old.Hash, t0, func(o RefreshToken) (RefreshToken, Grace, error) {
 		o.Hash, o.RotatedAt, o.IssuedAt, o.ExpiresAt = tokHash("a2"), time.Time{}, t0, t0.Add(time.Hour)
-		return o, nil
+		return o, Grace{}, nil
 	})
 	if err != nil || got.Family != "famA" {
 		t.Fatalf("rotation after failed attempts: %+v %v", got, err)

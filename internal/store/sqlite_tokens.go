@@ -287,7 +287,12 @@ func putRefreshTokenTx(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
 // ErrNotFound return the token, so the caller can act on its Family. When
 // next is not nil its result is stored in the same transaction, so either
 // both the rotation and the successor are committed or neither is.
-func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, error)) (RefreshToken, error) {
+//
+// A Grace returned by next is recorded on the old token's row together with
+// the successor's hash (see RedeemGrace). Rotating a token also drops the
+// sealed response kept for its predecessor (the successor is in use, so the
+// response was not lost) and any sealed response whose grace has ended.
+func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, Grace, error)) (RefreshToken, error) {
 	now = orNow(now)
 	var out RefreshToken
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -333,16 +338,73 @@ func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.T
 			return fmt.Errorf("store: refresh token (family %q): %w", t.Family, ErrAlreadyUsed)
 		}
 		out.RotatedAt = norm(now)
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE refresh_tokens SET grace_sealed = NULL
+			 WHERE grace_sealed IS NOT NULL AND (successor = ? OR grace_until <= ?)`,
+			hash, now.UnixNano()); err != nil {
+			return fmt.Errorf("store: rotate refresh token (family %q): %w", t.Family, err)
+		}
 		if next == nil {
 			return nil
 		}
-		succ, err := next(out)
+		succ, grace, err := next(out)
 		if err != nil {
 			return err
 		}
-		return putRefreshTokenTx(ctx, tx, succ)
+		if err := putRefreshTokenTx(ctx, tx, succ); err != nil {
+			return err
+		}
+		var sealed any
+		if !grace.Until.IsZero() && len(grace.Sealed) > 0 {
+			sealed = grace.Sealed
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE refresh_tokens SET successor = ?, grace_sealed = ?, grace_until = ?, grace_from = ? WHERE hash = ?`,
+			succ.Hash, sealed, tn(grace.Until), grace.From, hash); err != nil {
+			return fmt.Errorf("store: rotate refresh token (family %q): %w", t.Family, err)
+		}
+		return nil
 	})
 	return out, err
+}
+
+// RedeemGrace: see Store. The sealed response is dropped once handed out.
+func (s *SQLite) RedeemGrace(ctx context.Context, hash []byte, from string, now time.Time) ([]byte, error) {
+	now = orNow(now)
+	var sealed []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT grace_sealed FROM refresh_tokens WHERE hash = ?`, hash).Scan(&sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: refresh grace: %w", ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("store: refresh grace: %w", err)
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE refresh_tokens SET grace_used_at = ?, grace_sealed = NULL
+			 WHERE hash = ? AND rotated_at IS NOT NULL AND grace_sealed IS NOT NULL
+			   AND grace_used_at IS NULL AND grace_until > ? AND grace_from = ?
+			   AND NOT EXISTS (SELECT 1 FROM families f
+			                   WHERE f.id = refresh_tokens.family AND f.revoked_at IS NOT NULL)
+			   AND NOT EXISTS (SELECT 1 FROM refresh_tokens n
+			                   WHERE n.hash = refresh_tokens.successor AND n.rotated_at IS NOT NULL)`,
+			now.UnixNano(), hash, now.UnixNano(), from)
+		if err != nil {
+			return fmt.Errorf("store: refresh grace: %w", err)
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		if n != 1 {
+			return fmt.Errorf("store: refresh grace: %w", ErrAlreadyUsed)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sealed, nil
 }
 
 // RevokeFamily revokes a refresh-token family (keeping the first revocation
@@ -355,6 +417,9 @@ func (s *SQLite) RevokeFamily(ctx context.Context, family string, now time.Time)
 		 ON CONFLICT (id) DO UPDATE SET revoked_at = COALESCE(families.revoked_at, excluded.revoked_at)`,
 		family, n, n)
 	if err != nil {
+		return fmt.Errorf("store: revoke family %q: %w", family, err)
+	}
+	if _, err := s.exec(ctx, `UPDATE refresh_tokens SET grace_sealed = NULL WHERE family = ? AND grace_sealed IS NOT NULL`, family); err != nil {
 		return fmt.Errorf("store: revoke family %q: %w", family, err)
 	}
 	return nil

@@ -144,6 +144,16 @@ type RefreshToken struct {
 	RotatedAt time.Time // zero while current
 }
 
+// Grace is what a rotation records on the old token for a retry whose
+// response was lost: until when, from whom (the caller's notion of the same
+// device), and the response, sealed by the caller (the store never sees the
+// plaintext successor). The zero Grace records nothing.
+type Grace struct {
+	Until  time.Time
+	From   string
+	Sealed []byte
+}
+
 // SigningKey is a token-signing key shared by every core node.
 type SigningKey struct {
 	KID        string
@@ -192,6 +202,8 @@ type APIToken struct {
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while valid
 	LastUsed  time.Time
+	// ExpiresAt is when the token stops working (zero: never).
+	ExpiresAt time.Time
 }
 
 // Node is one core node of the cluster (S-11, S-13, S-14).
@@ -302,7 +314,17 @@ type Store interface {
 	// ErrNotFound. When next is not nil, the successor it returns is stored
 	// in the same transaction as the rotation: a failure leaves the old
 	// token unrotated, so a retry is not mistaken for a replay.
-	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, error)) (RefreshToken, error)
+	// next may also return a Grace: recorded on the old token's row, it lets
+	// RedeemGrace hand the successor's response back once.
+	RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, Grace, error)) (RefreshToken, error)
+	// RedeemGrace is the retry of a rotated refresh token whose response was
+	// lost (issue 9 item 15, RFC 9700 §4.14.2): it returns, exactly once,
+	// the sealed response recorded by the rotation, when the retry comes
+	// from the same Grace.From before Grace.Until, the family is not
+	// revoked and the successor has not been used. Anything else is
+	// ErrAlreadyUsed: a replay. The claim is a conditional UPDATE, so of
+	// two simultaneous retries only one wins.
+	RedeemGrace(ctx context.Context, hash []byte, from string, now time.Time) ([]byte, error)
 	RevokeFamily(ctx context.Context, family string, now time.Time) error
 	// RevokeDeviceFamilies revokes every family of a device.
 	RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error
@@ -339,8 +361,9 @@ type Store interface {
 	GetAdmin(ctx context.Context, username string) (Admin, error)
 	CountAdmins(ctx context.Context) (int, error)
 	PutAPIToken(ctx context.Context, t APIToken) error
-	// APITokenByHash returns a token that is not revoked (ErrNotFound
-	// otherwise) and records its use at now.
+	// APITokenByHash returns a token that is neither revoked nor expired,
+	// nor has a revoked or expired token up its chain, and records its use
+	// at now. An expired token gives ErrExpired, anything else ErrNotFound.
 	APITokenByHash(ctx context.Context, hash []byte, now time.Time) (APIToken, error)
 	ListAPITokens(ctx context.Context) ([]APIToken, error)
 	// RevokeAPIToken revokes a token and every token created from it.
