@@ -310,30 +310,7 @@ func TestInDialogRequests(t *testing.T) {
 // 5626 §5.3), not a 408 after Timer B's 32 seconds.
 func TestCalleeConnectionClosesDuringInvite(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
-	ctx := context.Background()
-	a := registered(t, env, phoneA, true)
-	b := env.Phone(phoneB, true) // onboarded for its token; a raw connection registers as it
-	if _, err := b.Onboard(ctx, env.Devices[phoneB].ActivationCode); err != nil {
-		t.Fatal(err)
-	}
-	w := dialSIPWire(t, env, env.Info.EdgeSIP)
-	w.send(sipMsg{method: "REGISTER", ruri: "sip:edgeway.test", from: "1002",
-		extra: []string{"Authorization: Bearer " + b.Tokens().AccessToken, "Contact: <sip:1002@test.invalid;transport=tls>", "Expires: 600"}}.build())
-	if res := w.next(); res == nil || res.StatusCode != 200 {
-		t.Fatalf("raw phone REGISTER: %v", res)
-	}
-	type dialed struct {
-		call *bench.Call
-		err  error
-	}
-	done := make(chan dialed, 1)
-	go func() {
-		c, err := a.Dial(ctx, "1002", testSDP)
-		done <- dialed{c, err}
-	}()
-	if inv := w.nextRequest(); inv == nil || !inv.IsInvite() {
-		t.Fatalf("raw phone got %v, want the INVITE", inv)
-	}
+	w, _, done := callRawCallee(t, env)
 	w.conn.Close() // no answer, ever
 	select {
 	case d := <-done:

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
@@ -173,4 +175,39 @@ func (m sipMsg) build() string {
 		lines = append(lines, "Content-Length: "+l)
 	}
 	return strings.Join(lines, "\r\n") + "\r\n\r\n" + m.body
+}
+
+// dialed is the outcome of a call placed in the background.
+type dialed struct {
+	call *bench.Call
+	err  error
+}
+
+// callRawCallee registers phone B as a raw connection through the edge,
+// has phone A call it in the background, and returns B's connection once
+// the INVITE reached it, with the INVITE and the outcome of A's Dial.
+func callRawCallee(t *testing.T, env *testenv.Env) (*sipWire, *sip.Request, <-chan dialed) {
+	t.Helper()
+	ctx := context.Background()
+	a := registered(t, env, phoneA, true)
+	b := env.Phone(phoneB, true) // onboarded for its token; a raw connection registers as it
+	if _, err := b.Onboard(ctx, env.Devices[phoneB].ActivationCode); err != nil {
+		t.Fatal(err)
+	}
+	w := dialSIPWire(t, env, env.Info.EdgeSIP)
+	w.send(sipMsg{method: "REGISTER", ruri: "sip:edgeway.test", from: "1002",
+		extra: []string{"Authorization: Bearer " + b.Tokens().AccessToken, "Contact: <sip:1002@test.invalid;transport=tls>", "Expires: 600"}}.build())
+	if res := w.next(); res == nil || res.StatusCode != 200 {
+		t.Fatalf("raw phone REGISTER: %v", res)
+	}
+	done := make(chan dialed, 1)
+	go func() {
+		c, err := a.Dial(ctx, "1002", testSDP)
+		done <- dialed{c, err}
+	}()
+	inv := w.nextRequest()
+	if inv == nil || !inv.IsInvite() {
+		t.Fatalf("raw phone got %v, want the INVITE", inv)
+	}
+	return w, inv, done
 }
