@@ -179,6 +179,12 @@ type Registration struct {
 	UpdatedAt time.Time
 }
 
+// RegistrationKey names one binding (every binding of the AOR when Contact
+// is empty).
+type RegistrationKey struct {
+	AOR, Contact string
+}
+
 // Admin is an administrator account of the admin API.
 type Admin struct {
 	Username     string
@@ -352,6 +358,10 @@ type Store interface {
 	PutRegistration(ctx context.Context, r Registration) error
 	DeleteRegistration(ctx context.Context, aor, contact string) error
 	DeleteRegistrations(ctx context.Context, aor string) error
+	// ApplyRegistrations writes deletes then puts in one transaction: all
+	// of them are durable when it returns nil, none otherwise. A key with
+	// an empty Contact removes every binding of its AOR.
+	ApplyRegistrations(ctx context.Context, puts []Registration, deletes []RegistrationKey) error
 	// Registrations lists live bindings of one AOR (all AORs when aor is
 	// empty), dropping expired ones as of now.
 	Registrations(ctx context.Context, aor string, now time.Time) ([]Registration, error)
