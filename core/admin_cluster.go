@@ -674,6 +674,10 @@ func (s *Server) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 500, err)
 		return
 	}
+	if err := s.noteRevoked(r.Context(), store.ChangeFamily, ""); err != nil {
+		apiError(w, 503, fmt.Errorf("device's grants revoked, but not yet in force on this node: %w", err))
+		return
+	}
 	if err := s.st.DeleteDevice(r.Context(), name); err != nil {
 		apiError(w, storeStatus(err), err)
 		return

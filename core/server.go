@@ -36,7 +36,10 @@ type Server struct {
 	look *lookups // cached reads for the per-REGISTER path (lookups.go)
 	// loc is the location service (location.go), set by Serve: the
 	// bindings in memory, written to the store by group commit.
-	loc   *location
+	loc *location
+	// feed is this node's revocation state and config-change follower
+	// (feed.go), set by Serve.
+	feed  *feed
 	log   *slog.Logger
 	now   func() time.Time
 	keys  *token.KeySet
@@ -400,6 +403,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return err
 	}
 	defer s.loc.Close()
+	if s.feed, err = newFeed(ctx, s.st, s.now, s.revokedFamiliesKeep, s.look.purge, s.log.With("svc", "feed")); err != nil {
+		return err
+	}
+	defer s.feed.Close()
 
 	onReject := func(kind string) func(net.Addr, []string, error) {
 		return func(remote net.Addr, names []string, err error) {

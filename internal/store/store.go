@@ -396,8 +396,31 @@ type Store interface {
 	Audit(ctx context.Context, e AuditEntry) error
 	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
 
+	// The change feed (migration 8). Changes lists at most limit changes
+	// with an id above after, oldest first; ChangeCursor is the id of the
+	// newest change (0 when there is none).
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	ChangeCursor(ctx context.Context) (int64, error)
+	// RevokedAccessTokens lists the ids of revoked access tokens that
+	// have not expired at now.
+	RevokedAccessTokens(ctx context.Context, now time.Time) ([]string, error)
+
 	// Purge removes expired codes, tokens, revocations and bindings.
 	Purge(ctx context.Context, now time.Time) error
+}
+
+// Change kinds of the change feed.
+const (
+	ChangeToken  = "token"  // Key: an access token id that was revoked
+	ChangeFamily = "family" // Key: a grant family revoked or deleted
+	ChangeConfig = "config" // Key: the table; what a REGISTER reads changed
+)
+
+// Change is one entry of the change feed.
+type Change struct {
+	ID   int64
+	Kind string
+	Key  string
 }
 
 // RevokedFamily is a revoked refresh-token family.
