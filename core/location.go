@@ -135,6 +135,7 @@ func (l *location) Close() {
 	l.mu.Unlock()
 	close(l.stop)
 	l.wg.Wait()
+	l.log.Info("location service stopped", "changes_written", l.changes.Load(), "transactions", l.commits.Load())
 }
 
 func (l *location) shard(aor string) *locShard {

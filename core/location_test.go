@@ -355,3 +355,54 @@ func TestLocationClosed(t *testing.T) {
 		t.Fatalf("store = %+v", got)
 	}
 }
+
+// BenchmarkBindingWrites compares concurrent REGISTER writes through the
+// location service (group commit) with one store transaction per write,
+// as the registrar did before it, on a real SQLite file.
+func BenchmarkBindingWrites(b *testing.B) {
+	var seq atomic.Int64
+	next := func() store.Registration {
+		n := seq.Add(1)
+		return binding(fmt.Sprintf("sip:%d@example.com", n%10_000), fmt.Sprintf("<sip:%d@h>", n%10_000), uint32(n), time.Now().Add(time.Hour))
+	}
+	open := func(b *testing.B) *store.SQLite {
+		st, err := store.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		return st
+	}
+	b.Run("group-commit", func(b *testing.B) {
+		l, err := newLocation(context.Background(), open(b), time.Now, slog.New(slog.DiscardHandler))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer l.Close()
+		b.SetParallelism(32) // many phones' REGISTERs at once, as on the edge link
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r := next()
+				if _, err := l.Update(context.Background(), r.AOR, func([]store.Registration) (bindingChange, error) {
+					return bindingChange{Put: []store.Registration{r}}, nil
+				}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(l.changes.Load())/float64(max(l.commits.Load(), 1)), "writes/txn")
+	})
+	b.Run("txn-per-write", func(b *testing.B) {
+		st := open(b)
+		b.SetParallelism(32)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := st.PutRegistration(context.Background(), next()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
