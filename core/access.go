@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
 )
 
@@ -28,7 +29,12 @@ func (s *Server) checkAccessToken(ctx context.Context, raw string) (*token.Claim
 		}
 		return nil, &TokenError{Reason: fmt.Sprintf("%s: %v", reason, err)}
 	}
-	rv, err := s.st.TokenRevocation(ctx, claims.ID, claims.Family)
+	var rv store.Revocation
+	if s.feed != nil {
+		rv, err = s.feed.revocation(ctx, claims.ID, claims.Family)
+	} else {
+		rv, err = s.st.TokenRevocation(ctx, claims.ID, claims.Family)
+	}
 	switch {
 	case err != nil:
 		return nil, err

@@ -636,12 +636,18 @@ func validDeviceName(n string) bool {
 
 // dropDeviceBindings removes every binding of a device, whatever line it
 // registered (the line may have changed since).
+// This node's bindings leave its location service (and the store); those
+// another node of the cluster accepted leave the store here and that
+// node's memory when they expire or the device registers again.
 func (s *Server) dropDeviceBindings(ctx context.Context, device string) ([]store.Registration, error) {
+	out, err := s.loc.dropDevice(ctx, device)
+	if err != nil {
+		return out, err
+	}
 	all, err := s.st.Registrations(ctx, "", s.now())
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	var out []store.Registration
 	for _, g := range all {
 		if g.Device == device {
 			if err := s.st.DeleteRegistration(ctx, g.AOR, g.Contact); err != nil {
@@ -666,6 +672,10 @@ func (s *Server) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.st.RevokeDeviceFamilies(r.Context(), d.Name, s.now()); err != nil {
 		apiError(w, 500, err)
+		return
+	}
+	if err := s.noteRevoked(r.Context(), store.ChangeFamily, ""); err != nil {
+		apiError(w, 503, fmt.Errorf("device's grants revoked, but not yet in force on this node: %w", err))
 		return
 	}
 	if err := s.st.DeleteDevice(r.Context(), name); err != nil {

@@ -231,7 +231,7 @@ func (r *registrar) admitCall(ctx context.Context, req *sip.Request) (store.Regi
 		return store.Registration{}, err
 	}
 	aor := fmt.Sprintf("sip:%s@%s", line, strings.ToLower(r.s.cfg.SIPDomain))
-	regs, err := r.s.st.Registrations(ctx, aor, r.s.now())
+	regs, err := r.s.loc.Lookup(ctx, aor)
 	if err != nil {
 		return store.Registration{}, err
 	}

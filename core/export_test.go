@@ -1,6 +1,8 @@
 package core
 
 import (
+	"context"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgeway/edgeway/internal/store"
@@ -26,6 +28,13 @@ func NewSIPHarness(s *Server) (*SIPHarness, error) {
 		phone.Close()
 		return nil, err
 	}
+	loc, err := newLocation(context.Background(), s.st, s.now, s.log)
+	if err != nil {
+		phone.Close()
+		mra.Close()
+		return nil, err
+	}
+	s.loc = loc
 	phone.port, mra.port = 5090, 5091
 	s.phoneReg, s.mraReg = phone, mra
 	s.calls.m = make(map[string]*dialog)
@@ -51,7 +60,7 @@ func (h *SIPHarness) Handle(req *sip.Request, tx sip.ServerTransaction, mra bool
 	}
 }
 
-func (h *SIPHarness) Close() { h.phone.Close(); h.mra.Close() }
+func (h *SIPHarness) Close() { h.phone.Close(); h.mra.Close(); h.s.loc.Close() }
 
 // AccessToken signs an access token for device as the activation-code
 // grant would.

@@ -13,8 +13,10 @@ import (
 // every REGISTER consults: Expressway-C entries (S-12), devices, security
 // profiles and enterprise parameters. Changes made through this node take
 // effect at once (every write through the admin API purges the caches);
-// changes made through another node of the cluster, within lookupTTL.
-const lookupTTL = 2 * time.Second
+// changes made through another node of the cluster reach this one through
+// the store's change feed (feed.go), which purges the caches within
+// feedEvery. The TTL is only the backstop should the feed fail to be read.
+const lookupTTL = 30 * time.Second
 
 // lookups is the store with those reads cached, for the per-REGISTER path
 // only: the admin API reads the store itself. Revocation checks and

@@ -410,6 +410,9 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 		if rerr := s.st.RevokeFamily(ctx, old.Family, now); rerr != nil {
 			return nil, rerr
 		}
+		if rerr := s.noteRevoked(ctx, store.ChangeFamily, old.Family); rerr != nil {
+			s.log.Error("reading back a family revocation", "err", rerr)
+		}
 		s.log.Warn("refresh token replayed: family revoked", "family", old.Family, "device", old.Device, "source", p.source)
 		return nil, oauthErr(400, "invalid_grant", "refresh token was already used; every token of this grant is now revoked")
 	case errors.Is(err, store.ErrRevoked):
@@ -526,6 +529,9 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			s.log.Info("refresh family revoked", "family", t.Family, "device", t.Device)
+			if err := s.noteRevoked(ctx, store.ChangeFamily, t.Family); err != nil {
+				s.log.Error("reading back a family revocation", "err", err)
+			}
 		case err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrRevoked):
 			// Not an answer about the token: the revocation did not happen.
 			s.log.Error("revoking refresh token", "err", err)
@@ -539,6 +545,9 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.log.Info("access token revoked", "device", c.Subject, "jti", c.ID)
+		if err := s.noteRevoked(ctx, store.ChangeToken, c.ID); err != nil {
+			s.log.Error("reading back an access token revocation", "err", err)
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)

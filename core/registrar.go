@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -233,7 +231,9 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 		if defExpires != 0 || len(contacts) > 0 {
 			return nil, &regError{status: 400, reason: "Bad Request", err: errors.New("Contact: * needs Expires: 0 and no other contact (RFC 3261 §10.2.2)")}
 		}
-		if err := r.s.st.DeleteRegistrations(ctx, aor); err != nil {
+		if _, err := r.s.loc.Update(ctx, aor, func([]store.Registration) (bindingChange, error) {
+			return bindingChange{DeleteAll: true}, nil
+		}); err != nil {
 			return nil, err
 		}
 		return r.okResponse(req, nil, now), nil
@@ -253,46 +253,40 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 	if r.mra {
 		path = sipx.HeaderValues(req, "Path")
 	}
-	existing, err := r.s.st.Registrations(ctx, aor, now)
+	// A binding never outlives the token that authorised it.
+	tokenLeft := int(claims.ExpiresAt.Sub(now) / time.Second)
+	// The location service runs this on the AOR's live bindings, with no
+	// other change to the AOR in between, and returns the bindings only
+	// once the change is durable: the 200 below acknowledges nothing a
+	// crash could lose.
+	bindings, err := r.s.loc.Update(ctx, aor, func(existing []store.Registration) (bindingChange, error) {
+		var ch bindingChange
+		if err := checkOrdering(existing, contacts, callID, cseq); err != nil {
+			return ch, err
+		}
+		if n := newBindings(existing, contacts, defExpires); n > maxBindingsPerAOR {
+			return ch, forbidden(fmt.Errorf("too many bindings for %s: at most %d", aor, maxBindingsPerAOR))
+		}
+		for _, c := range contacts {
+			exp := min(contactExpires(c, defExpires), r.s.cfg.MaxRegisterExpires, max(tokenLeft, 0))
+			contact := c.Address.String()
+			if exp == 0 {
+				ch.Delete = append(ch.Delete, contact)
+				continue
+			}
+			ch.Put = append(ch.Put, store.Registration{
+				AOR: aor, Contact: contact, Device: dev.Name, Path: path, CallID: callID, CSeq: cseq,
+				ExpiresAt: now.Add(time.Duration(exp) * time.Second), MRA: r.mra, Edge: edge,
+				Node: r.s.cfg.Node, Source: req.Source(), UpdatedAt: now,
+			})
+		}
+		return ch, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOrdering(existing, contacts, callID, cseq); err != nil {
-		return nil, err
-	}
-	if n := newBindings(existing, contacts, defExpires); n > maxBindingsPerAOR {
-		return nil, forbidden(fmt.Errorf("too many bindings for %s: at most %d", aor, maxBindingsPerAOR))
-	}
-	// A binding never outlives the token that authorised it.
-	tokenLeft := int(claims.ExpiresAt.Sub(now) / time.Second)
-	bindings := map[string]store.Registration{} // what the AOR holds after this request
-	for _, b := range existing {
-		bindings[b.Contact] = b
-	}
-	for _, c := range contacts {
-		exp := min(contactExpires(c, defExpires), r.s.cfg.MaxRegisterExpires, max(tokenLeft, 0))
-		contact := c.Address.String()
-		if exp == 0 {
-			if err := r.s.st.DeleteRegistration(ctx, aor, contact); err != nil {
-				return nil, err
-			}
-			delete(bindings, contact)
-			continue
-		}
-		b := store.Registration{
-			AOR: aor, Contact: contact, Device: dev.Name, Path: path, CallID: callID, CSeq: cseq,
-			ExpiresAt: now.Add(time.Duration(exp) * time.Second), MRA: r.mra, Edge: edge,
-			Node: r.s.cfg.Node, Source: req.Source(), UpdatedAt: now,
-		}
-		if err := r.s.st.PutRegistration(ctx, b); err != nil {
-			return nil, err
-		}
-		bindings[contact] = b
-	}
 	r.log.Info("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", r.mra, "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
-	return r.okResponse(req, slices.SortedFunc(maps.Values(bindings), func(a, b store.Registration) int {
-		return strings.Compare(a.Contact, b.Contact)
-	}), now), nil
+	return r.okResponse(req, bindings, now), nil
 }
 
 // authorize extracts and verifies the Bearer token (RFC 8898 §2.2) and
@@ -321,8 +315,7 @@ func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Cla
 
 // okResponse lists the AOR's current bindings with their remaining expiry
 // (RFC 3261 §10.3 step 8) and echoes Path (RFC 3327 §5.3). The bindings
-// are those read before the request's changes with the changes applied:
-// no second read of the store.
+// are the location service's, after the request's changes.
 func (r *registrar) okResponse(req *sip.Request, regs []store.Registration, now time.Time) *sip.Response {
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range regs {

@@ -31,9 +31,15 @@ import (
 // listeners you made). Its goroutines stop when the context passed to
 // Serve is cancelled.
 type Server struct {
-	cfg   Config
-	st    store.Store
-	look  *lookups // cached reads for the per-REGISTER path (lookups.go)
+	cfg  Config
+	st   store.Store
+	look *lookups // cached reads for the per-REGISTER path (lookups.go)
+	// loc is the location service (location.go), set by Serve: the
+	// bindings in memory, written to the store by group commit.
+	loc *location
+	// feed is this node's revocation state and config-change follower
+	// (feed.go), set by Serve.
+	feed  *feed
 	log   *slog.Logger
 	now   func() time.Time
 	keys  *token.KeySet
@@ -393,6 +399,14 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	if err := s.registerNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
 		return err
 	}
+	if s.loc, err = newLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
+		return err
+	}
+	defer s.loc.Close()
+	if s.feed, err = newFeed(ctx, s.st, s.now, s.revokedFamiliesKeep, s.look.purge, s.log.With("svc", "feed")); err != nil {
+		return err
+	}
+	defer s.feed.Close()
 
 	onReject := func(kind string) func(net.Addr, []string, error) {
 		return func(remote net.Addr, names []string, err error) {

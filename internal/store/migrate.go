@@ -241,6 +241,71 @@ CREATE TABLE activation_guesses (
 	window_start INTEGER NOT NULL
 );
 `,
+	// 8: the change feed (issue 10): every revocation of an access token,
+	// every revoked or deleted grant family and every change to what a
+	// REGISTER reads (devices, security profiles, parameters,
+	// Expressway-C entries) appends a row, written by triggers in the
+	// transaction that made the change, so no writer can forget it. Each
+	// core node reads the rows after the last id it saw (see
+	// Store.Changes) and keeps its in-memory state current from them.
+	`
+CREATE TABLE changes (
+	id   INTEGER PRIMARY KEY AUTOINCREMENT,
+	kind TEXT NOT NULL,
+	key  TEXT NOT NULL,
+	at   INTEGER NOT NULL
+);
+CREATE INDEX changes_at ON changes (at);
+CREATE TRIGGER changes_token AFTER INSERT ON revoked_access_tokens BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('token', NEW.jti, CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_family_insert AFTER INSERT ON families WHEN NEW.revoked_at IS NOT NULL BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('family', NEW.id, CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_family_revoke AFTER UPDATE OF revoked_at ON families
+	WHEN OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('family', NEW.id, CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_family_delete AFTER DELETE ON families BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('family', OLD.id, CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_params_insert AFTER INSERT ON params BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'params', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_params_update AFTER UPDATE ON params BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'params', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_params_delete AFTER DELETE ON params BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'params', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_security_profiles_insert AFTER INSERT ON security_profiles BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'security_profiles', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_security_profiles_update AFTER UPDATE ON security_profiles BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'security_profiles', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_security_profiles_delete AFTER DELETE ON security_profiles BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'security_profiles', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_devices_insert AFTER INSERT ON devices BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'devices', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_devices_update AFTER UPDATE ON devices BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'devices', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_devices_delete AFTER DELETE ON devices BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'devices', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_expressways_insert AFTER INSERT ON expressways BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'expressways', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_expressways_update AFTER UPDATE ON expressways BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'expressways', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+CREATE TRIGGER changes_expressways_delete AFTER DELETE ON expressways BEGIN
+	INSERT INTO changes (kind, key, at) VALUES ('config', 'expressways', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
+END;
+`,
 }
 
 // migrate brings the schema up to date. Each migration runs in its own

@@ -397,6 +397,7 @@ func (s *SQLite) Purge(ctx context.Context, now time.Time) error {
 				(SELECT 1 FROM refresh_tokens t WHERE t.family = families.id) AND created_at <= ?`, n},
 			{"revoked access tokens", `DELETE FROM revoked_access_tokens WHERE expires_at <= ?`, n},
 			{"registrations", `DELETE FROM registrations WHERE expires_at <= ?`, n},
+			{"change feed", `DELETE FROM changes WHERE at < ?`, now.Add(-changeRetention).UnixNano()},
 		}
 		for _, st := range stmts {
 			if _, err := tx.ExecContext(ctx, st.q, st.arg); err != nil {
@@ -406,6 +407,11 @@ func (s *SQLite) Purge(ctx context.Context, now time.Time) error {
 		return nil
 	})
 }
+
+// changeRetention is how long the change feed keeps a change: a node that
+// has not read it by then has been stopped, and loads its state afresh
+// when it starts.
+const changeRetention = time.Hour
 
 // codeRetention is how long an expired activation code is kept (for the
 // administrator's view) before Purge deletes it.

@@ -8,27 +8,81 @@ import (
 	"time"
 )
 
-// PutRegistration inserts the binding, replacing any binding with the same
-// (AOR, Contact). UpdatedAt defaults to now.
-func (s *SQLite) PutRegistration(ctx context.Context, r Registration) error {
-	if r.AOR == "" || r.Contact == "" || r.ExpiresAt.IsZero() {
-		return errors.New("store: registration needs an AOR, a contact and an expiry")
-	}
-	path, err := jsonList(r.Path)
-	if err != nil {
-		return err
-	}
-	_, err = s.exec(ctx,
-		`INSERT INTO registrations (aor, contact, device, path, call_id, cseq, expires_at, mra, edge, node, source, updated_at)
+const putRegistrationSQL = `INSERT INTO registrations (aor, contact, device, path, call_id, cseq, expires_at, mra, edge, node, source, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (aor, contact) DO UPDATE SET
 			device = excluded.device, path = excluded.path, call_id = excluded.call_id,
 			cseq = excluded.cseq, expires_at = excluded.expires_at, mra = excluded.mra,
 			edge = excluded.edge, node = excluded.node, source = excluded.source,
-			updated_at = excluded.updated_at`,
-		r.AOR, r.Contact, r.Device, path, r.CallID, int64(r.CSeq), r.ExpiresAt.UnixNano(),
-		b2i(r.MRA), r.Edge, r.Node, r.Source, orNow(r.UpdatedAt).UnixNano())
+			updated_at = excluded.updated_at`
+
+// registrationArgs checks r and returns the arguments of putRegistrationSQL.
+func registrationArgs(r Registration) ([]any, error) {
+	if r.AOR == "" || r.Contact == "" || r.ExpiresAt.IsZero() {
+		return nil, errors.New("store: registration needs an AOR, a contact and an expiry")
+	}
+	path, err := jsonList(r.Path)
 	if err != nil {
+		return nil, err
+	}
+	return []any{r.AOR, r.Contact, r.Device, path, r.CallID, int64(r.CSeq), r.ExpiresAt.UnixNano(),
+		b2i(r.MRA), r.Edge, r.Node, r.Source, orNow(r.UpdatedAt).UnixNano()}, nil
+}
+
+// ApplyRegistrations writes a batch of binding changes in one transaction
+// (group commit: the location service gathers the REGISTERs that arrive
+// together): first every delete, then every put. Either all of them are
+// durable when it returns nil, or none is. A delete with an empty Contact
+// removes every binding of its AOR (Contact: *, RFC 3261 §10.2.2).
+func (s *SQLite) ApplyRegistrations(ctx context.Context, puts []Registration, deletes []RegistrationKey) error {
+	if len(puts) == 0 && len(deletes) == 0 {
+		return nil
+	}
+	args := make([][]any, len(puts))
+	for i, r := range puts {
+		a, err := registrationArgs(r)
+		if err != nil {
+			return err
+		}
+		args[i] = a
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, k := range deletes {
+			var err error
+			if k.Contact == "" {
+				_, err = tx.ExecContext(ctx, `DELETE FROM registrations WHERE aor = ?`, k.AOR)
+			} else {
+				_, err = tx.ExecContext(ctx, `DELETE FROM registrations WHERE aor = ? AND contact = ?`, k.AOR, k.Contact)
+			}
+			if err != nil {
+				return fmt.Errorf("store: delete registration %q: %w", k.AOR, err)
+			}
+		}
+		if len(args) == 0 {
+			return nil
+		}
+		st, err := tx.PrepareContext(ctx, putRegistrationSQL)
+		if err != nil {
+			return fmt.Errorf("store: put registrations: %w", err)
+		}
+		defer st.Close()
+		for i, a := range args {
+			if _, err := st.ExecContext(ctx, a...); err != nil {
+				return fmt.Errorf("store: put registration %q: %w", puts[i].AOR, err)
+			}
+		}
+		return nil
+	})
+}
+
+// PutRegistration inserts the binding, replacing any binding with the same
+// (AOR, Contact). UpdatedAt defaults to now.
+func (s *SQLite) PutRegistration(ctx context.Context, r Registration) error {
+	args, err := registrationArgs(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.exec(ctx, putRegistrationSQL, args...); err != nil {
 		return fmt.Errorf("store: put registration %q: %w", r.AOR, err)
 	}
 	return nil

@@ -179,6 +179,12 @@ type Registration struct {
 	UpdatedAt time.Time
 }
 
+// RegistrationKey names one binding (every binding of the AOR when Contact
+// is empty).
+type RegistrationKey struct {
+	AOR, Contact string
+}
+
 // Admin is an administrator account of the admin API.
 type Admin struct {
 	Username     string
@@ -352,6 +358,10 @@ type Store interface {
 	PutRegistration(ctx context.Context, r Registration) error
 	DeleteRegistration(ctx context.Context, aor, contact string) error
 	DeleteRegistrations(ctx context.Context, aor string) error
+	// ApplyRegistrations writes deletes then puts in one transaction: all
+	// of them are durable when it returns nil, none otherwise. A key with
+	// an empty Contact removes every binding of its AOR.
+	ApplyRegistrations(ctx context.Context, puts []Registration, deletes []RegistrationKey) error
 	// Registrations lists live bindings of one AOR (all AORs when aor is
 	// empty), dropping expired ones as of now.
 	Registrations(ctx context.Context, aor string, now time.Time) ([]Registration, error)
@@ -386,8 +396,31 @@ type Store interface {
 	Audit(ctx context.Context, e AuditEntry) error
 	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
 
+	// The change feed (migration 8). Changes lists at most limit changes
+	// with an id above after, oldest first; ChangeCursor is the id of the
+	// newest change (0 when there is none).
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	ChangeCursor(ctx context.Context) (int64, error)
+	// RevokedAccessTokens lists the ids of revoked access tokens that
+	// have not expired at now.
+	RevokedAccessTokens(ctx context.Context, now time.Time) ([]string, error)
+
 	// Purge removes expired codes, tokens, revocations and bindings.
 	Purge(ctx context.Context, now time.Time) error
+}
+
+// Change kinds of the change feed.
+const (
+	ChangeToken  = "token"  // Key: an access token id that was revoked
+	ChangeFamily = "family" // Key: a grant family revoked or deleted
+	ChangeConfig = "config" // Key: the table; what a REGISTER reads changed
+)
+
+// Change is one entry of the change feed.
+type Change struct {
+	ID   int64
+	Kind string
+	Key  string
 }
 
 // RevokedFamily is a revoked refresh-token family.
