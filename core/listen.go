@@ -30,6 +30,16 @@ func (s *Server) applyNodePorts(ctx context.Context) error {
 	return nil
 }
 
+// SIPPorts are the Phone OAuth and MRA ports this node binds when it
+// starts: the ones set with `admin node set` when the store has them
+// (S-11), else the configured ones.
+func (s *Server) SIPPorts(ctx context.Context) (phone, mra int, err error) {
+	if err := s.applyNodePorts(ctx); err != nil {
+		return 0, 0, err
+	}
+	return s.cfg.PhoneOAuthPort, s.cfg.MRAPort, nil
+}
+
 // Listen binds the node's listeners, the SIP ones on the ports set with
 // `admin node set` when the store has them (S-11), else on the configured
 // ones. A listener given in preset is used as it is, except a SIP one

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 
 	"golang.org/x/sync/errgroup"
 
@@ -80,7 +81,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		n.Core = c
 	}
 	if cfg.Edge != nil {
-		e, err := edge.New(*cfg.Edge, log)
+		ecfg := *cfg.Edge
+		if n.Core != nil {
+			if err := followCoreMRA(ctx, n.Core, &ecfg, log); err != nil {
+				return nil, err
+			}
+		}
+		e, err := edge.New(ecfg, log)
 		if err != nil {
 			return nil, err
 		}
@@ -172,3 +179,22 @@ func (n *Node) Run(ctx context.Context) error {
 // Close closes the listeners Bind bound; for a Node bound and then not
 // served. Serve calls it when it returns.
 func (n *Node) Close() { n.ls.Close() }
+
+// followCoreMRA points an edge assembled with its core (quickstart, tests)
+// at the MRA port the core will bind: when `admin node set` moved it
+// (S-11), an edge configured with the core's configured MRA port follows,
+// as an operator would re-point a separate edge's core-mra.
+func followCoreMRA(ctx context.Context, c *core.Server, ecfg *edge.Config, log *slog.Logger) error {
+	configured := c.Config().MRAPort
+	_, mra, err := c.SIPPorts(ctx)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(ecfg.CoreMRA)
+	if err != nil || mra == configured || port != strconv.Itoa(configured) {
+		return nil
+	}
+	ecfg.CoreMRA = net.JoinHostPort(host, strconv.Itoa(mra))
+	log.Info("edge follows the core's MRA port from the cluster settings", "core_mra", ecfg.CoreMRA)
+	return nil
+}

@@ -2,12 +2,16 @@ package node_test
 
 import (
 	"context"
+	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
@@ -24,7 +28,15 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func assemble(t *testing.T, ctx context.Context, a quickstart.Addrs) *node.Node {
+func freeAddrs(t *testing.T) quickstart.Addrs {
+	return quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: freePort(t), CoreConf: freePort(t), CorePhone: freePort(t),
+		CoreMRA: freePort(t), EdgeHTTPS: freePort(t), EdgeSIP: freePort(t), EdgeTURN: freePort(t), EdgeTURNS: freePort(t)}
+}
+
+// assemble lays out a quickstart directory and builds its core and edge
+// the way `edgeway quickstart` does; before, when set, runs on the store
+// first.
+func assemble(t *testing.T, ctx context.Context, a quickstart.Addrs, before func(quickstart.Layout, store.Store)) (*node.Node, quickstart.Layout, store.Store) {
 	t.Helper()
 	lay, err := quickstart.Prepare(t.TempDir(), a)
 	if err != nil {
@@ -35,11 +47,14 @@ func assemble(t *testing.T, ctx context.Context, a quickstart.Addrs) *node.Node 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	if before != nil {
+		before(lay, st)
+	}
 	n, err := node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return n, lay, st
 }
 
 // TestBindBusyPortClosesEverything: a port that cannot be bound is
@@ -52,9 +67,9 @@ func TestBindBusyPortClosesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	a := quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: freePort(t), CoreConf: freePort(t), CorePhone: freePort(t),
-		CoreMRA: freePort(t), EdgeHTTPS: freePort(t), EdgeSIP: busy.Addr().(*net.TCPAddr).Port, EdgeTURN: freePort(t), EdgeTURNS: freePort(t)}
-	n := assemble(t, ctx, a)
+	a := freeAddrs(t)
+	a.EdgeSIP = busy.Addr().(*net.TCPAddr).Port
+	n, _, _ := assemble(t, ctx, a, nil)
 	err = n.Bind(ctx, node.Listeners{})
 	if err == nil {
 		n.Close()
@@ -77,9 +92,8 @@ func TestBindBusyPortClosesEverything(t *testing.T) {
 func TestServeStopsAndCloses(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: freePort(t), CoreConf: freePort(t), CorePhone: freePort(t),
-		CoreMRA: freePort(t), EdgeHTTPS: freePort(t), EdgeSIP: freePort(t), EdgeTURN: freePort(t), EdgeTURNS: freePort(t)}
-	n := assemble(t, ctx, a)
+	a := freeAddrs(t)
+	n, _, _ := assemble(t, ctx, a, nil)
 	if err := n.Bind(ctx, node.Listeners{}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,5 +115,75 @@ func TestServeStopsAndCloses(t *testing.T) {
 			t.Fatalf("port %d still held after Serve returned: %v", p, err)
 		}
 		ln.Close()
+	}
+}
+
+// TestQuickstartAppliesNodeSetPorts: with SIP ports set for the node with
+// `admin node set` (S-11) in the store, the quickstart assembly binds
+// them, not the ones in core.yaml (issue 10: quickstart never applied
+// them), and its edge follows the moved MRA port: an MRA phone onboards
+// and registers through the edge.
+func TestQuickstartAppliesNodeSetPorts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a := freeAddrs(t)
+	phone, mra := freePort(t), freePort(t)
+	n, lay, st := assemble(t, ctx, a, func(lay quickstart.Layout, st store.Store) {
+		if err := st.PutNode(ctx, store.Node{Name: lay.Core.Node, PhoneOAuthPort: phone, MRAPort: mra}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	devs, _, err := quickstart.Provision(ctx, st, n.Core.Activation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Bind(ctx, node.Listeners{}); err != nil {
+		t.Fatal(err)
+	}
+	ls := n.Listeners().Core
+	if got := ls.Phone.Addr().(*net.TCPAddr).Port; got != phone {
+		n.Close()
+		t.Fatalf("Phone OAuth listener on %d, want the node's %d (core.yaml says %d)", got, phone, a.CorePhone)
+	}
+	if got := ls.MRA.Addr().(*net.TCPAddr).Port; got != mra {
+		n.Close()
+		t.Fatalf("MRA listener on %d, want the node's %d (core.yaml says %d)", got, mra, a.CoreMRA)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+
+	pem, err := os.ReadFile(lay.PKI.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	var d quickstart.Device
+	for _, d = range devs {
+		if d.MRA {
+			break
+		}
+	}
+	p, err := bench.NewPhone(bench.PhoneConfig{Device: d.Name, Line: d.Line, Domain: d.Domain, RootCAs: pool, Log: slog.New(slog.DiscardHandler),
+		EdgeHTTPS: fmt.Sprintf("https://127.0.0.1:%d", a.EdgeHTTPS), EdgeSIP: fmt.Sprintf("127.0.0.1:%d", a.EdgeSIP)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Onboard(ctx, d.ActivationCode); err != nil {
+		t.Fatalf("onboarding %s through the edge: %v", d.Name, err)
+	}
+	res, err := p.Register(ctx, 600)
+	if err != nil {
+		t.Fatalf("REGISTER through the edge: %v", err)
+	}
+	if res.StatusCode != 200 {
+		t.Fatalf("REGISTER through the edge to the node's MRA port: %d %s", res.StatusCode, res.Reason)
 	}
 }

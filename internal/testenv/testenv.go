@@ -49,7 +49,9 @@ type Options struct {
 	CoreOptions []core.Option
 	// Configure may change the generated configs before the tiers are built.
 	Configure func(l *quickstart.Layout)
-	// BeforeStart runs after provisioning, before the tiers serve.
+	// BeforeStart runs after provisioning, before the tiers bind and
+	// serve: SIP ports it sets for the node in the store (`admin node
+	// set`, S-11) are the ones the core binds.
 	BeforeStart func(ctx context.Context, e *Env) error
 	// Bare skips the quickstart provisioning: no profile, devices, users,
 	// Expressway-C entry or parameters; SIP OAuth mode is off. For tests
@@ -131,7 +133,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	env := &Env{T: t, Dir: dir, Layout: lay, Store: st, Core: c, Edge: e, CA: pool, AdminToken: strings.TrimSpace(string(tok)),
+	env := &Env{T: t, Dir: dir, Layout: lay, Store: st, Core: c, Edge: e, Node: n, CA: pool, AdminToken: strings.TrimSpace(string(tok)),
 		Devices: map[string]quickstart.Device{}, Users: users, Log: log}
 	for _, d := range devs {
 		env.Devices[d.Name] = d
@@ -157,7 +159,6 @@ func Start(t testing.TB, o Options) *Env {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	env.Node = n
 	bound := n.Listeners().Core
 	env.Info.CorePhoneOAuth, env.Info.CoreMRA = bound.Phone.Addr().String(), bound.MRA.Addr().String()
 	done := make(chan error, 1)
