@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	"github.com/edgeway/edgeway/internal/expirable"
 
 	"github.com/edgeway/edgeway/internal/store"
 )

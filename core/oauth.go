@@ -61,21 +61,6 @@ type TokenResponse struct {
 	Device           string `json:"device"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func writeOAuthError(w http.ResponseWriter, e *OAuthError) {
-	if e.RetryAfter > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(int(e.RetryAfter.Round(time.Second)/time.Second)+1))
-	}
-	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
-}
-
 // peer describes who is calling the HTTPS API.
 type peer struct {
 	mra    bool   // through an admitted edge (S-12)

@@ -353,37 +353,12 @@ type Listeners struct {
 	MRA    net.Listener // SIP MRA port (mutual TLS)
 }
 
-// Run listens on the configured addresses and serves until ctx ends.
+// Run listens on the configured addresses (the SIP ports as `admin node
+// set` left them, listen.go) and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	// Ports set with `admin node set` (S-11) take effect here, at start.
-	if n, err := s.st.GetNode(ctx, s.cfg.Node); err == nil && n.PhoneOAuthPort != 0 && n.MRAPort != 0 {
-		if n.PhoneOAuthPort != s.cfg.PhoneOAuthPort || n.MRAPort != s.cfg.MRAPort {
-			s.log.Info("using the node's SIP ports from the cluster settings", "phone_oauth_port", n.PhoneOAuthPort, "mra_port", n.MRAPort)
-		}
-		s.cfg.PhoneOAuthPort, s.cfg.MRAPort = n.PhoneOAuthPort, n.MRAPort
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("core: node settings: %w", err)
-	}
-	var ls Listeners
-	var err error
-	var lc net.ListenConfig
-	if ls.HTTPS, err = lc.Listen(ctx, "tcp", s.cfg.HTTPSAddr); err != nil {
-		return fmt.Errorf("core: https listener: %w", err)
-	}
-	if ls.Config, err = lc.Listen(ctx, "tcp", s.cfg.ConfigAddr); err != nil {
-		ls.HTTPS.Close()
-		return fmt.Errorf("core: config download listener: %w", err)
-	}
-	if ls.Phone, err = lc.Listen(ctx, "tcp", s.cfg.phoneAddr()); err != nil {
-		ls.HTTPS.Close()
-		ls.Config.Close()
-		return fmt.Errorf("core: SIP Phone OAuth listener (S-11): %w", err)
-	}
-	if ls.MRA, err = lc.Listen(ctx, "tcp", s.cfg.mraAddr()); err != nil {
-		ls.HTTPS.Close()
-		ls.Config.Close()
-		ls.Phone.Close()
-		return fmt.Errorf("core: SIP MRA listener (S-11): %w", err)
+	ls, err := s.Listen(ctx, Listeners{})
+	if err != nil {
+		return err
 	}
 	return s.Serve(ctx, ls)
 }

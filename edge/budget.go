@@ -9,9 +9,9 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync/atomic"
 
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
 )
@@ -124,11 +124,5 @@ func spendOnFailure(budget *throttle.Budget, res *http.Response) error {
 
 // writeEdgeOAuthError writes an RFC 6749 §5.2 error from the edge itself.
 func writeEdgeOAuthError(w http.ResponseWriter, status int, code, desc string, retryAfter int) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
-	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+	httpx.WriteOAuthError(w, status, code, desc, retryAfter)
 }

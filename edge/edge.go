@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -244,10 +243,7 @@ const MaxOAuthBody = 16 << 10
 func (s *Server) httpHandler(sipPort int) http.Handler {
 	unavailable := func(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn("core unreachable for HTTPS request", "path", r.URL.Path, "err", err)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Retry-After", "5")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": "temporarily_unavailable", "error_description": "the core cannot be reached; try again"})
+		httpx.WriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the core cannot be reached; try again", 5)
 	}
 	// Only the edge says where the phone is and where the edge is; drop
 	// what the phone wrote.
@@ -308,10 +304,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 					status, desc = http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxOAuthBody)
 				}
 				s.log.Debug("OAuth request body refused", "path", r.URL.Path, "status", status, "err", err)
-				w.Header().Set("Content-Type", "application/json")
-				w.Header().Set("Cache-Control", "no-store")
-				w.WriteHeader(status)
-				_ = json.NewEncoder(w).Encode(map[string]string{"error": "invalid_request", "error_description": desc})
+				httpx.WriteOAuthError(w, status, "invalid_request", desc, 0)
 				return
 			}
 			next.ServeHTTP(w, r)

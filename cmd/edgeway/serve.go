@@ -8,17 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"gopkg.in/yaml.v3"
 
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/fdlimit"
+	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
 )
@@ -187,12 +186,12 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	srv, err := core.New(ctx, cfg, st, log)
+	n, err := node.New(ctx, node.Config{Core: &cfg, Store: st, Log: log})
 	if err != nil {
 		return err
 	}
-	logCoreCaps(log, srv.Config())
-	return srv.Run(ctx)
+	logCoreCaps(log, n.Core.Config())
+	return n.Run(ctx)
 }
 
 func runEdge(ctx context.Context, args []string, out io.Writer) error {
@@ -202,12 +201,12 @@ func runEdge(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	raiseFDLimit(log)
-	srv, err := edge.New(cfg, log)
+	n, err := node.New(ctx, node.Config{Edge: &cfg, Log: log})
 	if err != nil {
 		return err
 	}
-	logEdgeCaps(log, srv.Config())
-	return srv.Run(ctx)
+	logEdgeCaps(log, n.Edge.Config())
+	return n.Run(ctx)
 }
 
 func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
@@ -246,11 +245,11 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	c, err := core.New(ctx, lay.Core, st, log)
+	n, err := node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: log})
 	if err != nil {
 		return err
 	}
-	devs, users, err := quickstart.Provision(ctx, st, c.Activation())
+	devs, users, err := quickstart.Provision(ctx, st, n.Core.Activation())
 	if err != nil {
 		return err
 	}
@@ -258,47 +257,30 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	e, err := edge.New(lay.Edge, log)
-	if err != nil {
-		return err
+	logCoreCaps(log, n.Core.Config())
+	logEdgeCaps(log, n.Edge.Config())
+	// Bind every port before serving anything, so a busy port is reported
+	// at once and the edge finds the core listening. The core's SIP ports
+	// are the ones `admin node set` left in the store, if any (S-11).
+	if err := n.Bind(ctx, node.Listeners{}); err != nil {
+		return fmt.Errorf("quickstart: %w (is another Edgeway running? try --core-ip 127.0.0.1 where 127.0.0.2 is unavailable)", err)
 	}
-	logCoreCaps(log, c.Config())
-	logEdgeCaps(log, e.Config())
+	ls := n.Listeners()
 	info := quickstart.Info{
 		EdgeHTTPS: "https://" + lay.Edge.HTTPSAddr, EdgeSIP: lay.Edge.SIPAddr,
-		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CoreConfig: "https://" + lay.Core.ConfigAddr, CorePhoneOAuth: fmt.Sprintf("%s:%d", a.CoreIP, a.CorePhone),
-		CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
+		CoreHTTPS: "https://" + lay.Core.HTTPSAddr, CoreConfig: "https://" + lay.Core.ConfigAddr,
+		CorePhoneOAuth: ls.Core.Phone.Addr().String(), CoreMRA: ls.Core.MRA.Addr().String(),
+		CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
 		Domain: quickstart.Domain, Devices: devs, Users: users, Admin: &admin, PID: os.Getpid(),
 	}
 	info = lay.WithTURN(info)
 	infoPath := filepath.Join(lay.Dir, "quickstart.json")
 	if err := quickstart.WriteInfo(infoPath, info); err != nil {
+		n.Close()
 		return err
 	}
-	// Bind every port before serving anything, so a busy port is reported
-	// at once and the edge finds the core listening.
-	var lc net.ListenConfig
-	var cl core.Listeners
-	var el edge.Listeners
-	for _, l := range []struct {
-		ln   *net.Listener
-		addr string
-	}{
-		{&cl.HTTPS, lay.Core.HTTPSAddr}, {&cl.Config, lay.Core.ConfigAddr}, {&cl.Phone, info.CorePhoneOAuth}, {&cl.MRA, info.CoreMRA},
-		{&el.HTTPS, lay.Edge.HTTPSAddr}, {&el.SIP, lay.Edge.SIPAddr},
-	} {
-		if *l.ln, err = lc.Listen(ctx, "tcp", l.addr); err != nil {
-			return fmt.Errorf("quickstart: %w (is another Edgeway running? try --core-ip 127.0.0.1 where 127.0.0.2 is unavailable)", err)
-		}
-	}
-	if el.TURN, err = e.ListenTURN(ctx); err != nil {
-		return fmt.Errorf("quickstart: TURN: %w", err)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return c.Serve(gctx, cl) })
-	g.Go(func() error { return e.Serve(gctx, el) })
 	printNextSteps(out, infoPath, info)
-	return g.Wait()
+	return n.Serve(ctx)
 }
 
 func printNextSteps(out io.Writer, infoPath string, info quickstart.Info) {

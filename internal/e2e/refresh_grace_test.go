@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/core"
+	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/testenv"
@@ -184,13 +185,16 @@ func TestRefreshGraceAcrossCoreNodes(t *testing.T) {
 	}
 	cfg.PhoneOAuthPort, cfg.MRAPort = ls.Phone.Addr().(*net.TCPAddr).Port, ls.MRA.Addr().(*net.TCPAddr).Port
 	cfg.HTTPSAddr, cfg.ConfigAddr = ls.HTTPS.Addr().String(), ls.Config.Addr().String()
-	node2, err := core.New(ctx, cfg, st, env.Log, core.WithClock(clk.Now))
+	node2, err := node.New(ctx, node.Config{Core: &cfg, Store: st, CoreOptions: []core.Option{core.WithClock(clk.Now)}, Log: env.Log})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node2.Bind(ctx, node.Listeners{Core: ls}); err != nil {
 		t.Fatal(err)
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- node2.Serve(sctx, ls) }()
+	go func() { done <- node2.Serve(sctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/media"
+	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/turncred"
 )
 
@@ -31,10 +32,11 @@ func TestQuickstartTURNKeepsRelaysFromTheCore(t *testing.T) {
 	}
 	cfg := lay.Edge
 	cfg.CoreRetry = time.Hour
-	e, err := edge.New(cfg, slog.New(slog.DiscardHandler))
+	n, err := node.New(context.Background(), node.Config{Edge: &cfg, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e := n.Edge
 	listen := func() net.Listener {
 		ln, err := net.Listen("tcp4", "127.0.0.1:0")
 		if err != nil {
@@ -48,9 +50,10 @@ func TestQuickstartTURNKeepsRelaysFromTheCore(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- e.Serve(ctx, edge.Listeners{HTTPS: listen(), SIP: listen(), TURN: edge.TURNListeners{UDP: udp, TCP: listen(), TLS: listen()}})
-	}()
+	if err := n.Bind(ctx, node.Listeners{Edge: edge.Listeners{HTTPS: listen(), SIP: listen(), TURN: edge.TURNListeners{UDP: udp, TCP: listen(), TLS: listen()}}}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- n.Serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -20,19 +20,22 @@ import (
 	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
 // Env is a running core + edge.
 type Env struct {
-	T          testing.TB
-	Dir        string
-	Layout     quickstart.Layout
-	Info       quickstart.Info
-	Store      store.Store
-	Core       *core.Server
-	Edge       *edge.Server
+	T      testing.TB
+	Dir    string
+	Layout quickstart.Layout
+	Info   quickstart.Info
+	Store  store.Store
+	Core   *core.Server
+	Edge   *edge.Server
+	// Node is the assembly of Core and Edge (internal/node).
+	Node       *node.Node
 	CA         *x509.CertPool
 	AdminToken string
 	Devices    map[string]quickstart.Device
@@ -46,7 +49,9 @@ type Options struct {
 	CoreOptions []core.Option
 	// Configure may change the generated configs before the tiers are built.
 	Configure func(l *quickstart.Layout)
-	// BeforeStart runs after provisioning, before the tiers serve.
+	// BeforeStart runs after provisioning, before the tiers bind and
+	// serve: SIP ports it sets for the node in the store (`admin node
+	// set`, S-11) are the ones the core binds.
 	BeforeStart func(ctx context.Context, e *Env) error
 	// Bare skips the quickstart provisioning: no profile, devices, users,
 	// Expressway-C entry or parameters; SIP OAuth mode is off. For tests
@@ -106,20 +111,17 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := core.New(ctx, lay.Core, st, log, o.CoreOptions...)
+	n, err := node.New(ctx, node.Config{Core: &lay.Core, Store: st, CoreOptions: o.CoreOptions, Edge: &lay.Edge, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, e := n.Core, n.Edge
 	var devs []quickstart.Device
 	var users []quickstart.User
 	if !o.Bare {
 		if devs, users, err = quickstart.Provision(ctx, st, c.Activation()); err != nil {
 			t.Fatal(err)
 		}
-	}
-	e, err := edge.New(lay.Edge, log)
-	if err != nil {
-		t.Fatal(err)
 	}
 	tok, err := os.ReadFile(lay.Core.AdminTokenFile)
 	if err != nil {
@@ -131,7 +133,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	env := &Env{T: t, Dir: dir, Layout: lay, Store: st, Core: c, Edge: e, CA: pool, AdminToken: strings.TrimSpace(string(tok)),
+	env := &Env{T: t, Dir: dir, Layout: lay, Store: st, Core: c, Edge: e, Node: n, CA: pool, AdminToken: strings.TrimSpace(string(tok)),
 		Devices: map[string]quickstart.Device{}, Users: users, Log: log}
 	for _, d := range devs {
 		env.Devices[d.Name] = d
@@ -148,22 +150,28 @@ func Start(t testing.TB, o Options) *Env {
 			t.Fatal(err)
 		}
 	}
-	coreDone, edgeDone := make(chan error, 1), make(chan error, 1)
-	go func() {
-		coreDone <- c.Serve(ctx, core.Listeners{HTTPS: coreHTTPS, Config: coreConf, Phone: corePhone, MRA: coreMRA})
-	}()
-	go func() { edgeDone <- e.Serve(ctx, edge.Listeners{HTTPS: edgeHTTPS, SIP: edgeSIP, TURN: edgeTURN}) }()
+	// The one assembler binds what is not bound yet and moves the core's
+	// SIP listeners to the ports `admin node set` left in the store, if
+	// BeforeStart set any (S-11), as `edgeway core` and quickstart do.
+	if err := n.Bind(ctx, node.Listeners{
+		Core: core.Listeners{HTTPS: coreHTTPS, Config: coreConf, Phone: corePhone, MRA: coreMRA},
+		Edge: edge.Listeners{HTTPS: edgeHTTPS, SIP: edgeSIP, TURN: edgeTURN},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bound := n.Listeners().Core
+	env.Info.CorePhoneOAuth, env.Info.CoreMRA = bound.Phone.Addr().String(), bound.MRA.Addr().String()
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		for _, ch := range []chan error{edgeDone, coreDone} {
-			select {
-			case err := <-ch:
-				if err != nil {
-					t.Errorf("testenv: tier stopped with %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Errorf("testenv: a tier did not stop within 10s")
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("testenv: tiers stopped with %v", err)
 			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("testenv: the tiers did not stop within 10s")
 		}
 		st.Close()
 	})

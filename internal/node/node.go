@@ -1,0 +1,200 @@
+// Package node assembles the tiers one Edgeway process runs — a core node,
+// an edge, or both — from their configs and the core's store, binds their
+// listeners (the core's SIP ports as `admin node set` left them in the
+// store, S-11) and serves them until the context ends. It is the one
+// assembler: `edgeway core`, `edgeway edge`, `edgeway quickstart` and
+// internal/testenv all build their tiers here.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/edgeway/edgeway/core"
+	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/store"
+)
+
+// Config says which tiers to build.
+type Config struct {
+	// Core, when set, builds a core node on Store, an open store the caller
+	// keeps and closes after the node has stopped.
+	Core        *core.Config
+	Store       store.Store
+	CoreOptions []core.Option
+	// Edge, when set, builds an edge.
+	Edge *edge.Config
+	Log  *slog.Logger
+}
+
+// Listeners are the sockets of both tiers. Bind fills the nil ones.
+type Listeners struct {
+	Core core.Listeners
+	Edge edge.Listeners
+}
+
+// Close closes every listener that is set.
+func (ls Listeners) Close() {
+	ls.Core.Close()
+	for _, l := range []net.Listener{ls.Edge.HTTPS, ls.Edge.SIP, ls.Edge.TURN.TCP, ls.Edge.TURN.TLS} {
+		if l != nil {
+			l.Close()
+		}
+	}
+	if ls.Edge.TURN.UDP != nil {
+		ls.Edge.TURN.UDP.Close()
+	}
+}
+
+// Node is the assembled tiers: Core and Edge are nil for a tier not built.
+type Node struct {
+	Core *core.Server
+	Edge *edge.Server
+	ls   Listeners
+}
+
+// New builds the configured tiers. Nothing listens or runs yet; a Node
+// that is never served needs no Close until Bind.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Core == nil && cfg.Edge == nil {
+		return nil, errors.New("node: neither a core nor an edge configured")
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	n := &Node{}
+	if cfg.Core != nil {
+		if cfg.Store == nil {
+			return nil, errors.New("node: a core needs a store")
+		}
+		c, err := core.New(ctx, *cfg.Core, cfg.Store, log, cfg.CoreOptions...)
+		if err != nil {
+			return nil, err
+		}
+		n.Core = c
+	}
+	if cfg.Edge != nil {
+		ecfg := *cfg.Edge
+		if n.Core != nil {
+			if err := followCoreMRA(ctx, n.Core, &ecfg, log); err != nil {
+				return nil, err
+			}
+		}
+		e, err := edge.New(ecfg, log)
+		if err != nil {
+			return nil, err
+		}
+		n.Edge = e
+	}
+	return n, nil
+}
+
+// Bind binds every listener of the built tiers that preset leaves nil, the
+// core's first (core.Server.Listen: its SIP ports are resolved from the
+// store before anything is bound), so a busy port is reported before
+// anything serves and an edge in the same process finds its core
+// listening. On error every listener, preset ones included, is closed.
+func (n *Node) Bind(ctx context.Context, preset Listeners) error {
+	ls := preset
+	if n.Core != nil {
+		cl, err := n.Core.Listen(ctx, ls.Core)
+		if err != nil {
+			ls.Core = core.Listeners{}
+			ls.Close()
+			return err
+		}
+		ls.Core = cl
+	}
+	if n.Edge != nil {
+		if err := n.bindEdge(ctx, &ls.Edge); err != nil {
+			ls.Close()
+			return err
+		}
+	}
+	n.ls = ls
+	return nil
+}
+
+func (n *Node) bindEdge(ctx context.Context, ls *edge.Listeners) error {
+	cfg := n.Edge.Config()
+	var lc net.ListenConfig
+	var err error
+	if ls.HTTPS == nil {
+		if ls.HTTPS, err = lc.Listen(ctx, "tcp", cfg.HTTPSAddr); err != nil {
+			return fmt.Errorf("edge: https listener: %w", err)
+		}
+	}
+	if ls.SIP == nil {
+		if ls.SIP, err = lc.Listen(ctx, "tcp", cfg.SIPAddr); err != nil {
+			return fmt.Errorf("edge: SIP listener: %w", err)
+		}
+	}
+	if cfg.TURN.SecretFile != "" && ls.TURN == (edge.TURNListeners{}) {
+		if ls.TURN, err = n.Edge.ListenTURN(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Listeners are the bound listeners (after Bind).
+func (n *Node) Listeners() Listeners { return n.ls }
+
+// Serve serves the bound tiers until ctx ends (nil) or one of them fails
+// (which stops the other; its error), then closes every listener; the
+// tiers' goroutines have ended when it returns.
+func (n *Node) Serve(ctx context.Context) error {
+	defer n.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	if n.Core != nil {
+		g.Go(func() error { return n.Core.Serve(gctx, n.ls.Core) })
+	}
+	if n.Edge != nil {
+		g.Go(func() error { return n.Edge.Serve(gctx, n.ls.Edge) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil {
+		// Stopped while starting (a tier's start-up store reads saw the
+		// context end): that is a stop, not a failure.
+		return nil
+	}
+	return err
+}
+
+// Run binds and serves (Bind, then Serve).
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Bind(ctx, Listeners{}); err != nil {
+		return err
+	}
+	return n.Serve(ctx)
+}
+
+// Close closes the listeners Bind bound; for a Node bound and then not
+// served. Serve calls it when it returns.
+func (n *Node) Close() { n.ls.Close() }
+
+// followCoreMRA points an edge assembled with its core (quickstart, tests)
+// at the MRA port the core will bind: when `admin node set` moved it
+// (S-11), an edge configured with the core's configured MRA port follows,
+// as an operator would re-point a separate edge's core-mra.
+func followCoreMRA(ctx context.Context, c *core.Server, ecfg *edge.Config, log *slog.Logger) error {
+	configured := c.Config().MRAPort
+	_, mra, err := c.SIPPorts(ctx)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(ecfg.CoreMRA)
+	if err != nil || mra == configured || port != strconv.Itoa(configured) {
+		return nil
+	}
+	ecfg.CoreMRA = net.JoinHostPort(host, strconv.Itoa(mra))
+	log.Info("edge follows the core's MRA port from the cluster settings", "core_mra", ecfg.CoreMRA)
+	return nil
+}
