@@ -702,6 +702,7 @@ func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
 			sum.CPU += s.CPU
 			sum.RSS += s.RSS
 			sum.PeakRSS += s.PeakRSS
+			sum.PSS += s.PSS
 		}
 		if sum.PID != 0 {
 			out[name] = sum
@@ -716,11 +717,22 @@ func (r *benchRun) result(name string, rec *bench.Recorder, before map[string]be
 		Params: params, Summary: sum, Series: rec.Series(), Extra: map[string]string{}, Figures: map[string]float64{}}
 	after := r.sampleProcs()
 	var cpu float64
+	var peak, pss int64
 	for name, b := range before {
 		if a, ok := after[name]; ok {
 			u := bench.Usage(name, b, a)
 			res.Procs = append(res.Procs, u)
 			cpu += u.CPUSeconds
+			peak += u.PeakRSS
+			pss += u.PSSEnd
+		}
+	}
+	if len(res.Procs) > 0 {
+		// Peak RSS summed over the processes (shared pages counted once
+		// per process), and PSS at the end (shared pages by their share).
+		res.Figures["server_peak_rss_mib"] = float64(peak) / (1 << 20)
+		if pss > 0 {
+			res.Figures["server_pss_mib"] = float64(pss) / (1 << 20)
 		}
 	}
 	res.Figures["throughput_per_s"] = sum.Throughput
