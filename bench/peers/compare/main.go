@@ -180,7 +180,7 @@ func compare(dir string) (string, error) {
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel())
 	fmt.Fprintf(&b, "REGISTER, Edgeway: the phones onboard through the edge; \"core alone\" sends the REGISTERs to the core's Phone OAuth port (5090), which verifies the bearer JWT, checks revocation and stores the binding in SQLite; \"edge + core\" sends them to the edge, which verifies the JWT too, adds Path and forwards over mutual TLS to the core's MRA port (5091). Both tiers (and the idle TURN relay) are one quickstart process, measured whole.\n")
 	fmt.Fprintf(&b, "REGISTER, Kamailio: no credentials checked, bindings in memory (usrloc), as many workers as CPUs in each process; the registrar alone is one process, the two-tier peer two (a transaction-stateful proxy adding Path, forwarding over TLS with a client certificate to the registrar, which requires one and keeps the Path; Kamailio's TLS client verifies the chain, not the name). CPU and memory are summed over every Kamailio process; RSS sums count Kamailio's shared memory once per process, PSS by its share.\n")
-	fmt.Fprintf(&b, "sipp: Debian's sipp over TCP into stunnel (the TLS client), up to 100 REGISTERs outstanding on one connection, 200 users with Edgeway tokens (Kamailio ignores them).\n")
+	fmt.Fprintf(&b, "sipp: Debian's sipp over TCP into stunnel (the TLS client), up to 32 REGISTERs outstanding on one connection (the edge's bound per connection), 200 users with Edgeway tokens (Kamailio ignores them).\n")
 	fmt.Fprintf(&b, "TURN: both with TURN REST API credentials from the same shared secret; G.711-sized packets every 20 ms per stream, echoed by a peer on loopback, so each crosses the relay twice.\n")
 	return b.String(), nil
 }
