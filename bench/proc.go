@@ -16,6 +16,12 @@ type ProcSample struct {
 	CPU     time.Duration // user + system
 	RSS     int64         // bytes, now
 	PeakRSS int64         // bytes, the process's high-water mark (VmHWM)
+	// PSS is the proportional set size now (smaps_rollup): pages shared
+	// with other processes count by their share, so the PSS of a
+	// multi-process server's processes (Kamailio's workers over its
+	// shared memory) adds up to its real footprint where RSS would count
+	// the shared pages once per process. 0 when unreadable.
+	PSS int64
 }
 
 // clockTick is USER_HZ, 100 on every Linux the project supports.
@@ -63,6 +69,16 @@ func ReadProc(pid int) (ProcSample, error) {
 			s.PeakRSS = kb << 10
 		}
 	}
+	if rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
+		for _, line := range strings.Split(string(rollup), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+				if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64); err == nil {
+					s.PSS = kb << 10
+				}
+				break
+			}
+		}
+	}
 	return s, nil
 }
 
@@ -74,10 +90,11 @@ type ProcUsage struct {
 	PeakRSS    int64   `json:"peak_rss_bytes"`
 	RSSStart   int64   `json:"rss_start_bytes"`
 	RSSEnd     int64   `json:"rss_end_bytes"`
+	PSSEnd     int64   `json:"pss_end_bytes,omitempty"`
 }
 
 // Usage is the difference between two samples of one process.
 func Usage(name string, before, after ProcSample) ProcUsage {
 	return ProcUsage{Name: name, PID: after.PID, CPUSeconds: (after.CPU - before.CPU).Seconds(),
-		PeakRSS: after.PeakRSS, RSSStart: before.RSS, RSSEnd: after.RSS}
+		PeakRSS: after.PeakRSS, RSSStart: before.RSS, RSSEnd: after.RSS, PSSEnd: after.PSS}
 }

@@ -47,7 +47,11 @@ func WriteTable(w io.Writer, r Result) error {
 	fmt.Fprintf(tw, "throughput\t%.0f /s\n", s.Throughput)
 	fmt.Fprintf(tw, "latency p50 / p90 / p99 / max\t%s / %s / %s / %s\n", fmtMs(s.P50), fmtMs(s.P90), fmtMs(s.P99), fmtMs(s.Max))
 	for _, p := range r.Procs {
-		fmt.Fprintf(tw, "%s (pid %d)\tCPU %.2f s, peak RSS %s\n", p.Name, p.PID, p.CPUSeconds, fmtBytes(p.PeakRSS))
+		pss := ""
+		if p.PSSEnd > 0 {
+			pss = ", PSS " + fmtBytes(p.PSSEnd)
+		}
+		fmt.Fprintf(tw, "%s (pid %d)\tCPU %.2f s, peak RSS %s%s\n", p.Name, p.PID, p.CPUSeconds, fmtBytes(p.PeakRSS), pss)
 	}
 	for _, k := range slices.Sorted(maps.Keys(r.Extra)) {
 		fmt.Fprintf(tw, "%s\t%s\n", k, r.Extra[k])

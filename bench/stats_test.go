@@ -219,6 +219,10 @@ func TestReadProcSelf(t *testing.T) {
 	if s.PeakRSS < 32<<20 || s.RSS <= 0 || s.PeakRSS < s.RSS {
 		t.Errorf("RSS %d, peak %d; want peak ≥ 32 MiB and ≥ RSS", s.RSS, s.PeakRSS)
 	}
+	// Nothing of this process's 32 MiB is shared: its PSS holds them.
+	if s.PSS < 32<<20 || s.PSS > s.RSS {
+		t.Errorf("PSS %d, RSS %d; want 32 MiB ≤ PSS ≤ RSS", s.PSS, s.RSS)
+	}
 	if _, err := ReadProc(1 << 30); err == nil {
 		t.Error("a process that does not exist was read")
 	}

@@ -45,6 +45,9 @@ type benchFlags struct {
 	inf                     string
 	// Against any SIP registrar or TURN server (the peers):
 	registrar, serverName, domain string
+	// sip sends an Edgeway run's REGISTERs elsewhere than the edge (the
+	// core's Phone OAuth port), onboarding still through the edge.
+	sip                           string
 	streams                       int
 	turnServer, secretFile, realm string
 }
@@ -69,8 +72,9 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	case "register":
 		fs.BoolVar(&b.hold, "hold", false, "register every phone once and hold them idle for --duration; report memory per idle phone")
 		fs.StringVar(&b.registrar, "registrar", "", "any SIP/TLS registrar host:port instead of the edge: phones register lines from --first-line with no token and nothing provisioned")
-		fs.StringVar(&b.serverName, "server-name", "", "name to verify in the --registrar's certificate (default: its host)")
+		fs.StringVar(&b.serverName, "server-name", "", "name to verify in the certificate of --registrar or --sip (default: the registrar's host; with --sip, the edge's HTTPS host)")
 		fs.StringVar(&b.domain, "domain", "", "SIP domain for --registrar (default: quickstart.json's)")
+		fs.StringVar(&b.sip, "sip", "", "send the REGISTERs to this SIP/TLS host:port instead of the edge's, the phones still onboarded through the edge; \"core\": the core's Phone OAuth port (quickstart.json's core_phone_oauth, 5090), to measure the core alone")
 	case "calls":
 		fs.IntVar(&b.calls, "calls", 10, "concurrent calls (2 phones each)")
 		fs.DurationVar(&b.talk, "talk", 5*time.Second, "media per call; each caller places calls back to back for --duration")
@@ -89,6 +93,7 @@ var benchUsage = `usage: edgeway bench onboard|register|calls|turn|guess [flags]
   onboard   provision --phones devices with activation codes, redeem them through the edge
   register  --phones phones, each on its own TLS connection, REGISTER with bearer tokens
             (--hold: register once and hold idle to measure memory per phone;
+            --sip core: straight to the core's Phone OAuth port;
             --registrar: any SIP/TLS registrar, no token)
   calls     --calls concurrent calls with SRTP through the edge's TURN relay
   turn      --streams G.711-sized streams through a TURN relay (the edge's, or --server)
@@ -176,6 +181,12 @@ func newBenchRun(what string, f *benchFlags, log *slog.Logger, out io.Writer) (*
 	info, err := f.conn.resolve()
 	if err != nil {
 		return nil, err
+	}
+	if f.sip != "" && f.registrar != "" {
+		return nil, fmt.Errorf("%w: --sip (Edgeway's phones elsewhere than the edge) and --registrar (a peer registrar) exclude each other", errUsage)
+	}
+	if f.sip == "core" && info.CorePhoneOAuth == "" {
+		return nil, fmt.Errorf("%w: --sip core needs quickstart.json's core_phone_oauth", errUsage)
 	}
 	// Against a peer (--registrar, turn --server) nothing is provisioned:
 	// no admin API, no quickstart.json needed.
@@ -287,7 +298,7 @@ func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) 
 			return nil, fmt.Errorf("bench: no activation code came back for %s", p.name)
 		}
 		ph, err := bench.NewPhone(bench.PhoneConfig{Device: p.name, Line: p.line, Domain: r.info.Domain, EdgeHTTPS: r.info.EdgeHTTPS,
-			EdgeSIP: r.info.EdgeSIP, RootCAs: r.pool, Log: r.log, Expires: 600, SourceIP: sourceIP(i)})
+			EdgeSIP: r.sipAddr(), ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, Expires: 600, SourceIP: sourceIP(i)})
 		if err != nil {
 			return nil, err
 		}
@@ -385,6 +396,12 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	var err error
 	auth := func(p *benchPhone) string { return "Bearer " + p.ph.Tokens().AccessToken }
 	target := "edge " + r.info.EdgeSIP + " (bearer token checked at edge and core, edge → core over mTLS)"
+	if r.f.sip != "" {
+		target = "SIP " + r.sipAddr() + " (onboarded through the edge; bearer token checked there, one hop)"
+		if r.sipAddr() == r.info.CorePhoneOAuth {
+			target = "core's Phone OAuth port " + r.sipAddr() + " (onboarded through the edge; bearer token checked at the core, one hop)"
+		}
+	}
 	if r.f.registrar != "" {
 		auth = func(*benchPhone) string { return "" }
 		target = "registrar " + r.f.registrar + " (no token)"
@@ -419,6 +436,17 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	res := r.result("register", rec, before, map[string]string{"phones": strconv.Itoa(len(phones)), "rate": fmt.Sprint(r.f.rate)})
 	res.Target = target
 	return res, nil
+}
+
+// sipAddr is where an Edgeway run's phones send SIP: the edge, or --sip.
+func (r *benchRun) sipAddr() string {
+	switch r.f.sip {
+	case "":
+		return r.info.EdgeSIP
+	case "core":
+		return r.info.CorePhoneOAuth
+	}
+	return r.f.sip
 }
 
 // registerOnce is one REGISTER attempt of p: "" on 200, else its class.
@@ -674,6 +702,7 @@ func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
 			sum.CPU += s.CPU
 			sum.RSS += s.RSS
 			sum.PeakRSS += s.PeakRSS
+			sum.PSS += s.PSS
 		}
 		if sum.PID != 0 {
 			out[name] = sum
@@ -684,15 +713,26 @@ func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
 
 func (r *benchRun) result(name string, rec *bench.Recorder, before map[string]bench.ProcSample, params map[string]string) bench.Result {
 	sum := rec.Summary(time.Now())
-	res := bench.Result{Name: name, Target: r.info.EdgeHTTPS + " / sip " + r.info.EdgeSIP, Started: rec.Start(),
+	res := bench.Result{Name: name, Target: r.info.EdgeHTTPS + " / sip " + r.sipAddr(), Started: rec.Start(),
 		Params: params, Summary: sum, Series: rec.Series(), Extra: map[string]string{}, Figures: map[string]float64{}}
 	after := r.sampleProcs()
 	var cpu float64
+	var peak, pss int64
 	for name, b := range before {
 		if a, ok := after[name]; ok {
 			u := bench.Usage(name, b, a)
 			res.Procs = append(res.Procs, u)
 			cpu += u.CPUSeconds
+			peak += u.PeakRSS
+			pss += u.PSSEnd
+		}
+	}
+	if len(res.Procs) > 0 {
+		// Peak RSS summed over the processes (shared pages counted once
+		// per process), and PSS at the end (shared pages by their share).
+		res.Figures["server_peak_rss_mib"] = float64(peak) / (1 << 20)
+		if pss > 0 {
+			res.Figures["server_pss_mib"] = float64(pss) / (1 << 20)
 		}
 	}
 	res.Figures["throughput_per_s"] = sum.Throughput

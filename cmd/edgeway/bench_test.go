@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/testenv"
@@ -77,6 +78,37 @@ func TestBenchCommands(t *testing.T) {
 	out = run("register", "--phones", "10", "--duration", "1s", "--prefix", "REG", "--first-line", "7100000")
 	if row(out, "errors") != "0" || row(out, "successes") == "0" {
 		t.Errorf("register:\n%s", out)
+	}
+
+	// --sip core: the same phones' REGISTERs straight to the core's Phone
+	// OAuth port (the core alone), onboarded through the edge all the same.
+	// The core records where each binding came from: through the edge (MRA)
+	// or on its Phone OAuth port.
+	out = run("register", "--sip", "core", "--phones", "5", "--duration", "1s", "--prefix", "CORE", "--first-line", "7150000")
+	if row(out, "errors") != "0" || row(out, "successes") == "0" || !strings.Contains(out, "core's Phone OAuth port "+info.CorePhoneOAuth) {
+		t.Errorf("register --sip core:\n%s", out)
+	}
+	regs, err := env.Store.Registrations(context.Background(), "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaEdge, viaCore := 0, 0
+	for _, g := range regs {
+		switch {
+		case strings.HasPrefix(g.Device, "REG") && g.MRA:
+			viaEdge++
+		case strings.HasPrefix(g.Device, "CORE") && !g.MRA:
+			viaCore++
+		case strings.HasPrefix(g.Device, "REG") || strings.HasPrefix(g.Device, "CORE"):
+			t.Errorf("binding of %s: MRA %v", g.Device, g.MRA)
+		}
+	}
+	if viaEdge != 10 || viaCore != 5 {
+		t.Errorf("bindings through the edge %d (want 10), on the core's Phone OAuth port %d (want 5)", viaEdge, viaCore)
+	}
+	var usage bytes.Buffer
+	if err := runBench(context.Background(), []string{"register", "--sip", "core", "--registrar", "127.0.0.5:5061", "--quickstart", qs}, &usage); err == nil {
+		t.Error("--sip with --registrar accepted")
 	}
 
 	out = run("turn", "--streams", "5", "--duration", "1s")

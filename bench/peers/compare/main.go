@@ -1,11 +1,14 @@
 // Command compare reads the bench results bench/peers/run collected and
-// prints one table: figure, Edgeway, peer, ratio — each figure the median
-// of the rounds, Edgeway and the peer measured alternately in the same run.
+// prints a table per pair — an Edgeway topology against its peer: figure,
+// Edgeway, peer, ratio — each figure the median of the rounds, the two
+// measured alternately in the same run.
 //
 //	go run ./bench/peers/compare [--out results.md] DIR
 //
 // DIR holds <test>-<side>-<round>.json files written by `edgeway bench
-// … --json`: test "register" or "turn", side "edgeway" or "peer".
+// … --json`: test "register", "sipp" or "turn"; side "edgeway" (edge +
+// core; the edge's TURN relay), "core" (the core alone), "peer" (Kamailio
+// as a registrar; coturn) or "twotier" (Kamailio proxy → registrar).
 package main
 
 import (
@@ -22,22 +25,52 @@ import (
 	"time"
 )
 
-// figure is one row of the table.
-type figure struct {
-	test, key, label string
-	higherBetter     bool
-	peer             string // which peer the test compares against
+// side is one set of result files: <test>-<file>-<round>.json.
+type side struct{ file, name string }
+
+var (
+	edgeCore = side{"edgeway", "Edgeway edge + core"}
+	coreOnly = side{"core", "Edgeway core alone"}
+	kamReg   = side{"peer", "Kamailio registrar"}
+	kamTwo   = side{"twotier", "Kamailio proxy → registrar"}
+	edgeTURN = side{"edgeway", "Edgeway"}
+	coturn   = side{"peer", "coturn"}
+)
+
+// pair is one table: an Edgeway topology against its peer.
+type pair struct {
+	title      string
+	test       string
+	ours, peer side
+	rows       []row
 }
 
-var figures = []figure{
-	{"register", "throughput_per_s", "REGISTER/s over TLS", true, "Kamailio"},
-	{"register", "p99_ms", "REGISTER latency p99 (ms)", false, "Kamailio"},
-	{"register", "server_cpu_ms_per_success", "server CPU per REGISTER (ms)", false, "Kamailio"},
-	{"sipp", "throughput_per_s", "sipp cross-check: REGISTER/s, one TLS connection via stunnel", true, "Kamailio"},
-	{"turn", "relayed_per_s", "relayed datagrams/s", true, "coturn"},
-	{"turn", "loss_pct", "relay loss (%)", false, "coturn"},
-	{"turn", "cpu_ms_per_1000_relayed", "server CPU per 1000 relayed datagrams (ms)", false, "coturn"},
-	{"turn", "p99_ms", "relay round trip p99 (ms)", false, "coturn"},
+// row is one figure of a pair's table.
+type row struct {
+	key, label   string
+	higherBetter bool
+}
+
+var registerRows = []row{
+	{"throughput_per_s", "REGISTER/s", true},
+	{"p50_ms", "latency p50 (ms)", false},
+	{"p99_ms", "latency p99 (ms)", false},
+	{"server_cpu_ms_per_success", "server CPU per REGISTER (ms)", false},
+	{"server_peak_rss_mib", "server peak RSS (MiB, summed over processes)", false},
+	{"server_pss_mib", "server PSS at the end (MiB, shared memory by its share)", false},
+}
+
+var pairs = []pair{
+	{"REGISTER over TLS: core alone vs Kamailio registrar", "register", coreOnly, kamReg, registerRows},
+	{"REGISTER over TLS: edge + core vs two-tier Kamailio", "register", edgeCore, kamTwo, registerRows},
+	{"sipp cross-check: REGISTER over one TLS connection (stunnel), edge + core vs Kamailio registrar", "sipp", edgeCore, kamReg,
+		[]row{{"throughput_per_s", "REGISTER/s", true}}},
+	{"TURN relay", "turn", edgeTURN, coturn, []row{
+		{"relayed_per_s", "relayed datagrams/s", true},
+		{"loss_pct", "relay loss (%)", false},
+		{"cpu_ms_per_1000_relayed", "server CPU per 1000 relayed datagrams (ms)", false},
+		{"p99_ms", "relay round trip p99 (ms)", false},
+	}},
 }
 
 type result struct {
@@ -103,39 +136,51 @@ func median(vs []float64) float64 {
 func compare(dir string) (string, error) {
 	var b strings.Builder
 	rounds := 0
-	fmt.Fprintf(&b, "| figure | Edgeway | peer | ratio (≥ 1: Edgeway better) | rounds |\n|---|---|---|---|---|\n")
-	for _, f := range figures {
-		e, err := values(dir, f.test, "edgeway", f.key)
-		if err != nil {
-			return "", err
+	for _, p := range pairs {
+		var lines []string
+		for _, f := range p.rows {
+			e, err := values(dir, p.test, p.ours.file, f.key)
+			if err != nil {
+				return "", err
+			}
+			q, err := values(dir, p.test, p.peer.file, f.key)
+			if err != nil {
+				return "", err
+			}
+			if len(e) == 0 || len(q) == 0 {
+				continue
+			}
+			me, mq := median(e), median(q)
+			ratio := "—"
+			switch {
+			case f.higherBetter && mq > 0:
+				ratio = fmt.Sprintf("%.2f", me/mq)
+			case !f.higherBetter && me > 0:
+				ratio = fmt.Sprintf("%.2f", mq/me)
+			case !f.higherBetter && me == 0 && mq == 0:
+				ratio = "equal"
+			}
+			n := min(len(e), len(q))
+			rounds = max(rounds, n)
+			lines = append(lines, fmt.Sprintf("| %s | %s | %s | %s | %d |\n", f.label, num(me), num(mq), ratio, n))
 		}
-		p, err := values(dir, f.test, "peer", f.key)
-		if err != nil {
-			return "", err
-		}
-		if len(e) == 0 || len(p) == 0 {
+		if len(lines) == 0 {
 			continue
 		}
-		me, mp := median(e), median(p)
-		ratio := "—"
-		switch {
-		case f.higherBetter && mp > 0:
-			ratio = fmt.Sprintf("%.2f", me/mp)
-		case !f.higherBetter && me > 0:
-			ratio = fmt.Sprintf("%.2f", mp/me)
-		case !f.higherBetter && me == 0 && mp == 0:
-			ratio = "equal"
+		fmt.Fprintf(&b, "### %s\n\n| figure | %s | %s | ratio (≥ 1: Edgeway better) | rounds |\n|---|---|---|---|---|\n", p.title, p.ours.name, p.peer.name)
+		for _, l := range lines {
+			b.WriteString(l)
 		}
-		rounds = max(rounds, min(len(e), len(p)))
-		fmt.Fprintf(&b, "| %s | %s | %s: %s | %s | %d |\n", f.label, num(me), f.peer, num(mp), ratio, min(len(e), len(p)))
+		b.WriteString("\n")
 	}
 	if rounds == 0 {
 		return "", errors.New("no results to compare in " + dir)
 	}
-	fmt.Fprintf(&b, "\nMedians of the rounds; Edgeway and the peer driven alternately by the same load generator (`edgeway bench`) in one run, %s, %d CPUs (%s), the generator on the same CPUs.\n",
+	fmt.Fprintf(&b, "Medians of the rounds; in each round the four REGISTER set-ups, then sipp, then the two TURN relays, one after another, driven by the same load generator (`edgeway bench`) in one run, %s, %d CPUs (%s), the generator on the same CPUs.\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel())
-	fmt.Fprintf(&b, "REGISTER: Edgeway verifies a bearer JWT at the edge and again at the core, checks revocation and stores the binding in SQLite, crossing edge → core over mutual TLS; Kamailio checks no credentials and keeps bindings in memory, in one hop.\n")
-	fmt.Fprintf(&b, "sipp: Debian's sipp over TCP into stunnel (the TLS client), up to 100 REGISTERs outstanding on one connection, 200 users with Edgeway tokens (Kamailio ignores them).\n")
+	fmt.Fprintf(&b, "REGISTER, Edgeway: the phones onboard through the edge; \"core alone\" sends the REGISTERs to the core's Phone OAuth port (5090), which verifies the bearer JWT, checks revocation and stores the binding in SQLite; \"edge + core\" sends them to the edge, which verifies the JWT too, adds Path and forwards over mutual TLS to the core's MRA port (5091). Both tiers (and the idle TURN relay) are one quickstart process, measured whole.\n")
+	fmt.Fprintf(&b, "REGISTER, Kamailio: no credentials checked, bindings in memory (usrloc), as many workers as CPUs in each process; the registrar alone is one process, the two-tier peer two (a transaction-stateful proxy adding Path, forwarding over TLS with a client certificate to the registrar, which requires one and keeps the Path; Kamailio's TLS client verifies the chain, not the name). CPU and memory are summed over every Kamailio process; RSS sums count Kamailio's shared memory once per process, PSS by its share.\n")
+	fmt.Fprintf(&b, "sipp: Debian's sipp over TCP into stunnel (the TLS client), up to 32 REGISTERs outstanding on one connection (the edge's bound per connection), 200 users with Edgeway tokens (Kamailio ignores them).\n")
 	fmt.Fprintf(&b, "TURN: both with TURN REST API credentials from the same shared secret; G.711-sized packets every 20 ms per stream, echoed by a peer on loopback, so each crosses the relay twice.\n")
 	return b.String(), nil
 }

@@ -20,29 +20,48 @@ func write(t *testing.T, dir, name string, figures map[string]float64) {
 }
 
 // Medians over rounds, and ratios oriented so that ≥ 1 favours Edgeway
-// whether higher or lower is better.
+// whether higher or lower is better; one table per pair, each Edgeway
+// topology against its own peer.
 func TestCompareMediansAndRatios(t *testing.T) {
 	dir := t.TempDir()
 	for i, v := range []float64{900, 1000, 5000} { // median 1000 (the outlier does not move it)
-		write(t, dir, fmt.Sprintf("register-edgeway-%d.json", i), map[string]float64{"throughput_per_s": v, "p99_ms": 10})
+		write(t, dir, fmt.Sprintf("register-edgeway-%d.json", i), map[string]float64{"throughput_per_s": v, "p99_ms": 10, "server_pss_mib": 100})
 	}
 	for i, v := range []float64{2000, 4000} { // median 3000
-		write(t, dir, fmt.Sprintf("register-peer-%d.json", i), map[string]float64{"throughput_per_s": v, "p99_ms": 5})
+		write(t, dir, fmt.Sprintf("register-twotier-%d.json", i), map[string]float64{"throughput_per_s": v, "p99_ms": 5, "server_pss_mib": 50})
+	}
+	for i, v := range []float64{4000, 6000} {
+		write(t, dir, fmt.Sprintf("register-core-%d.json", i), map[string]float64{"throughput_per_s": v, "p50_ms": 2})
+		write(t, dir, fmt.Sprintf("register-peer-%d.json", i), map[string]float64{"throughput_per_s": 2 * v, "p50_ms": 1})
 	}
 	table, err := compare(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	core := strings.Index(table, "### REGISTER over TLS: core alone vs Kamailio registrar\n\n| figure | Edgeway core alone | Kamailio registrar |")
+	two := strings.Index(table, "### REGISTER over TLS: edge + core vs two-tier Kamailio\n\n| figure | Edgeway edge + core | Kamailio proxy → registrar |")
+	if core < 0 || two < core {
+		t.Fatalf("want the core-alone table, then the edge + core one:\n%s", table)
+	}
 	for _, want := range []string{
-		"| REGISTER/s over TLS | 1000 | Kamailio: 3000 | 0.33 | 2 |",
-		"| REGISTER latency p99 (ms) | 10.00 | Kamailio: 5.00 | 0.50 | 2 |",
+		"| REGISTER/s | 5000 | 10000 | 0.50 | 2 |",
+		"| latency p50 (ms) | 2.00 | 1.00 | 0.50 | 2 |",
 	} {
-		if !strings.Contains(table, want) {
-			t.Errorf("table lacks %q:\n%s", want, table)
+		if i := strings.Index(table, want); i < core || i > two {
+			t.Errorf("core-alone table lacks %q:\n%s", want, table)
 		}
 	}
-	if strings.Contains(table, "coturn") {
-		t.Errorf("TURN rows without TURN results:\n%s", table)
+	for _, want := range []string{
+		"| REGISTER/s | 1000 | 3000 | 0.33 | 2 |",
+		"| latency p99 (ms) | 10.00 | 5.00 | 0.50 | 2 |",
+		"| server PSS at the end (MiB, shared memory by its share) | 100 | 50.00 | 0.50 | 2 |",
+	} {
+		if i := strings.Index(table, want); i < two {
+			t.Errorf("edge + core table lacks %q:\n%s", want, table)
+		}
+	}
+	if strings.Contains(table, "coturn") || strings.Contains(table, "sipp cross-check") {
+		t.Errorf("TURN or sipp rows without their results:\n%s", table)
 	}
 	if _, err := compare(t.TempDir()); err == nil {
 		t.Error("an empty directory compared")
