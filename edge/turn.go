@@ -604,6 +604,11 @@ type relayConn struct {
 	relayed          netip.AddrPort // the address the client was given (XOR-RELAYED-ADDRESS)
 	toPeer, fromPeer *tokenBucket
 	once             sync.Once
+	// okPeer is the last peer the policy allowed: a media stream sends
+	// every datagram to one peer, so WriteTo checks the policy (prefix
+	// scans, map lookups) once per peer change, not once per datagram.
+	// The policy never changes after start, so a cached verdict stays true.
+	okPeer atomic.Pointer[netip.AddrPort]
 }
 
 // WriteTo drops datagrams to peers the policy refuses (pion granted no
@@ -613,9 +618,17 @@ type relayConn struct {
 // success, as UDP would.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
-	if !ok || c.t.policy.checkAddr(ua.AddrPort()) != nil {
+	if !ok {
 		c.t.denied.Add(1)
 		return len(p), nil
+	}
+	ap := ua.AddrPort()
+	if last := c.okPeer.Load(); last == nil || *last != ap {
+		if c.t.policy.checkAddr(ap) != nil {
+			c.t.denied.Add(1)
+			return len(p), nil
+		}
+		c.okPeer.Store(&ap)
 	}
 	if !c.toPeer.take(len(p)) {
 		c.t.dropped.Add(1)
