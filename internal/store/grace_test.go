@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,24 +110,8 @@ func TestRedeemGraceRace(t *testing.T) {
 	defer s2.Close()
 	must(t, s.PutRefreshToken(ctx, RefreshToken{Hash: tokHash("r1"), Family: "f", Device: "d", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
 	rotateWithGrace(t, s, "r1", "r2", t0, 30*time.Second, "me")
-	var ok, used atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 20 {
-		st := []*SQLite{s, s2}[i%2]
-		wg.Go(func() {
-			_, err := st.RedeemGrace(ctx, tokHash("r1"), "me", t0.Add(time.Second))
-			switch {
-			case err == nil:
-				ok.Add(1)
-			case errors.Is(err, ErrAlreadyUsed):
-				used.Add(1)
-			default:
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if ok.Load() != 1 || used.Load() != 19 {
-		t.Fatalf("ok=%d used=%d", ok.Load(), used.Load())
-	}
+	exactlyOneWins(t, []*SQLite{s, s2}, 20, func(st *SQLite) error {
+		_, err := st.RedeemGrace(ctx, tokHash("r1"), "me", t0.Add(time.Second))
+		return err
+	})
 }

@@ -467,13 +467,11 @@ func TestRedeemActivationCode(t *testing.T) {
 	}
 }
 
-// raceRedeem has n goroutines redeem one code through the given handles and
-// checks exactly one wins and the rest see ErrAlreadyUsed.
-func raceRedeem(t *testing.T, handles []*SQLite, n int) {
+// exactlyOneWins runs try n times at once, spread over the handles, and
+// checks exactly one succeeds and the rest see ErrAlreadyUsed (the
+// conditional UPDATE that decides every single-use secret in the store).
+func exactlyOneWins(t *testing.T, handles []*SQLite, n int, try func(st *SQLite) error) {
 	t.Helper()
-	ctx := context.Background()
-	h := []byte("race-hash")
-	putCode(t, handles[0], "race", "SEPR", h)
 	var ok, used atomic.Int32
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -482,8 +480,7 @@ func raceRedeem(t *testing.T, handles []*SQLite, n int) {
 		st := handles[i%len(handles)]
 		wg.Go(func() {
 			<-start
-			_, err := st.RedeemActivationCode(ctx, h, "SEPR", t0, GuessBudget{})
-			switch {
+			switch err := try(st); {
 			case err == nil:
 				ok.Add(1)
 			case errors.Is(err, ErrAlreadyUsed):
@@ -502,6 +499,17 @@ func raceRedeem(t *testing.T, handles []*SQLite, n int) {
 	if ok.Load() != 1 || used.Load() != int32(n-1) {
 		t.Fatalf("successes=%d already-used=%d, want 1 and %d", ok.Load(), used.Load(), n-1)
 	}
+}
+
+// raceRedeem has n goroutines redeem one code through the given handles.
+func raceRedeem(t *testing.T, handles []*SQLite, n int) {
+	t.Helper()
+	h := []byte("race-hash")
+	putCode(t, handles[0], "race", "SEPR", h)
+	exactlyOneWins(t, handles, n, func(st *SQLite) error {
+		_, err := st.RedeemActivationCode(context.Background(), h, "SEPR", t0, GuessBudget{})
+		return err
+	})
 }
 
 func TestRedeemRace(t *testing.T) {
@@ -594,26 +602,10 @@ func TestRotateRace(t *testing.T) {
 	must(t, err)
 	defer s2.Close()
 	must(t, s.PutRefreshToken(ctx, RefreshToken{Hash: tokHash("r"), Family: "f", Device: "d", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
-	var ok, used atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 50 {
-		st := []*SQLite{s, s2}[i%2]
-		wg.Go(func() {
-			_, err := st.RotateRefreshToken(ctx, tokHash("r"), t0, nil)
-			switch {
-			case err == nil:
-				ok.Add(1)
-			case errors.Is(err, ErrAlreadyUsed):
-				used.Add(1)
-			default:
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if ok.Load() != 1 || used.Load() != 49 {
-		t.Fatalf("ok=%d used=%d", ok.Load(), used.Load())
-	}
+	exactlyOneWins(t, []*SQLite{s, s2}, 50, func(st *SQLite) error {
+		_, err := st.RotateRefreshToken(ctx, tokHash("r"), t0, nil)
+		return err
+	})
 }
 
 func TestAccessTokensAndSigningKeys(t *testing.T) {
