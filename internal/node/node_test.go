@@ -15,22 +15,12 @@ import (
 	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/testenv"
 )
 
-// freePort is a port the kernel just handed out and took back.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func freeAddrs(t *testing.T) quickstart.Addrs {
-	return quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: freePort(t), CoreConf: freePort(t), CorePhone: freePort(t),
-		CoreMRA: freePort(t), EdgeHTTPS: freePort(t), EdgeSIP: freePort(t), EdgeTURN: freePort(t), EdgeTURNS: freePort(t)}
+	return quickstart.Addrs{CoreIP: "127.0.0.1", EdgeIP: "127.0.0.1", CoreHTTPS: testenv.FreePort(t), CoreConf: testenv.FreePort(t), CorePhone: testenv.FreePort(t),
+		CoreMRA: testenv.FreePort(t), EdgeHTTPS: testenv.FreePort(t), EdgeSIP: testenv.FreePort(t), EdgeTURN: testenv.FreePort(t), EdgeTURNS: testenv.FreePort(t)}
 }
 
 // assemble lays out a quickstart directory and builds its core and edge
@@ -127,7 +117,7 @@ func TestQuickstartAppliesNodeSetPorts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := freeAddrs(t)
-	phone, mra := freePort(t), freePort(t)
+	phone, mra := testenv.FreePort(t), testenv.FreePort(t)
 	n, lay, st := assemble(t, ctx, a, func(lay quickstart.Layout, st store.Store) {
 		if err := st.PutNode(ctx, store.Node{Name: lay.Core.Node, PhoneOAuthPort: phone, MRAPort: mra}); err != nil {
 			t.Fatal(err)

@@ -14,17 +14,6 @@ import (
 	"github.com/edgeway/edgeway/internal/testenv"
 )
 
-// freePort is a port the kernel just handed out and took back.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestNodeSetPortsAreTheOnesBound: the SIP ports set for a node with
 // `admin node set` (S-11) are what the assembled core binds at its next
 // start — quickstart and testenv too, not only `edgeway core` (issue 10:
@@ -32,7 +21,7 @@ func freePort(t *testing.T) int {
 // kernel-chosen ports; the node's ports, written to the store before the
 // start, must replace them.
 func TestNodeSetPortsAreTheOnesBound(t *testing.T) {
-	phone, mra := freePort(t), freePort(t)
+	phone, mra := testenv.FreePort(t), testenv.FreePort(t)
 	var preBoundPhone string
 	env := testenv.Start(t, testenv.Options{BeforeStart: func(ctx context.Context, e *testenv.Env) error {
 		preBoundPhone = e.Info.CorePhoneOAuth
