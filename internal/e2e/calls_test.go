@@ -163,9 +163,11 @@ func TestCallRefusals(t *testing.T) {
 	waitEdgeDialogs(t, env, 0)
 }
 
-// CANCEL before the answer reaches the callee and leaves no dialog.
-func TestCancelBeforeAnswer(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{})
+// ringingCallee registers phones A and B through the edge; B rings on
+// every call (ringing is closed at the first) and never answers until
+// the test ends. It returns A, to call B's line 1002.
+func ringingCallee(t *testing.T, env *testenv.Env) (*bench.Phone, <-chan struct{}) {
+	t.Helper()
 	a := registered(t, env, phoneA, true)
 	b := registered(t, env, phoneB, true)
 	ringing := make(chan struct{})
@@ -175,7 +177,14 @@ func TestCancelBeforeAnswer(t *testing.T) {
 		<-release
 		return testSDP, 0
 	})
-	defer close(release)
+	t.Cleanup(func() { close(release) })
+	return a, ringing
+}
+
+// CANCEL before the answer reaches the callee and leaves no dialog.
+func TestCancelBeforeAnswer(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	a, ringing := ringingCallee(t, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {

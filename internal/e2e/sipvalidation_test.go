@@ -308,16 +308,7 @@ func TestRegisterWithoutCallIDNotStored(t *testing.T) {
 // call is left behind.
 func TestCancelAndAckWithoutCallIDMatchedByTransaction(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
-	a := registered(t, env, phoneA, true)
-	b := registered(t, env, phoneB, true)
-	ringing := make(chan struct{})
-	release := make(chan struct{})
-	b.SetAnswerer(func(offer []byte) ([]byte, int) {
-		close(ringing)
-		<-release
-		return testSDP, 0
-	})
-	defer close(release)
+	a, ringing := ringingCallee(t, env)
 
 	w := dialSIPWire(t, env, env.Info.EdgeSIP)
 	via := "SIP/2.0/TLS test.invalid;branch=z9hG4bK-txpath-1;rport"
