@@ -22,7 +22,7 @@ import (
 // round-trip at full precision.
 var t0 = time.Date(2025, 3, 14, 15, 9, 26, 535897932, time.UTC)
 
-func openTest(t *testing.T) (*SQLite, string) {
+func openTest(t testing.TB) (*SQLite, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "core.db")
 	s, err := Open(context.Background(), path)
