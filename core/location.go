@@ -29,6 +29,13 @@ const (
 	locMaxBatch = 512
 	// locQueue is how many changes may wait for the writer.
 	locQueue = 4096
+	// locLinger is how long the writer waits for more changes before it
+	// commits, when the previous commit ended less than locLinger ago
+	// (changes are arriving back to back): a transaction costs SQLite about
+	// as much as seven binding rows, so under load a few hundred
+	// microseconds more per REGISTER buys batches several times larger.
+	// When REGISTERs arrive further apart there is no wait.
+	locLinger = 500 * time.Microsecond
 	// locWriteTimeout bounds one transaction.
 	locWriteTimeout = 5 * time.Second
 	// locPurgeEvery is how often expired bindings leave memory (they are
@@ -268,6 +275,9 @@ func (l *location) commit(ctx context.Context, c *locChange) error {
 func (l *location) writer() {
 	defer l.wg.Done()
 	batch := make([]*locChange, 0, locMaxBatch)
+	linger := time.NewTimer(locLinger)
+	linger.Stop()
+	var lastEnd time.Time // when the previous transaction ended (monotonic)
 	for {
 		batch = batch[:0]
 		select {
@@ -285,6 +295,21 @@ func (l *location) writer() {
 			default:
 				break gather
 			}
+		}
+		if len(batch) < locMaxBatch && time.Since(lastEnd) < locLinger {
+			linger.Reset(locLinger)
+		wait:
+			for len(batch) < locMaxBatch {
+				select {
+				case c := <-l.queue:
+					batch = append(batch, c)
+				case <-linger.C:
+					break wait
+				case <-l.stop:
+					break wait // commit what was gathered; the loop then stops
+				}
+			}
+			linger.Stop()
 		}
 		var puts []store.Registration
 		var dels []store.RegistrationKey
@@ -304,6 +329,7 @@ func (l *location) writer() {
 		for _, c := range batch {
 			c.done <- err
 		}
+		lastEnd = time.Now()
 	}
 }
 
