@@ -330,7 +330,7 @@ func (s *SQLite) migrateTo(ctx context.Context, target int) error {
 	}
 	for i, m := range migrations[:target] {
 		version := i + 1
-		err := s.tx(ctx, func(tx *sql.Tx) error {
+		err := s.tx(ctx, func(tx *txn) error {
 			var one int
 			err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = ?`, version).Scan(&one)
 			if err == nil {
@@ -339,7 +339,7 @@ func (s *SQLite) migrateTo(ctx context.Context, target int) error {
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, m); err != nil {
+			if _, err := tx.Tx.ExecContext(ctx, m); err != nil { // many statements: not one to prepare
 				return err
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,

@@ -13,7 +13,7 @@ import (
 // ErrConflict and is kept. The check and the delete run in one IMMEDIATE
 // transaction.
 func (s *SQLite) DeleteSecurityProfile(ctx context.Context, name string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		var one int
 		err := tx.QueryRowContext(ctx, `SELECT 1 FROM security_profiles WHERE name = ?`, name).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -119,7 +119,12 @@ func (s *SQLite) APITokenByHash(ctx context.Context, hash []byte, now time.Time)
 	now = orNow(now)
 	var t APIToken
 	var created, revoked, used, expires sql.NullInt64
-	err := s.queryRow(ctx,
+	unlock, err := s.lockWrite(ctx) // the statement writes last_used
+	if err != nil {
+		return APIToken{}, err
+	}
+	defer unlock()
+	err = s.queryRow(ctx,
 		`UPDATE api_tokens SET last_used = ?1
 		 WHERE hash = ?2 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)
 		   AND NOT EXISTS (

@@ -19,7 +19,7 @@ func openAtVersion(t *testing.T, version int) (*SQLite, string) {
 	path := filepath.Join(t.TempDir(), "old.db")
 	db, err := sql.Open("sqlite", dsn(path))
 	must(t, err)
-	s := &SQLite{db: db}
+	s := newSQLite(db)
 	t.Cleanup(func() { s.Close() })
 	must(t, s.migrateTo(ctx, version))
 	return s, path

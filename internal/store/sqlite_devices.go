@@ -161,7 +161,7 @@ func (s *SQLite) ListDevices(ctx context.Context) ([]Device, error) {
 // Refresh-token families and registrations are left to the caller
 // (RevokeDeviceFamilies, DeleteRegistrations).
 func (s *SQLite) DeleteDevice(ctx context.Context, name string) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM devices WHERE name = ?`, name)
 		if err != nil {
 			return fmt.Errorf("store: delete device %q: %w", name, err)

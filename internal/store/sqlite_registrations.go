@@ -46,11 +46,7 @@ func (s *SQLite) ApplyRegistrations(ctx context.Context, puts []Registration, de
 		}
 		args[i] = a
 	}
-	put, err := s.stmt(ctx, putRegistrationSQL)
-	if err != nil {
-		return fmt.Errorf("store: put registrations: %w", err)
-	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		for _, k := range deletes {
 			var err error
 			if k.Contact == "" {
@@ -65,11 +61,10 @@ func (s *SQLite) ApplyRegistrations(ctx context.Context, puts []Registration, de
 		if len(args) == 0 {
 			return nil
 		}
-		// The statement prepared once on the pool: database/sql reuses it
-		// on the transaction's connection when it was prepared there
-		// before, so a small batch does not pay for parsing SQL again.
-		st := tx.StmtContext(ctx, put)
-		defer st.Close()
+		st, err := tx.prepared(ctx, putRegistrationSQL)
+		if err != nil {
+			return fmt.Errorf("store: put registrations: %w", err)
+		}
 		for i, a := range args {
 			if _, err := st.ExecContext(ctx, a...); err != nil {
 				return fmt.Errorf("store: put registration %q: %w", puts[i].AOR, err)

@@ -79,7 +79,7 @@ func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device s
 	now = orNow(now)
 	var out ActivationCode
 	var verdict error // a failure to report after committing the count
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		var locked int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM activation_codes WHERE locked_at IS NOT NULL AND `+outstanding,
 			device, now.UnixNano()).Scan(&locked); err != nil {
@@ -137,7 +137,7 @@ func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device s
 // nothing to guess or lock), wrapping *verdict in a *GuessError. The guess
 // that reaches budget.Max locks the device's outstanding codes. It returns
 // only infrastructure errors, so the count commits with the verdict.
-func (s *SQLite) countGuess(ctx context.Context, tx *sql.Tx, device string, now time.Time, budget GuessBudget, verdict *error) error {
+func (s *SQLite) countGuess(ctx context.Context, tx *txn, device string, now time.Time, budget GuessBudget, verdict *error) error {
 	if budget.Max <= 0 {
 		return nil
 	}
@@ -250,10 +250,10 @@ func (s *SQLite) RevokeDeviceActivationCodes(ctx context.Context, device string,
 // PutRefreshToken stores a new family member, creating the family (owned by
 // t.Device) on its first token. An existing hash gives ErrConflict.
 func (s *SQLite) PutRefreshToken(ctx context.Context, t RefreshToken) error {
-	return s.tx(ctx, func(tx *sql.Tx) error { return putRefreshTokenTx(ctx, tx, t) })
+	return s.tx(ctx, func(tx *txn) error { return putRefreshTokenTx(ctx, tx, t) })
 }
 
-func putRefreshTokenTx(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
+func putRefreshTokenTx(ctx context.Context, tx *txn, t RefreshToken) error {
 	if len(t.Hash) == 0 || t.Family == "" || t.ExpiresAt.IsZero() {
 		return errors.New("store: refresh token needs a hash, a family and an expiry")
 	}
@@ -295,7 +295,7 @@ func putRefreshTokenTx(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
 func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.Time, next func(old RefreshToken) (RefreshToken, Grace, error)) (RefreshToken, error) {
 	now = orNow(now)
 	var out RefreshToken
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		var t RefreshToken
 		var issued, expires, rotated, famRevoked sql.NullInt64
 		err := tx.QueryRowContext(ctx,
@@ -372,7 +372,7 @@ func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.T
 func (s *SQLite) RedeemGrace(ctx context.Context, hash []byte, from string, now time.Time) ([]byte, error) {
 	now = orNow(now)
 	var sealed []byte
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		err := tx.QueryRowContext(ctx, `SELECT grace_sealed FROM refresh_tokens WHERE hash = ?`, hash).Scan(&sealed)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("store: refresh grace: %w", ErrNotFound)
