@@ -60,11 +60,22 @@ var registerRows = []row{
 	{"server_pss_mib", "server PSS at the end (MiB, shared memory by its share)", false},
 }
 
+// halfRateRows: both sides offered the same rate, half of the Edgeway
+// topology's median maximum of the rounds before, so latency compares.
+var halfRateRows = []row{
+	{"throughput_per_s", "REGISTER/s (offered: half of Edgeway's maximum)", true},
+	{"p50_ms", "latency p50 (ms)", false},
+	{"p99_ms", "latency p99 (ms)", false},
+	{"server_cpu_ms_per_success", "server CPU per REGISTER (ms)", false},
+}
+
 var pairs = []pair{
 	{"REGISTER over TLS: core alone vs Kamailio registrar", "register", coreOnly, kamReg, registerRows},
 	{"REGISTER over TLS: edge + core vs two-tier Kamailio", "register", edgeCore, kamTwo, registerRows},
 	{"sipp cross-check: REGISTER over one TLS connection (stunnel), edge + core vs Kamailio registrar", "sipp", edgeCore, kamReg,
 		[]row{{"throughput_per_s", "REGISTER/s", true}}},
+	{"REGISTER at half of Edgeway's maximum: core alone vs Kamailio registrar, same offered rate", "halfrate", coreOnly, kamReg, halfRateRows},
+	{"REGISTER at half of Edgeway's maximum: edge + core vs two-tier Kamailio, same offered rate", "halfrate", edgeCore, kamTwo, halfRateRows},
 	{"TURN relay", "turn", edgeTURN, coturn, []row{
 		{"relayed_per_s", "relayed datagrams/s", true},
 		{"loss_pct", "relay loss (%)", false},
@@ -80,7 +91,17 @@ type result struct {
 
 func main() {
 	out := flag.String("out", "", "also write the table (Markdown) to this file")
+	med := flag.String("median", "", "print only the median of one figure over the rounds, named TEST:SIDE:KEY (e.g. register:core:throughput_per_s)")
 	flag.Parse()
+	if *med != "" && flag.NArg() == 1 {
+		v, err := medianOf(flag.Arg(0), *med)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("%.0f\n", v)
+		return
+	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: compare [--out FILE] DIR")
 		os.Exit(2)
@@ -120,6 +141,23 @@ func values(dir, test, side, key string) ([]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// medianOf is the median over the rounds of the figure named
+// TEST:SIDE:KEY in dir.
+func medianOf(dir, name string) (float64, error) {
+	parts := strings.Split(name, ":")
+	if len(parts) != 3 {
+		return 0, fmt.Errorf("--median %q: TEST:SIDE:KEY expected", name)
+	}
+	vs, err := values(dir, parts[0], parts[1], parts[2])
+	if err != nil {
+		return 0, err
+	}
+	if len(vs) == 0 {
+		return 0, fmt.Errorf("--median %q: no results in %s", name, dir)
+	}
+	return median(vs), nil
 }
 
 // median of vs; vs must not be empty.
@@ -176,7 +214,7 @@ func compare(dir string) (string, error) {
 	if rounds == 0 {
 		return "", errors.New("no results to compare in " + dir)
 	}
-	fmt.Fprintf(&b, "Medians of the rounds; in each round the four REGISTER set-ups, then sipp, then the two TURN relays, one after another, driven by the same load generator (`edgeway bench`) in one run, %s, %d CPUs (%s), the generator on the same CPUs.\n",
+	fmt.Fprintf(&b, "Medians of the rounds; in each round the four REGISTER set-ups, then sipp, then the two TURN relays, one after another (then, in rounds of their own, each REGISTER pair at half of the Edgeway side's median maximum), driven by the same load generator (`edgeway bench`) in one run, %s, %d CPUs (%s), the generator on the same CPUs.\n",
 		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel())
 	fmt.Fprintf(&b, "REGISTER, Edgeway: the phones onboard through the edge; \"core alone\" sends the REGISTERs to the core's Phone OAuth port (5090), which verifies the bearer JWT, checks revocation and stores the binding in SQLite; \"edge + core\" sends them to the edge, which verifies the JWT too, adds Path and forwards over mutual TLS to the core's MRA port (5091). Both tiers (and the idle TURN relay) are one quickstart process, measured whole.\n")
 	fmt.Fprintf(&b, "REGISTER, Kamailio: no credentials checked, bindings in memory (usrloc), as many workers as CPUs in each process; the registrar alone is one process, the two-tier peer two (a transaction-stateful proxy adding Path, forwarding over TLS with a client certificate to the registrar, which requires one and keeps the Path; Kamailio's TLS client verifies the chain, not the name). CPU and memory are summed over every Kamailio process; RSS sums count Kamailio's shared memory once per process, PSS by its share.\n")

@@ -70,3 +70,35 @@ func TestCompareMediansAndRatios(t *testing.T) {
 		t.Errorf("median of 1..4 = %v", m)
 	}
 }
+
+// The half-rate tables come from their own result files, and --median
+// gives the run script the maximum to halve.
+func TestHalfRateTablesAndMedian(t *testing.T) {
+	dir := t.TempDir()
+	for i, v := range []float64{6000, 8000, 7000} {
+		write(t, dir, fmt.Sprintf("register-core-%d.json", i), map[string]float64{"throughput_per_s": v})
+		write(t, dir, fmt.Sprintf("register-peer-%d.json", i), map[string]float64{"throughput_per_s": 2 * v})
+	}
+	write(t, dir, "halfrate-core-1.json", map[string]float64{"throughput_per_s": 3500, "p99_ms": 8})
+	write(t, dir, "halfrate-peer-1.json", map[string]float64{"throughput_per_s": 3500, "p99_ms": 2})
+	if v, err := medianOf(dir, "register:core:throughput_per_s"); err != nil || v != 7000 {
+		t.Fatalf("median of the core's REGISTER/s = %v, %v; want 7000", v, err)
+	}
+	if _, err := medianOf(dir, "register:core"); err == nil {
+		t.Fatal("a malformed --median name was accepted")
+	}
+	if _, err := medianOf(dir, "halfrate:edgeway:p99_ms"); err == nil {
+		t.Fatal("--median of a figure with no results gave a number")
+	}
+	table, err := compare(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := strings.Index(table, "### REGISTER at half of Edgeway's maximum: core alone vs Kamailio registrar, same offered rate")
+	if half < 0 || !strings.Contains(table[half:], "| latency p99 (ms) | 8.00 | 2.00 | 0.25 | 1 |") {
+		t.Fatalf("no half-rate table with the p99s:\n%s", table)
+	}
+	if strings.Contains(table, "edge + core vs two-tier Kamailio, same offered rate") {
+		t.Fatalf("a half-rate table without results was printed:\n%s", table)
+	}
+}
