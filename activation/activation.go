@@ -39,7 +39,7 @@ type GuessError = store.GuessError
 // Store is the subset of store.Store the service needs.
 type Store interface {
 	PutActivationCode(ctx context.Context, c store.ActivationCode) error
-	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget store.GuessBudget) (store.ActivationCode, error)
+	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget store.GuessBudget, first ...store.RefreshToken) (store.ActivationCode, error)
 	ListActivationCodes(ctx context.Context, device string) ([]store.ActivationCode, error)
 	RevokeActivationCode(ctx context.Context, id string, now time.Time) error
 	RevokeDeviceActivationCodes(ctx context.Context, device string, now time.Time) error
@@ -300,7 +300,10 @@ func (s *Service) Attempt(source, device string) (*throttle.Attempt, error) {
 // store, the context). An attempt that has already ended, or that was
 // admitted for another device, is refused with an error (and abandoned)
 // without touching the store.
-func (s *Service) RedeemAttempt(ctx context.Context, a *throttle.Attempt, device, code string) (store.ActivationCode, error) {
+//
+// The refresh tokens in first are stored with the code's use, in the same
+// transaction (see store.SQLite.RedeemActivationCode).
+func (s *Service) RedeemAttempt(ctx context.Context, a *throttle.Attempt, device, code string, first ...store.RefreshToken) (store.ActivationCode, error) {
 	if a == nil || a.Ended() {
 		return store.ActivationCode{}, errors.New("activation: redeem: attempt missing or already ended")
 	}
@@ -313,7 +316,7 @@ func (s *Service) RedeemAttempt(ctx context.Context, a *throttle.Attempt, device
 		a.Fail()
 		return store.ActivationCode{}, err
 	}
-	ac, err := s.st.RedeemActivationCode(ctx, Hash(s.secret, c), device, s.now(), s.budget)
+	ac, err := s.st.RedeemActivationCode(ctx, Hash(s.secret, c), device, s.now(), s.budget, first...)
 	if err == nil {
 		a.Succeed()
 		return ac, nil

@@ -78,10 +78,10 @@ func newGateStore(st Store) *gateStore { return &gateStore{Store: st, release: m
 
 func (g *gateStore) open() { g.openOnce.Do(func() { close(g.release) }) }
 
-func (g *gateStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget) (store.ActivationCode, error) {
+func (g *gateStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget, first ...store.RefreshToken) (store.ActivationCode, error) {
 	g.arrived.Add(1)
 	<-g.release
-	return g.Store.RedeemActivationCode(ctx, h, d, now, b)
+	return g.Store.RedeemActivationCode(ctx, h, d, now, b, first...)
 }
 
 // waitFor polls cond for up to 10 s.
@@ -592,11 +592,11 @@ type failingStore struct {
 	failing atomic.Bool
 }
 
-func (f *failingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget) (store.ActivationCode, error) {
+func (f *failingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget, first ...store.RefreshToken) (store.ActivationCode, error) {
 	if f.failing.Load() {
 		return store.ActivationCode{}, errors.New("database is unreachable")
 	}
-	return f.Store.RedeemActivationCode(ctx, h, d, now, b)
+	return f.Store.RedeemActivationCode(ctx, h, d, now, b, first...)
 }
 
 func TestInfrastructureErrorsNotCounted(t *testing.T) {
@@ -781,9 +781,9 @@ type countingStore struct {
 	n atomic.Int32
 }
 
-func (c *countingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget) (store.ActivationCode, error) {
+func (c *countingStore) RedeemActivationCode(ctx context.Context, h []byte, d string, now time.Time, b store.GuessBudget, first ...store.RefreshToken) (store.ActivationCode, error) {
 	c.n.Add(1)
-	return c.Store.RedeemActivationCode(ctx, h, d, now, b)
+	return c.Store.RedeemActivationCode(ctx, h, d, now, b, first...)
 }
 
 // Twenty wrong guesses in a row from one address: five reach the store,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -64,5 +65,48 @@ func BenchmarkApplyRegistrations(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/write")
 		})
+	}
+}
+
+// A redemption stores the first refresh token of its family in the same
+// transaction: a redemption that fails stores none, and a token that
+// cannot be stored leaves the code unspent.
+func TestRedeemActivationCodeWithFirstToken(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	tokens := func(family string) (n int) {
+		t.Helper()
+		must(t, s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM refresh_tokens WHERE family = ?`, family).Scan(&n))
+		return n
+	}
+	first := func(hash, family string) RefreshToken {
+		return RefreshToken{Hash: []byte(hash), Family: family, Device: "SEP1", Origin: "activation_code", MRA: true, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	}
+	putCode(t, s, "id1", "SEP1", []byte("code-1"))
+	if _, err := s.RedeemActivationCode(ctx, []byte("code-1"), "SEP2", t0, GuessBudget{}, first("rt-0", "fam0")); !errors.Is(err, ErrWrongDevice) {
+		t.Fatalf("wrong device = %v", err)
+	}
+	if n := tokens("fam0"); n != 0 {
+		t.Fatalf("a refused redemption stored %d refresh tokens", n)
+	}
+	c, err := s.RedeemActivationCode(ctx, []byte("code-1"), "SEP1", t0, GuessBudget{}, first("rt-1", "fam1"))
+	must(t, err)
+	if c.ID != "id1" || tokens("fam1") != 1 {
+		t.Fatalf("redeemed %+v with %d tokens in its family, want id1 and 1", c, tokens("fam1"))
+	}
+	// A token that cannot be stored (its hash exists) undoes the redemption.
+	putCode(t, s, "id2", "SEP1", []byte("code-2"))
+	if _, err := s.RedeemActivationCode(ctx, []byte("code-2"), "SEP1", t0, GuessBudget{}, first("rt-1", "fam2")); !errors.Is(err, ErrConflict) {
+		t.Fatalf("redeem with a conflicting token = %v, want ErrConflict", err)
+	}
+	cs, err := s.ListActivationCodes(ctx, "SEP1")
+	must(t, err)
+	for _, c := range cs {
+		if c.ID == "id2" && !c.UsedAt.IsZero() {
+			t.Fatal("the code was spent although its refresh token was not stored")
+		}
+	}
+	if _, err := s.RedeemActivationCode(ctx, []byte("code-2"), "SEP1", t0, GuessBudget{}, first("rt-2", "fam2")); err != nil {
+		t.Fatalf("the code could not be redeemed again after the failed attempt: %v", err)
 	}
 }

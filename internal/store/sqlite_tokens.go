@@ -75,7 +75,12 @@ const outstanding = `device = ? AND used_at IS NULL AND revoked_at IS NULL AND e
 // writer transaction, concurrent guesses on a device, from any process,
 // are counted one by one: at most budget.Max wrong guesses per window are
 // ever looked up before the lock, and none after it.
-func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget GuessBudget) (ActivationCode, error) {
+//
+// The refresh tokens in first (the first of a family the redemption
+// starts) are stored in the same transaction as the code's use: either the
+// code is spent and its tokens exist, or neither — a failure in between
+// cannot leave a phone with a spent code and nothing to show for it.
+func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget GuessBudget, first ...RefreshToken) (ActivationCode, error) {
 	now = orNow(now)
 	var out ActivationCode
 	var verdict error // a failure to report after committing the count
@@ -118,6 +123,11 @@ func (s *SQLite) RedeemActivationCode(ctx context.Context, hash []byte, device s
 		}
 		if n != 1 {
 			return fmt.Errorf("store: activation code %q: %w", c.ID, ErrAlreadyUsed)
+		}
+		for _, t := range first {
+			if err := putRefreshTokenTx(ctx, tx, t); err != nil {
+				return err
+			}
 		}
 		c.UsedAt = norm(now)
 		out = c

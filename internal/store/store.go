@@ -300,8 +300,10 @@ type Store interface {
 	// device has an outstanding code (unused, unrevoked, unexpired) each
 	// is counted against budget in the same transaction and comes back as
 	// a *GuessError; the guess that reaches budget.Max locks the device's
-	// outstanding codes. Nothing else changes on failure.
-	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget GuessBudget) (ActivationCode, error)
+	// outstanding codes. Nothing else changes on failure. The refresh
+	// tokens in first are stored in the same transaction as the code's
+	// use: both or neither.
+	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget GuessBudget, first ...RefreshToken) (ActivationCode, error)
 	ListActivationCodes(ctx context.Context, device string) ([]ActivationCode, error)
 	RevokeActivationCode(ctx context.Context, id string, now time.Time) error
 	// RevokeDeviceActivationCodes revokes every unused code of a device, so
