@@ -14,13 +14,17 @@ var ErrTooManyHops = errors.New("sip: Max-Forwards exhausted")
 
 // PrepareForward copies req for forwarding by a proxy (RFC 3261 §16.6):
 // Max-Forwards is decremented (added as 69 when missing); nothing else.
+// req is left as it is.
 func PrepareForward(req *sip.Request) (*sip.Request, error) {
+	if mf := req.MaxForwards(); mf != nil && mf.Val() <= 1 {
+		return nil, ErrTooManyHops
+	}
 	fwd := req.Clone()
 	if mf := fwd.MaxForwards(); mf != nil {
-		if mf.Val() <= 1 {
-			return nil, ErrTooManyHops
-		}
-		mf.Dec()
+		// sipgo's Clone shares the Max-Forwards value with req (its
+		// headerClone returns the same pointer): a new one, not Dec.
+		n := sip.MaxForwardsHeader(mf.Val() - 1)
+		fwd.ReplaceHeader(&n)
 	} else {
 		mf := sip.MaxForwardsHeader(69)
 		fwd.AppendHeader(&mf)
@@ -92,17 +96,13 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 	for {
 		select {
 		case res := <-down.Responses():
-			if err := g.CheckResponse(fwd, res); err != nil {
+			back, err := g.Upstream(fwd, res, rewrite)
+			if err != nil {
 				if res.IsProvisional() {
 					continue
 				}
 				Respond(tx, req, 502, "Bad Gateway", nil)
 				return nil
-			}
-			back := res.Clone()
-			back.RemoveHeader("Via") // ours, the top one
-			if rewrite != nil {
-				rewrite(back)
 			}
 			if err := tx.Respond(back); err != nil {
 				log.Debug("relaying response upstream", "status", res.StatusCode, "err", err)
@@ -125,6 +125,22 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 			return nil
 		}
 	}
+}
+
+// Upstream is what a proxy does to each response to fwd before relaying
+// it (RFC 3261 §16.7): check it (CheckResponse; an error means drop it),
+// then copy it without this proxy's Via, the top one, and let rewrite,
+// when set, change the copy. res itself is left as it came.
+func (g *Guard) Upstream(fwd *sip.Request, res *sip.Response, rewrite func(*sip.Response)) (*sip.Response, error) {
+	if err := g.CheckResponse(fwd, res); err != nil {
+		return nil, err
+	}
+	back := res.Clone()
+	back.RemoveHeader("Via") // ours, the top one
+	if rewrite != nil {
+		rewrite(back)
+	}
+	return back, nil
 }
 
 // noBuild sends a request as it is (it already has its Via).
