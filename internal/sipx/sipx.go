@@ -142,11 +142,11 @@ func Fingerprint(secret string) string {
 // BearerToken splits the first Authorization header into its scheme and
 // credentials; ok is false when there is none.
 func BearerToken(m sip.Message) (tok string, scheme string, ok bool) {
-	hs := m.GetHeaders("Authorization")
-	if len(hs) == 0 {
+	h := FindHeader(m, "Authorization")
+	if h == nil {
 		return "", "", false
 	}
-	v := strings.TrimSpace(hs[0].Value())
+	v := strings.TrimSpace(h.Value())
 	// The scheme ends at linear white space: spaces or tabs (RFC 3261 §25.1).
 	i := strings.IndexAny(v, " \t")
 	if i < 0 {
