@@ -302,3 +302,39 @@ func TestFindHeaderAllocs(t *testing.T) {
 		t.Errorf("FindHeader allocates %v times", n)
 	}
 }
+
+// valueRoundTrips must give the verdict of writing the header and parsing
+// it back with sipgo's parsers, for every value it claims to know.
+func TestValueRoundTripsAgrees(t *testing.T) {
+	callID := func(v string) sip.Header { h := sip.CallIDHeader(v); return &h }
+	maxFwd := func(v uint32) sip.Header { h := sip.MaxForwardsHeader(v); return &h }
+	length := func(v uint32) sip.Header { h := sip.ContentLengthHeader(v); return &h }
+	cseq := func(n uint32, m string) sip.Header {
+		return &sip.CSeqHeader{SeqNo: n, MethodName: sip.RequestMethod(m)}
+	}
+	headers := []sip.Header{
+		callID("a84b4c76e66710@192.0.2.10"), callID(""), callID(" "), callID("\t\u00a0"), callID(" x "), callID("a,b"),
+		callID("a b"), callID("\xff"), callID("x\r\ny"),
+		maxFwd(0), maxFwd(70), maxFwd(1<<32 - 1),
+		length(0), length(1<<32 - 1),
+		cseq(1, "INVITE"), cseq(0, "REGISTER"), cseq(maxCSeq, "BYE"), cseq(maxCSeq+1, "BYE"), cseq(1<<32-1, "BYE"),
+		cseq(1, ""), cseq(1, " "), cseq(1, "\t"), cseq(1, " X"), cseq(1, "X "), cseq(1, "A B"), cseq(1, "\u00a0"), cseq(1, "\u00a0X"),
+	}
+	rt := getRoundTrip()
+	defer rt.put()
+	for _, h := range headers {
+		ok, known := valueRoundTrips(h)
+		if !known {
+			t.Errorf("%T %q: not known", h, h.Value())
+			continue
+		}
+		if want := rt.reparses(h); ok != want {
+			t.Errorf("%T %q: valueRoundTrips = %v, parsing it back = %v", h, h.Value(), ok, want)
+		}
+	}
+	for _, h := range []sip.Header{sip.NewHeader("Call-ID", "x"), &sip.ViaHeader{}, (*sip.CSeqHeader)(nil), (*sip.MaxForwardsHeader)(nil)} {
+		if _, known := valueRoundTrips(h); known {
+			t.Errorf("%T claimed known", h)
+		}
+	}
+}
