@@ -516,17 +516,29 @@ func (f *SIPFront) appendFlowToken(b []byte, source string) []byte {
 // flowMAC appends source's flowMACLen-byte MAC to b. The HMAC states are
 // reused (macs): a new one per message costs several allocations.
 func (f *SIPFront) flowMAC(b []byte, source string) []byte {
-	m, ok := f.macs.Get().(hash.Hash)
+	m, ok := f.macs.Get().(*flowHMAC)
 	if ok {
-		m.Reset()
+		m.h.Reset()
 	} else {
-		m = hmac.New(sha256.New, f.flowKey)
+		m = &flowHMAC{h: hmac.New(sha256.New, f.flowKey)}
 	}
-	_, _ = io.WriteString(m, source)
-	var sum [sha256.Size]byte
-	b = append(b, m.Sum(sum[:0])[:flowMACLen]...)
-	f.macs.Put(m)
+	m.in = append(m.in[:0], source...)
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	b = append(b, m.sum[:flowMACLen]...)
+	if cap(m.in) <= 256 {
+		f.macs.Put(m)
+	}
 	return b
+}
+
+// flowHMAC is an HMAC-SHA256 state under the flow key with its input and
+// output buffers (through the hash.Hash interface, a stack array would
+// escape).
+type flowHMAC struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
 }
 
 // flowFromToken returns the phone address a flow token names, or false if

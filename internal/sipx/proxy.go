@@ -135,12 +135,32 @@ func (g *Guard) Upstream(fwd *sip.Request, res *sip.Response, rewrite func(*sip.
 	if err := g.CheckResponse(fwd, res); err != nil {
 		return nil, err
 	}
-	back := res.Clone()
-	back.RemoveHeader("Via") // ours, the top one
+	back := withoutTopVia(res)
 	if rewrite != nil {
 		rewrite(back)
 	}
 	return back, nil
+}
+
+// withoutTopVia is res.Clone() then RemoveHeader("Via"), without cloning
+// the Via only to drop it, and without the destination Clone works out
+// from it (fmt.Sprintf of the Via's host and port): the copy is relayed
+// by a server transaction, which writes on its own connection.
+func withoutTopVia(res *sip.Response) *sip.Response {
+	back := sip.NewResponse(res.StatusCode, res.Reason)
+	back.SipVersion = res.SipVersion
+	dropped := false
+	for _, h := range res.Headers() {
+		if !dropped && h.Name() == "Via" {
+			dropped = true // ours, the top one
+			continue
+		}
+		back.AppendHeader(sip.HeaderClone(h))
+	}
+	back.SetBody(res.Body())
+	back.SetTransport(res.Transport())
+	back.SetSource(res.Source())
+	return back
 }
 
 // noBuild sends a request as it is (it already has its Via).

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // RFC 3261 §16.6 step 3: the copy a proxy forwards has Max-Forwards one
@@ -51,5 +53,56 @@ func TestPrepareForwardTooManyHops(t *testing.T) {
 		if got := req.MaxForwards().Val(); got != uint32(mf[0]-'0') {
 			t.Errorf("Max-Forwards %s changed to %d", mf, got)
 		}
+	}
+}
+
+// RFC 3261 §16.7 step 3: the response relayed upstream is the one that
+// came back, without the top Via (the proxy's own), and the one that came
+// back is left as it was.
+func TestUpstreamDropsTopVia(t *testing.T) {
+	req := register(t)
+	fwd, err := PrepareForward(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd.PrependHeader(sip.NewHeader("Via", "SIP/2.0/TLS edge.example:5061;branch=z9hG4bKedge"))
+	raw := sip.NewResponseFromRequest(fwd, 200, "OK", []byte("x"))
+	raw.AppendHeader(sip.NewHeader("Contact", "<sip:1001@192.0.2.10:5061;transport=tls>;expires=600"))
+	raw.AppendHeader(sip.NewHeader("Via", "SIP/2.0/TLS late.example;branch=z9hG4bKlate"))
+	m, err := parseStream(t, raw.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := m.(*sip.Response)
+	res.SetSource("192.0.2.99:5091")
+	before := res.String()
+	var rewritten *sip.Response
+	back, err := NewGuard(nil).Upstream(fwd, res, func(r *sip.Response) { rewritten = r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rewritten != back {
+		t.Error("rewrite did not get the relayed copy")
+	}
+	want := res.Clone()
+	want.RemoveHeader("Via")
+	if back.String() != want.String() {
+		t.Errorf("relayed:\n%s\nwant (Clone without the top Via):\n%s", back, want)
+	}
+	if back.Via() == nil || back.Via().Host != "192.0.2.10" {
+		t.Errorf("relayed top Via = %v, want the phone's", back.Via())
+	}
+	if back.Source() != res.Source() || back.Transport() != res.Transport() || string(back.Body()) != "x" {
+		t.Errorf("relayed source %q transport %q body %q", back.Source(), back.Transport(), back.Body())
+	}
+	back.To().Params.Add("tag", "changed")
+	if res.String() != before {
+		t.Errorf("Upstream or a change to its copy altered the response:\n%s", res)
+	}
+	// A response that does not answer fwd is dropped.
+	other := res.Clone()
+	other.ReplaceHeader(&sip.CSeqHeader{SeqNo: 99, MethodName: sip.REGISTER})
+	if _, err := NewGuard(nil).Upstream(fwd, other, nil); err == nil {
+		t.Error("a response with another CSeq was relayed")
 	}
 }
