@@ -64,7 +64,7 @@ func AOR(to *sip.ToHeader) string {
 	if scheme == "" {
 		scheme = "sip"
 	}
-	return fmt.Sprintf("%s:%s@%s", scheme, to.Address.User, strings.ToLower(to.Address.Host))
+	return scheme + ":" + to.Address.User + "@" + strings.ToLower(to.Address.Host)
 }
 
 // ErrBadContact reports an unparsable Contact header.
@@ -92,15 +92,19 @@ func Contacts(req *sip.Request) (contacts []sip.ContactHeader, star bool, err er
 // lists outside <> and quotes.
 func HeaderValues(m sip.Message, name string) []string {
 	var out []string
-	for _, h := range m.GetHeaders(name) {
-		out = append(out, SplitList(h.Value())...)
+	for _, h := range headersOf(m) {
+		if nameIs(h, name) {
+			out = appendList(out, h.Value())
+		}
 	}
 	return out
 }
 
 // SplitList splits a SIP header list value at top-level commas.
-func SplitList(v string) []string {
-	var out []string
+func SplitList(v string) []string { return appendList(nil, v) }
+
+// appendList appends the top-level comma-separated values of v to out.
+func appendList(out []string, v string) []string {
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(v); i++ {
 		switch v[i] {
