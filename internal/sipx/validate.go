@@ -218,7 +218,12 @@ func uriRoundTrips(u *sip.Uri) bool {
 // cut the edge's shared connection to the core. Headers sipgo has no
 // parser for are written back byte for byte and need no check.
 func checkRoundTrip(m sip.Message) error {
-	var rt *roundTrip
+	var rt *roundTrip // taken at the first header that needs parsing back
+	defer func() {
+		if rt != nil {
+			rt.put()
+		}
+	}()
 	for _, h := range headersOf(m) {
 		var lower [32]byte
 		name := h.Name()
@@ -232,7 +237,6 @@ func checkRoundTrip(m sip.Message) error {
 		if !known {
 			if rt == nil {
 				rt = getRoundTrip()
-				defer rt.put()
 			}
 			ok = rt.reparses(h)
 		}
