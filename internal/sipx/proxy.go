@@ -3,6 +3,7 @@ package sipx
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -14,12 +15,13 @@ var ErrTooManyHops = errors.New("sip: Max-Forwards exhausted")
 
 // PrepareForward copies req for forwarding by a proxy (RFC 3261 §16.6):
 // Max-Forwards is decremented (added as 69 when missing); nothing else.
-// req is left as it is.
+// req is left as it is. The copy has req's destination only if one was
+// set on req: the caller names the next hop (SetDestination).
 func PrepareForward(req *sip.Request) (*sip.Request, error) {
 	if mf := req.MaxForwards(); mf != nil && mf.Val() <= 1 {
 		return nil, ErrTooManyHops
 	}
-	fwd := req.Clone()
+	fwd := forwardCopy(req)
 	if mf := fwd.MaxForwards(); mf != nil {
 		// sipgo's Clone shares the Max-Forwards value with req (its
 		// headerClone returns the same pointer): a new one, not Dec.
@@ -30,6 +32,25 @@ func PrepareForward(req *sip.Request) (*sip.Request, error) {
 		fwd.AppendHeader(&mf)
 	}
 	return fwd, nil
+}
+
+// forwardCopy is req.Clone() without what forwarding throws away: the
+// destination Clone works out from the top Route or Request-URI (with
+// fmt.Sprintf) before the proxy has chosen the next hop, and Clone's
+// second copy of the Request-URI's parameters. Headers are cloned as
+// Clone clones them.
+func forwardCopy(req *sip.Request) *sip.Request {
+	fwd := sip.NewRequest(req.Method, req.Recipient) // copies the URI's parameters
+	fwd.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		fwd.AppendHeader(sip.HeaderClone(h))
+	}
+	fwd.SetBody(slices.Clone(req.Body()))
+	fwd.SetTransport(req.Transport())
+	fwd.SetSource(req.Source())
+	fwd.SetDestination(req.MessageData.Destination()) // as set, not worked out
+	fwd.Laddr = req.Laddr
+	return fwd
 }
 
 // PopRoute removes the top Route header of req when self reports that it

@@ -106,3 +106,53 @@ func TestUpstreamDropsTopVia(t *testing.T) {
 		t.Error("a response with another CSeq was relayed")
 	}
 }
+
+// The forwarded copy is what sipgo's Clone makes, Max-Forwards apart, and
+// shares nothing a proxy changes with the request it came from.
+func TestPrepareForwardIsClone(t *testing.T) {
+	m, err := parseStream(t, message(append(append([]string{}, validInvite...),
+		"Route: <sip:edge.example:5061;transport=tls;lr>", "Route: <sip:core.example:5091;lr>",
+		"Record-Route: <sip:rr.example;lr>", "Authorization: Bearer abc", "X-Custom: 1"), "v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := m.(*sip.Request)
+	req.Recipient.UriParams = sip.NewParams()
+	req.Recipient.UriParams.Add("transport", "tls")
+	req.SetSource("192.0.2.10:5061")
+	req.Laddr = sip.Addr{Hostname: "edge.example", Port: 5061}
+	want := req.Clone()
+	want.MaxForwards().Dec() // shared with req: restored below
+	wantText := want.String()
+	*req.MaxForwards() = 70
+	fwd, err := PrepareForward(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fwd.String() != wantText {
+		t.Fatalf("PrepareForward:\n%s\nClone with Max-Forwards 69:\n%s", fwd, wantText)
+	}
+	if fwd.Source() != req.Source() || fwd.Transport() != req.Transport() || fwd.Laddr.String() != req.Laddr.String() || fwd.SipVersion != req.SipVersion {
+		t.Errorf("copy source %q transport %q laddr %v version %q", fwd.Source(), fwd.Transport(), fwd.Laddr, fwd.SipVersion)
+	}
+	before := req.String()
+	fwd.Recipient.UriParams.Add("x", "y")
+	fwd.Recipient.Host = "elsewhere.example"
+	fwd.RemoveHeader("Route")
+	fwd.RemoveHeader("Authorization")
+	fwd.Via().Params.Add("received", "192.0.2.99")
+	fwd.From().Params.Add("x", "y")
+	fwd.PrependHeader(sip.NewHeader("Path", "<sip:p.example;lr>"))
+	fwd.Body()[0] = 'X'
+	if after := req.String(); after != before {
+		t.Errorf("changing the copy changed the request:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	// A destination set on req is kept; none set is left for the caller.
+	if fwd.MessageData.Destination() != "" {
+		t.Errorf("copy of a request with no destination has %q", fwd.MessageData.Destination())
+	}
+	req.SetDestination("198.51.100.1:5091")
+	if fwd, _ := PrepareForward(req); fwd.Destination() != "198.51.100.1:5091" {
+		t.Errorf("copy destination %q, want req's", fwd.Destination())
+	}
+}
