@@ -140,7 +140,11 @@ func appendList(out []string, v string) []string {
 // Fingerprint is how secrets appear in logs: a short SHA-256 prefix.
 func Fingerprint(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:4])
+	const prefix = "sha256:"
+	var b [len(prefix) + 8]byte
+	copy(b[:], prefix)
+	hex.Encode(b[len(prefix):], sum[:4])
+	return string(b[:])
 }
 
 // BearerToken splits the first Authorization header into its scheme and
