@@ -7,9 +7,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,8 +36,10 @@ type SIPFront struct {
 	host    string
 	port    int
 	flowKey []byte
-	log     *slog.Logger
-	txWait  time.Duration
+	// macs are HMAC-SHA256 states under flowKey, reused across messages.
+	macs   sync.Pool
+	log    *slog.Logger
+	txWait time.Duration
 	// guard validates every request before a handler sees it and
 	// recovers a handler's panic (RFC 3261 §8.2, §16.3).
 	guard *sipx.Guard
@@ -363,7 +365,7 @@ func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 func (f *SIPFront) rewriteChallenge(res *sip.Response) {
-	if h := res.GetHeader("WWW-Authenticate"); h != nil {
+	if h := sipx.FindHeader(res, "WWW-Authenticate"); h != nil {
 		// The core names its internal token endpoint; phones out here get
 		// tokens from this edge.
 		res.ReplaceHeader(sip.NewHeader("WWW-Authenticate", sipx.ReplaceChallengeServer(h.Value(), f.authz)))
@@ -392,9 +394,12 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 		f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "", ""), "no credentials")
 		return false
 	case strings.EqualFold(scheme, "Bearer"):
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := f.ver.Verify(ctx, tok)
-		cancel()
+		_, err, cached := f.ver.Cached(tok)
+		if !cached { // the key fetch Verify may need is bounded
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err = f.ver.Verify(ctx, tok)
+			cancel()
+		}
 		if errors.Is(err, token.ErrUnavailable) {
 			f.log.Warn("cannot pre-check token: core keys unavailable", "err", err)
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
@@ -424,18 +429,11 @@ func (f *SIPFront) refuse(req *sip.Request, tx sip.ServerTransaction, challenge,
 // forward proxies a REGISTER to the core's MRA port (RFC 3261 §16.6) with
 // a Path naming this edge and the phone's flow (RFC 3327, RFC 5626 §5.1).
 func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
-	fwd, err := sipx.PrepareForward(req)
+	fwd, err := f.registerToCore(req)
 	if err != nil {
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
-	// The phone is the first hop: any Path it wrote is its own invention,
-	// and the core must see only ours (RFC 3327 §5.2).
-	for fwd.RemoveHeader("Path") {
-	}
-	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
-	fwd.SetDestination(f.coreMRA)
-	fwd.SetTransport("TLS")
 	if res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge); res != nil && res.IsSuccess() {
 		if unregisters(req) {
 			f.legs.dropFlow(req.Source())
@@ -446,6 +444,22 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 			sipx.MarkEstablished(f.ua, req.Source())
 		}
 	}
+}
+
+// registerToCore is the copy of a phone's REGISTER that goes to the
+// core's MRA port. The phone is the first hop: any Path it wrote is its
+// own invention, and the core must see only ours (RFC 3327 §5.2).
+func (f *SIPFront) registerToCore(req *sip.Request) (*sip.Request, error) {
+	fwd, err := sipx.PrepareForward(req)
+	if err != nil {
+		return nil, err
+	}
+	for fwd.RemoveHeader("Path") {
+	}
+	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
+	fwd.SetDestination(f.coreMRA)
+	fwd.SetTransport("TLS")
+	return fwd, nil
 }
 
 // unregisters reports whether a REGISTER removes its bindings (Expires 0
@@ -459,7 +473,7 @@ func unregisters(req *sip.Request) bool {
 			return true
 		}
 	}
-	if h := req.GetHeader("Expires"); h != nil {
+	if h := sipx.FindHeader(req, "Expires"); h != nil {
 		return strings.TrimSpace(h.Value()) == "0"
 	}
 	return false
@@ -469,27 +483,74 @@ func unregisters(req *sip.Request) bool {
 // part is a flow token (RFC 5626 §5.2) that names the phone's transport
 // address and is authenticated, so only this edge can mint one.
 func (f *SIPFront) pathFor(source string) string {
-	return fmt.Sprintf("<sip:%s@%s;transport=tls;lr;ob>", f.flowToken(source), net.JoinHostPort(f.host, strconv.Itoa(f.port)))
+	var buf [192]byte // a Path for an IPv6 source and a long host still fits
+	b := append(buf[:0], "<sip:"...)
+	b = f.appendFlowToken(b, source)
+	b = append(b, '@')
+	if strings.IndexByte(f.host, ':') >= 0 { // as net.JoinHostPort writes it
+		b = append(append(append(b, '['), f.host...), ']')
+	} else {
+		b = append(b, f.host...)
+	}
+	b = strconv.AppendInt(append(b, ':'), int64(f.port), 10)
+	b = append(b, ";transport=tls;lr;ob>"...)
+	return string(b)
 }
 
+// flowMACLen is the length of the flow token's MAC: the first bytes of
+// an HMAC-SHA256 of the source under the edge's flow key.
+const flowMACLen = 10
+
 func (f *SIPFront) flowToken(source string) string {
-	m := hmac.New(sha256.New, f.flowKey)
-	m.Write([]byte(source))
-	mac := m.Sum(nil)[:10]
-	return base64.RawURLEncoding.EncodeToString(append(mac, source...))
+	return string(f.appendFlowToken(nil, source))
+}
+
+// appendFlowToken appends source's flow token to b: base64url of the MAC
+// then the source.
+func (f *SIPFront) appendFlowToken(b []byte, source string) []byte {
+	var buf [flowMACLen + 64]byte
+	raw := append(f.flowMAC(buf[:0], source), source...)
+	return base64.RawURLEncoding.AppendEncode(b, raw)
+}
+
+// flowMAC appends source's flowMACLen-byte MAC to b. The HMAC states are
+// reused (macs): a new one per message costs several allocations.
+func (f *SIPFront) flowMAC(b []byte, source string) []byte {
+	m, ok := f.macs.Get().(*flowHMAC)
+	if ok {
+		m.h.Reset()
+	} else {
+		m = &flowHMAC{h: hmac.New(sha256.New, f.flowKey)}
+	}
+	m.in = append(m.in[:0], source...)
+	m.h.Write(m.in)
+	m.sum = m.h.Sum(m.sum[:0])
+	b = append(b, m.sum[:flowMACLen]...)
+	if cap(m.in) <= 256 {
+		f.macs.Put(m)
+	}
+	return b
+}
+
+// flowHMAC is an HMAC-SHA256 state under the flow key with its input and
+// output buffers (through the hash.Hash interface, a stack array would
+// escape).
+type flowHMAC struct {
+	h   hash.Hash
+	in  []byte
+	sum []byte
 }
 
 // flowFromToken returns the phone address a flow token names, or false if
 // the token was not minted by this edge.
 func (f *SIPFront) flowFromToken(tok string) (string, bool) {
 	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(raw) <= 10 {
+	if err != nil || len(raw) <= flowMACLen {
 		return "", false
 	}
-	source := string(raw[10:])
-	m := hmac.New(sha256.New, f.flowKey)
-	m.Write([]byte(source))
-	return source, hmac.Equal(raw[:10], m.Sum(nil)[:10])
+	source := string(raw[flowMACLen:])
+	var buf [flowMACLen]byte
+	return source, hmac.Equal(raw[:flowMACLen], f.flowMAC(buf[:0], source))
 }
 
 // Close stops the SIP side.

@@ -94,15 +94,20 @@ type connFlight struct {
 	active  int          // requests inside a handler
 	waiting *sip.Request // dispatched by the read goroutine, handler not yet started
 	early   *sip.Request // handler started before the read goroutine registered it
+	// changed is closed by the next change; made by the read goroutine
+	// when it waits, nil while nobody waits (most changes wake no one).
 	changed chan struct{}
 }
 
 func (c *connFlight) idle() bool { return c.active == 0 && c.waiting == nil && c.early == nil }
 
-// broadcast wakes the read goroutine; called with InFlight.mu held.
+// broadcast wakes the read goroutine if it waits; called with
+// InFlight.mu held.
 func (c *connFlight) broadcast() {
-	close(c.changed)
-	c.changed = make(chan struct{})
+	if c.changed != nil {
+		close(c.changed)
+		c.changed = nil
+	}
 }
 
 // Attach adds the read-side hook to ua's transport layer. Call it once,
@@ -141,7 +146,7 @@ func (f *InFlight) conn(source string) *connFlight {
 	}
 	c := f.conns[source]
 	if c == nil {
-		c = &connFlight{changed: make(chan struct{})}
+		c = &connFlight{}
 		f.conns[source] = c
 	}
 	return c
@@ -157,6 +162,9 @@ func (f *InFlight) forget(source string, c *connFlight) {
 // wait releases f.mu until c changes or t fires; it reports false when t
 // fired.
 func (f *InFlight) wait(c *connFlight, t <-chan time.Time) bool {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
 	ch := c.changed
 	f.mu.Unlock()
 	defer f.mu.Lock()
@@ -194,24 +202,42 @@ func (f *InFlight) dispatched(msg sip.Message) {
 		c.early = nil // its handler has already started (and counted it)
 	} else {
 		c.waiting = req
-		t := time.NewTimer(settle)
+		t := startTimer(settle)
 		for c.waiting == req {
 			if !f.wait(c, t.C) {
 				c.waiting = nil // absorbed by the transaction layer, or slow to start
 			}
 		}
-		t.Stop()
+		stopTimer(t)
 	}
 	if c.active < f.Limit {
 		return
 	}
-	t := time.NewTimer(stall)
-	defer t.Stop()
+	t := startTimer(stall)
+	defer stopTimer(t)
 	for c.active >= f.Limit {
 		if !f.wait(c, t.C) {
 			return // read on: see "Why step 2 is bounded"
 		}
 	}
+}
+
+// timers are the read goroutines' stopped timers, reused: one per request
+// otherwise. Since Go 1.23 a stopped timer's channel holds no stale tick,
+// so a reused one fires only for its new duration.
+var timers sync.Pool
+
+func startTimer(d time.Duration) *time.Timer {
+	if t, ok := timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+func stopTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // Handler wraps a request handler with the accounting: the request is

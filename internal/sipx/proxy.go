@@ -3,6 +3,7 @@ package sipx
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -14,18 +15,42 @@ var ErrTooManyHops = errors.New("sip: Max-Forwards exhausted")
 
 // PrepareForward copies req for forwarding by a proxy (RFC 3261 §16.6):
 // Max-Forwards is decremented (added as 69 when missing); nothing else.
+// req is left as it is. The copy has req's destination only if one was
+// set on req: the caller names the next hop (SetDestination).
 func PrepareForward(req *sip.Request) (*sip.Request, error) {
-	fwd := req.Clone()
+	if mf := req.MaxForwards(); mf != nil && mf.Val() <= 1 {
+		return nil, ErrTooManyHops
+	}
+	fwd := forwardCopy(req)
 	if mf := fwd.MaxForwards(); mf != nil {
-		if mf.Val() <= 1 {
-			return nil, ErrTooManyHops
-		}
-		mf.Dec()
+		// sipgo's Clone shares the Max-Forwards value with req (its
+		// headerClone returns the same pointer): a new one, not Dec.
+		n := sip.MaxForwardsHeader(mf.Val() - 1)
+		fwd.ReplaceHeader(&n)
 	} else {
 		mf := sip.MaxForwardsHeader(69)
 		fwd.AppendHeader(&mf)
 	}
 	return fwd, nil
+}
+
+// forwardCopy is req.Clone() without what forwarding throws away: the
+// destination Clone works out from the top Route or Request-URI (with
+// fmt.Sprintf) before the proxy has chosen the next hop, and Clone's
+// second copy of the Request-URI's parameters. Headers are cloned as
+// Clone clones them.
+func forwardCopy(req *sip.Request) *sip.Request {
+	fwd := sip.NewRequest(req.Method, req.Recipient) // copies the URI's parameters
+	fwd.SipVersion = req.SipVersion
+	for _, h := range req.Headers() {
+		fwd.AppendHeader(sip.HeaderClone(h))
+	}
+	fwd.SetBody(slices.Clone(req.Body()))
+	fwd.SetTransport(req.Transport())
+	fwd.SetSource(req.Source())
+	fwd.SetDestination(req.MessageData.Destination()) // as set, not worked out
+	fwd.Laddr = req.Laddr
+	return fwd
 }
 
 // PopRoute removes the top Route header of req when self reports that it
@@ -92,17 +117,13 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 	for {
 		select {
 		case res := <-down.Responses():
-			if err := g.CheckResponse(fwd, res); err != nil {
+			back, err := g.Upstream(fwd, res, rewrite)
+			if err != nil {
 				if res.IsProvisional() {
 					continue
 				}
 				Respond(tx, req, 502, "Bad Gateway", nil)
 				return nil
-			}
-			back := res.Clone()
-			back.RemoveHeader("Via") // ours, the top one
-			if rewrite != nil {
-				rewrite(back)
 			}
 			if err := tx.Respond(back); err != nil {
 				log.Debug("relaying response upstream", "status", res.StatusCode, "err", err)
@@ -125,6 +146,42 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 			return nil
 		}
 	}
+}
+
+// Upstream is what a proxy does to each response to fwd before relaying
+// it (RFC 3261 §16.7): check it (CheckResponse; an error means drop it),
+// then copy it without this proxy's Via, the top one, and let rewrite,
+// when set, change the copy. res itself is left as it came.
+func (g *Guard) Upstream(fwd *sip.Request, res *sip.Response, rewrite func(*sip.Response)) (*sip.Response, error) {
+	if err := g.CheckResponse(fwd, res); err != nil {
+		return nil, err
+	}
+	back := withoutTopVia(res)
+	if rewrite != nil {
+		rewrite(back)
+	}
+	return back, nil
+}
+
+// withoutTopVia is res.Clone() then RemoveHeader("Via"), without cloning
+// the Via only to drop it, and without the destination Clone works out
+// from it (fmt.Sprintf of the Via's host and port): the copy is relayed
+// by a server transaction, which writes on its own connection.
+func withoutTopVia(res *sip.Response) *sip.Response {
+	back := sip.NewResponse(res.StatusCode, res.Reason)
+	back.SipVersion = res.SipVersion
+	dropped := false
+	for _, h := range res.Headers() {
+		if !dropped && h.Name() == "Via" {
+			dropped = true // ours, the top one
+			continue
+		}
+		back.AppendHeader(sip.HeaderClone(h))
+	}
+	back.SetBody(res.Body())
+	back.SetTransport(res.Transport())
+	back.SetSource(res.Source())
+	return back
 }
 
 // noBuild sends a request as it is (it already has its Via).

@@ -64,7 +64,7 @@ func AOR(to *sip.ToHeader) string {
 	if scheme == "" {
 		scheme = "sip"
 	}
-	return fmt.Sprintf("%s:%s@%s", scheme, to.Address.User, strings.ToLower(to.Address.Host))
+	return scheme + ":" + to.Address.User + "@" + strings.ToLower(to.Address.Host)
 }
 
 // ErrBadContact reports an unparsable Contact header.
@@ -92,15 +92,19 @@ func Contacts(req *sip.Request) (contacts []sip.ContactHeader, star bool, err er
 // lists outside <> and quotes.
 func HeaderValues(m sip.Message, name string) []string {
 	var out []string
-	for _, h := range m.GetHeaders(name) {
-		out = append(out, SplitList(h.Value())...)
+	for _, h := range headersOf(m) {
+		if nameIs(h, name) {
+			out = appendList(out, h.Value())
+		}
 	}
 	return out
 }
 
 // SplitList splits a SIP header list value at top-level commas.
-func SplitList(v string) []string {
-	var out []string
+func SplitList(v string) []string { return appendList(nil, v) }
+
+// appendList appends the top-level comma-separated values of v to out.
+func appendList(out []string, v string) []string {
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(v); i++ {
 		switch v[i] {
@@ -136,17 +140,21 @@ func SplitList(v string) []string {
 // Fingerprint is how secrets appear in logs: a short SHA-256 prefix.
 func Fingerprint(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
-	return "sha256:" + hex.EncodeToString(sum[:4])
+	const prefix = "sha256:"
+	var b [len(prefix) + 8]byte
+	copy(b[:], prefix)
+	hex.Encode(b[len(prefix):], sum[:4])
+	return string(b[:])
 }
 
 // BearerToken splits the first Authorization header into its scheme and
 // credentials; ok is false when there is none.
 func BearerToken(m sip.Message) (tok string, scheme string, ok bool) {
-	hs := m.GetHeaders("Authorization")
-	if len(hs) == 0 {
+	h := FindHeader(m, "Authorization")
+	if h == nil {
 		return "", "", false
 	}
-	v := strings.TrimSpace(hs[0].Value())
+	v := strings.TrimSpace(h.Value())
 	// The scheme ends at linear white space: spaces or tabs (RFC 3261 §25.1).
 	i := strings.IndexAny(v, " \t")
 	if i < 0 {

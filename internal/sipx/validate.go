@@ -1,10 +1,12 @@
 package sipx
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -66,13 +68,13 @@ var (
 // sipgo's parser could not read arrives as a generic header (see
 // NewParser), which is Malformed here.
 func (s single) check(m sip.Message) *HeaderError {
-	hs := m.GetHeaders(s.name)
+	first, n := findHeaders(m, s.name)
 	switch {
-	case len(hs) == 0:
+	case n == 0:
 		return &HeaderError{Header: s.name, Problem: Missing}
-	case len(hs) > 1:
+	case n > 1:
 		return &HeaderError{Header: s.name, Problem: Duplicate}
-	case !s.typed(hs[0]):
+	case !s.typed(first):
 		return &HeaderError{Header: s.name, Problem: Malformed}
 	}
 	return nil
@@ -99,7 +101,7 @@ func ValidateRequest(req *sip.Request) error {
 	if !strings.EqualFold(req.SipVersion, "SIP/2.0") {
 		return &HeaderError{Header: "Request-Line", Problem: Malformed, Detail: "version is not SIP/2.0"}
 	}
-	if err := sip.ParseUri(req.Recipient.String(), new(sip.Uri)); err != nil {
+	if !uriRoundTrips(&req.Recipient) {
 		return &HeaderError{Header: "Request-URI", Problem: Malformed, Detail: "does not survive forwarding"}
 	}
 	if err := checkCommon(req); err != nil {
@@ -142,18 +144,22 @@ func ValidateResponse(res *sip.Response) error {
 }
 
 func checkCommon(m sip.Message) error {
-	vias := m.GetHeaders("Via")
-	if len(vias) == 0 {
-		return &HeaderError{Header: "Via", Problem: Missing}
-	}
-	for _, h := range vias {
+	vias := 0
+	for _, h := range headersOf(m) {
+		if !nameIs(h, "Via") {
+			continue
+		}
+		vias++
 		// RFC 3261 §20.42: SIP/2.0/transport sent-by.
 		v, ok := h.(*sip.ViaHeader)
 		if !ok || v.Host == "" || !strings.EqualFold(v.ProtocolName, "SIP") || v.ProtocolVersion != "2.0" || v.Transport == "" {
 			return &HeaderError{Header: "Via", Problem: Malformed}
 		}
 	}
-	for _, s := range []single{fromHdr, toHdr, callIDHdr, cseqHdr} {
+	if vias == 0 {
+		return &HeaderError{Header: "Via", Problem: Missing}
+	}
+	for _, s := range commonSingles {
 		if err := s.check(m); err != nil {
 			return err
 		}
@@ -164,8 +170,44 @@ func checkCommon(m sip.Message) error {
 	return nil
 }
 
+// commonSingles are the headers every request and response carries once.
+var commonSingles = [...]single{fromHdr, toHdr, callIDHdr, cseqHdr}
+
 // wireParsers are sipgo's own header parsers: what the next hop reads.
 var wireParsers = sip.HeadersParser(sip.DefaultHeadersParser())
+
+// roundTrip is the scratch space of one round-trip check: the header line
+// (or Request-URI) as sipgo writes it, and what parsing it back yields.
+// Checks run on every message both tiers relay; the space is reused
+// through roundTrips rather than allocated per header.
+type roundTrip struct {
+	line bytes.Buffer
+	out  []sip.Header
+	uri  sip.Uri
+}
+
+var roundTrips = sync.Pool{New: func() any { return new(roundTrip) }}
+
+func getRoundTrip() *roundTrip { return roundTrips.Get().(*roundTrip) }
+
+func (rt *roundTrip) put() {
+	rt.line.Reset()
+	clear(rt.out)
+	rt.out = rt.out[:0]
+	rt.uri = sip.Uri{}
+	if rt.line.Cap() <= 4096 { // an outsize line is not kept for every later check
+		roundTrips.Put(rt)
+	}
+}
+
+// uriRoundTrips reports whether u, written as sipgo writes a
+// Request-URI, parses again.
+func uriRoundTrips(u *sip.Uri) bool {
+	rt := getRoundTrip()
+	defer rt.put()
+	u.StringWrite(&rt.line)
+	return sip.ParseUri(rt.line.String(), &rt.uri) == nil
+}
 
 // checkRoundTrip makes sure every header sipgo read into a typed value
 // (an address, a Via, a Route...) parses again from the form sipgo writes
@@ -176,19 +218,144 @@ var wireParsers = sip.HeadersParser(sip.DefaultHeadersParser())
 // cut the edge's shared connection to the core. Headers sipgo has no
 // parser for are written back byte for byte and need no check.
 func checkRoundTrip(m sip.Message) error {
-	hm, ok := m.(interface{ Headers() []sip.Header })
-	if !ok {
-		return nil
-	}
-	for _, h := range hm.Headers() {
-		if _, typed := wireParsers[strings.ToLower(h.Name())]; !typed {
+	var rt *roundTrip // taken at the first header that needs parsing back
+	defer func() {
+		if rt != nil {
+			rt.put()
+		}
+	}()
+	for _, h := range headersOf(m) {
+		var lower [32]byte
+		name := h.Name()
+		if len(name) > len(lower) {
+			continue // longer than any header sipgo parses: written back as read
+		}
+		if _, typed := wireParsers[string(asciiLower(lower[:0], name))]; !typed {
 			continue
 		}
-		if _, err := wireParsers.ParseHeader(nil, []byte(h.Name()+": "+h.Value())); err != nil {
-			return &HeaderError{Header: h.Name(), Problem: Malformed, Detail: "does not survive forwarding"}
+		ok, known := valueRoundTrips(h)
+		if !known {
+			if rt == nil {
+				rt = getRoundTrip()
+			}
+			ok = rt.reparses(h)
+		}
+		if !ok {
+			return &HeaderError{Header: name, Problem: Malformed, Detail: "does not survive forwarding"}
 		}
 	}
 	return nil
+}
+
+// reparses writes h as it goes on the wire (name, ": ", value) and
+// reports whether sipgo's parsers read it back.
+func (rt *roundTrip) reparses(h sip.Header) bool {
+	rt.line.Reset()
+	h.StringWrite(&rt.line)
+	var err error
+	rt.out, err = wireParsers.ParseHeader(rt.out[:0], rt.line.Bytes())
+	clear(rt.out)
+	return err == nil
+}
+
+// maxCSeq is the largest CSeq number sipgo reads (RFC 3261 §8.1.1.5:
+// less than 2^31).
+const maxCSeq = 1<<31 - 1
+
+// valueRoundTrips answers reparses from the value alone for the typed
+// headers whose written form is simple enough (known false otherwise):
+// sipgo writes Max-Forwards and Content-Length as decimal uint32, which
+// it always reads; a Call-ID as is, which it reads when not blank after
+// trimming; a CSeq as "number method", which it reads when the number is
+// below 2^31 and the method not blank. TestValueRoundTripsAgrees holds
+// this to sipgo's parsers.
+func valueRoundTrips(h sip.Header) (ok, known bool) {
+	switch h := h.(type) {
+	case *sip.MaxForwardsHeader:
+		return true, h != nil
+	case *sip.ContentLengthHeader:
+		return true, h != nil
+	case *sip.CallIDHeader:
+		if h == nil {
+			return false, false
+		}
+		return strings.TrimSpace(string(*h)) != "", true
+	case *sip.CSeqHeader:
+		if h == nil {
+			return false, false
+		}
+		return h.SeqNo <= maxCSeq && strings.TrimSpace(string(h.MethodName)) != "", true
+	}
+	return false, false
+}
+
+// asciiLower appends s to b with A-Z lowered, as sipgo lowers header
+// names to look up their parser.
+func asciiLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// headersOf is every header of m in order. sip.Message has an unexported
+// method, so its only implementations are sipgo's Request and Response
+// (or types embedding them), which all have Headers.
+func headersOf(m sip.Message) []sip.Header {
+	if hm, ok := m.(interface{ Headers() []sip.Header }); ok {
+		return hm.Headers()
+	}
+	return nil
+}
+
+// nameIs reports whether h is named name, ignoring ASCII case: what
+// sipgo's GetHeaders matches (it lowers both names), without the string
+// it allocates per header whose name it does not know.
+func nameIs(h sip.Header, name string) bool {
+	n := h.Name()
+	if len(n) != len(name) {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		a, b := n[i], name[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+// findHeaders returns the first header of m named name (ASCII case
+// ignored) and how many there are: m.GetHeaders(name)[0] and its length,
+// without building the slice.
+func findHeaders(m sip.Message, name string) (first sip.Header, n int) {
+	for _, h := range headersOf(m) {
+		if nameIs(h, name) {
+			if n == 0 {
+				first = h
+			}
+			n++
+		}
+	}
+	return first, n
+}
+
+// FindHeader is m's first header named name, ignoring ASCII case, or nil:
+// m.GetHeader(name) without the allocation sipgo makes for each header
+// before it whose name it does not know.
+func FindHeader(m sip.Message, name string) sip.Header {
+	h, _ := findHeaders(m, name)
+	return h
 }
 
 // checkLength applies RFC 3261 §18.3: on a stream the one Content-Length
@@ -197,17 +364,17 @@ func checkRoundTrip(m sip.Message) error {
 // second one, whatever its value, is refused so no two hops can frame the
 // message differently.
 func checkLength(m sip.Message) error {
-	hs := m.GetHeaders("Content-Length")
+	first, n := findHeaders(m, "Content-Length")
 	switch {
-	case len(hs) > 1:
+	case n > 1:
 		return &HeaderError{Header: "Content-Length", Problem: Duplicate}
-	case len(hs) == 0:
+	case n == 0:
 		if isStream(m.Transport()) {
 			return &HeaderError{Header: "Content-Length", Problem: Missing}
 		}
 		return nil
 	}
-	cl, ok := hs[0].(*sip.ContentLengthHeader)
+	cl, ok := first.(*sip.ContentLengthHeader)
 	if !ok || int(*cl) != len(m.Body()) {
 		return &HeaderError{Header: "Content-Length", Problem: Malformed, Detail: "does not match the body"}
 	}

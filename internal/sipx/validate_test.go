@@ -218,3 +218,123 @@ func TestNewParserLeavesDefaultAlone(t *testing.T) {
 		t.Fatal("sipgo's default parser became lenient")
 	}
 }
+
+// Header names match whatever their ASCII case (RFC 3261 §7.3.1), as
+// sipgo's GetHeaders matches them: a second Call-ID added under another
+// spelling is a duplicate, and FindHeader finds any spelling.
+func TestHeaderNamesIgnoreCase(t *testing.T) {
+	m, err := parseStream(t, message(validInvite, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := m.(*sip.Request)
+	req.AppendHeader(sip.NewHeader("X-Extra", "1"))
+	req.AppendHeader(sip.NewHeader("authorization", "Bearer abc"))
+	for _, name := range []string{"Authorization", "AUTHORIZATION", "authorization"} {
+		if h := FindHeader(req, name); h == nil || h.Value() != "Bearer abc" {
+			t.Errorf("FindHeader(%q) = %v", name, h)
+		}
+	}
+	if h := FindHeader(req, "Authorizatio"); h != nil {
+		t.Errorf("FindHeader matched a prefix: %v", h)
+	}
+	if tok, scheme, ok := BearerToken(req); !ok || scheme != "Bearer" || tok != "abc" {
+		t.Errorf("BearerToken = %q, %q, %v", tok, scheme, ok)
+	}
+	req.AppendHeader(sip.NewHeader("CALL-ID", "other@example"))
+	var he *HeaderError
+	if err := ValidateRequest(req); !errors.As(err, &he) || he.Reason() != "Duplicate Call-ID" {
+		t.Fatalf("ValidateRequest = %v, want Duplicate Call-ID", err)
+	}
+	if got := len(req.GetHeaders("call-id")); got != 2 {
+		t.Fatalf("sipgo counts %d Call-ID headers, the test assumes 2", got)
+	}
+}
+
+// checkRoundTrip writes each header with StringWrite and parses it back,
+// where it used to parse Name()+": "+Value(): for every header sipgo
+// parses, both must be the same text.
+func TestStringWriteIsNameAndValue(t *testing.T) {
+	raw := message(append(append([]string{}, validInvite...),
+		"Route: <sip:edge.example:5061;transport=tls;lr>",
+		"Record-Route: <sip:core.example:5091;transport=tls;lr>",
+		"Refer-To: <sip:1003@edgeway.test>",
+		"Referred-By: <sip:1001@edgeway.test>",
+		"Content-Type: application/sdp",
+		"Expires: 600",
+		"Path: <sip:x@edge.example;lr>"), "v=0\r\n")
+	m, err := parseStream(t, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := 0
+	for _, h := range m.(*sip.Request).Headers() {
+		var b strings.Builder
+		h.StringWrite(&b)
+		if want := h.Name() + ": " + h.Value(); b.String() != want {
+			t.Errorf("%T writes %q, Name and Value give %q", h, b.String(), want)
+		}
+		if _, ok := wireParsers[strings.ToLower(h.Name())]; ok {
+			typed++
+		}
+	}
+	if typed < 12 {
+		t.Errorf("only %d headers with a sipgo parser in the message", typed)
+	}
+}
+
+// Looking a header up costs no allocation, whatever the message's other
+// header names (sipgo's GetHeader allocates a lower-cased copy of each
+// name it does not know).
+func TestFindHeaderAllocs(t *testing.T) {
+	m, err := parseStream(t, message(append(append([]string{}, validInvite...), "X-One: 1", "X-Two: 2", "Authorization: Bearer abc"), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if FindHeader(m, "Authorization") == nil {
+			t.Fatal("no Authorization")
+		}
+		if _, n := findHeaders(m, "Content-Length"); n != 1 {
+			t.Fatal("no Content-Length")
+		}
+	}); n != 0 {
+		t.Errorf("FindHeader allocates %v times", n)
+	}
+}
+
+// valueRoundTrips must give the verdict of writing the header and parsing
+// it back with sipgo's parsers, for every value it claims to know.
+func TestValueRoundTripsAgrees(t *testing.T) {
+	callID := func(v string) sip.Header { h := sip.CallIDHeader(v); return &h }
+	maxFwd := func(v uint32) sip.Header { h := sip.MaxForwardsHeader(v); return &h }
+	length := func(v uint32) sip.Header { h := sip.ContentLengthHeader(v); return &h }
+	cseq := func(n uint32, m string) sip.Header {
+		return &sip.CSeqHeader{SeqNo: n, MethodName: sip.RequestMethod(m)}
+	}
+	headers := []sip.Header{
+		callID("a84b4c76e66710@192.0.2.10"), callID(""), callID(" "), callID("\t\u00a0"), callID(" x "), callID("a,b"),
+		callID("a b"), callID("\xff"), callID("x\r\ny"),
+		maxFwd(0), maxFwd(70), maxFwd(1<<32 - 1),
+		length(0), length(1<<32 - 1),
+		cseq(1, "INVITE"), cseq(0, "REGISTER"), cseq(maxCSeq, "BYE"), cseq(maxCSeq+1, "BYE"), cseq(1<<32-1, "BYE"),
+		cseq(1, ""), cseq(1, " "), cseq(1, "\t"), cseq(1, " X"), cseq(1, "X "), cseq(1, "A B"), cseq(1, "\u00a0"), cseq(1, "\u00a0X"),
+	}
+	rt := getRoundTrip()
+	defer rt.put()
+	for _, h := range headers {
+		ok, known := valueRoundTrips(h)
+		if !known {
+			t.Errorf("%T %q: not known", h, h.Value())
+			continue
+		}
+		if want := rt.reparses(h); ok != want {
+			t.Errorf("%T %q: valueRoundTrips = %v, parsing it back = %v", h, h.Value(), ok, want)
+		}
+	}
+	for _, h := range []sip.Header{sip.NewHeader("Call-ID", "x"), &sip.ViaHeader{}, (*sip.CSeqHeader)(nil), (*sip.MaxForwardsHeader)(nil)} {
+		if _, known := valueRoundTrips(h); known {
+			t.Errorf("%T claimed known", h)
+		}
+	}
+}

@@ -258,3 +258,46 @@ func TestRemoteJWKSUnreachableIsUnavailable(t *testing.T) {
 		t.Fatalf("unreachable key source: %v, want ErrUnavailable", err)
 	}
 }
+
+// Cached answers from the verified-token cache only, as Verify would:
+// nothing before a token was verified, the claims while it lives,
+// ErrExpired (and the entry gone) past its expiry, and never a token
+// Verify refused.
+func TestCachedAgreesWithVerify(t *testing.T) {
+	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	ks, _ := newSet(t, clk.t)
+	v, _ := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now, Leeway: time.Second})
+	tok, _ := ks.Sign(claimsAt(clk.t, time.Minute))
+	if _, _, ok := v.Cached(tok); ok {
+		t.Fatal("Cached answered for a token never verified")
+	}
+	want, err := v.Verify(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err, ok := v.Cached(tok)
+	if !ok || err != nil || got != want {
+		t.Fatalf("Cached = %v, %v, %v; want the verified claims", got, err, ok)
+	}
+	if n := testing.AllocsPerRun(100, func() { v.Cached(tok) }); n != 0 {
+		t.Errorf("a cache hit allocates %v times", n)
+	}
+	bad := tok[:len(tok)-2] + "AA"
+	if _, err := v.Verify(context.Background(), bad); err == nil {
+		t.Fatal("tampered token verified")
+	}
+	if _, _, ok := v.Cached(bad); ok {
+		t.Fatal("a refused token is in the cache")
+	}
+	clk.t = clk.t.Add(2 * time.Minute)
+	if _, err, ok := v.Cached(tok); !ok || !errors.Is(err, ErrExpired) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Cached past expiry = %v, %v; want ErrExpired", err, ok)
+	}
+	if v.cache.Len() != 0 {
+		t.Fatalf("expired entry kept: cache len %d", v.cache.Len())
+	}
+	uncached, _ := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now, CacheSize: -1})
+	if _, _, ok := uncached.Cached(tok); ok {
+		t.Fatal("Cached answered without a cache")
+	}
+}

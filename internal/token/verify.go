@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -80,6 +81,48 @@ func NewVerifier(src KeySource, cfg VerifierConfig) (*Verifier, error) {
 	return v, nil
 }
 
+// errCachedExpired is what Verify returns for a token it verified before
+// that has since expired: one value, not a new error per request.
+var errCachedExpired = fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
+
+// Cached answers from the verified-token cache alone: ok is false when
+// raw is not there (Verify must then check it), and otherwise claims and
+// err are what Verify would return. It never fetches a key, so callers
+// can skip the context they would give Verify for that.
+func (v *Verifier) Cached(raw string) (claims *Claims, err error, ok bool) {
+	if v.cache == nil || raw == "" {
+		return nil, nil, false
+	}
+	return v.cached(cacheKey(raw))
+}
+
+func (v *Verifier) cached(key [32]byte) (*Claims, error, bool) {
+	c, ok := v.cache.Get(key)
+	if !ok {
+		return nil, nil, false
+	}
+	if v.cfg.Now().Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
+		return c, nil, true
+	}
+	v.cache.Remove(key)
+	return nil, errCachedExpired, true
+}
+
+// keyBufs holds the byte copies of tokens being hashed for the cache
+// (sha256.Sum256 takes a []byte; a conversion per Verify would allocate).
+var keyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// cacheKey is the cache's key for raw: its SHA-256.
+func cacheKey(raw string) [32]byte {
+	b := keyBufs.Get().(*[]byte)
+	*b = append((*b)[:0], raw...)
+	key := sha256.Sum256(*b)
+	if cap(*b) <= 8192 {
+		keyBufs.Put(b)
+	}
+	return key
+}
+
 // Verify parses and checks raw. The returned claims must not be modified.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if raw == "" {
@@ -87,13 +130,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	}
 	var key [32]byte
 	if v.cache != nil {
-		key = sha256.Sum256([]byte(raw))
-		if c, ok := v.cache.Get(key); ok {
-			if v.cfg.Now().Before(c.ExpiresAt.Add(v.cfg.Leeway)) {
-				return c, nil
-			}
-			v.cache.Remove(key)
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, ErrExpired)
+		key = cacheKey(raw)
+		if c, err, ok := v.cached(key); ok {
+			return c, err
 		}
 	}
 	claims := &Claims{}
