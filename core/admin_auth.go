@@ -183,7 +183,7 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		ctx = context.WithValue(ctx, tokenKey{}, t)
 		if r.Method != http.MethodGet {
 			// A change here takes effect on this node's next REGISTER.
-			defer s.look.purge()
+			defer s.look.Purge()
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 )
@@ -286,7 +287,7 @@ func (s *Server) nodeViews(ctx context.Context) ([]NodeView, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	on, err := paramIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
+	on, err := policy.ParamIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
 	if err != nil {
 		return nil, "", err
 	}
@@ -374,7 +375,7 @@ func (s *Server) apiServiceRestart(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 400, fmt.Errorf("unknown service %q: only callmanager (the SIP service) can be restarted", body.Service))
 		return
 	}
-	on, err := paramIs(r.Context(), s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
+	on, err := policy.ParamIs(r.Context(), s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
 	if err != nil {
 		apiError(w, 503, err)
 		return
@@ -443,7 +444,7 @@ func (s *Server) apiModeSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Action == "enable" {
-		ok, err := paramIs(r.Context(), s.st, ParamExportControlled, "true", "false")
+		ok, err := policy.ParamIs(r.Context(), s.st, ParamExportControlled, "true", "false")
 		if err != nil {
 			apiError(w, 503, err)
 			return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 )
@@ -218,7 +219,7 @@ func (r *registrar) admitCall(ctx context.Context, req *sip.Request) (store.Regi
 	} else if err != nil {
 		return store.Registration{}, err
 	}
-	if err := checkDeviceOAuth(ctx, r.s.st, dev); err != nil {
+	if err := policy.CheckDeviceOAuth(ctx, r.s.st, dev); err != nil {
 		return store.Registration{}, forbidden(err)
 	}
 	if from := req.From(); from == nil || from.Address.User != dev.Line {

@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
@@ -202,7 +203,7 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code, doma
 	}
 	// S-5, S-15, S-19: OAuth tokens only for a device whose model and
 	// security profile may use OAuth. Refused before the code is spent.
-	if err := checkDeviceOAuth(ctx, s.st, dev); err != nil {
+	if err := policy.CheckDeviceOAuth(ctx, s.st, dev); err != nil {
 		return nil, oauthErr(400, "unauthorized_client", "%v", err)
 	}
 	if _, err := s.codes.RedeemAttempt(ctx, a, device, code); err != nil {
@@ -322,7 +323,7 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 			return nil, err
 		}
 		for _, d := range all {
-			if d.Owner == username && softClients[strings.ToUpper(d.Model)] {
+			if d.Owner == username && policy.SoftClient(d.Model) {
 				dev = d
 				break
 			}
@@ -331,10 +332,10 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 			return nil, oauthErr(400, "invalid_grant", "user %s owns no soft-client device", username)
 		}
 	}
-	if err := checkDeviceOAuth(ctx, s.st, dev); err != nil {
+	if err := policy.CheckDeviceOAuth(ctx, s.st, dev); err != nil {
 		return nil, oauthErr(400, "unauthorized_client", "%v", err)
 	}
-	if !softClients[strings.ToUpper(dev.Model)] {
+	if !policy.SoftClient(dev.Model) {
 		return nil, oauthErr(400, "unauthorized_client", "password login is for Jabber soft clients (TCT, BOT, CSF, TAB); device %s is a %s", dev.Name, dev.Model)
 	}
 	return s.startFamily(ctx, dev, username, token.GrantPassword, false)
@@ -420,7 +421,7 @@ func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin
 	if err != nil {
 		return nil, err
 	}
-	withRefresh, err := paramIs(ctx, s.st, ParamRefreshLoginFlow, "enabled", "disabled")
+	withRefresh, err := policy.ParamIs(ctx, s.st, ParamRefreshLoginFlow, "enabled", "disabled")
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -190,10 +191,10 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 	} else if err != nil {
 		return nil, err
 	}
-	if err := checkDeviceOAuth(ctx, r.s.look, dev); err != nil {
+	if err := policy.CheckDeviceOAuth(ctx, r.s.look, dev); err != nil {
 		return nil, forbidden(err)
 	}
-	explicit, err := paramIs(ctx, r.s.look, ParamAccessTokenForDevices, "explicit", "implicit")
+	explicit, err := policy.ParamIs(ctx, r.s.look, ParamAccessTokenForDevices, "explicit", "implicit")
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/core/lookups"
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
@@ -33,7 +35,7 @@ import (
 type Server struct {
 	cfg  Config
 	st   store.Store
-	look *lookups // cached reads for the per-REGISTER path (lookups.go)
+	look *lookups.Cache // cached reads for the per-REGISTER path (lookups.go)
 	// loc is the location service (location.go), set by Serve: the
 	// bindings in memory, written to the store by group commit.
 	loc *location
@@ -109,7 +111,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, st: st, look: newLookups(st, lookupTTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now,
+	s := &Server{cfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now,
 		passwordSlots: make(chan struct{}, max(2, runtime.NumCPU()))}
 	for _, o := range opts {
 		o(s)
@@ -365,7 +367,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves the given listeners until ctx ends, then closes them.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
-	mode, err := paramIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
+	mode, err := policy.ParamIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
 	if err != nil {
 		return fmt.Errorf("core: reading SIP OAuth mode: %w", err)
 	}
@@ -378,7 +380,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return err
 	}
 	defer s.loc.Close()
-	if s.feed, err = newFeed(ctx, s.st, s.now, s.revokedFamiliesKeep, s.look.purge, s.log.With("svc", "feed")); err != nil {
+	if s.feed, err = newFeed(ctx, s.st, s.now, s.revokedFamiliesKeep, s.look.Purge, s.log.With("svc", "feed")); err != nil {
 		return err
 	}
 	defer s.feed.Close()

@@ -1,4 +1,4 @@
-package core
+package policy
 
 import (
 	"context"
@@ -40,6 +40,21 @@ var oauthModels = map[string]string{
 // on premises (S-18 forbids it over MRA).
 var softClients = map[string]bool{"TCT": true, "BOT": true, "CSF": true, "TAB": true}
 
+// SoftClient reports whether a device model is a Jabber soft client, the
+// only devices the password grant serves (S-18: on premises only).
+func SoftClient(model string) bool { return softClients[strings.ToUpper(model)] }
+
+// ProfileReader is what CheckDeviceOAuth reads: the device's security
+// profile.
+type ProfileReader interface {
+	GetSecurityProfile(ctx context.Context, name string) (store.SecurityProfile, error)
+}
+
+// ParamReader is what ParamIs reads: one enterprise parameter.
+type ParamReader interface {
+	GetParam(ctx context.Context, name string) (string, bool, error)
+}
+
 // OAuthCapable reports whether a device model may use SIP OAuth (S-5).
 func OAuthCapable(model string) bool {
 	_, ok := oauthModels[strings.ToUpper(strings.TrimSpace(model))]
@@ -55,8 +70,8 @@ var (
 	ErrExplicitOnly    = errors.New("S-9: OAuth Access Token for Devices is explicit: only activation-code tokens may register")
 )
 
-// checkDeviceOAuth enforces S-5 and S-15 for one device.
-func checkDeviceOAuth(ctx context.Context, st store.Store, d store.Device) error {
+// CheckDeviceOAuth enforces S-5 and S-15 for one device.
+func CheckDeviceOAuth(ctx context.Context, st ProfileReader, d store.Device) error {
 	if !OAuthCapable(d.Model) {
 		return fmt.Errorf("%w (device %s, model %q)", ErrModelNotOAuth, d.Name, d.Model)
 	}
@@ -70,7 +85,9 @@ func checkDeviceOAuth(ctx context.Context, st store.Store, d store.Device) error
 	return nil
 }
 
-func paramIs(ctx context.Context, st store.Store, name, want, def string) (bool, error) {
+// ParamIs reports whether enterprise parameter name is want (case-blind),
+// taking def when it is not set.
+func ParamIs(ctx context.Context, st ParamReader, name, want, def string) (bool, error) {
 	v, ok, err := st.GetParam(ctx, name)
 	if err != nil {
 		return false, err

@@ -1,7 +1,8 @@
-package core
+package lookups
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestLookupsCacheUntilPurgeOrTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l := newLookups(st, time.Hour)
+	l := New(st, time.Hour)
 	if _, err := l.GetDevice(ctx, "SEP000000000001"); err == nil {
 		t.Fatal("an unknown device was found")
 	}
@@ -42,12 +43,12 @@ func TestLookupsCacheUntilPurgeOrTTL(t *testing.T) {
 	if got := line(); got != "1001" {
 		t.Fatalf("line %s before purge or TTL, want the cached 1001", got)
 	}
-	l.purge()
+	l.Purge()
 	if got := line(); got != "1002" {
 		t.Fatalf("line %s after purge, want 1002", got)
 	}
 
-	short := newLookups(st, 20*time.Millisecond)
+	short := New(st, 20*time.Millisecond)
 	if v, _, err := short.GetParam(ctx, "x"); err != nil || v != "" {
 		t.Fatalf("unset param: %q %v", v, err)
 	}
@@ -68,4 +69,14 @@ func TestLookupsCacheUntilPurgeOrTTL(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func openStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+	if err != nil {
+		t.Fatalf("store.Open: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

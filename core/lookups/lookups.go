@@ -1,28 +1,35 @@
-package core
+package lookups
 
 import (
 	"context"
 	"time"
 
 	"github.com/edgeway/edgeway/internal/expirable"
-
 	"github.com/edgeway/edgeway/internal/store"
 )
 
-// lookupTTL is how long a node trusts what it read of configuration that
+// TTL is how long a node trusts what it read of configuration that
 // every REGISTER consults: Expressway-C entries (S-12), devices, security
 // profiles and enterprise parameters. Changes made through this node take
 // effect at once (every write through the admin API purges the caches);
 // changes made through another node of the cluster reach this one through
-// the store's change feed (feed.go), which purges the caches within
+// the store's change feed (core/feed.go), which purges the caches within
 // feedEvery. The TTL is only the backstop should the feed fail to be read.
-const lookupTTL = 30 * time.Second
+const TTL = 30 * time.Second
 
-// lookups is the store with those reads cached, for the per-REGISTER path
+// Source is the store reads the cache serves.
+type Source interface {
+	ListExpressways(ctx context.Context) ([]store.ExpresswayEntry, error)
+	GetDevice(ctx context.Context, name string) (store.Device, error)
+	GetSecurityProfile(ctx context.Context, name string) (store.SecurityProfile, error)
+	GetParam(ctx context.Context, name string) (string, bool, error)
+}
+
+// Cache is the store with those reads cached, for the per-REGISTER path
 // only: the admin API reads the store itself. Revocation checks and
 // registrations are never cached.
-type lookups struct {
-	store.Store
+type Cache struct {
+	st          Source
 	expressways *expirable.LRU[string, []store.ExpresswayEntry]
 	devices     *expirable.LRU[string, store.Device]
 	profiles    *expirable.LRU[string, store.SecurityProfile]
@@ -34,8 +41,9 @@ type paramValue struct {
 	ok bool
 }
 
-func newLookups(st store.Store, ttl time.Duration) *lookups {
-	return &lookups{Store: st,
+// New caches st's reads for ttl.
+func New(st Source, ttl time.Duration) *Cache {
+	return &Cache{st: st,
 		expressways: expirable.NewLRU[string, []store.ExpresswayEntry](1, nil, ttl),
 		devices:     expirable.NewLRU[string, store.Device](100_000, nil, ttl),
 		profiles:    expirable.NewLRU[string, store.SecurityProfile](1_000, nil, ttl),
@@ -43,8 +51,8 @@ func newLookups(st store.Store, ttl time.Duration) *lookups {
 	}
 }
 
-// purge forgets everything: after any write through this node's admin API.
-func (l *lookups) purge() {
+// Purge forgets everything: after any write through this node's admin API.
+func (l *Cache) Purge() {
 	l.expressways.Purge()
 	l.devices.Purge()
 	l.profiles.Purge()
@@ -63,21 +71,21 @@ func cachedGet[V any](c *expirable.LRU[string, V], key string, load func() (V, e
 	return v, err
 }
 
-func (l *lookups) ListExpressways(ctx context.Context) ([]store.ExpresswayEntry, error) {
-	return cachedGet(l.expressways, "", func() ([]store.ExpresswayEntry, error) { return l.Store.ListExpressways(ctx) })
+func (l *Cache) ListExpressways(ctx context.Context) ([]store.ExpresswayEntry, error) {
+	return cachedGet(l.expressways, "", func() ([]store.ExpresswayEntry, error) { return l.st.ListExpressways(ctx) })
 }
 
-func (l *lookups) GetDevice(ctx context.Context, name string) (store.Device, error) {
-	return cachedGet(l.devices, name, func() (store.Device, error) { return l.Store.GetDevice(ctx, name) })
+func (l *Cache) GetDevice(ctx context.Context, name string) (store.Device, error) {
+	return cachedGet(l.devices, name, func() (store.Device, error) { return l.st.GetDevice(ctx, name) })
 }
 
-func (l *lookups) GetSecurityProfile(ctx context.Context, name string) (store.SecurityProfile, error) {
-	return cachedGet(l.profiles, name, func() (store.SecurityProfile, error) { return l.Store.GetSecurityProfile(ctx, name) })
+func (l *Cache) GetSecurityProfile(ctx context.Context, name string) (store.SecurityProfile, error) {
+	return cachedGet(l.profiles, name, func() (store.SecurityProfile, error) { return l.st.GetSecurityProfile(ctx, name) })
 }
 
-func (l *lookups) GetParam(ctx context.Context, name string) (string, bool, error) {
+func (l *Cache) GetParam(ctx context.Context, name string) (string, bool, error) {
 	p, err := cachedGet(l.params, name, func() (paramValue, error) {
-		v, ok, err := l.Store.GetParam(ctx, name)
+		v, ok, err := l.st.GetParam(ctx, name)
 		return paramValue{v, ok}, err
 	})
 	return p.v, p.ok, err

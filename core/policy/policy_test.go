@@ -1,4 +1,4 @@
-package core
+package policy
 
 import (
 	"context"
@@ -98,25 +98,25 @@ func TestCheckDeviceOAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := store.Device{Name: "SEP001122334455", Model: tt.model, Line: "1001", SecurityProfile: tt.profile}
-			err := checkDeviceOAuth(ctx, st, d)
+			err := CheckDeviceOAuth(ctx, st, d)
 			if tt.want == nil {
 				if err != nil {
-					t.Fatalf("checkDeviceOAuth = %v, want nil", err)
+					t.Fatalf("CheckDeviceOAuth = %v, want nil", err)
 				}
 				return
 			}
 			if !errors.Is(err, tt.want) {
-				t.Fatalf("checkDeviceOAuth = %v, want errors.Is %v", err, tt.want)
+				t.Fatalf("CheckDeviceOAuth = %v, want errors.Is %v", err, tt.want)
 			}
 			other := ErrModelNotOAuth
 			if tt.want == ErrModelNotOAuth {
 				other = ErrProfileNotOAuth
 			}
 			if errors.Is(err, other) {
-				t.Errorf("checkDeviceOAuth = %v also matches %v", err, other)
+				t.Errorf("CheckDeviceOAuth = %v also matches %v", err, other)
 			}
 			if !strings.Contains(err.Error(), d.Name) {
-				t.Errorf("checkDeviceOAuth = %q, want it to name the device", err)
+				t.Errorf("CheckDeviceOAuth = %q, want it to name the device", err)
 			}
 		})
 	}
