@@ -170,7 +170,7 @@ func (s *Server) apiExpresswayDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "expressway.delete", "id=%d", id)
-	s.sweepEdges(r.Context())
+	s.gate.Sweep(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
 

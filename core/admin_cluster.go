@@ -2,7 +2,6 @@ package core
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/core/policy"
-	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -733,7 +731,7 @@ func (s *Server) apiExpresswayEdit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "expressway.edit", "id=%d address=%s names=%v domains=%v", v.ID, v.Address, v.Names, v.Domains)
-	s.sweepEdges(r.Context())
+	s.gate.Sweep(r.Context())
 	writeJSON(w, 200, v)
 }
 
@@ -762,47 +760,12 @@ func (s *Server) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.sweepEdges(ctx)
+			s.gate.Sweep(ctx)
 			s.reloadKeys(ctx)
 			s.reloadTTLs(ctx)
 			if err := s.reloadTrust(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("reloading uploaded trust", "err", err)
 			}
-		}
-	}
-}
-
-// sweepEdges closes MRA connections whose certificate no longer matches an
-// Expressway-C entry (S-12: deleting an entry shuts that edge out within
-// seconds, not only at its next handshake) or no longer verifies against
-// tomcat-trust (S-11: removing the CA that issued it), and forgets
-// connections the MRA listener has already closed. It reads the entries
-// from the store itself, once, not from the per-REGISTER cache.
-func (s *Server) sweepEdges(ctx context.Context) {
-	entries, err := s.st.ListExpressways(ctx)
-	if err != nil {
-		s.log.Warn("S-12 sweep: reading Expressway-C entries", "err", err)
-		return
-	}
-	for _, remote := range s.mraPeers.Keys() {
-		p, ok := s.mraPeers.Peek(remote)
-		if !ok {
-			continue
-		}
-		if s.mraReg != nil && !sipx.HasConnection(s.mraReg.ua, remote) {
-			s.mraPeers.Remove(remote) // closed already
-			continue
-		}
-		why := ""
-		if _, _, err := matchEntries(entries, p.leaf); errors.Is(err, ErrEdgeNotConfigured) {
-			why = "S-12: no Expressway-C entry matches its certificate any more"
-		} else if _, err := s.trust.Verify(p.chain, x509.ExtKeyUsageClientAuth); err != nil {
-			why = "S-11: tomcat-trust no longer verifies its certificate: " + err.Error()
-		}
-		if why != "" {
-			s.log.Warn("closing an edge's MRA connection", "remote", remote, "why", why)
-			_ = p.conn.Close()
-			s.mraPeers.Remove(remote)
 		}
 	}
 }

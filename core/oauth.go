@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/passwd"
@@ -82,9 +83,9 @@ func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
 		return p, nil
 	}
 	p.mra = true
-	entry, name, err := s.edgeEntry(r.Context(), r.TLS.PeerCertificates[0])
+	entry, name, err := s.gate.Entry(r.Context(), r.TLS.PeerCertificates[0])
 	switch {
-	case errors.Is(err, ErrEdgeNotConfigured):
+	case errors.Is(err, admission.ErrEdgeNotConfigured):
 		return p, oauthErr(http.StatusForbidden, "unauthorized_client", "S-12: this edge is no longer a configured Expressway-C")
 	case err != nil:
 		s.log.Error("checking edge certificate", "err", err)

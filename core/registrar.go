@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
@@ -177,7 +178,9 @@ func (r *registrar) register(ctx context.Context, req *sip.Request) (*sip.Respon
 		// S-12 holds for the life of the connection, not only at its
 		// handshake: an entry deleted since then stops this edge here.
 		var err error
-		if edge, err = r.s.edgeOf(ctx, req.Source()); err != nil {
+		if edge, err = r.s.gate.EdgeOf(ctx, req.Source()); admission.Refused(err) {
+			return nil, forbidden(err)
+		} else if err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/edgeway/edgeway/core/admission"
 )
 
 // RevokedFamiliesPath lists revoked refresh-token families to edges, so
@@ -32,8 +34,8 @@ func (s *Server) handleRevokedFamilies(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusForbidden, errors.New("S-12: edges only: present an Expressway-C certificate"))
 		return
 	}
-	if _, _, err := s.edgeEntry(r.Context(), r.TLS.PeerCertificates[0]); err != nil {
-		if errors.Is(err, ErrEdgeNotConfigured) {
+	if _, _, err := s.gate.Entry(r.Context(), r.TLS.PeerCertificates[0]); err != nil {
+		if errors.Is(err, admission.ErrEdgeNotConfigured) {
 			apiError(w, http.StatusForbidden, err)
 			return
 		}

@@ -5,7 +5,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,10 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/lookups"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/httpx"
@@ -51,12 +50,9 @@ type Server struct {
 	kp    *mtls.KeyPair
 	trust *mtls.TrustStore
 
-	// mraPeers maps the remote address of an admitted MRA connection to the
-	// connection and the certificate it presented, so every REGISTER on it
-	// is re-checked against the current Expressway-C entries and the sweep
-	// closes connections whose entry is gone (S-12). Bounded; entries of
-	// closed connections age out.
-	mraPeers *lru.Cache[string, mraPeer]
+	// gate admits edges (S-11, S-12) and owns the admitted MRA
+	// connections.
+	gate *admission.Gate
 
 	// phoneReg and mraReg are the two SIP listeners' registrars, set by
 	// Serve; calls crosses between them.
@@ -151,7 +147,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if err := s.ensureBootstrapToken(ctx); err != nil {
 		return nil, err
 	}
-	if s.mraPeers, err = lru.New[string, mraPeer](65536); err != nil {
+	if s.gate, err = admission.New(s.look, st, s.trust, s.now, s.log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -269,83 +265,6 @@ func (s *Server) RotateSigningKey(ctx context.Context, regen bool) (string, erro
 	return k.KID, nil
 }
 
-// admitEdge is the S-12 check run during every handshake that presents a
-// client certificate (MRA port and HTTPS): the chain has already been
-// verified against tomcat-trust (S-11); the certificate's subject CN or a
-// SAN must match a configured Expressway-C entry.
-func (s *Server) admitEdge(leaf *x509.Certificate) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	_, err := s.matchEdge(ctx, leaf)
-	return err
-}
-
-// ErrEdgeNotConfigured is the S-12 handshake refusal.
-var ErrEdgeNotConfigured = errors.New("S-12: certificate names match no configured Expressway-C entry")
-
-func (s *Server) matchEdge(ctx context.Context, leaf *x509.Certificate) (string, error) {
-	_, name, err := s.edgeEntry(ctx, leaf)
-	return name, err
-}
-
-// edgeEntry finds the Expressway-C entry a certificate matches (S-12) and
-// the name it matched by.
-func (s *Server) edgeEntry(ctx context.Context, leaf *x509.Certificate) (store.ExpresswayEntry, string, error) {
-	entries, err := s.look.ListExpressways(ctx)
-	if err != nil {
-		return store.ExpresswayEntry{}, "", fmt.Errorf("S-12: reading Expressway-C entries: %w", err)
-	}
-	return matchEntries(entries, leaf)
-}
-
-// matchEntries finds the entry among entries that leaf matches (S-12).
-func matchEntries(entries []store.ExpresswayEntry, leaf *x509.Certificate) (store.ExpresswayEntry, string, error) {
-	for _, e := range entries {
-		if name, ok := mtls.MatchPeerName(leaf, e.Names); ok {
-			return e, name, nil
-		}
-	}
-	return store.ExpresswayEntry{}, "", fmt.Errorf("%w (certificate names %v)", ErrEdgeNotConfigured, mtls.CertNames(leaf))
-}
-
-// edgeOf re-checks the edge behind an MRA connection (S-12) and returns
-// the Expressway-C name it matches.
-func (s *Server) edgeOf(ctx context.Context, source string) (string, error) {
-	peer, ok := s.mraPeers.Get(source)
-	leaf := peer.leaf
-	if !ok {
-		return "", forbidden(errors.New("S-12: no admitted Expressway-C certificate is known for this connection"))
-	}
-	name, err := s.matchEdge(ctx, leaf)
-	if errors.Is(err, ErrEdgeNotConfigured) {
-		return "", forbidden(fmt.Errorf("S-12: this edge is no longer a configured Expressway-C: %w", err))
-	}
-	return name, err
-}
-
-// maxReportedNames bounds what one certificate can add to "Find".
-const maxReportedNames = 16
-
-// reportNames records the names an edge's certificate carried (S-12 "Find").
-// Only certificates that chain to tomcat-trust are reported, so the list
-// holds what the operator's own PKI issued, not what strangers sent.
-func (s *Server) reportNames(remote net.Addr, names []string) {
-	if len(names) > maxReportedNames {
-		names = names[:maxReportedNames]
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	addr := ""
-	if remote != nil {
-		addr = remote.String()
-	}
-	for _, n := range names {
-		if err := s.st.ReportName(ctx, n, addr, s.now()); err != nil {
-			s.log.Warn("recording reported edge name", "name", n, "err", err)
-		}
-	}
-}
-
 // Listeners are the plain TCP listeners a core node serves on; Serve adds
 // TLS to each.
 type Listeners struct {
@@ -389,7 +308,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return func(remote net.Addr, names []string, err error) {
 			if len(names) > 0 && errors.Is(err, mtls.ErrNotAdmitted) {
 				// Trusted chain, names not configured: worth showing in Find.
-				s.reportNames(remote, names)
+				s.gate.ReportNames(remote, names)
 			}
 			if errors.Is(err, mtls.ErrConnLimit) || errors.Is(err, mtls.ErrSourceConnLimit) || errors.Is(err, mtls.ErrNotEstablished) {
 				// Flood noise (issue 9 item 11): one line per refused
@@ -409,14 +328,14 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	httpsOpts.OnReject = onReject("https")
 	httpsOpts.OnAccept = func(c *tls.Conn) {
 		if st := c.ConnectionState(); len(st.PeerCertificates) > 0 {
-			s.reportNames(c.RemoteAddr(), mtls.CertNames(st.PeerCertificates[0]))
+			s.gate.ReportNames(c.RemoteAddr(), mtls.CertNames(st.PeerCertificates[0]))
 		}
 	}
-	httpsLn := mtls.NewListener(ls.HTTPS, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), httpsOpts)
+	httpsLn := mtls.NewListener(ls.HTTPS, mtls.OptionalClientServerConfig(s.kp, s.trust, s.gate.Admit), httpsOpts)
 	configOpts := lo
 	configOpts.MaxConns = s.cfg.ConfigMaxConns
 	configOpts.OnReject = onReject("config")
-	configLn := mtls.NewListener(ls.Config, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), configOpts)
+	configLn := mtls.NewListener(ls.Config, mtls.OptionalClientServerConfig(s.kp, s.trust, s.gate.Admit), configOpts)
 
 	phoneOpts := lo
 	phoneOpts.MaxConns, phoneOpts.MaxConnsPerSource = s.cfg.PhoneMaxConns, s.cfg.MaxConnsPerSource
@@ -427,14 +346,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	mraOpts := lo
 	mraOpts.MaxConns = s.cfg.MRAMaxConns
 	mraOpts.OnReject = onReject("sip-mra")
-	mraOpts.OnAccept = func(c *tls.Conn) {
-		st := c.ConnectionState()
-		leaf := st.PeerCertificates[0]
-		s.reportNames(c.RemoteAddr(), mtls.CertNames(leaf))
-		s.mraPeers.Add(c.RemoteAddr().String(), mraPeer{leaf: leaf, chain: st.PeerCertificates, conn: c})
-		s.log.Info("edge connected on MRA port", "remote", c.RemoteAddr(), "names", mtls.CertNames(leaf))
-	}
-	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.admitEdge), mraOpts)
+	mraOpts.OnAccept = s.gate.Admitted
+	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.gate.Admit), mraOpts)
 
 	phoneSIP, err := s.newRegistrar(false)
 	if err != nil {
@@ -448,6 +361,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	phoneSIP.port, mraSIP.port = portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())
 	s.phoneReg, s.mraReg = phoneSIP, mraSIP
 	s.phoneInFlight.Store(phoneSIP.inflight)
+	s.gate.Attach(func(remote string) bool { return sipx.HasConnection(mraSIP.ua, remote) })
 	s.calls.m = make(map[string]*dialog)
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)
@@ -509,10 +423,3 @@ func (s *Server) purgeLoop(ctx context.Context) {
 
 // JWKS is the public key set the core publishes.
 func (s *Server) JWKS() token.JWKS { return s.keys.JWKS() }
-
-// mraPeer is an admitted connection on the MRA port.
-type mraPeer struct {
-	leaf  *x509.Certificate
-	chain []*x509.Certificate // as presented: leaf, then intermediates
-	conn  *tls.Conn
-}

@@ -213,6 +213,6 @@ func (s *Server) apiTrustDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	// Connections admitted under the deleted CA close now, as new
 	// handshakes would fail (S-11).
-	s.sweepEdges(r.Context())
+	s.gate.Sweep(r.Context())
 	w.WriteHeader(http.StatusNoContent)
 }
