@@ -18,10 +18,10 @@ import (
 // edges, the admin API for operators.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/oauth2/token", s.handleToken)
-	mux.HandleFunc("/oauth2/revoke", s.handleRevoke)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.handleJWKS)
-	mux.HandleFunc("GET "+RevokedFamiliesPath, s.handleRevokedFamilies) // edges only (core/revocations.go)
+	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
+	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
+	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
 
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/registrations", s.apiRegistrations)
@@ -194,7 +194,7 @@ func (s *Server) apiActivationIssue(w http.ResponseWriter, r *http.Request) {
 		apiError(w, storeStatus(err), err)
 		return
 	}
-	is, err := s.codes.Issue(r.Context(), req.Device)
+	is, err := s.auth.Activation().Issue(r.Context(), req.Device)
 	if err != nil {
 		apiError(w, 500, err)
 		return
@@ -223,7 +223,7 @@ func (s *Server) apiActivationBulk(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	issued, err := s.codes.IssueBulk(r.Context(), req.Devices)
+	issued, err := s.auth.Activation().IssueBulk(r.Context(), req.Devices)
 	if err != nil {
 		// Codes issued before the failure are valid (and replaced older
 		// ones): hand them out rather than lose them.
@@ -252,7 +252,7 @@ type CodeView struct {
 }
 
 func (s *Server) apiActivationList(w http.ResponseWriter, r *http.Request) {
-	codes, err := s.codes.List(r.Context(), r.URL.Query().Get("device"))
+	codes, err := s.auth.Activation().List(r.Context(), r.URL.Query().Get("device"))
 	if err != nil {
 		apiError(w, 500, err)
 		return
@@ -280,7 +280,7 @@ func (s *Server) apiActivationList(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) apiActivationRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.codes.Revoke(r.Context(), id); err != nil {
+	if err := s.auth.Activation().Revoke(r.Context(), id); err != nil {
 		apiError(w, storeStatus(err), err)
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
@@ -238,14 +239,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err)
 		return
 	}
-	p, _ := s.peerOf(r)
-	if p.mra {
+	p, _ := s.auth.PeerOf(r)
+	if p.MRA {
 		apiError(w, http.StatusForbidden, errors.New("the admin API is not reachable through an edge"))
 		return
 	}
-	a, err := s.logins.Begin(p.source, "admin:"+user)
+	a, err := s.auth.Logins().Begin(p.Source, "admin:"+user)
 	if err != nil {
-		if te := throttled(err); te != nil {
+		if te := oauth.Throttled(err); te != nil {
 			w.Header().Set("Retry-After", fmt.Sprint(int(te.RetryAfter/time.Second)+1))
 			apiError(w, http.StatusTooManyRequests, te)
 			return
@@ -254,14 +255,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer a.Abandon()
-	select {
-	case s.passwordSlots <- struct{}{}:
-		defer func() { <-s.passwordSlots }()
-	default:
+	release, ok := s.auth.PasswordSlot()
+	if !ok {
 		w.Header().Set("Retry-After", "1")
 		apiError(w, http.StatusServiceUnavailable, errors.New("too many logins in progress; try again"))
 		return
 	}
+	defer release()
 	acct, err := s.st.GetAdmin(r.Context(), user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		apiError(w, http.StatusServiceUnavailable, err)
@@ -269,7 +269,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	hash := acct.PasswordHash
 	if hash == "" {
-		hash = dummyHash()
+		hash = oauth.DummyHash()
 	}
 	if perr := passwd.Check(hash, pass); perr != nil || err != nil {
 		a.Fail()

@@ -42,12 +42,6 @@ func (s *Server) adminRoutes(api *http.ServeMux) {
 
 // --- enterprise parameters (S-9, S-10, S-13, S-7) ---
 
-// Token lifetimes can also be set as parameters; they override the config.
-const (
-	ParamAccessTokenTTL  = "access_token_ttl"
-	ParamRefreshTokenTTL = "refresh_token_ttl"
-)
-
 // paramSpec describes one enterprise parameter.
 type paramSpec struct {
 	def      string
@@ -90,87 +84,8 @@ func (s *Server) paramSpecs() map[string]paramSpec {
 	}
 }
 
-// ttls are the access and refresh token lifetimes in force.
-func (s *Server) ttls(ctx context.Context) (access, refresh time.Duration, err error) {
-	access, refresh = s.cfg.AccessTokenTTL, s.cfg.RefreshTokenTTL
-	for name, d := range map[string]*time.Duration{ParamAccessTokenTTL: &access, ParamRefreshTokenTTL: &refresh} {
-		v, ok, err := s.st.GetParam(ctx, name)
-		if err != nil {
-			return 0, 0, err
-		}
-		if ok {
-			if parsed, err := time.ParseDuration(v); err == nil {
-				*d = parsed
-			}
-		}
-	}
-	return access, refresh, nil
-}
-
 // AccessTTL is the access-token lifetime in force on this node.
-func (s *Server) AccessTTL() time.Duration { return s.accessTTL() }
-
-func (s *Server) accessTTL() time.Duration {
-	if v := s.ttlAccess.Load(); v > 0 {
-		return time.Duration(v)
-	}
-	return s.cfg.AccessTokenTTL
-}
-
-func (s *Server) refreshTTL() time.Duration {
-	if v := s.ttlRefresh.Load(); v > 0 {
-		return time.Duration(v)
-	}
-	return s.cfg.RefreshTokenTTL
-}
-
-// reloadTTLs reads the token-lifetime parameters (any node may set them).
-func (s *Server) reloadTTLs(ctx context.Context) {
-	a, r, err := s.ttls(ctx)
-	if err != nil {
-		s.log.Warn("reading token lifetimes", "err", err)
-		return
-	}
-	s.ttlAccess.Store(int64(a))
-	s.ttlRefresh.Store(int64(r))
-}
-
-// reloadKeys picks up signing keys another node rotated or regenerated
-// a regenerated key must stop working on every node, and a new key
-// must verify everywhere).
-func (s *Server) reloadKeys(ctx context.Context) {
-	rows, err := s.st.ListSigningKeys(ctx)
-	if err != nil {
-		s.log.Warn("reading signing keys", "err", err)
-		return
-	}
-	live := s.liveKeys(rows)
-	want := map[string]bool{}
-	for _, r := range live {
-		want[r.KID] = true
-	}
-	have := map[string]bool{}
-	for _, k := range s.keys.JWKS().Keys {
-		have[k.Kid] = true
-	}
-	same := len(want) == len(have)
-	dropped := false
-	for k := range have {
-		if !want[k] {
-			same, dropped = false, true
-		}
-	}
-	if same {
-		return
-	}
-	if err := s.installKeys(live); err != nil {
-		s.log.Warn("installing signing keys", "err", err)
-		return
-	}
-	if dropped {
-		s.ver.Forget()
-	}
-}
+func (s *Server) AccessTTL() time.Duration { return s.auth.Lifetimes().Access() }
 
 // ParamView is one enterprise parameter.
 type ParamView struct {
@@ -226,7 +141,7 @@ func (s *Server) apiParamSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "params.set", "%s=%s", name, body.Value)
-	s.reloadTTLs(r.Context())
+	s.auth.Lifetimes().Reload(r.Context())
 	writeJSON(w, 200, ParamView{Name: name, Value: body.Value, Default: sp.def})
 }
 
@@ -673,7 +588,7 @@ func (s *Server) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 500, err)
 		return
 	}
-	if err := s.noteRevoked(r.Context(), store.ChangeFamily, ""); err != nil {
+	if err := s.auth.NoteRevoked(r.Context(), store.ChangeFamily, ""); err != nil {
 		apiError(w, 503, fmt.Errorf("device's grants revoked, but not yet in force on this node: %w", err))
 		return
 	}
@@ -761,8 +676,8 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			s.gate.Sweep(ctx)
-			s.reloadKeys(ctx)
-			s.reloadTTLs(ctx)
+			s.auth.Keys().Reload(ctx)
+			s.auth.Lifetimes().Reload(ctx)
 			if err := s.reloadTrust(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("reloading uploaded trust", "err", err)
 			}

@@ -247,12 +247,6 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.
-const (
-	DefaultRefreshGrace = 30 * time.Second
-	MaxRefreshGrace     = 5 * time.Minute
-)
-
 // Node roles (S-13).
 const (
 	RolePublisher  = "publisher"

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -161,9 +162,9 @@ func (s *Server) configToken(ctx context.Context, r *http.Request) (*token.Claim
 	if len(hs) > 1 || raw == "" {
 		return nil, fp, &configRefusal{status: http.StatusBadRequest, bearer: "invalid_request", reason: "exactly one Bearer token is required"}
 	}
-	claims, err := s.checkAccessToken(ctx, raw)
+	claims, err := s.auth.CheckAccessToken(ctx, raw)
 	if err != nil {
-		var te *TokenError
+		var te *oauth.TokenError
 		if errors.As(err, &te) {
 			return nil, fp, &configRefusal{status: http.StatusUnauthorized, bearer: "invalid_token", reason: te.Reason}
 		}
@@ -210,38 +211,38 @@ func (s *Server) refuseConfig(w http.ResponseWriter, r *http.Request, file, devi
 // token of a device that still exists.
 func (s *Server) serveTrustFile(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, perr := s.peerOf(r)
+	p, perr := s.auth.PeerOf(r)
 	if perr != nil {
 		s.log.Info("config download refused", "file", PhoneEdgeTrustFile, "mra", true, "remote", r.RemoteAddr, "why", perr.Description)
-		writeOAuthError(w, perr)
+		oauth.WriteError(w, perr)
 		return
 	}
 	claims, fp, refusal := s.configToken(ctx, r)
 	if refusal != nil {
-		s.refuseConfig(w, r, PhoneEdgeTrustFile, "", fp, p.mra, refusal)
+		s.refuseConfig(w, r, PhoneEdgeTrustFile, "", fp, p.MRA, refusal)
 		return
 	}
 	if _, err := s.st.GetDevice(ctx, claims.Device()); errors.Is(err, store.ErrNotFound) {
-		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.mra,
+		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusUnauthorized, bearer: "invalid_token", reason: fmt.Sprintf("token names unknown device %s", claims.Device())})
 		return
 	} else if err != nil {
-		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.mra,
+		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "reading the device failed", internal: err})
 		return
 	}
 	bundle, err := s.trustBundle(ctx, TrustPhoneEdge)
 	if err != nil {
-		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.mra,
+		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "reading Phone-Edge-Trust failed", internal: err})
 		return
 	}
 	if len(bundle) == 0 {
-		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.mra,
+		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusNotFound, reason: "S-8: Phone-Edge-Trust holds no certificate"})
 		return
 	}
-	s.log.Debug("config file served", "file", PhoneEdgeTrustFile, "device", claims.Device(), "mra", p.mra, "edge", p.edge)
+	s.log.Debug("config file served", "file", PhoneEdgeTrustFile, "device", claims.Device(), "mra", p.MRA, "edge", p.Edge)
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(bundle)
@@ -252,28 +253,28 @@ func (s *Server) serveTrustFile(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveConfigFile(w http.ResponseWriter, r *http.Request, device string) {
 	ctx := r.Context()
 	file := "/" + device + ".cnf.xml"
-	p, perr := s.peerOf(r)
+	p, perr := s.auth.PeerOf(r)
 	if perr != nil {
 		s.log.Info("config download refused", "file", file, "mra", true, "remote", r.RemoteAddr, "why", perr.Description)
-		writeOAuthError(w, perr)
+		oauth.WriteError(w, perr)
 		return
 	}
 	claims, fp, refusal := s.configToken(ctx, r)
 	if refusal != nil {
-		s.refuseConfig(w, r, file, "", fp, p.mra, refusal)
+		s.refuseConfig(w, r, file, "", fp, p.MRA, refusal)
 		return
 	}
 	if claims.Device() != device {
-		s.refuseConfig(w, r, file, claims.Device(), fp, p.mra, &configRefusal{status: http.StatusForbidden, bearer: "insufficient_scope",
+		s.refuseConfig(w, r, file, claims.Device(), fp, p.MRA, &configRefusal{status: http.StatusForbidden, bearer: "insufficient_scope",
 			reason: fmt.Sprintf("S-2: a config file is served only to its own device's token; this token is for %s", claims.Device())})
 		return
 	}
 	dev, err := s.st.GetDevice(ctx, device)
 	if errors.Is(err, store.ErrNotFound) {
-		s.refuseConfig(w, r, file, claims.Device(), fp, p.mra, &configRefusal{status: http.StatusNotFound, reason: "unknown device"})
+		s.refuseConfig(w, r, file, claims.Device(), fp, p.MRA, &configRefusal{status: http.StatusNotFound, reason: "unknown device"})
 		return
 	} else if err != nil {
-		s.refuseConfig(w, r, file, claims.Device(), fp, p.mra,
+		s.refuseConfig(w, r, file, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "reading the device failed", internal: err})
 		return
 	}
@@ -283,16 +284,16 @@ func (s *Server) serveConfigFile(w http.ResponseWriter, r *http.Request, device 
 		if !errors.As(err, &refusal) {
 			refusal = &configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "building the config failed", internal: err}
 		}
-		s.refuseConfig(w, r, file, claims.Device(), fp, p.mra, refusal)
+		s.refuseConfig(w, r, file, claims.Device(), fp, p.MRA, refusal)
 		return
 	}
 	body, err := xml.MarshalIndent(cfg, "", "  ")
 	if err != nil {
-		s.refuseConfig(w, r, file, claims.Device(), fp, p.mra,
+		s.refuseConfig(w, r, file, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "encoding the config failed", internal: err})
 		return
 	}
-	s.log.Info("config file served", "file", file, "device", dev.Name, "mra", p.mra, "edge", p.edge, "sip_server", cfg.SIPServer.Address())
+	s.log.Info("config file served", "file", file, "device", dev.Name, "mra", p.MRA, "edge", p.Edge, "sip_server", cfg.SIPServer.Address())
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(xml.Header))
@@ -303,13 +304,13 @@ func (s *Server) serveConfigFile(w http.ResponseWriter, r *http.Request, device 
 // deviceConfig builds a device's config file. Through an admitted edge
 // (MRA mode, S-20) the phone registers with the edge's public SIP address
 // and refreshes at the edge's token endpoint, as the edge reports them in
-// traversal headers (believed only because p.mra means the connection
+// traversal headers (believed only because p.MRA means the connection
 // presented an admitted Expressway-C certificate, S-12); on premises it
 // registers with this node's SIP Phone OAuth port (S-11) and refreshes at
 // the core's issuer.
-func (s *Server) deviceConfig(ctx context.Context, dev store.Device, p peer, h http.Header) (*DeviceConfig, error) {
+func (s *Server) deviceConfig(ctx context.Context, dev store.Device, p oauth.Peer, h http.Header) (*DeviceConfig, error) {
 	cfg := &DeviceConfig{
-		Name: dev.Name, Model: dev.Model, MRA: p.mra,
+		Name: dev.Name, Model: dev.Model, MRA: p.MRA,
 		Lines: []DeviceConfigLine{{Index: 1, Number: dev.Line, Domain: s.cfg.SIPDomain}},
 		TURN:  DeviceConfigTURN{Comment: " TURN server: the edge fills this in for phones in MRA mode (a later issue) "},
 	}
@@ -324,18 +325,18 @@ func (s *Server) deviceConfig(ctx context.Context, dev store.Device, p peer, h h
 			cfg.SecurityProfile = DeviceConfigSecurity{Name: prof.Name, Mode: prof.Mode, Transport: prof.Transport, OAuth: prof.OAuth}
 		}
 	}
-	if !p.mra {
+	if !p.MRA {
 		cfg.SIPServer = DeviceConfigSIP{Host: s.cfg.AdvertisedHost, Port: s.cfg.PhoneOAuthPort, Transport: "TLS"}
 		cfg.TokenEndpoint = strings.TrimSuffix(s.cfg.Issuer, "/") + "/oauth2/token"
 		return cfg, nil
 	}
 	host, port, err := edgeSIPAddress(h.Get(traversal.EdgeSIPHeader))
 	if err != nil {
-		return nil, &configRefusal{status: http.StatusBadGateway, reason: fmt.Sprintf("edge %s sent no usable %s: %v", p.edge, traversal.EdgeSIPHeader, err)}
+		return nil, &configRefusal{status: http.StatusBadGateway, reason: fmt.Sprintf("edge %s sent no usable %s: %v", p.Edge, traversal.EdgeSIPHeader, err)}
 	}
 	base, err := edgeBaseURL(h.Get(traversal.EdgeURLHeader))
 	if err != nil {
-		return nil, &configRefusal{status: http.StatusBadGateway, reason: fmt.Sprintf("edge %s sent no usable %s: %v", p.edge, traversal.EdgeURLHeader, err)}
+		return nil, &configRefusal{status: http.StatusBadGateway, reason: fmt.Sprintf("edge %s sent no usable %s: %v", p.Edge, traversal.EdgeURLHeader, err)}
 	}
 	cfg.SIPServer = DeviceConfigSIP{Host: host, Port: port, Transport: "TLS"}
 	cfg.TokenEndpoint = base + "/oauth2/token"

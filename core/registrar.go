@@ -15,6 +15,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgeway/edgeway/core/admission"
+	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
@@ -306,9 +307,9 @@ func (r *registrar) authorize(ctx context.Context, req *sip.Request) (*token.Cla
 	case !strings.EqualFold(scheme, "Bearer"):
 		return nil, &regError{status: 400, reason: "Bad Request", err: fmt.Errorf("unsupported authorization scheme %q: use Bearer (RFC 8898)", scheme)}
 	}
-	claims, err := r.s.checkAccessToken(ctx, cred)
+	claims, err := r.s.auth.CheckAccessToken(ctx, cred)
 	if err != nil {
-		var te *TokenError
+		var te *oauth.TokenError
 		if errors.As(err, &te) {
 			return nil, unauthorized("invalid_token", te)
 		}

@@ -1,7 +1,13 @@
 package core
 
 import (
+	"crypto/rand"
+	"fmt"
+	"net/http"
+
+	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -14,6 +20,9 @@ const (
 	ParamAccessTokenForDevices = policy.ParamAccessTokenForDevices
 	ParamClusterSIPOAuthMode   = policy.ParamClusterSIPOAuthMode
 	ParamExportControlled      = policy.ParamExportControlled
+	// Token lifetimes can also be set as parameters; they override the config.
+	ParamAccessTokenTTL  = policy.ParamAccessTokenTTL
+	ParamRefreshTokenTTL = policy.ParamRefreshTokenTTL
 )
 
 // Refusal reasons, each naming its rule (see core/policy).
@@ -34,3 +43,29 @@ func OAuthCapable(model string) bool { return policy.OAuthCapable(model) }
 // ValidateProfile checks a phone security profile's settings together
 // (S-5, S-15, S-16).
 func ValidateProfile(p store.SecurityProfile) error { return policy.ValidateProfile(p) }
+
+// OAuth names (see core/oauth).
+const (
+	// GrantTypeActivationCode is the grant a phone uses to redeem its
+	// activation code (S-17).
+	GrantTypeActivationCode = oauth.GrantTypeActivationCode
+	// ClientAddressHeader is believed only from admitted edges (S-12).
+	ClientAddressHeader = oauth.ClientAddressHeader
+	// RevokedFamiliesPath lists revoked refresh-token families to edges.
+	RevokedFamiliesPath = oauth.RevokedFamiliesPath
+	// DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.
+	DefaultRefreshGrace = oauth.DefaultRefreshGrace
+	MaxRefreshGrace     = oauth.MaxRefreshGrace
+)
+
+// writeJSON writes v as JSON no cache may keep (httpx.WriteJSON).
+func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
+
+// randomBytes is n bytes from crypto/rand.
+func randomBytes(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("random: %w", err)
+	}
+	return b, nil
+}

@@ -2,15 +2,12 @@ package core
 
 import (
 	"context"
-	"crypto/cipher"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -19,11 +16,11 @@ import (
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/lookups"
+	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
-	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/mtls"
 )
@@ -38,14 +35,11 @@ type Server struct {
 	// loc is the location service (location.go), set by Serve: the
 	// bindings in memory, written to the store by group commit.
 	loc *location
-	// feed is this node's revocation state and config-change follower
-	// (feed.go), set by Serve.
-	feed  *feed
-	log   *slog.Logger
-	now   func() time.Time
-	keys  *token.KeySet
-	ver   *token.Verifier
-	codes *activation.Service
+	log *slog.Logger
+	now func() time.Time
+	// auth is the OAuth authorization server (core/oauth): grants, keys,
+	// revocation and the access-token check.
+	auth *oauth.Server
 
 	kp    *mtls.KeyPair
 	trust *mtls.TrustStore
@@ -62,20 +56,6 @@ type Server struct {
 	// both SIP ports (RFC 3261 §8.2, §16.3); built in New, so its
 	// counters can be read at any time.
 	sipGuard *sipx.Guard
-
-	// ttlAccess and ttlRefresh are the token lifetimes in force (the
-	// parameters, else the config), reloaded from the store by the sweep.
-	ttlAccess, ttlRefresh atomic.Int64
-
-	// graceAEAD seals the response a refresh returned, kept in the store
-	// for the refresh grace (oauth_grace.go); the key is a store secret, so
-	// every node sharing the store can open it.
-	graceAEAD cipher.AEAD
-
-	// passwordSlots bounds concurrent password checks (64 MiB each).
-	passwordSlots chan struct{}
-	// logins throttles failed password logins per source and username.
-	logins *throttle.Limiter
 
 	// sipOAuthMode is the cluster SIP OAuth mode as this node's SIP service
 	// read it when it last (re)started: a change takes effect only at
@@ -107,8 +87,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now,
-		passwordSlots: make(chan struct{}, max(2, runtime.NumCPU()))}
+	s := &Server{cfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -120,34 +99,16 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if s.trust, err = mtls.NewTrustStore(cfg.TLS.TomcatTrust); err != nil {
 		return nil, fmt.Errorf("core: tomcat-trust: %w", err)
 	}
-	if err := s.loadKeys(ctx); err != nil {
+	if s.gate, err = admission.New(s.look, st, s.trust, s.now, s.log); err != nil {
 		return nil, err
 	}
-	if s.ver, err = token.NewVerifier(s.keys, token.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Now: s.now}); err != nil {
-		return nil, err
-	}
-	secret, err := st.Secret(ctx, "activation-hmac", func() ([]byte, error) { return randomBytes(32) })
-	if err != nil {
-		return nil, fmt.Errorf("core: activation secret: %w", err)
-	}
-	graceKey, err := st.Secret(ctx, "refresh-grace-aes", func() ([]byte, error) { return randomBytes(32) })
-	if err != nil {
-		return nil, fmt.Errorf("core: refresh grace key: %w", err)
-	}
-	if s.graceAEAD, err = newGraceAEAD(graceKey); err != nil {
-		return nil, fmt.Errorf("core: refresh grace key: %w", err)
-	}
-	if s.codes, err = activation.New(st, secret, activation.Config{Validity: cfg.ActivationCodeTTL, Now: s.now,
-		DeviceBudget: activation.DeviceBudget{MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, Window: cfg.ActivationGuesses.Window}}); err != nil {
-		return nil, err
-	}
-	if s.logins, err = throttle.New(throttle.Config{Now: s.now}); err != nil {
+	if s.auth, err = oauth.New(ctx, oauth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
+		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
+		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window},
+		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
 	}
 	if err := s.ensureBootstrapToken(ctx); err != nil {
-		return nil, err
-	}
-	if s.gate, err = admission.New(s.look, st, s.trust, s.now, s.log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -157,66 +118,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 func (s *Server) Config() Config { return s.cfg }
 
 // Activation is the activation-code service (admin API, quickstart).
-func (s *Server) Activation() *activation.Service { return s.codes }
-
-func randomBytes(n int) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return nil, fmt.Errorf("random: %w", err)
-	}
-	return b, nil
-}
-
-// loadKeys reads the signing keys from the store, creating the first one.
-func (s *Server) loadKeys(ctx context.Context) error {
-	rows, err := s.st.ListSigningKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("core: signing keys: %w", err)
-	}
-	if len(s.liveKeys(rows)) == 0 {
-		_, err := s.RotateSigningKey(ctx, false)
-		return err
-	}
-	return s.installKeys(s.liveKeys(rows))
-}
-
-// liveKeys drops keys retired longer ago than an access token lives: they
-// sign nothing that is still valid, so they stop being published or trusted
-// (also after a restart).
-func (s *Server) liveKeys(rows []store.SigningKey) []store.SigningKey {
-	now := s.now()
-	var keep []store.SigningKey
-	for _, r := range rows {
-		if r.RetiredAt.IsZero() || now.Sub(r.RetiredAt) < max(s.accessTTL(), s.cfg.AccessTokenTTL)+time.Minute {
-			keep = append(keep, r)
-		}
-	}
-	return keep
-}
-
-func (s *Server) installKeys(rows []store.SigningKey) error {
-	keys := make([]token.Key, 0, len(rows))
-	for _, r := range rows {
-		pk, err := token.ParsePrivate(r.PrivatePEM)
-		if err != nil {
-			return fmt.Errorf("core: signing key %s: %w", r.KID, err)
-		}
-		keys = append(keys, token.Key{KID: r.KID, Private: pk, Created: r.CreatedAt, Retired: r.RetiredAt})
-	}
-	if s.keys == nil {
-		ks, err := token.NewKeySet(keys)
-		if err != nil {
-			return fmt.Errorf("core: signing keys: %w", err)
-		}
-		s.keys = ks
-		return nil
-	}
-	return s.keys.Replace(keys)
-}
-
-// keyRevokedAt marks a key retired so long ago that no token of it is
-// valid any more: regenerating (R-1) uses it to stop the old key at once.
-var keyRevokedAt = time.Unix(1, 0)
+func (s *Server) Activation() *activation.Service { return s.auth.Activation() }
 
 // RotateSigningKey makes a new signing key active. With regen false the
 // previous key keeps verifying (and stays in the JWKS) until every token it
@@ -224,45 +126,7 @@ var keyRevokedAt = time.Unix(1, 0)
 // `set key regen authz signing` — the previous keys stop verifying at once,
 // so every token they signed stops working.
 func (s *Server) RotateSigningKey(ctx context.Context, regen bool) (string, error) {
-	now := s.now()
-	k, err := token.GenerateKey(now)
-	if err != nil {
-		return "", err
-	}
-	pemBytes, err := k.MarshalPrivate()
-	if err != nil {
-		return "", err
-	}
-	old, err := s.st.ListSigningKeys(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := s.st.PutSigningKey(ctx, store.SigningKey{KID: k.KID, Alg: token.Alg, PrivatePEM: pemBytes, CreatedAt: now}); err != nil {
-		return "", fmt.Errorf("core: storing signing key: %w", err)
-	}
-	retireAt := now
-	if regen {
-		retireAt = keyRevokedAt
-	}
-	for _, o := range old {
-		if o.RetiredAt.IsZero() || (regen && o.RetiredAt.After(keyRevokedAt)) {
-			if err := s.st.RetireSigningKey(ctx, o.KID, retireAt); err != nil {
-				return "", err
-			}
-		}
-	}
-	rows, err := s.st.ListSigningKeys(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := s.installKeys(s.liveKeys(rows)); err != nil {
-		return "", err
-	}
-	if regen {
-		s.ver.Forget()
-	}
-	s.log.Info("signing key rotated", "kid", k.KID, "regenerated", regen)
-	return k.KID, nil
+	return s.auth.Keys().Rotate(ctx, regen)
 }
 
 // Listeners are the plain TCP listeners a core node serves on; Serve adds
@@ -291,7 +155,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return fmt.Errorf("core: reading SIP OAuth mode: %w", err)
 	}
 	s.sipOAuthMode.Store(mode)
-	s.reloadTTLs(ctx)
+	s.auth.Lifetimes().Reload(ctx)
 	if err := s.registerNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
 		return err
 	}
@@ -299,10 +163,11 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return err
 	}
 	defer s.loc.Close()
-	if s.feed, err = newFeed(ctx, s.st, s.now, s.revokedFamiliesKeep, s.look.Purge, s.log.With("svc", "feed")); err != nil {
+	stopFeed, err := s.auth.StartFeed(ctx, s.look.Purge)
+	if err != nil {
 		return err
 	}
-	defer s.feed.Close()
+	defer stopFeed()
 
 	onReject := func(kind string) func(net.Addr, []string, error) {
 		return func(remote net.Addr, names []string, err error) {
@@ -422,4 +287,4 @@ func (s *Server) purgeLoop(ctx context.Context) {
 }
 
 // JWKS is the public key set the core publishes.
-func (s *Server) JWKS() token.JWKS { return s.keys.JWKS() }
+func (s *Server) JWKS() token.JWKS { return s.auth.Keys().JWKS() }

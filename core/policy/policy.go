@@ -23,6 +23,10 @@ const (
 	// ParamExportControlled records that the cluster is registered with
 	// export-controlled functionality allowed (S-7): "true" or "false".
 	ParamExportControlled = "export_controlled_allowed"
+	// ParamAccessTokenTTL and ParamRefreshTokenTTL set the token
+	// lifetimes; they override the config.
+	ParamAccessTokenTTL  = "access_token_ttl"
+	ParamRefreshTokenTTL = "refresh_token_ttl"
 )
 
 // oauthModels are the device types whose security profile may enable

@@ -1,4 +1,4 @@
-package core
+package oauth
 
 import (
 	"context"
@@ -31,11 +31,11 @@ import (
 // response and its retry is therefore treated as a replay: the safe side.
 
 // graceFrom identifies the caller for the grace.
-func graceFrom(p peer) string {
-	if p.mra {
-		return "mra|" + p.source
+func graceFrom(p Peer) string {
+	if p.MRA {
+		return "mra|" + p.Source
 	}
-	return "onprem|" + p.source
+	return "onprem|" + p.Source
 }
 
 // sealedResponse is what the grace keeps: the response as it was sent and
@@ -106,7 +106,7 @@ func (s *Server) refreshGrace() time.Duration {
 
 // graceRetry answers a rotated refresh token presented again: the lost
 // response when the grace allows it, else nil and store.ErrAlreadyUsed.
-func (s *Server) graceRetry(ctx context.Context, p peer, hash []byte, family string, now time.Time) (*TokenResponse, error) {
+func (s *Server) graceRetry(ctx context.Context, p Peer, hash []byte, family string, now time.Time) (*TokenResponse, error) {
 	if s.refreshGrace() <= 0 {
 		return nil, store.ErrAlreadyUsed
 	}
@@ -122,6 +122,6 @@ func (s *Server) graceRetry(ctx context.Context, p peer, hash []byte, family str
 		s.log.Error("refresh grace", "family", family, "err", err)
 		return nil, store.ErrAlreadyUsed
 	}
-	s.log.Info("refresh response fetched again within the grace", "family", family, "device", res.Device, "source", p.source)
+	s.log.Info("refresh response fetched again within the grace", "family", family, "device", res.Device, "source", p.Source)
 	return res, nil
 }

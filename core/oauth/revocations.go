@@ -1,4 +1,4 @@
-package core
+package oauth
 
 import (
 	"errors"
@@ -24,17 +24,17 @@ const revokedFamiliesPage = 1000
 // revokedFamiliesKeep is how long after its revocation a family matters to
 // an edge: a TURN credential never outlives the access token it came
 // with, so the access-token lifetime, and a margin for clocks.
-func (s *Server) revokedFamiliesKeep() time.Duration { return s.accessTTL() + 5*time.Minute }
+func (s *Server) revokedFamiliesKeep() time.Duration { return s.ttl.Access() + 5*time.Minute }
 
-// handleRevokedFamilies is GET RevokedFamiliesPath?since=<Unix ns>: the
+// HandleRevokedFamilies is GET RevokedFamiliesPath?since=<Unix ns>: the
 // families revoked after since (at most revokedFamiliesKeep ago; without
 // since, all of those), oldest first.
-func (s *Server) handleRevokedFamilies(w http.ResponseWriter, r *http.Request) {
+func (s *Server) HandleRevokedFamilies(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		apiError(w, http.StatusForbidden, errors.New("S-12: edges only: present an Expressway-C certificate"))
 		return
 	}
-	if _, _, err := s.gate.Entry(r.Context(), r.TLS.PeerCertificates[0]); err != nil {
+	if _, _, err := s.edges.Entry(r.Context(), r.TLS.PeerCertificates[0]); err != nil {
 		if errors.Is(err, admission.ErrEdgeNotConfigured) {
 			apiError(w, http.StatusForbidden, err)
 			return

@@ -1,4 +1,4 @@
-package core
+package oauth
 
 import (
 	"context"
@@ -16,12 +16,12 @@ type TokenError struct{ Reason string }
 
 func (e *TokenError) Error() string { return e.Reason }
 
-// checkAccessToken verifies an access token (signature, issuer, audience,
+// CheckAccessToken verifies an access token (signature, issuer, audience,
 // expiry; S-2) and checks it has not been revoked, alone or with its grant
 // (R-2). Infrastructure errors come back unwrapped, so callers answer "try
 // later" rather than "bad token".
-func (s *Server) checkAccessToken(ctx context.Context, raw string) (*token.Claims, error) {
-	claims, err := s.ver.Verify(ctx, raw)
+func (s *Server) CheckAccessToken(ctx context.Context, raw string) (*token.Claims, error) {
+	claims, err := s.keys.Verify(ctx, raw)
 	if err != nil {
 		reason := "token signature, issuer or audience is not valid"
 		if errors.Is(err, token.ErrExpired) {

@@ -1,12 +1,14 @@
-package core
+package oauth
 
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -29,6 +31,16 @@ func startFeed(t *testing.T, st feedStore, onConfig func()) *feed {
 	}
 	t.Cleanup(f.Close)
 	return f
+}
+
+func openSQLite(t *testing.T) *store.SQLite {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "feed.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func putFamily(t *testing.T, st *store.SQLite, family string) {
@@ -54,7 +66,7 @@ func revocationOf(t *testing.T, f *feed, jti, family string) store.Revocation {
 // known without a read.
 func TestFeedAnswersFromMemory(t *testing.T) {
 	ctx := context.Background()
-	st := &feedTestStore{SQLite: openLocStore(t).SQLite}
+	st := &feedTestStore{SQLite: openSQLite(t)}
 	putFamily(t, st.SQLite, "fam-live")
 	putFamily(t, st.SQLite, "fam-old")
 	if err := st.RevokeFamily(ctx, "fam-old", time.Now()); err != nil {
@@ -92,7 +104,7 @@ func TestFeedAnswersFromMemory(t *testing.T) {
 // reads it by itself within feedEvery.
 func TestFeedOtherNodesRevocations(t *testing.T) {
 	ctx := context.Background()
-	st := &feedTestStore{SQLite: openLocStore(t).SQLite}
+	st := &feedTestStore{SQLite: openSQLite(t)}
 	putFamily(t, st.SQLite, "fam-a")
 	putFamily(t, st.SQLite, "fam-b")
 	var configs atomic.Int64
@@ -105,7 +117,7 @@ func TestFeedOtherNodesRevocations(t *testing.T) {
 	if err := st.RevokeAccessToken(ctx, "jti-b", time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.SetParam(ctx, ParamAccessTokenForDevices, "explicit"); err != nil {
+	if err := st.SetParam(ctx, policy.ParamAccessTokenForDevices, "explicit"); err != nil {
 		t.Fatal(err)
 	}
 	// The follower (every feedEvery), not a sync of the test's own.
@@ -132,7 +144,7 @@ func TestFeedOtherNodesRevocations(t *testing.T) {
 // TestFeedMarkHoldsAtOnce: a revocation this node made holds before any
 // read of the feed.
 func TestFeedMarkHoldsAtOnce(t *testing.T) {
-	st := &feedTestStore{SQLite: openLocStore(t).SQLite}
+	st := &feedTestStore{SQLite: openSQLite(t)}
 	putFamily(t, st.SQLite, "fam-a")
 	f := startFeed(t, st, nil)
 	revocationOf(t, f, "jti-a", "fam-a")

@@ -1,4 +1,4 @@
-package core
+package oauth
 
 import (
 	"bytes"
@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/internal/store"
-	"github.com/edgeway/edgeway/mtls"
 )
 
 const formType = "application/x-www-form-urlencoded"
@@ -169,22 +170,26 @@ func FuzzTokenForm(f *testing.F) {
 	})
 }
 
-// dispatchServer is a core node on a fresh store and development PKI for
-// calling the token endpoint in-process (no sockets).
+// dispatchServer is an authorization server on a fresh store for
+// calling the token endpoint in-process (no sockets), configured as
+// core.Config's defaults configure it.
 func dispatchServer(tb testing.TB, dir string) *Server {
 	tb.Helper()
 	ctx := context.Background()
-	pki, err := mtls.InitDevPKI(mtls.DevPKIOptions{Dir: filepath.Join(dir, "pki")})
-	if err != nil {
-		tb.Fatal(err)
-	}
 	st, err := store.Open(ctx, filepath.Join(dir, "core.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
-	cfg := Config{Node: "fuzz", DataDir: dir, TLS: TLSConfig{Cert: pki.CoreCert, Key: pki.CoreKey, TomcatTrust: pki.TomcatTrust}}
-	s, err := New(ctx, cfg, st, slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	edges, err := admission.New(st, st, nil, time.Now, log)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	grace := DefaultRefreshGrace
+	cfg := Config{Issuer: "https://fuzz:8443", Audience: "urn:edgeway:sip", AccessTokenTTL: time.Hour, RefreshTokenTTL: 60 * 24 * time.Hour,
+		RefreshGrace: &grace, ActivationCodeTTL: 168 * time.Hour, MaxWrongGuesses: 10, GuessWindow: time.Hour}
+	s, err := New(ctx, cfg, st, edges, log, time.Now)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -223,7 +228,7 @@ func checkDispatch(t *testing.T, s *Server, method, contentType string, body []b
 		}
 	}
 	w := httptest.NewRecorder()
-	s.handleToken(w, r)
+	s.HandleToken(w, r)
 	res := w.Result()
 	if ct := res.Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("Content-Type %q (status %d)", ct, res.StatusCode)

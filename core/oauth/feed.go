@@ -1,4 +1,4 @@
-package core
+package oauth
 
 import (
 	"context"
@@ -228,12 +228,12 @@ func (f *feed) mark(kind, key string) {
 	}
 }
 
-// noteRevoked makes a revocation just written through this node hold on
+// NoteRevoked makes a revocation just written through this node hold on
 // this node at once: the token or family named (kind, key) is marked, and
 // the feed is read up to now (a device's families are known only from
 // it). An error means the revocation is durable but may not hold here
 // until the next read of the feed.
-func (s *Server) noteRevoked(ctx context.Context, kind, key string) error {
+func (s *Server) NoteRevoked(ctx context.Context, kind, key string) error {
 	if s.feed == nil {
 		return nil // not serving: every check reads the store
 	}

@@ -1,4 +1,4 @@
-package core
+package oauth
 
 import (
 	"context"
@@ -63,27 +63,27 @@ type TokenResponse struct {
 	Device           string `json:"device"`
 }
 
-// peer describes who is calling the HTTPS API.
-type peer struct {
-	mra    bool   // through an admitted edge (S-12)
-	edge   string // the Expressway-C name matched
-	entry  store.ExpresswayEntry
-	source string // the client's IP: the phone's, as the edge reports it, for MRA
+// Peer describes who is calling the HTTPS API.
+type Peer struct {
+	MRA    bool   // through an admitted edge (S-12)
+	Edge   string // the Expressway-C name matched
+	Entry  store.ExpresswayEntry
+	Source string // the client's IP: the phone's, as the edge reports it, for MRA
 }
 
-// peerOf tells MRA traffic from on-premises traffic by the connection, never
+// PeerOf tells MRA traffic from on-premises traffic by the connection, never
 // by anything the client wrote: a client certificate on the core's HTTPS
 // port was admitted in the handshake as an Expressway-C (S-11, S-12), so the
 // request came through an edge. If the edge's entry has since been deleted
 // the request is refused; it is never treated as on-premises (S-18).
-func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
-	p := peer{}
-	p.source, _, _ = net.SplitHostPort(r.RemoteAddr)
+func (s *Server) PeerOf(r *http.Request) (Peer, *OAuthError) {
+	p := Peer{}
+	p.Source, _, _ = net.SplitHostPort(r.RemoteAddr)
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return p, nil
 	}
-	p.mra = true
-	entry, name, err := s.gate.Entry(r.Context(), r.TLS.PeerCertificates[0])
+	p.MRA = true
+	entry, name, err := s.edges.Entry(r.Context(), r.TLS.PeerCertificates[0])
 	switch {
 	case errors.Is(err, admission.ErrEdgeNotConfigured):
 		return p, oauthErr(http.StatusForbidden, "unauthorized_client", "S-12: this edge is no longer a configured Expressway-C")
@@ -91,9 +91,9 @@ func (s *Server) peerOf(r *http.Request) (peer, *OAuthError) {
 		s.log.Error("checking edge certificate", "err", err)
 		return p, &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "try again", RetryAfter: time.Second}
 	}
-	p.edge, p.entry = name, entry
+	p.Edge, p.Entry = name, entry
 	if ip := net.ParseIP(strings.TrimSpace(r.Header.Get(ClientAddressHeader))); ip != nil {
-		p.source = ip.String()
+		p.Source = ip.String()
 	}
 	return p, nil
 }
@@ -129,15 +129,15 @@ func parseForm(w http.ResponseWriter, r *http.Request) *OAuthError {
 	return nil
 }
 
-// handleToken is POST /oauth2/token.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+// HandleToken is POST /oauth2/token.
+func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) {
 	if e := parseForm(w, r); e != nil {
-		writeOAuthError(w, e)
+		WriteError(w, e)
 		return
 	}
-	p, perr := s.peerOf(r)
+	p, perr := s.PeerOf(r)
 	if perr != nil {
-		writeOAuthError(w, perr)
+		WriteError(w, perr)
 		return
 	}
 	var (
@@ -159,27 +159,27 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var oe *OAuthError
 		if errors.As(err, &oe) {
-			s.log.Info("token refused", "grant", r.PostForm.Get("grant_type"), "mra", p.mra, "source", p.source, "error", oe.Code, "why", oe.Description)
+			s.log.Info("token refused", "grant", r.PostForm.Get("grant_type"), "mra", p.MRA, "source", p.Source, "error", oe.Code, "why", oe.Description)
 		} else {
 			s.log.Error("token endpoint", "grant", r.PostForm.Get("grant_type"), "err", err)
 			oe = &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "internal error; try again", RetryAfter: time.Second}
 		}
-		writeOAuthError(w, oe)
+		WriteError(w, oe)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
 }
 
-func (s *Server) grantActivation(ctx context.Context, p peer, device, code, domain string) (*TokenResponse, error) {
+func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, domain string) (*TokenResponse, error) {
 	if device == "" || code == "" {
 		return nil, oauthErr(400, "invalid_request", "device and activation_code are required")
 	}
 	// Every refusal below counts against the source and the device, so
 	// neither codes nor device names can be probed faster than the throttle
 	// allows.
-	a, err := s.codes.Attempt(p.source, device)
+	a, err := s.codes.Attempt(p.Source, device)
 	if err != nil {
-		if te := throttled(err); te != nil {
+		if te := Throttled(err); te != nil {
 			return nil, te
 		}
 		return nil, err
@@ -196,7 +196,7 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code, doma
 	} else if err != nil {
 		return nil, err
 	}
-	if p.mra {
+	if p.MRA {
 		if err := s.checkMRADomain(dev, p, domain); err != nil {
 			a.Fail()
 			return nil, err
@@ -214,8 +214,8 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code, doma
 			// device name can do this on purpose; the administrator
 			// re-issues the code.
 			s.log.Warn("activation code locked after too many wrong guesses; issue a new one",
-				"device", ge.Device, "wrong_guesses", ge.Failures, "window", s.cfg.ActivationGuesses.Window,
-				"mra", p.mra, "edge", p.edge, "source", p.source)
+				"device", ge.Device, "wrong_guesses", ge.Failures, "window", s.cfg.GuessWindow,
+				"mra", p.MRA, "edge", p.Edge, "source", p.Source)
 		}
 		switch {
 		case errors.Is(err, activation.ErrLocked):
@@ -233,15 +233,15 @@ func (s *Server) grantActivation(ctx context.Context, p peer, device, code, doma
 		}
 		return nil, err
 	}
-	s.log.Info("activation code redeemed", "device", dev.Name, "mra", p.mra, "edge", p.edge, "source", p.source)
-	return s.startFamily(ctx, dev, "", token.GrantActivationCode, p.mra)
+	s.log.Info("activation code redeemed", "device", dev.Name, "mra", p.MRA, "edge", p.Edge, "source", p.Source)
+	return s.startFamily(ctx, dev, "", token.GrantActivationCode, p.MRA)
 }
 
 // checkMRADomain enforces S-17 for activation through an edge: the device
 // allows activation via MRA, the phone names the device's Activation Code
 // MRA Service Domain, and the edge's Expressway-C entry serves that domain
 // (S-12: an Expressway-C in another domain needs the domain added).
-func (s *Server) checkMRADomain(dev store.Device, p peer, domain string) *OAuthError {
+func (s *Server) checkMRADomain(dev store.Device, p Peer, domain string) *OAuthError {
 	if !dev.AllowMRA {
 		return oauthErr(400, "unauthorized_client", "S-17: device %s does not allow activation code via MRA", dev.Name)
 	}
@@ -253,18 +253,20 @@ func (s *Server) checkMRADomain(dev store.Device, p peer, domain string) *OAuthE
 	if got != want {
 		return oauthErr(400, "unauthorized_client", "S-17: device %s onboards via MRA in service domain %s, not %q", dev.Name, want, got)
 	}
-	if len(p.entry.Domains) == 0 {
+	if len(p.Entry.Domains) == 0 {
 		return nil // an entry without extra domains serves the cluster's own
 	}
-	for _, d := range p.entry.Domains {
+	for _, d := range p.Entry.Domains {
 		if strings.EqualFold(strings.TrimSuffix(d, "."), want) {
 			return nil
 		}
 	}
-	return oauthErr(400, "unauthorized_client", "S-12: Expressway-C %s does not serve domain %s; add the domain to its entry", p.edge, want)
+	return oauthErr(400, "unauthorized_client", "S-12: Expressway-C %s does not serve domain %s; add the domain to its entry", p.Edge, want)
 }
 
-func throttled(err error) *OAuthError {
+// Throttled is the RFC 6749 §5.2 answer (slow_down, with Retry-After) to a
+// throttle refusal, nil for any other error.
+func Throttled(err error) *OAuthError {
 	var te *throttle.Error
 	if errors.As(err, &te) {
 		return &OAuthError{Status: http.StatusTooManyRequests, Code: "slow_down",
@@ -274,8 +276,8 @@ func throttled(err error) *OAuthError {
 }
 
 // grantPassword serves on-premises soft clients only (S-18).
-func (s *Server) grantPassword(ctx context.Context, p peer, username, password, device string) (*TokenResponse, error) {
-	if p.mra {
+func (s *Server) grantPassword(ctx context.Context, p Peer, username, password, device string) (*TokenResponse, error) {
+	if p.MRA {
 		return nil, oauthErr(400, "unauthorized_client", "S-18: username/password login is not allowed over Mobile and Remote Access; onboard with an activation code")
 	}
 	if username == "" || password == "" {
@@ -283,9 +285,9 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 	}
 	// Wrong passwords count against the source and the username, like wrong
 	// activation codes.
-	a, err := s.logins.Begin(p.source, username)
+	a, err := s.logins.Begin(p.Source, username)
 	if err != nil {
-		if te := throttled(err); te != nil {
+		if te := Throttled(err); te != nil {
 			return nil, te
 		}
 		return nil, err
@@ -306,7 +308,7 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 	}
 	hash := u.PasswordHash
 	if hash == "" {
-		hash = dummyHash() // same cost whether or not the user exists
+		hash = DummyHash() // same cost whether or not the user exists
 	}
 	if perr := passwd.Check(hash, password); perr != nil || uerr != nil {
 		a.Fail()
@@ -342,13 +344,13 @@ func (s *Server) grantPassword(ctx context.Context, p peer, username, password, 
 	return s.startFamily(ctx, dev, username, token.GrantPassword, false)
 }
 
-// dummyHash is checked against for unknown users, computed on first use.
-var dummyHash = sync.OnceValue(func() string {
+// DummyHash is checked against for unknown users, computed on first use.
+var DummyHash = sync.OnceValue(func() string {
 	h, _ := passwd.Hash("edgeway-dummy-password")
 	return h
 })
 
-func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenResponse, error) {
+func (s *Server) grantRefresh(ctx context.Context, p Peer, raw string) (*TokenResponse, error) {
 	if !strings.HasPrefix(raw, refreshPrefix) {
 		return nil, oauthErr(400, "invalid_grant", "refresh token is not valid")
 	}
@@ -364,7 +366,7 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 		if err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
 		}
-		mra := p.mra || old.MRA
+		mra := p.MRA || old.MRA
 		next, nextRaw, err := s.newRefresh(old.Family, dev.Name, old.Username, old.Origin, mra, now)
 		if err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
@@ -372,7 +374,7 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 		if res, err = s.signAccess(dev, old.Username, token.GrantRefresh, old.Origin, old.Family, mra, now); err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
 		}
-		res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.refreshTTL()/time.Second)
+		res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.ttl.Refresh()/time.Second)
 		if grace <= 0 {
 			return next, store.Grace{}, nil
 		}
@@ -397,10 +399,10 @@ func (s *Server) grantRefresh(ctx context.Context, p peer, raw string) (*TokenRe
 		if rerr := s.st.RevokeFamily(ctx, old.Family, now); rerr != nil {
 			return nil, rerr
 		}
-		if rerr := s.noteRevoked(ctx, store.ChangeFamily, old.Family); rerr != nil {
+		if rerr := s.NoteRevoked(ctx, store.ChangeFamily, old.Family); rerr != nil {
 			s.log.Error("reading back a family revocation", "err", rerr)
 		}
-		s.log.Warn("refresh token replayed: family revoked", "family", old.Family, "device", old.Device, "source", p.source)
+		s.log.Warn("refresh token replayed: family revoked", "family", old.Family, "device", old.Device, "source", p.Source)
 		return nil, oauthErr(400, "invalid_grant", "refresh token was already used; every token of this grant is now revoked")
 	case errors.Is(err, store.ErrRevoked):
 		return nil, oauthErr(400, "invalid_grant", "refresh token has been revoked")
@@ -422,7 +424,7 @@ func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin
 	if err != nil {
 		return nil, err
 	}
-	withRefresh, err := policy.ParamIs(ctx, s.st, ParamRefreshLoginFlow, "enabled", "disabled")
+	withRefresh, err := policy.ParamIs(ctx, s.st, policy.ParamRefreshLoginFlow, "enabled", "disabled")
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +450,7 @@ func (s *Server) issue(ctx context.Context, dev store.Device, user, grant, origi
 	if err != nil {
 		return nil, err
 	}
-	res.RefreshToken, res.RefreshExpiresIn = raw, int(s.refreshTTL()/time.Second)
+	res.RefreshToken, res.RefreshExpiresIn = raw, int(s.ttl.Refresh()/time.Second)
 	return res, nil
 }
 
@@ -461,7 +463,7 @@ func (s *Server) newRefresh(family, device, user, origin string, mra bool, now t
 	}
 	raw := refreshPrefix + base64.RawURLEncoding.EncodeToString(b)
 	return store.RefreshToken{Hash: hashRefresh(raw), Family: family, Device: device, Username: user, Origin: origin, MRA: mra,
-		IssuedAt: now, ExpiresAt: now.Add(s.refreshTTL())}, raw, nil
+		IssuedAt: now, ExpiresAt: now.Add(s.ttl.Refresh())}, raw, nil
 }
 
 // signAccess signs an access token for dev.
@@ -474,7 +476,7 @@ func (s *Server) signAccess(dev store.Device, user, grant, origin, family string
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer: s.cfg.Issuer, Audience: jwt.ClaimStrings{s.cfg.Audience}, Subject: dev.Name,
 			ID: hex.EncodeToString(jti), IssuedAt: jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.accessTTL())),
+			ExpiresAt: jwt.NewNumericDate(now.Add(s.ttl.Access())),
 		},
 		Grant: grant, Origin: origin, Family: family, MRA: mra, User: user,
 	}
@@ -482,7 +484,7 @@ func (s *Server) signAccess(dev store.Device, user, grant, origin, family string
 	if err != nil {
 		return nil, err
 	}
-	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.accessTTL() / time.Second), Device: dev.Name}, nil
+	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.ttl.Access() / time.Second), Device: dev.Name}, nil
 }
 
 func hashRefresh(raw string) []byte {
@@ -490,16 +492,16 @@ func hashRefresh(raw string) []byte {
 	return sum[:]
 }
 
-// handleRevoke is POST /oauth2/revoke (RFC 7009). It answers 200 whether
+// HandleRevoke is POST /oauth2/revoke (RFC 7009). It answers 200 whether
 // or not the token was known (§2.2).
-func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
+func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) {
 	if e := parseForm(w, r); e != nil {
-		writeOAuthError(w, e)
+		WriteError(w, e)
 		return
 	}
 	raw := r.PostForm.Get("token")
 	if raw == "" {
-		writeOAuthError(w, oauthErr(400, "invalid_request", "token is required"))
+		WriteError(w, oauthErr(400, "invalid_request", "token is required"))
 		return
 	}
 	ctx := r.Context()
@@ -512,27 +514,27 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		case t.Family != "" && (err == nil || errors.Is(err, store.ErrAlreadyUsed) || errors.Is(err, store.ErrExpired)):
 			if err := s.st.RevokeFamily(ctx, t.Family, now); err != nil {
 				s.log.Error("revoking refresh family", "err", err)
-				writeOAuthError(w, unavailable)
+				WriteError(w, unavailable)
 				return
 			}
 			s.log.Info("refresh family revoked", "family", t.Family, "device", t.Device)
-			if err := s.noteRevoked(ctx, store.ChangeFamily, t.Family); err != nil {
+			if err := s.NoteRevoked(ctx, store.ChangeFamily, t.Family); err != nil {
 				s.log.Error("reading back a family revocation", "err", err)
 			}
 		case err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrRevoked):
 			// Not an answer about the token: the revocation did not happen.
 			s.log.Error("revoking refresh token", "err", err)
-			writeOAuthError(w, unavailable)
+			WriteError(w, unavailable)
 			return
 		}
-	} else if c, err := s.ver.Verify(ctx, raw); err == nil {
+	} else if c, err := s.keys.Verify(ctx, raw); err == nil {
 		if err := s.st.RevokeAccessToken(ctx, c.ID, c.ExpiresAt.Time); err != nil {
 			s.log.Error("revoking access token", "err", err)
-			writeOAuthError(w, unavailable)
+			WriteError(w, unavailable)
 			return
 		}
 		s.log.Info("access token revoked", "device", c.Subject, "jti", c.ID)
-		if err := s.noteRevoked(ctx, store.ChangeToken, c.ID); err != nil {
+		if err := s.NoteRevoked(ctx, store.ChangeToken, c.ID); err != nil {
 			s.log.Error("reading back an access token revocation", "err", err)
 		}
 	}
@@ -540,7 +542,8 @@ func (s *Server) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+// HandleJWKS is GET /.well-known/jwks.json.
+func (s *Server) HandleJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "max-age=300")
 	_ = json.NewEncoder(w).Encode(s.keys.JWKS())
