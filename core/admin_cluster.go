@@ -296,8 +296,8 @@ func (s *Server) apiServiceRestart(w http.ResponseWriter, r *http.Request) {
 	s.sipOAuthMode.Store(on)
 	// The SIP service restarts; its listeners (and so its ports) stay.
 	phonePort, mraPort := 0, 0
-	if s.phoneReg != nil && s.mraReg != nil {
-		phonePort, mraPort = s.phoneReg.port, s.mraReg.port
+	if s.phone != nil && s.mra != nil {
+		phonePort, mraPort = s.phone.Number(), s.mra.Number()
 	}
 	if err := s.registerNode(r.Context(), on, phonePort, mraPort); err != nil {
 		apiError(w, 500, err)
@@ -554,7 +554,7 @@ func validDeviceName(n string) bool {
 // another node of the cluster accepted leave the store here and that
 // node's memory when they expire or the device registers again.
 func (s *Server) dropDeviceBindings(ctx context.Context, device string) ([]store.Registration, error) {
-	out, err := s.loc.dropDevice(ctx, device)
+	out, err := s.loc.DropDevice(ctx, device)
 	if err != nil {
 		return out, err
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/edgeway/edgeway/core/lookups"
 	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
+	"github.com/edgeway/edgeway/core/proxy"
+	"github.com/edgeway/edgeway/core/registrar"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
@@ -34,7 +36,7 @@ type Server struct {
 	look *lookups.Cache // cached reads for the per-REGISTER path (lookups.go)
 	// loc is the location service (location.go), set by Serve: the
 	// bindings in memory, written to the store by group commit.
-	loc *location
+	loc *registrar.Location
 	log *slog.Logger
 	now func() time.Time
 	// auth is the OAuth authorization server (core/oauth): grants, keys,
@@ -48,10 +50,10 @@ type Server struct {
 	// connections.
 	gate *admission.Gate
 
-	// phoneReg and mraReg are the two SIP listeners' registrars, set by
-	// Serve; calls crosses between them.
-	phoneReg, mraReg *registrar
-	calls            callTable
+	// phone and mra are the two SIP listeners (core/registrar), set by
+	// Serve; the proxy (core/proxy) routes calls across them.
+	phone, mra *registrar.Port
+	proxy      atomic.Pointer[proxy.Proxy]
 	// sipGuard validates every SIP request and recovers handler panics on
 	// both SIP ports (RFC 3261 §8.2, §16.3); built in New, so its
 	// counters can be read at any time.
@@ -159,7 +161,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	if err := s.registerNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
 		return err
 	}
-	if s.loc, err = newLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
+	if s.loc, err = registrar.NewLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
 		return err
 	}
 	defer s.loc.Close()
@@ -214,20 +216,12 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	mraOpts.OnAccept = s.gate.Admitted
 	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.gate.Admit), mraOpts)
 
-	phoneSIP, err := s.newRegistrar(false)
+	phoneSIP, mraSIP, err := s.newSIP(portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String()))
 	if err != nil {
 		return err
 	}
-	mraSIP, err := s.newRegistrar(true)
-	if err != nil {
-		phoneSIP.Close()
-		return err
-	}
-	phoneSIP.port, mraSIP.port = portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())
-	s.phoneReg, s.mraReg = phoneSIP, mraSIP
-	s.phoneInFlight.Store(phoneSIP.inflight)
-	s.gate.Attach(func(remote string) bool { return sipx.HasConnection(mraSIP.ua, remote) })
-	s.calls.m = make(map[string]*dialog)
+	s.phoneInFlight.Store(phoneSIP.InFlight())
+	s.gate.Attach(mraSIP.HasConnection)
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)
 	cs := httpx.NewServer(s.configHandler(), s.log)
@@ -247,8 +241,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return serveSIP(gctx, phoneSIP, phoneLn) })
-	g.Go(func() error { return serveSIP(gctx, mraSIP, mraLn) })
+	g.Go(func() error { return phoneSIP.Serve(gctx, phoneLn) })
+	g.Go(func() error { return mraSIP.Serve(gctx, mraLn) })
 	g.Go(func() error { s.purgeLoop(gctx); return nil })
 	g.Go(func() error { s.sweepLoop(gctx); return nil })
 	g.Go(func() error {
@@ -270,6 +264,54 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	return err
 }
 
+// newSIP builds the two SIP listeners (S-11) with their handlers: the
+// registrar's REGISTER and the proxy's calls, on the location service.
+func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err error) {
+	pc := registrar.PortConfig{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, Issuer: s.cfg.Issuer, AdvertisedHost: s.cfg.AdvertisedHost,
+		IdleTimeout: s.cfg.SIPIdleTimeout, MaxInFlight: s.cfg.SIPMaxInFlight}
+	if phone, err = registrar.NewPort(pc, s.sipGuard, s.log); err != nil {
+		return nil, nil, err
+	}
+	pc.MRA = true
+	if mra, err = registrar.NewPort(pc, s.sipGuard, s.log); err != nil {
+		phone.Close()
+		return nil, nil, err
+	}
+	phone.SetNumber(phonePort)
+	mra.SetNumber(mraPort)
+	mode := s.sipOAuthMode.Load
+	reg := registrar.New(registrar.Config{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, MaxRegisterExpires: s.cfg.MaxRegisterExpires},
+		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now})
+	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost},
+		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Now: s.now}, phone, mra)
+	for _, p := range []*registrar.Port{phone, mra} {
+		ack, options, call := x.Handlers(p)
+		p.Handle(registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call})
+	}
+	s.phone, s.mra = phone, mra
+	s.proxy.Store(x)
+	return phone, mra, nil
+}
+
+// Calls is the number of dialogs this node is routing (tests, metrics).
+func (s *Server) Calls() int {
+	if x := s.proxy.Load(); x != nil {
+		return x.Calls()
+	}
+	return 0
+}
+
+// SIPRefused is the number of requests this node answered 400 for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPRefused() uint64 { return s.sipGuard.Refused() }
+
+// SIPDropped is the number of ACKs and responses this node dropped for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPDropped() uint64 { return s.sipGuard.Dropped() }
+
+// SIPPanics is the number of SIP handler panics this node recovered from.
+func (s *Server) SIPPanics() uint64 { return s.sipGuard.Panics() }
+
 func (s *Server) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -278,7 +320,7 @@ func (s *Server) purgeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.expireCalls(s.now())
+			s.proxy.Load().ExpireCalls(s.now())
 			if err := s.st.Purge(ctx, s.now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("purge", "err", err)
 			}

@@ -1,4 +1,4 @@
-package core
+package registrar
 
 import (
 	"context"
@@ -201,8 +201,8 @@ func TestLocationConcurrent(t *testing.T) {
 				b := binding(hot, "<sip:hot>", uint32(i*workers+w+1), locT0.Add(time.Hour))
 				b.CallID = "hot-call"
 				if _, err := put(l, b); err != nil {
-					var re *regError
-					if !errors.As(err, &re) || re.status != 500 {
+					var re *Refusal
+					if !errors.As(err, &re) || re.Status != 500 {
 						t.Error(err)
 					}
 					refused.Add(1)
@@ -275,8 +275,8 @@ func TestLocationCSeqOrder(t *testing.T) {
 	for _, cseq := range []uint32{5, 4} {
 		late := b
 		late.CSeq, late.ExpiresAt = cseq, locT0.Add(2*time.Hour)
-		var re *regError
-		if _, err := put(l, late); !errors.As(err, &re) || re.status != 500 {
+		var re *Refusal
+		if _, err := put(l, late); !errors.As(err, &re) || re.Status != 500 {
 			t.Fatalf("CSeq %d after 5: err %v, want a 500 refusal", cseq, err)
 		}
 	}
