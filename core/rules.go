@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
+	"net/url"
 
+	"github.com/edgeway/edgeway/core/configfile"
 	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/httpx"
@@ -37,6 +39,24 @@ var (
 	ErrOAuthWithTFTPEncrypted = policy.ErrOAuthWithTFTPEncrypted
 )
 
+// Trust store names (S-8, S-11).
+const (
+	TrustTomcat    = policy.TrustTomcat
+	TrustPhoneEdge = policy.TrustPhoneEdge
+)
+
+// Node roles (S-13).
+const (
+	RolePublisher  = policy.RolePublisher
+	RoleSubscriber = policy.RoleSubscriber
+)
+
+// ErrPortRange is returned for a SIP port outside 1024-49151 (S-11).
+var ErrPortRange = policy.ErrPortRange
+
+// ValidatePort checks a SIP Phone OAuth or MRA port (S-11).
+func ValidatePort(name string, p int) error { return policy.ValidatePort(name, p) }
+
 // OAuthCapable reports whether a device model may use SIP OAuth (S-5).
 func OAuthCapable(model string) bool { return policy.OAuthCapable(model) }
 
@@ -68,4 +88,26 @@ func randomBytes(n int) ([]byte, error) {
 		return nil, fmt.Errorf("random: %w", err)
 	}
 	return b, nil
+}
+
+// Config files (see core/configfile).
+const PhoneEdgeTrustFile = configfile.PhoneEdgeTrustFile
+
+// A device's config file and its parts (see core/configfile).
+type (
+	DeviceConfig         = configfile.DeviceConfig
+	DeviceConfigSecurity = configfile.DeviceConfigSecurity
+	DeviceConfigSIP      = configfile.DeviceConfigSIP
+	DeviceConfigLine     = configfile.DeviceConfigLine
+	DeviceConfigTURN     = configfile.DeviceConfigTURN
+)
+
+// ConfigFileDevice returns the device a config file path names
+// (/SEP0011223344AA.cnf.xml → SEP0011223344AA), or ok false.
+func ConfigFileDevice(path string) (device string, ok bool) { return configfile.ConfigFileDevice(path) }
+
+// ConfigRequestFile is the config port's path rule (S-2, S-16): the file a
+// request URL names, or ok false.
+func ConfigRequestFile(u *url.URL) (file, device string, ok bool) {
+	return configfile.ConfigRequestFile(u)
 }

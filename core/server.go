@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/core/admission"
+	"github.com/edgeway/edgeway/core/configfile"
 	"github.com/edgeway/edgeway/core/lookups"
 	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
@@ -224,7 +225,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.gate.Attach(mraSIP.HasConnection)
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)
-	cs := httpx.NewServer(s.configHandler(), s.log)
+	cs := httpx.NewServer(configfile.New(configfile.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, PhoneOAuthPort: s.cfg.PhoneOAuthPort, Issuer: s.cfg.Issuer},
+		s.auth, s.st, trustBundles{s}, s.log).Handler(), s.log)
 
 	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "config", ls.Config.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
 	g, gctx := errgroup.WithContext(ctx)

@@ -17,12 +17,6 @@ import (
 	"github.com/edgeway/edgeway/internal/store"
 )
 
-// Trust store names (S-8, S-11).
-const (
-	TrustTomcat    = "tomcat-trust"
-	TrustPhoneEdge = "phone-edge-trust"
-)
-
 // trustFile is the configured bundle of a trust store ("" if none).
 func (s *Server) trustFile(name string) (string, error) {
 	switch name {
@@ -57,6 +51,13 @@ func (s *Server) trustBundle(ctx context.Context, name string) ([]byte, error) {
 		buf.Write(c.PEM)
 	}
 	return buf.Bytes(), nil
+}
+
+// trustBundles hands the config server the trust bundles.
+type trustBundles struct{ s *Server }
+
+func (t trustBundles) Bundle(ctx context.Context, name string) ([]byte, error) {
+	return t.s.trustBundle(ctx, name)
 }
 
 // reloadTrust applies uploaded tomcat-trust certificates to the TLS

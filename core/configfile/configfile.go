@@ -1,10 +1,11 @@
-package core
+package configfile
 
 import (
 	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/core/oauth"
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -108,11 +110,55 @@ type DeviceConfigTURN struct {
 	Server  string `xml:"server,omitempty"`
 }
 
-// configHandler serves device configuration files on the config port
+// Config is what config-file serving needs of the core's configuration.
+type Config struct {
+	// SIPDomain is every line's domain, and the Bearer challenge's realm.
+	SIPDomain string
+	// AdvertisedHost and PhoneOAuthPort are the SIP server an on-premises
+	// phone registers with (S-11); Issuer is where it refreshes.
+	AdvertisedHost string
+	PhoneOAuthPort int
+	Issuer         string
+}
+
+// Auth is what the config server asks core/oauth: who is calling (an
+// admitted edge or on premises, S-12) and whether a token is valid (S-2,
+// R-2).
+type Auth interface {
+	PeerOf(r *http.Request) (oauth.Peer, *oauth.OAuthError)
+	CheckAccessToken(ctx context.Context, raw string) (*token.Claims, error)
+}
+
+// Store is what a config file is built from.
+type Store interface {
+	GetDevice(ctx context.Context, name string) (store.Device, error)
+	GetSecurityProfile(ctx context.Context, name string) (store.SecurityProfile, error)
+}
+
+// TrustBundles returns a trust store as a PEM bundle (core/admin.Trust).
+type TrustBundles interface {
+	Bundle(ctx context.Context, name string) ([]byte, error)
+}
+
+// Server serves device configuration files on the config port (6971).
+type Server struct {
+	cfg   Config
+	auth  Auth
+	st    Store
+	trust TrustBundles
+	log   *slog.Logger
+}
+
+// New builds the config server.
+func New(cfg Config, auth Auth, st Store, trust TrustBundles, log *slog.Logger) *Server {
+	return &Server{cfg: cfg, auth: auth, st: st, trust: trust, log: log}
+}
+
+// Handler serves device configuration files on the config port
 // (6971): GET /<device>.cnf.xml and GET /phone-edge-trust.pem, each only to
 // a bearer token of that device (S-2, S-4, S-16). Paths are matched
 // exactly, without cleaning: anything else is 404.
-func (s *Server) configHandler() http.Handler {
+func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, device, ok := ConfigRequestFile(r.URL)
 		if !ok {
@@ -231,7 +277,7 @@ func (s *Server) serveTrustFile(w http.ResponseWriter, r *http.Request) {
 			&configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "reading the device failed", internal: err})
 		return
 	}
-	bundle, err := s.trustBundle(ctx, TrustPhoneEdge)
+	bundle, err := s.trust.Bundle(ctx, policy.TrustPhoneEdge)
 	if err != nil {
 		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "reading Phone-Edge-Trust failed", internal: err})

@@ -1,4 +1,4 @@
-package core_test
+package configfile_test
 
 import (
 	"bufio"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edgeway/edgeway/core"
+	"github.com/edgeway/edgeway/core/configfile"
 )
 
 // configPathSeeds are request targets as a phone (or an attacker) sends
@@ -60,7 +60,7 @@ func checkConfigPath(t *testing.T, target string) (file string) {
 	if !ok {
 		return ""
 	}
-	file, device, ok := core.ConfigRequestFile(r.URL)
+	file, device, ok := configfile.ConfigRequestFile(r.URL)
 	if !ok {
 		if file != "" || device != "" {
 			t.Fatalf("refused %q but returned %q, %q", target, file, device)
@@ -102,7 +102,7 @@ func checkConfigPath(t *testing.T, target string) (file string) {
 				t.Fatalf("%q: device %q has %q", target, device, c)
 			}
 		}
-		if d, ok := core.ConfigFileDevice(p); !ok || d != device {
+		if d, ok := configfile.ConfigFileDevice(p); !ok || d != device {
 			t.Fatalf("%q: ConfigFileDevice disagrees: %q %v", target, d, ok)
 		}
 	default:
