@@ -1,15 +1,12 @@
 package core
 
 import (
-	"crypto/rand"
-	"fmt"
-	"net/http"
 	"net/url"
 
+	"github.com/edgeway/edgeway/core/admin"
 	"github.com/edgeway/edgeway/core/configfile"
 	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
-	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -78,19 +75,8 @@ const (
 	MaxRefreshGrace     = oauth.MaxRefreshGrace
 )
 
-// writeJSON writes v as JSON no cache may keep (httpx.WriteJSON).
-func writeJSON(w http.ResponseWriter, status int, v any) { httpx.WriteJSON(w, status, v) }
-
-// randomBytes is n bytes from crypto/rand.
-func randomBytes(n int) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return nil, fmt.Errorf("random: %w", err)
-	}
-	return b, nil
-}
-
-// Config files (see core/configfile).
+// PhoneEdgeTrustFile is the path of the Phone-Edge-Trust bundle (S-8) on
+// the config port (see core/configfile).
 const PhoneEdgeTrustFile = configfile.PhoneEdgeTrustFile
 
 // A device's config file and its parts (see core/configfile).
@@ -111,3 +97,36 @@ func ConfigFileDevice(path string) (device string, ok bool) { return configfile.
 func ConfigRequestFile(u *url.URL) (file, device string, ok bool) {
 	return configfile.ConfigRequestFile(u)
 }
+
+// The admin API's views, as the `edgeway admin` CLI decodes them (see
+// core/admin).
+type (
+	APITokenView        = admin.APITokenView
+	AuditView           = admin.AuditView
+	CodeView            = admin.CodeView
+	DeviceView          = admin.DeviceView
+	ExpresswayEntryView = admin.ExpresswayEntryView
+	FoundName           = admin.FoundName
+	IssuedCode          = admin.IssuedCode
+	ModeStatus          = admin.ModeStatus
+	NodeView            = admin.NodeView
+	ParamView           = admin.ParamView
+	ProfileView         = admin.ProfileView
+	RegistrationView    = admin.RegistrationView
+	TrustCertView       = admin.TrustCertView
+)
+
+// API token lifetimes (issue 9 item 13; see core/admin).
+const (
+	LoginTokenTTL     = admin.LoginTokenTTL
+	MaxLoginTokenTTL  = admin.MaxLoginTokenTTL
+	ScriptTokenTTL    = admin.ScriptTokenTTL
+	MaxScriptTokenTTL = admin.MaxScriptTokenTTL
+	BootstrapTokenTTL = admin.BootstrapTokenTTL
+)
+
+// Errors of `utils sipOAuth-mode` (see core/admin).
+var (
+	ErrNotPublisher     = admin.ErrNotPublisher
+	ErrNotExportAllowed = admin.ErrNotExportAllowed
+)

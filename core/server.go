@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/core/admin"
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/configfile"
 	"github.com/edgeway/edgeway/core/lookups"
@@ -40,6 +41,8 @@ type Server struct {
 	loc *registrar.Location
 	log *slog.Logger
 	now func() time.Time
+	// admin is the admin API (core/admin).
+	admin *admin.API
 	// auth is the OAuth authorization server (core/oauth): grants, keys,
 	// revocation and the access-token check.
 	auth *oauth.Server
@@ -111,7 +114,15 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
 	}
-	if err := s.ensureBootstrapToken(ctx); err != nil {
+	s.admin = admin.New(admin.Config{Node: cfg.Node, Role: cfg.Role, PhoneOAuthPort: cfg.PhoneOAuthPort, MRAPort: cfg.MRAPort,
+		HTTPSAddr: cfg.HTTPSAddr, ConfigAddr: cfg.ConfigAddr, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
+		AdminTokenFile: cfg.AdminTokenFile, Trust: admin.TrustFiles{TomcatTrust: cfg.TLS.TomcatTrust, PhoneEdgeTrust: cfg.TLS.PhoneEdgeTrust}},
+		st, admin.Deps{Auth: s.auth, Keys: s.auth.Keys(), Lifetimes: s.auth.Lifetimes(), Edges: s.gate, TLSTrust: s.trust,
+			DropBindings: func(ctx context.Context, device string) ([]store.Registration, error) {
+				return s.loc.DropDevice(ctx, device)
+			},
+			SetMode: s.sipOAuthMode.Store, Ports: s.listeningPorts, Purge: s.look.Purge, Now: s.now, Log: s.log})
+	if err := s.admin.EnsureBootstrapToken(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -159,7 +170,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	s.sipOAuthMode.Store(mode)
 	s.auth.Lifetimes().Reload(ctx)
-	if err := s.registerNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
+	if err := s.admin.RegisterNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
 		return err
 	}
 	if s.loc, err = registrar.NewLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
@@ -226,7 +237,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)
 	cs := httpx.NewServer(configfile.New(configfile.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, PhoneOAuthPort: s.cfg.PhoneOAuthPort, Issuer: s.cfg.Issuer},
-		s.auth, s.st, trustBundles{s}, s.log).Handler(), s.log)
+		s.auth, s.st, s.admin.Trust(), s.log).Handler(), s.log)
 
 	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "config", ls.Config.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
 	g, gctx := errgroup.WithContext(ctx)
@@ -313,6 +324,49 @@ func (s *Server) SIPDropped() uint64 { return s.sipGuard.Dropped() }
 
 // SIPPanics is the number of SIP handler panics this node recovered from.
 func (s *Server) SIPPanics() uint64 { return s.sipGuard.Panics() }
+
+// httpHandler routes the core's HTTPS port: OAuth endpoints for phones and
+// edges, the admin API for operators.
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
+	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
+	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
+	s.admin.Routes(mux)
+	return mux
+}
+
+// listeningPorts are the SIP ports this node serves, 0 before Serve.
+func (s *Server) listeningPorts() (phone, mra int) {
+	if s.phone != nil && s.mra != nil {
+		return s.phone.Number(), s.mra.Number()
+	}
+	return 0, 0
+}
+
+// AccessTTL is the access-token lifetime in force on this node.
+func (s *Server) AccessTTL() time.Duration { return s.auth.Lifetimes().Access() }
+
+// sweepLoop re-checks admitted edges and reloads uploaded trust every few
+// seconds, so changes made on any node of the cluster apply here too.
+func (s *Server) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.gate.Sweep(ctx)
+			s.auth.Keys().Reload(ctx)
+			s.auth.Lifetimes().Reload(ctx)
+			if err := s.admin.Trust().Reload(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reloading uploaded trust", "err", err)
+			}
+		}
+	}
+}
 
 func (s *Server) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(time.Minute)

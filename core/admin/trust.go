@@ -1,4 +1,4 @@
-package core
+package admin
 
 import (
 	"bytes"
@@ -14,24 +14,25 @@ import (
 	"os"
 	"time"
 
+	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
-// trustFile is the configured bundle of a trust store ("" if none).
-func (s *Server) trustFile(name string) (string, error) {
+// file is the configured bundle of a trust store ("" if none).
+func (s *Trust) file(name string) (string, error) {
 	switch name {
-	case TrustTomcat:
-		return s.cfg.TLS.TomcatTrust, nil
-	case TrustPhoneEdge:
-		return s.cfg.TLS.PhoneEdgeTrust, nil
+	case policy.TrustTomcat:
+		return s.files.TomcatTrust, nil
+	case policy.TrustPhoneEdge:
+		return s.files.PhoneEdgeTrust, nil
 	}
-	return "", fmt.Errorf("unknown trust store %q: want %s or %s", name, TrustTomcat, TrustPhoneEdge)
+	return "", fmt.Errorf("unknown trust store %q: want %s or %s", name, policy.TrustTomcat, policy.TrustPhoneEdge)
 }
 
-// trustBundle returns a trust store as a PEM bundle: the configured file's
+// Bundle returns a trust store as a PEM bundle: the configured file's
 // certificates followed by those uploaded through the admin API.
-func (s *Server) trustBundle(ctx context.Context, name string) ([]byte, error) {
-	path, err := s.trustFile(name)
+func (s *Trust) Bundle(ctx context.Context, name string) ([]byte, error) {
+	path, err := s.file(name)
 	if err != nil {
 		return nil, err
 	}
@@ -53,17 +54,10 @@ func (s *Server) trustBundle(ctx context.Context, name string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// trustBundles hands the config server the trust bundles.
-type trustBundles struct{ s *Server }
-
-func (t trustBundles) Bundle(ctx context.Context, name string) ([]byte, error) {
-	return t.s.trustBundle(ctx, name)
-}
-
-// reloadTrust applies uploaded tomcat-trust certificates to the TLS
+// Reload applies uploaded tomcat-trust certificates to the TLS
 // listeners (S-11: tomcat-trust must verify the Expressway-C certificate).
-func (s *Server) reloadTrust(ctx context.Context) error {
-	uploaded, err := s.st.ListTrustCerts(ctx, TrustTomcat)
+func (s *Trust) Reload(ctx context.Context) error {
+	uploaded, err := s.st.ListTrustCerts(ctx, policy.TrustTomcat)
 	if err != nil {
 		return err
 	}
@@ -119,10 +113,10 @@ func parsePEMCerts(b []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
-func (s *Server) apiTrustList(w http.ResponseWriter, r *http.Request) {
-	names := []string{TrustTomcat, TrustPhoneEdge}
+func (s *Trust) apiTrustList(w http.ResponseWriter, r *http.Request) {
+	names := []string{policy.TrustTomcat, policy.TrustPhoneEdge}
 	if q := r.URL.Query().Get("store"); q != "" {
-		if _, err := s.trustFile(q); err != nil {
+		if _, err := s.file(q); err != nil {
 			apiError(w, 400, err)
 			return
 		}
@@ -130,7 +124,7 @@ func (s *Server) apiTrustList(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []TrustCertView{}
 	for _, name := range names {
-		path, _ := s.trustFile(name)
+		path, _ := s.file(name)
 		if path != "" {
 			b, err := os.ReadFile(path)
 			if err != nil {
@@ -159,9 +153,9 @@ func (s *Server) apiTrustList(w http.ResponseWriter, r *http.Request) {
 
 // apiTrustUpload adds the PEM certificates in the body to a trust store:
 // phone-edge-trust (S-8) or tomcat-trust (S-11).
-func (s *Server) apiTrustUpload(w http.ResponseWriter, r *http.Request) {
+func (s *Trust) apiTrustUpload(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("store")
-	if _, err := s.trustFile(name); err != nil {
+	if _, err := s.file(name); err != nil {
 		apiError(w, 400, err)
 		return
 	}
@@ -190,16 +184,16 @@ func (s *Server) apiTrustUpload(w http.ResponseWriter, r *http.Request) {
 		s.audit(r, "trust.upload", "store=%s subject=%q fingerprint=%s", name, v.Subject, v.Fingerprint)
 		added = append(added, v)
 	}
-	if err := s.reloadTrust(r.Context()); err != nil {
+	if err := s.Reload(r.Context()); err != nil {
 		apiError(w, 500, err)
 		return
 	}
 	writeJSON(w, 201, added)
 }
 
-func (s *Server) apiTrustDelete(w http.ResponseWriter, r *http.Request) {
+func (s *Trust) apiTrustDelete(w http.ResponseWriter, r *http.Request) {
 	name, fp := r.PathValue("store"), r.PathValue("fingerprint")
-	if _, err := s.trustFile(name); err != nil {
+	if _, err := s.file(name); err != nil {
 		apiError(w, 400, err)
 		return
 	}
@@ -208,7 +202,7 @@ func (s *Server) apiTrustDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "trust.delete", "store=%s fingerprint=%s", name, fp)
-	if err := s.reloadTrust(r.Context()); err != nil {
+	if err := s.Reload(r.Context()); err != nil {
 		apiError(w, 500, err)
 		return
 	}

@@ -1,4 +1,4 @@
-package core
+package admin
 
 import (
 	"encoding/json"
@@ -14,36 +14,31 @@ import (
 	"github.com/edgeway/edgeway/mtls"
 )
 
-// httpHandler routes the core's HTTPS port: OAuth endpoints for phones and
-// edges, the admin API for operators.
-func (s *Server) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
-	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
-	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
-	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
-
+// Routes adds the admin API to mux: the password login
+// (POST /api/v1/auth/tokens, HTTP Basic) and everything under /api/ behind
+// a bearer API token.
+func (a *API) Routes(mux *http.ServeMux) {
+	inv := a.inv
 	api := http.NewServeMux()
-	api.HandleFunc("GET /api/v1/registrations", s.apiRegistrations)
-	api.HandleFunc("GET /api/v1/expressway", s.apiExpresswayList)
-	api.HandleFunc("GET /api/v1/expressway/find", s.apiExpresswayFind)
-	api.HandleFunc("POST /api/v1/expressway", s.apiExpresswayAdd)
-	api.HandleFunc("DELETE /api/v1/expressway/{id}", s.apiExpresswayDelete)
-	api.HandleFunc("POST /api/v1/activation", s.apiActivationIssue)
-	api.HandleFunc("POST /api/v1/activation/bulk", s.apiActivationBulk)
-	api.HandleFunc("GET /api/v1/activation", s.apiActivationList)
-	api.HandleFunc("DELETE /api/v1/activation/{id}", s.apiActivationRevoke)
-	api.HandleFunc("GET /api/v1/devices", s.apiDevices)
-	api.HandleFunc("POST /api/v1/keys/rotate", s.apiRotateKey)
-	api.HandleFunc("POST /api/v1/auth/tokens/new", s.apiTokensCreate)
-	api.HandleFunc("GET /api/v1/auth/tokens", s.apiTokensList)
-	api.HandleFunc("DELETE /api/v1/auth/tokens/{id}", s.apiTokensRevoke)
-	api.HandleFunc("PUT /api/v1/accounts/{username}", s.apiAccountSet)
-	api.HandleFunc("GET /api/v1/audit", s.apiAudit)
-	s.adminRoutes(api)
-	mux.HandleFunc("POST /api/v1/auth/tokens", s.handleLogin) // HTTP Basic, not a token
-	mux.Handle("/api/", s.requireAdmin(api))
-	return mux
+	api.HandleFunc("GET /api/v1/registrations", a.apiRegistrations)
+	api.HandleFunc("GET /api/v1/expressway", inv.apiExpresswayList)
+	api.HandleFunc("GET /api/v1/expressway/find", inv.apiExpresswayFind)
+	api.HandleFunc("POST /api/v1/expressway", inv.apiExpresswayAdd)
+	api.HandleFunc("DELETE /api/v1/expressway/{id}", inv.apiExpresswayDelete)
+	api.HandleFunc("POST /api/v1/activation", inv.apiActivationIssue)
+	api.HandleFunc("POST /api/v1/activation/bulk", inv.apiActivationBulk)
+	api.HandleFunc("GET /api/v1/activation", inv.apiActivationList)
+	api.HandleFunc("DELETE /api/v1/activation/{id}", inv.apiActivationRevoke)
+	api.HandleFunc("GET /api/v1/devices", inv.apiDevices)
+	api.HandleFunc("POST /api/v1/keys/rotate", a.apiRotateKey)
+	api.HandleFunc("POST /api/v1/auth/tokens/new", a.apiTokensCreate)
+	api.HandleFunc("GET /api/v1/auth/tokens", a.apiTokensList)
+	api.HandleFunc("DELETE /api/v1/auth/tokens/{id}", a.apiTokensRevoke)
+	api.HandleFunc("PUT /api/v1/accounts/{username}", a.apiAccountSet)
+	api.HandleFunc("GET /api/v1/audit", a.apiAudit)
+	a.adminRoutes(api)
+	mux.HandleFunc("POST /api/v1/auth/tokens", a.handleLogin) // HTTP Basic, not a token
+	mux.Handle("/api/", a.requireAdmin(api))
 }
 
 func apiError(w http.ResponseWriter, status int, err error) {
@@ -73,7 +68,7 @@ type RegistrationView struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-func (s *Server) apiRegistrations(w http.ResponseWriter, r *http.Request) {
+func (s *API) apiRegistrations(w http.ResponseWriter, r *http.Request) {
 	regs, err := s.st.Registrations(r.Context(), r.URL.Query().Get("aor"), s.now())
 	if err != nil {
 		apiError(w, 500, err)
@@ -107,13 +102,13 @@ type FoundName struct {
 	EntryID    int64     `json:"entry_id,omitempty"`
 }
 
-func (s *Server) apiExpresswayList(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiExpresswayList(w http.ResponseWriter, r *http.Request) {
 	writeList(w, r, s.st.ListExpressways, func(e store.ExpresswayEntry) ExpresswayEntryView {
 		return ExpresswayEntryView{ID: e.ID, Address: e.Address, Description: e.Description, Names: e.Names, Domains: e.Domains}
 	})
 }
 
-func (s *Server) apiExpresswayFind(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiExpresswayFind(w http.ResponseWriter, r *http.Request) {
 	names, err := s.st.ListReportedNames(r.Context())
 	if err != nil {
 		apiError(w, 500, err)
@@ -139,7 +134,7 @@ func (s *Server) apiExpresswayFind(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) apiExpresswayAdd(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiExpresswayAdd(w http.ResponseWriter, r *http.Request) {
 	var v ExpresswayEntryView
 	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
 		apiError(w, 400, fmt.Errorf("bad JSON: %w", err))
@@ -159,7 +154,7 @@ func (s *Server) apiExpresswayAdd(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 201, v)
 }
 
-func (s *Server) apiExpresswayDelete(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiExpresswayDelete(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		apiError(w, 400, fmt.Errorf("bad id %q", r.PathValue("id")))
@@ -182,7 +177,7 @@ type IssuedCode struct {
 	ExpiresAt      time.Time `json:"expires_at"`
 }
 
-func (s *Server) apiActivationIssue(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiActivationIssue(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Device string `json:"device"`
 	}
@@ -203,7 +198,7 @@ func (s *Server) apiActivationIssue(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 201, IssuedCode{Device: is.Device, ActivationCode: is.Code.String(), ID: is.ID, ExpiresAt: is.ExpiresAt})
 }
 
-func (s *Server) apiActivationBulk(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiActivationBulk(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Devices []string `json:"devices"`
 	}
@@ -251,7 +246,7 @@ type CodeView struct {
 	State     string     `json:"state"`               // valid, used, revoked, expired or locked
 }
 
-func (s *Server) apiActivationList(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiActivationList(w http.ResponseWriter, r *http.Request) {
 	codes, err := s.auth.Activation().List(r.Context(), r.URL.Query().Get("device"))
 	if err != nil {
 		apiError(w, 500, err)
@@ -278,7 +273,7 @@ func (s *Server) apiActivationList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) apiActivationRevoke(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiActivationRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if err := s.auth.Activation().Revoke(r.Context(), id); err != nil {
 		apiError(w, storeStatus(err), err)
@@ -288,15 +283,15 @@ func (s *Server) apiActivationRevoke(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiDevices(w http.ResponseWriter, r *http.Request) {
 	writeList(w, r, s.st.ListDevices, deviceView)
 }
 
 // apiRotateKey is POST /api/v1/keys/rotate; ?regen=true drops the old
 // keys at once (R-1).
-func (s *Server) apiRotateKey(w http.ResponseWriter, r *http.Request) {
+func (s *API) apiRotateKey(w http.ResponseWriter, r *http.Request) {
 	regen := r.URL.Query().Get("regen") == "true"
-	kid, err := s.RotateSigningKey(r.Context(), regen)
+	kid, err := s.keys.Rotate(r.Context(), regen)
 	if err != nil {
 		apiError(w, 500, err)
 		return

@@ -1,4 +1,4 @@
-package core
+package admin
 
 import (
 	"context"
@@ -76,7 +76,7 @@ func hashAPIToken(raw string) []byte {
 // newAPIToken creates and stores a token for owner, made by parent ("" for
 // a password login, login true, or the bootstrap file); the plaintext is
 // returned once.
-func (s *Server) newAPIToken(ctx context.Context, name, owner, parent string, login bool, expires time.Time) (string, store.APIToken, error) {
+func (s *API) newAPIToken(ctx context.Context, name, owner, parent string, login bool, expires time.Time) (string, store.APIToken, error) {
 	b, err := randomBytes(24)
 	if err != nil {
 		return "", store.APIToken{}, err
@@ -94,10 +94,10 @@ func (s *Server) newAPIToken(ctx context.Context, name, owner, parent string, lo
 	return raw, t, nil
 }
 
-// ensureBootstrapToken makes sure admin_token_file holds a token the store
+// EnsureBootstrapToken makes sure admin_token_file holds a token the store
 // accepts: it creates both on the first start, and re-registers a token
 // file an operator kept (or moved to a new node) if the store lacks it.
-func (s *Server) ensureBootstrapToken(ctx context.Context) error {
+func (s *API) EnsureBootstrapToken(ctx context.Context) error {
 	path := s.cfg.AdminTokenFile
 	b, err := os.ReadFile(path)
 	switch {
@@ -153,7 +153,7 @@ func (s *Server) ensureBootstrapToken(ctx context.Context) error {
 func bootstrapID(raw string) string { return "file-" + hex.EncodeToString(hashAPIToken(raw)[:6]) }
 
 // requireAdmin authenticates an admin API request by its bearer API token.
-func (s *Server) requireAdmin(next http.Handler) http.Handler {
+func (s *API) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		tok = strings.TrimSpace(tok)
@@ -184,7 +184,7 @@ func (s *Server) requireAdmin(next http.Handler) http.Handler {
 		ctx = context.WithValue(ctx, tokenKey{}, t)
 		if r.Method != http.MethodGet {
 			// A change here takes effect on this node's next REGISTER.
-			defer s.look.Purge()
+			defer s.purge()
 		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
@@ -205,8 +205,8 @@ func adminBodyError(w http.ResponseWriter, err error, limit int64) {
 }
 
 // audit records an administrative change: who, what, when.
-func (s *Server) audit(r *http.Request, action, format string, args ...any) {
-	err := s.st.Audit(r.Context(), store.AuditEntry{At: s.now(), Actor: actorOf(r.Context()), Action: action, Detail: fmt.Sprintf(format, args...)})
+func (s *auditor) audit(r *http.Request, action, format string, args ...any) {
+	err := s.records.Audit(r.Context(), store.AuditEntry{At: s.now(), Actor: actorOf(r.Context()), Action: action, Detail: fmt.Sprintf(format, args...)})
 	if err != nil {
 		s.log.Error("audit", "action", action, "err", err)
 	}
@@ -215,7 +215,7 @@ func (s *Server) audit(r *http.Request, action, format string, args ...any) {
 // handleLogin is POST /api/v1/auth/tokens with HTTP Basic credentials of an
 // admin account: it returns a new API token. Failures are throttled like
 // any password login.
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (s *API) handleLogin(w http.ResponseWriter, r *http.Request) {
 	user, pass, ok := r.BasicAuth()
 	if !ok || user == "" {
 		w.Header().Set("WWW-Authenticate", `Basic realm="edgeway-admin"`)
@@ -339,7 +339,7 @@ func parseTokenTTL(v string, def, max time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-func (s *Server) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
+func (s *API) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Name string `json:"name"`
 		TTL  string `json:"ttl"`
@@ -376,7 +376,7 @@ func (s *Server) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, v)
 }
 
-func (s *Server) apiTokensList(w http.ResponseWriter, r *http.Request) {
+func (s *API) apiTokensList(w http.ResponseWriter, r *http.Request) {
 	ts, err := s.st.ListAPITokens(r.Context())
 	if err != nil {
 		apiError(w, 500, err)
@@ -421,7 +421,7 @@ func mayRevoke(by store.APIToken, target string, all []store.APIToken) error {
 	return nil
 }
 
-func (s *Server) apiTokensRevoke(w http.ResponseWriter, r *http.Request) {
+func (s *API) apiTokensRevoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	by, _ := tokenOf(r.Context())
 	all, err := s.st.ListAPITokens(r.Context())
@@ -450,7 +450,7 @@ func (s *Server) apiTokensRevoke(w http.ResponseWriter, r *http.Request) {
 // password — only with a token from that account's own password login, so
 // a leaked token cannot take accounts over; the change revokes the
 // account's other tokens.
-func (s *Server) apiAccountSet(w http.ResponseWriter, r *http.Request) {
+func (s *API) apiAccountSet(w http.ResponseWriter, r *http.Request) {
 	user := r.PathValue("username")
 	if !validAccountName(user) {
 		apiError(w, 400, fmt.Errorf("account name %q: 1-64 letters, digits, '.', '-' or '_'", user))
@@ -525,7 +525,7 @@ type AuditView struct {
 	Detail string    `json:"detail"`
 }
 
-func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) {
+func (s *API) apiAudit(w http.ResponseWriter, r *http.Request) {
 	limit := 500
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

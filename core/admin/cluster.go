@@ -1,4 +1,4 @@
-package core
+package admin
 
 import (
 	"context"
@@ -18,26 +18,27 @@ import (
 // settings (S-11), the SIP OAuth mode and the CallManager service (S-7,
 // S-13, S-14), security profiles (S-5, S-15, S-16), devices (S-17, S-19),
 // trust stores (S-8, S-11) and Expressway-C entries (S-12).
-func (s *Server) adminRoutes(api *http.ServeMux) {
-	api.HandleFunc("GET /api/v1/params", s.apiParamsGet)
-	api.HandleFunc("PUT /api/v1/params/{name}", s.apiParamSet)
-	api.HandleFunc("GET /api/v1/nodes", s.apiNodes)
-	api.HandleFunc("PUT /api/v1/nodes/{name}", s.apiNodeSet)
-	api.HandleFunc("POST /api/v1/service/restart", s.apiServiceRestart)
-	api.HandleFunc("GET /api/v1/utils/sipoauth-mode", s.apiModeStatus)
-	api.HandleFunc("POST /api/v1/utils/sipoauth-mode", s.apiModeSet)
-	api.HandleFunc("GET /api/v1/profiles", s.apiProfiles)
-	api.HandleFunc("PUT /api/v1/profiles/{name}", s.apiProfileSet)
-	api.HandleFunc("DELETE /api/v1/profiles/{name}", s.apiProfileDelete)
-	api.HandleFunc("GET /api/v1/devices/{name}", s.apiDeviceGet)
-	api.HandleFunc("PUT /api/v1/devices/{name}", s.apiDeviceSet)
-	api.HandleFunc("DELETE /api/v1/devices/{name}", s.apiDeviceDelete)
-	api.HandleFunc("POST /api/v1/devices/{name}/reset", s.apiDeviceReset)
-	api.HandleFunc("POST /api/v1/devices/{name}/apply-config", s.apiDeviceReset)
-	api.HandleFunc("PUT /api/v1/expressway/{id}", s.apiExpresswayEdit)
-	api.HandleFunc("GET /api/v1/trust", s.apiTrustList)
-	api.HandleFunc("POST /api/v1/trust/{store}", s.apiTrustUpload)
-	api.HandleFunc("DELETE /api/v1/trust/{store}/{fingerprint}", s.apiTrustDelete)
+func (a *API) adminRoutes(api *http.ServeMux) {
+	c, inv, t := a.cluster, a.inv, a.trust
+	api.HandleFunc("GET /api/v1/params", c.apiParamsGet)
+	api.HandleFunc("PUT /api/v1/params/{name}", c.apiParamSet)
+	api.HandleFunc("GET /api/v1/nodes", c.apiNodes)
+	api.HandleFunc("PUT /api/v1/nodes/{name}", c.apiNodeSet)
+	api.HandleFunc("POST /api/v1/service/restart", c.apiServiceRestart)
+	api.HandleFunc("GET /api/v1/utils/sipoauth-mode", c.apiModeStatus)
+	api.HandleFunc("POST /api/v1/utils/sipoauth-mode", c.apiModeSet)
+	api.HandleFunc("GET /api/v1/profiles", inv.apiProfiles)
+	api.HandleFunc("PUT /api/v1/profiles/{name}", inv.apiProfileSet)
+	api.HandleFunc("DELETE /api/v1/profiles/{name}", inv.apiProfileDelete)
+	api.HandleFunc("GET /api/v1/devices/{name}", inv.apiDeviceGet)
+	api.HandleFunc("PUT /api/v1/devices/{name}", inv.apiDeviceSet)
+	api.HandleFunc("DELETE /api/v1/devices/{name}", inv.apiDeviceDelete)
+	api.HandleFunc("POST /api/v1/devices/{name}/reset", inv.apiDeviceReset)
+	api.HandleFunc("POST /api/v1/devices/{name}/apply-config", inv.apiDeviceReset)
+	api.HandleFunc("PUT /api/v1/expressway/{id}", inv.apiExpresswayEdit)
+	api.HandleFunc("GET /api/v1/trust", t.apiTrustList)
+	api.HandleFunc("POST /api/v1/trust/{store}", t.apiTrustUpload)
+	api.HandleFunc("DELETE /api/v1/trust/{store}/{fingerprint}", t.apiTrustDelete)
 }
 
 // --- enterprise parameters (S-9, S-10, S-13, S-7) ---
@@ -73,19 +74,16 @@ func duration(min time.Duration) func(string) error {
 	}
 }
 
-func (s *Server) paramSpecs() map[string]paramSpec {
+func (s *cluster) paramSpecs() map[string]paramSpec {
 	return map[string]paramSpec{
-		ParamRefreshLoginFlow:      {def: "disabled", check: oneOf("enabled", "disabled")},
-		ParamAccessTokenForDevices: {def: "implicit", check: oneOf("implicit", "explicit")},
-		ParamClusterSIPOAuthMode:   {def: "disabled", readOnly: "S-13: Cluster SIPOAuth Mode is read-only; use `utils sipOAuth-mode enable|disable` on the publisher"},
-		ParamExportControlled:      {def: "false", check: oneOf("true", "false")},
-		ParamAccessTokenTTL:        {def: s.cfg.AccessTokenTTL.String(), check: duration(time.Minute)},
-		ParamRefreshTokenTTL:       {def: s.cfg.RefreshTokenTTL.String(), check: duration(time.Hour)},
+		policy.ParamRefreshLoginFlow:      {def: "disabled", check: oneOf("enabled", "disabled")},
+		policy.ParamAccessTokenForDevices: {def: "implicit", check: oneOf("implicit", "explicit")},
+		policy.ParamClusterSIPOAuthMode:   {def: "disabled", readOnly: "S-13: Cluster SIPOAuth Mode is read-only; use `utils sipOAuth-mode enable|disable` on the publisher"},
+		policy.ParamExportControlled:      {def: "false", check: oneOf("true", "false")},
+		policy.ParamAccessTokenTTL:        {def: s.cfg.AccessTokenTTL.String(), check: duration(time.Minute)},
+		policy.ParamRefreshTokenTTL:       {def: s.cfg.RefreshTokenTTL.String(), check: duration(time.Hour)},
 	}
 }
-
-// AccessTTL is the access-token lifetime in force on this node.
-func (s *Server) AccessTTL() time.Duration { return s.auth.Lifetimes().Access() }
 
 // ParamView is one enterprise parameter.
 type ParamView struct {
@@ -95,7 +93,7 @@ type ParamView struct {
 	ReadOnly bool   `json:"read_only,omitempty"`
 }
 
-func (s *Server) apiParamsGet(w http.ResponseWriter, r *http.Request) {
+func (s *cluster) apiParamsGet(w http.ResponseWriter, r *http.Request) {
 	set, err := s.st.ListParams(r.Context())
 	if err != nil {
 		apiError(w, 500, err)
@@ -103,7 +101,7 @@ func (s *Server) apiParamsGet(w http.ResponseWriter, r *http.Request) {
 	}
 	specs := s.paramSpecs()
 	out := make([]ParamView, 0, len(specs))
-	for _, name := range []string{ParamRefreshLoginFlow, ParamAccessTokenForDevices, ParamAccessTokenTTL, ParamRefreshTokenTTL, ParamExportControlled, ParamClusterSIPOAuthMode} {
+	for _, name := range []string{policy.ParamRefreshLoginFlow, policy.ParamAccessTokenForDevices, policy.ParamAccessTokenTTL, policy.ParamRefreshTokenTTL, policy.ParamExportControlled, policy.ParamClusterSIPOAuthMode} {
 		sp := specs[name]
 		v, ok := set[name]
 		if !ok {
@@ -114,7 +112,7 @@ func (s *Server) apiParamsGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) apiParamSet(w http.ResponseWriter, r *http.Request) {
+func (s *cluster) apiParamSet(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	sp, ok := s.paramSpecs()[name]
 	if !ok {
@@ -141,15 +139,15 @@ func (s *Server) apiParamSet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit(r, "params.set", "%s=%s", name, body.Value)
-	s.auth.Lifetimes().Reload(r.Context())
+	s.ttl.Reload(r.Context())
 	writeJSON(w, 200, ParamView{Name: name, Value: body.Value, Default: sp.def})
 }
 
 // --- nodes, the CallManager service and SIP OAuth mode (S-11, S-13, S-14) ---
 
-// registerNode records this node in the cluster's store when its SIP
+// RegisterNode records this node in the cluster's store when its SIP
 // service starts: its role, its ports, the mode it now runs.
-func (s *Server) registerNode(ctx context.Context, mode bool, phonePort, mraPort int) error {
+func (s *cluster) RegisterNode(ctx context.Context, mode bool, phonePort, mraPort int) error {
 	n, err := s.st.GetNode(ctx, s.cfg.Node)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("core: node %s: %w", s.cfg.Node, err)
@@ -195,12 +193,12 @@ func nodeView(n store.Node, cluster string) NodeView {
 		PortsPending: n.ListeningMRAPort != 0 && (n.PhoneOAuthPort != n.ListeningPhoneOAuthPort || n.MRAPort != n.ListeningMRAPort)}
 }
 
-func (s *Server) nodeViews(ctx context.Context) ([]NodeView, string, error) {
+func (s *cluster) nodeViews(ctx context.Context) ([]NodeView, string, error) {
 	nodes, err := s.st.ListNodes(ctx)
 	if err != nil {
 		return nil, "", err
 	}
-	on, err := policy.ParamIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
+	on, err := policy.ParamIs(ctx, s.st, policy.ParamClusterSIPOAuthMode, "enabled", "disabled")
 	if err != nil {
 		return nil, "", err
 	}
@@ -212,7 +210,7 @@ func (s *Server) nodeViews(ctx context.Context) ([]NodeView, string, error) {
 	return out, cluster, nil
 }
 
-func (s *Server) apiNodes(w http.ResponseWriter, r *http.Request) {
+func (s *cluster) apiNodes(w http.ResponseWriter, r *http.Request) {
 	nodes, _, err := s.nodeViews(r.Context())
 	if err != nil {
 		apiError(w, 500, err)
@@ -224,7 +222,7 @@ func (s *Server) apiNodes(w http.ResponseWriter, r *http.Request) {
 // apiNodeSet sets a node's SIP Phone OAuth and MRA ports (S-11): each in
 // 1024-49151, different from each other and from the node's HTTPS and
 // config ports. Like the product, a node binds new ports when it restarts.
-func (s *Server) apiNodeSet(w http.ResponseWriter, r *http.Request) {
+func (s *cluster) apiNodeSet(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	n, err := s.st.GetNode(r.Context(), name)
 	if err != nil {
@@ -250,7 +248,7 @@ func (s *Server) apiNodeSet(w http.ResponseWriter, r *http.Request) {
 		name string
 		v    int
 	}{{"SIP Phone OAuth Port", n.PhoneOAuthPort}, {"SIP Mobile and Remote Access Port", n.MRAPort}} {
-		if err := ValidatePort(p.name, p.v); err != nil {
+		if err := policy.ValidatePort(p.name, p.v); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -279,7 +277,7 @@ func (s *Server) apiNodeSet(w http.ResponseWriter, r *http.Request) {
 // apiServiceRestart is `service restart callmanager` on this node: the
 // SIP service re-reads the cluster SIP OAuth mode, which takes effect now
 // (S-14).
-func (s *Server) apiServiceRestart(w http.ResponseWriter, r *http.Request) {
+func (s *cluster) apiServiceRestart(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Service string `json:"service"`
 	}
@@ -288,18 +286,15 @@ func (s *Server) apiServiceRestart(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 400, fmt.Errorf("unknown service %q: only callmanager (the SIP service) can be restarted", body.Service))
 		return
 	}
-	on, err := policy.ParamIs(r.Context(), s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
+	on, err := policy.ParamIs(r.Context(), s.st, policy.ParamClusterSIPOAuthMode, "enabled", "disabled")
 	if err != nil {
 		apiError(w, 503, err)
 		return
 	}
-	s.sipOAuthMode.Store(on)
+	s.setMode(on)
 	// The SIP service restarts; its listeners (and so its ports) stay.
-	phonePort, mraPort := 0, 0
-	if s.phone != nil && s.mra != nil {
-		phonePort, mraPort = s.phone.Number(), s.mra.Number()
-	}
-	if err := s.registerNode(r.Context(), on, phonePort, mraPort); err != nil {
+	phonePort, mraPort := s.ports()
+	if err := s.RegisterNode(r.Context(), on, phonePort, mraPort); err != nil {
 		apiError(w, 500, err)
 		return
 	}
@@ -315,7 +310,7 @@ type ModeStatus struct {
 	Message     string     `json:"message,omitempty"`
 }
 
-func (s *Server) apiModeStatus(w http.ResponseWriter, r *http.Request) {
+func (s *cluster) apiModeStatus(w http.ResponseWriter, r *http.Request) {
 	nodes, cluster, err := s.nodeViews(r.Context())
 	if err != nil {
 		apiError(w, 500, err)
@@ -344,7 +339,7 @@ var (
 )
 
 // apiModeSet is `utils sipOAuth-mode enable|disable` (S-13).
-func (s *Server) apiModeSet(w http.ResponseWriter, r *http.Request) {
+func (s *cluster) apiModeSet(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Action string `json:"action"`
 	}
@@ -352,12 +347,12 @@ func (s *Server) apiModeSet(w http.ResponseWriter, r *http.Request) {
 		apiError(w, 400, errors.New(`body must be {"action": "enable"} or {"action": "disable"}`))
 		return
 	}
-	if s.cfg.Role != RolePublisher {
+	if s.cfg.Role != policy.RolePublisher {
 		apiError(w, 409, ErrNotPublisher)
 		return
 	}
 	if body.Action == "enable" {
-		ok, err := policy.ParamIs(r.Context(), s.st, ParamExportControlled, "true", "false")
+		ok, err := policy.ParamIs(r.Context(), s.st, policy.ParamExportControlled, "true", "false")
 		if err != nil {
 			apiError(w, 503, err)
 			return
@@ -368,7 +363,7 @@ func (s *Server) apiModeSet(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	mode := modeWord(body.Action == "enable")
-	if err := s.st.SetParam(r.Context(), ParamClusterSIPOAuthMode, mode); err != nil {
+	if err := s.st.SetParam(r.Context(), policy.ParamClusterSIPOAuthMode, mode); err != nil {
 		apiError(w, 500, err)
 		return
 	}
@@ -398,7 +393,7 @@ func profileView(p store.SecurityProfile) ProfileView {
 	return ProfileView{Name: p.Name, DeviceType: p.DeviceType, Mode: p.Mode, Transport: p.Transport, OAuth: p.OAuth, Digest: p.Digest, TFTPEncrypted: p.TFTPEncrypted}
 }
 
-func (s *Server) apiProfiles(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiProfiles(w http.ResponseWriter, r *http.Request) {
 	writeList(w, r, s.st.ListSecurityProfiles, profileView)
 }
 
@@ -417,7 +412,7 @@ func writeList[T, V any](w http.ResponseWriter, r *http.Request, list func(conte
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) apiProfileSet(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiProfileSet(w http.ResponseWriter, r *http.Request) {
 	var v ProfileView
 	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
 		apiError(w, 400, fmt.Errorf("bad JSON: %w", err))
@@ -426,7 +421,7 @@ func (s *Server) apiProfileSet(w http.ResponseWriter, r *http.Request) {
 	v.Name = r.PathValue("name")
 	p := store.SecurityProfile{Name: v.Name, DeviceType: v.DeviceType, Mode: strings.ToLower(v.Mode), Transport: strings.ToUpper(v.Transport),
 		OAuth: v.OAuth, Digest: v.Digest, TFTPEncrypted: v.TFTPEncrypted}
-	if err := ValidateProfile(p); err != nil {
+	if err := policy.ValidateProfile(p); err != nil {
 		apiError(w, 400, err)
 		return
 	}
@@ -439,7 +434,7 @@ func (s *Server) apiProfileSet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, profileView(p))
 }
 
-func (s *Server) apiProfileDelete(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiProfileDelete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if err := s.st.DeleteSecurityProfile(r.Context(), name); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -470,7 +465,7 @@ func deviceView(d store.Device) DeviceView {
 	return DeviceView{Name: d.Name, Model: d.Model, Line: d.Line, Owner: d.Owner, SecurityProfile: d.SecurityProfile, AllowMRA: d.AllowMRA, MRAServiceDomain: d.MRAServiceDomain}
 }
 
-func (s *Server) apiDeviceGet(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiDeviceGet(w http.ResponseWriter, r *http.Request) {
 	d, err := s.st.GetDevice(r.Context(), r.PathValue("name"))
 	if err != nil {
 		apiError(w, storeStatus(err), err)
@@ -482,7 +477,7 @@ func (s *Server) apiDeviceGet(w http.ResponseWriter, r *http.Request) {
 // apiDeviceSet is "Save" on a device (S-19): it checks the device against
 // its profile and the line plan; the change reaches a registered phone
 // with apply-config or reset.
-func (s *Server) apiDeviceSet(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiDeviceSet(w http.ResponseWriter, r *http.Request) {
 	var v DeviceView
 	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
 		apiError(w, 400, fmt.Errorf("bad JSON: %w", err))
@@ -508,7 +503,7 @@ func (s *Server) apiDeviceSet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, deviceView(d))
 }
 
-func (s *Server) validateDevice(ctx context.Context, d store.Device) error {
+func (s *inventory) validateDevice(ctx context.Context, d store.Device) error {
 	if !validDeviceName(d.Name) {
 		return fmt.Errorf("device name %q: 1-64 letters, digits, '-' or '_'", d.Name)
 	}
@@ -527,8 +522,8 @@ func (s *Server) validateDevice(ctx context.Context, d store.Device) error {
 	if p.DeviceType != "" && !strings.EqualFold(p.DeviceType, "UDT") && !strings.EqualFold(p.DeviceType, d.Model) {
 		return fmt.Errorf("security profile %q is for device type %s, not %s", p.Name, p.DeviceType, d.Model)
 	}
-	if p.OAuth && !OAuthCapable(d.Model) {
-		return fmt.Errorf("%w: %s cannot use profile %q, which enables OAuth", ErrModelNotOAuth, d.Model, p.Name)
+	if p.OAuth && !policy.OAuthCapable(d.Model) {
+		return fmt.Errorf("%w: %s cannot use profile %q, which enables OAuth", policy.ErrModelNotOAuth, d.Model, p.Name)
 	}
 	if d.AllowMRA && d.MRAServiceDomain == "" {
 		return errors.New("S-17: Allow Activation Code via MRA needs an Activation Code MRA Service Domain")
@@ -553,8 +548,8 @@ func validDeviceName(n string) bool {
 // This node's bindings leave its location service (and the store); those
 // another node of the cluster accepted leave the store here and that
 // node's memory when they expire or the device registers again.
-func (s *Server) dropDeviceBindings(ctx context.Context, device string) ([]store.Registration, error) {
-	out, err := s.loc.DropDevice(ctx, device)
+func (s *inventory) dropDeviceBindings(ctx context.Context, device string) ([]store.Registration, error) {
+	out, err := s.bindings(ctx, device)
 	if err != nil {
 		return out, err
 	}
@@ -573,7 +568,7 @@ func (s *Server) dropDeviceBindings(ctx context.Context, device string) ([]store
 	return out, nil
 }
 
-func (s *Server) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	d, err := s.st.GetDevice(r.Context(), name)
 	if err != nil {
@@ -603,7 +598,7 @@ func (s *Server) apiDeviceDelete(w http.ResponseWriter, r *http.Request) {
 // apiDeviceReset is reset and apply-config (S-15, S-19): the device's
 // bindings are dropped, so the phone registers again — and downloads its
 // new config — before it can take calls.
-func (s *Server) apiDeviceReset(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiDeviceReset(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	d, err := s.st.GetDevice(r.Context(), name)
 	if err != nil {
@@ -625,7 +620,7 @@ func (s *Server) apiDeviceReset(w http.ResponseWriter, r *http.Request) {
 
 // --- Expressway-C entries at run time (S-12) ---
 
-func (s *Server) apiExpresswayEdit(w http.ResponseWriter, r *http.Request) {
+func (s *inventory) apiExpresswayEdit(w http.ResponseWriter, r *http.Request) {
 	var v ExpresswayEntryView
 	if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
 		apiError(w, 400, fmt.Errorf("bad JSON: %w", err))
@@ -663,24 +658,4 @@ func validateExpressway(v ExpresswayEntryView) error {
 		}
 	}
 	return nil
-}
-
-// sweepLoop re-checks admitted edges and reloads uploaded trust every few
-// seconds, so changes made on any node of the cluster apply here too.
-func (s *Server) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.gate.Sweep(ctx)
-			s.auth.Keys().Reload(ctx)
-			s.auth.Lifetimes().Reload(ctx)
-			if err := s.reloadTrust(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("reloading uploaded trust", "err", err)
-			}
-		}
-	}
 }
