@@ -235,7 +235,7 @@ func TestCheckDevice(t *testing.T) {
 
 // S-5: the model must be one that may use OAuth; S-15: its profile must
 // be Encrypted over TLS with OAuth enabled.
-func TestCheckDeviceOAuth(t *testing.T) {
+func TestCheckDeviceMayUseOAuth(t *testing.T) {
 	g, _ := testRegistrar(true)
 	ctx := context.Background()
 	for _, tt := range []struct {

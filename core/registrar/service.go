@@ -26,3 +26,6 @@ func NewLocation(ctx context.Context, st LocationStore, now func() time.Time, lo
 func (l *location) DropDevice(ctx context.Context, device string) ([]store.Registration, error) {
 	return l.dropDevice(ctx, device)
 }
+
+// BindingChange is what one update does to an AOR's bindings (Location.Update).
+type BindingChange = bindingChange
