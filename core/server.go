@@ -35,8 +35,8 @@ import (
 type Server struct {
 	cfg  Config
 	st   store.Store
-	look *lookups.Cache // cached reads for the per-REGISTER path (lookups.go)
-	// loc is the location service (location.go), set by Serve: the
+	look *lookups.Cache // cached reads for the per-REGISTER path (core/lookups)
+	// loc is the location service (core/registrar), set by Serve: the
 	// bindings in memory, written to the store by group commit.
 	loc *registrar.Location
 	log *slog.Logger
