@@ -247,29 +247,6 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.
-const (
-	DefaultRefreshGrace = 30 * time.Second
-	MaxRefreshGrace     = 5 * time.Minute
-)
-
-// Node roles (S-13).
-const (
-	RolePublisher  = "publisher"
-	RoleSubscriber = "subscriber"
-)
-
-// ErrPortRange is returned for a SIP port outside 1024-49151 (S-11).
-var ErrPortRange = errors.New("S-11: SIP ports must be in 1024-49151")
-
-// ValidatePort checks a SIP Phone OAuth or MRA port (S-11).
-func ValidatePort(name string, p int) error {
-	if p < 1024 || p > 49151 {
-		return fmt.Errorf("%s %d: %w", name, p, ErrPortRange)
-	}
-	return nil
-}
-
 // Validate reports the first problem with a defaulted config.
 func (c Config) Validate() error {
 	var errs []error

@@ -2,27 +2,29 @@ package core
 
 import (
 	"context"
-	"crypto/cipher"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/core/admin"
+	"github.com/edgeway/edgeway/core/admission"
+	"github.com/edgeway/edgeway/core/configfile"
+	"github.com/edgeway/edgeway/core/lookups"
+	"github.com/edgeway/edgeway/core/oauth"
+	"github.com/edgeway/edgeway/core/policy"
+	"github.com/edgeway/edgeway/core/proxy"
+	"github.com/edgeway/edgeway/core/registrar"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
-	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/mtls"
 )
@@ -33,51 +35,33 @@ import (
 type Server struct {
 	cfg  Config
 	st   store.Store
-	look *lookups // cached reads for the per-REGISTER path (lookups.go)
-	// loc is the location service (location.go), set by Serve: the
+	look *lookups.Cache // cached reads for the per-REGISTER path (core/lookups)
+	// loc is the location service (core/registrar), set by Serve: the
 	// bindings in memory, written to the store by group commit.
-	loc *location
-	// feed is this node's revocation state and config-change follower
-	// (feed.go), set by Serve.
-	feed  *feed
-	log   *slog.Logger
-	now   func() time.Time
-	keys  *token.KeySet
-	ver   *token.Verifier
-	codes *activation.Service
+	loc *registrar.Location
+	log *slog.Logger
+	now func() time.Time
+	// admin is the admin API (core/admin).
+	admin *admin.API
+	// auth is the OAuth authorization server (core/oauth): grants, keys,
+	// revocation and the access-token check.
+	auth *oauth.Server
 
 	kp    *mtls.KeyPair
 	trust *mtls.TrustStore
 
-	// mraPeers maps the remote address of an admitted MRA connection to the
-	// connection and the certificate it presented, so every REGISTER on it
-	// is re-checked against the current Expressway-C entries and the sweep
-	// closes connections whose entry is gone (S-12). Bounded; entries of
-	// closed connections age out.
-	mraPeers *lru.Cache[string, mraPeer]
+	// gate admits edges (S-11, S-12) and owns the admitted MRA
+	// connections.
+	gate *admission.Gate
 
-	// phoneReg and mraReg are the two SIP listeners' registrars, set by
-	// Serve; calls crosses between them.
-	phoneReg, mraReg *registrar
-	calls            callTable
+	// phone and mra are the two SIP listeners (core/registrar), set by
+	// Serve; the proxy (core/proxy) routes calls across them.
+	phone, mra *registrar.Port
+	proxy      atomic.Pointer[proxy.Proxy]
 	// sipGuard validates every SIP request and recovers handler panics on
 	// both SIP ports (RFC 3261 §8.2, §16.3); built in New, so its
 	// counters can be read at any time.
 	sipGuard *sipx.Guard
-
-	// ttlAccess and ttlRefresh are the token lifetimes in force (the
-	// parameters, else the config), reloaded from the store by the sweep.
-	ttlAccess, ttlRefresh atomic.Int64
-
-	// graceAEAD seals the response a refresh returned, kept in the store
-	// for the refresh grace (oauth_grace.go); the key is a store secret, so
-	// every node sharing the store can open it.
-	graceAEAD cipher.AEAD
-
-	// passwordSlots bounds concurrent password checks (64 MiB each).
-	passwordSlots chan struct{}
-	// logins throttles failed password logins per source and username.
-	logins *throttle.Limiter
 
 	// sipOAuthMode is the cluster SIP OAuth mode as this node's SIP service
 	// read it when it last (re)started: a change takes effect only at
@@ -109,8 +93,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, st: st, look: newLookups(st, lookupTTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now,
-		passwordSlots: make(chan struct{}, max(2, runtime.NumCPU()))}
+	s := &Server{cfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -122,34 +105,24 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if s.trust, err = mtls.NewTrustStore(cfg.TLS.TomcatTrust); err != nil {
 		return nil, fmt.Errorf("core: tomcat-trust: %w", err)
 	}
-	if err := s.loadKeys(ctx); err != nil {
+	if s.gate, err = admission.New(s.look, st, s.trust, s.now, s.log); err != nil {
 		return nil, err
 	}
-	if s.ver, err = token.NewVerifier(s.keys, token.VerifierConfig{Issuer: cfg.Issuer, Audience: cfg.Audience, Now: s.now}); err != nil {
+	if s.auth, err = oauth.New(ctx, oauth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
+		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
+		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window},
+		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
 	}
-	secret, err := st.Secret(ctx, "activation-hmac", func() ([]byte, error) { return randomBytes(32) })
-	if err != nil {
-		return nil, fmt.Errorf("core: activation secret: %w", err)
-	}
-	graceKey, err := st.Secret(ctx, "refresh-grace-aes", func() ([]byte, error) { return randomBytes(32) })
-	if err != nil {
-		return nil, fmt.Errorf("core: refresh grace key: %w", err)
-	}
-	if s.graceAEAD, err = newGraceAEAD(graceKey); err != nil {
-		return nil, fmt.Errorf("core: refresh grace key: %w", err)
-	}
-	if s.codes, err = activation.New(st, secret, activation.Config{Validity: cfg.ActivationCodeTTL, Now: s.now,
-		DeviceBudget: activation.DeviceBudget{MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, Window: cfg.ActivationGuesses.Window}}); err != nil {
-		return nil, err
-	}
-	if s.logins, err = throttle.New(throttle.Config{Now: s.now}); err != nil {
-		return nil, err
-	}
-	if err := s.ensureBootstrapToken(ctx); err != nil {
-		return nil, err
-	}
-	if s.mraPeers, err = lru.New[string, mraPeer](65536); err != nil {
+	s.admin = admin.New(admin.Config{Node: cfg.Node, Role: cfg.Role, PhoneOAuthPort: cfg.PhoneOAuthPort, MRAPort: cfg.MRAPort,
+		HTTPSAddr: cfg.HTTPSAddr, ConfigAddr: cfg.ConfigAddr, AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL,
+		AdminTokenFile: cfg.AdminTokenFile, Trust: admin.TrustFiles{TomcatTrust: cfg.TLS.TomcatTrust, PhoneEdgeTrust: cfg.TLS.PhoneEdgeTrust}},
+		st, admin.Deps{Auth: s.auth, Keys: s.auth.Keys(), Lifetimes: s.auth.Lifetimes(), Edges: s.gate, TLSTrust: s.trust,
+			DropBindings: func(ctx context.Context, device string) ([]store.Registration, error) {
+				return s.loc.DropDevice(ctx, device)
+			},
+			SetMode: s.sipOAuthMode.Store, Ports: s.listeningPorts, Purge: s.look.Purge, Now: s.now, Log: s.log})
+	if err := s.admin.EnsureBootstrapToken(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -159,66 +132,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 func (s *Server) Config() Config { return s.cfg }
 
 // Activation is the activation-code service (admin API, quickstart).
-func (s *Server) Activation() *activation.Service { return s.codes }
-
-func randomBytes(n int) ([]byte, error) {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return nil, fmt.Errorf("random: %w", err)
-	}
-	return b, nil
-}
-
-// loadKeys reads the signing keys from the store, creating the first one.
-func (s *Server) loadKeys(ctx context.Context) error {
-	rows, err := s.st.ListSigningKeys(ctx)
-	if err != nil {
-		return fmt.Errorf("core: signing keys: %w", err)
-	}
-	if len(s.liveKeys(rows)) == 0 {
-		_, err := s.RotateSigningKey(ctx, false)
-		return err
-	}
-	return s.installKeys(s.liveKeys(rows))
-}
-
-// liveKeys drops keys retired longer ago than an access token lives: they
-// sign nothing that is still valid, so they stop being published or trusted
-// (also after a restart).
-func (s *Server) liveKeys(rows []store.SigningKey) []store.SigningKey {
-	now := s.now()
-	var keep []store.SigningKey
-	for _, r := range rows {
-		if r.RetiredAt.IsZero() || now.Sub(r.RetiredAt) < max(s.accessTTL(), s.cfg.AccessTokenTTL)+time.Minute {
-			keep = append(keep, r)
-		}
-	}
-	return keep
-}
-
-func (s *Server) installKeys(rows []store.SigningKey) error {
-	keys := make([]token.Key, 0, len(rows))
-	for _, r := range rows {
-		pk, err := token.ParsePrivate(r.PrivatePEM)
-		if err != nil {
-			return fmt.Errorf("core: signing key %s: %w", r.KID, err)
-		}
-		keys = append(keys, token.Key{KID: r.KID, Private: pk, Created: r.CreatedAt, Retired: r.RetiredAt})
-	}
-	if s.keys == nil {
-		ks, err := token.NewKeySet(keys)
-		if err != nil {
-			return fmt.Errorf("core: signing keys: %w", err)
-		}
-		s.keys = ks
-		return nil
-	}
-	return s.keys.Replace(keys)
-}
-
-// keyRevokedAt marks a key retired so long ago that no token of it is
-// valid any more: regenerating (R-1) uses it to stop the old key at once.
-var keyRevokedAt = time.Unix(1, 0)
+func (s *Server) Activation() *activation.Service { return s.auth.Activation() }
 
 // RotateSigningKey makes a new signing key active. With regen false the
 // previous key keeps verifying (and stays in the JWKS) until every token it
@@ -226,122 +140,7 @@ var keyRevokedAt = time.Unix(1, 0)
 // `set key regen authz signing` — the previous keys stop verifying at once,
 // so every token they signed stops working.
 func (s *Server) RotateSigningKey(ctx context.Context, regen bool) (string, error) {
-	now := s.now()
-	k, err := token.GenerateKey(now)
-	if err != nil {
-		return "", err
-	}
-	pemBytes, err := k.MarshalPrivate()
-	if err != nil {
-		return "", err
-	}
-	old, err := s.st.ListSigningKeys(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := s.st.PutSigningKey(ctx, store.SigningKey{KID: k.KID, Alg: token.Alg, PrivatePEM: pemBytes, CreatedAt: now}); err != nil {
-		return "", fmt.Errorf("core: storing signing key: %w", err)
-	}
-	retireAt := now
-	if regen {
-		retireAt = keyRevokedAt
-	}
-	for _, o := range old {
-		if o.RetiredAt.IsZero() || (regen && o.RetiredAt.After(keyRevokedAt)) {
-			if err := s.st.RetireSigningKey(ctx, o.KID, retireAt); err != nil {
-				return "", err
-			}
-		}
-	}
-	rows, err := s.st.ListSigningKeys(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := s.installKeys(s.liveKeys(rows)); err != nil {
-		return "", err
-	}
-	if regen {
-		s.ver.Forget()
-	}
-	s.log.Info("signing key rotated", "kid", k.KID, "regenerated", regen)
-	return k.KID, nil
-}
-
-// admitEdge is the S-12 check run during every handshake that presents a
-// client certificate (MRA port and HTTPS): the chain has already been
-// verified against tomcat-trust (S-11); the certificate's subject CN or a
-// SAN must match a configured Expressway-C entry.
-func (s *Server) admitEdge(leaf *x509.Certificate) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	_, err := s.matchEdge(ctx, leaf)
-	return err
-}
-
-// ErrEdgeNotConfigured is the S-12 handshake refusal.
-var ErrEdgeNotConfigured = errors.New("S-12: certificate names match no configured Expressway-C entry")
-
-func (s *Server) matchEdge(ctx context.Context, leaf *x509.Certificate) (string, error) {
-	_, name, err := s.edgeEntry(ctx, leaf)
-	return name, err
-}
-
-// edgeEntry finds the Expressway-C entry a certificate matches (S-12) and
-// the name it matched by.
-func (s *Server) edgeEntry(ctx context.Context, leaf *x509.Certificate) (store.ExpresswayEntry, string, error) {
-	entries, err := s.look.ListExpressways(ctx)
-	if err != nil {
-		return store.ExpresswayEntry{}, "", fmt.Errorf("S-12: reading Expressway-C entries: %w", err)
-	}
-	return matchEntries(entries, leaf)
-}
-
-// matchEntries finds the entry among entries that leaf matches (S-12).
-func matchEntries(entries []store.ExpresswayEntry, leaf *x509.Certificate) (store.ExpresswayEntry, string, error) {
-	for _, e := range entries {
-		if name, ok := mtls.MatchPeerName(leaf, e.Names); ok {
-			return e, name, nil
-		}
-	}
-	return store.ExpresswayEntry{}, "", fmt.Errorf("%w (certificate names %v)", ErrEdgeNotConfigured, mtls.CertNames(leaf))
-}
-
-// edgeOf re-checks the edge behind an MRA connection (S-12) and returns
-// the Expressway-C name it matches.
-func (s *Server) edgeOf(ctx context.Context, source string) (string, error) {
-	peer, ok := s.mraPeers.Get(source)
-	leaf := peer.leaf
-	if !ok {
-		return "", forbidden(errors.New("S-12: no admitted Expressway-C certificate is known for this connection"))
-	}
-	name, err := s.matchEdge(ctx, leaf)
-	if errors.Is(err, ErrEdgeNotConfigured) {
-		return "", forbidden(fmt.Errorf("S-12: this edge is no longer a configured Expressway-C: %w", err))
-	}
-	return name, err
-}
-
-// maxReportedNames bounds what one certificate can add to "Find".
-const maxReportedNames = 16
-
-// reportNames records the names an edge's certificate carried (S-12 "Find").
-// Only certificates that chain to tomcat-trust are reported, so the list
-// holds what the operator's own PKI issued, not what strangers sent.
-func (s *Server) reportNames(remote net.Addr, names []string) {
-	if len(names) > maxReportedNames {
-		names = names[:maxReportedNames]
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	addr := ""
-	if remote != nil {
-		addr = remote.String()
-	}
-	for _, n := range names {
-		if err := s.st.ReportName(ctx, n, addr, s.now()); err != nil {
-			s.log.Warn("recording reported edge name", "name", n, "err", err)
-		}
-	}
+	return s.auth.Keys().Rotate(ctx, regen)
 }
 
 // Listeners are the plain TCP listeners a core node serves on; Serve adds
@@ -365,29 +164,30 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves the given listeners until ctx ends, then closes them.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
-	mode, err := paramIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
+	mode, err := policy.ParamIs(ctx, s.st, ParamClusterSIPOAuthMode, "enabled", "disabled")
 	if err != nil {
 		return fmt.Errorf("core: reading SIP OAuth mode: %w", err)
 	}
 	s.sipOAuthMode.Store(mode)
-	s.reloadTTLs(ctx)
-	if err := s.registerNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
+	s.auth.Lifetimes().Reload(ctx)
+	if err := s.admin.RegisterNode(ctx, mode, portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())); err != nil {
 		return err
 	}
-	if s.loc, err = newLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
+	if s.loc, err = registrar.NewLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
 		return err
 	}
 	defer s.loc.Close()
-	if s.feed, err = newFeed(ctx, s.st, s.now, s.revokedFamiliesKeep, s.look.purge, s.log.With("svc", "feed")); err != nil {
+	stopFeed, err := s.auth.StartFeed(ctx, s.look.Purge)
+	if err != nil {
 		return err
 	}
-	defer s.feed.Close()
+	defer stopFeed()
 
 	onReject := func(kind string) func(net.Addr, []string, error) {
 		return func(remote net.Addr, names []string, err error) {
 			if len(names) > 0 && errors.Is(err, mtls.ErrNotAdmitted) {
 				// Trusted chain, names not configured: worth showing in Find.
-				s.reportNames(remote, names)
+				s.gate.ReportNames(remote, names)
 			}
 			if errors.Is(err, mtls.ErrConnLimit) || errors.Is(err, mtls.ErrSourceConnLimit) || errors.Is(err, mtls.ErrNotEstablished) {
 				// Flood noise (issue 9 item 11): one line per refused
@@ -407,14 +207,14 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	httpsOpts.OnReject = onReject("https")
 	httpsOpts.OnAccept = func(c *tls.Conn) {
 		if st := c.ConnectionState(); len(st.PeerCertificates) > 0 {
-			s.reportNames(c.RemoteAddr(), mtls.CertNames(st.PeerCertificates[0]))
+			s.gate.ReportNames(c.RemoteAddr(), mtls.CertNames(st.PeerCertificates[0]))
 		}
 	}
-	httpsLn := mtls.NewListener(ls.HTTPS, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), httpsOpts)
+	httpsLn := mtls.NewListener(ls.HTTPS, mtls.OptionalClientServerConfig(s.kp, s.trust, s.gate.Admit), httpsOpts)
 	configOpts := lo
 	configOpts.MaxConns = s.cfg.ConfigMaxConns
 	configOpts.OnReject = onReject("config")
-	configLn := mtls.NewListener(ls.Config, mtls.OptionalClientServerConfig(s.kp, s.trust, s.admitEdge), configOpts)
+	configLn := mtls.NewListener(ls.Config, mtls.OptionalClientServerConfig(s.kp, s.trust, s.gate.Admit), configOpts)
 
 	phoneOpts := lo
 	phoneOpts.MaxConns, phoneOpts.MaxConnsPerSource = s.cfg.PhoneMaxConns, s.cfg.MaxConnsPerSource
@@ -425,31 +225,19 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	mraOpts := lo
 	mraOpts.MaxConns = s.cfg.MRAMaxConns
 	mraOpts.OnReject = onReject("sip-mra")
-	mraOpts.OnAccept = func(c *tls.Conn) {
-		st := c.ConnectionState()
-		leaf := st.PeerCertificates[0]
-		s.reportNames(c.RemoteAddr(), mtls.CertNames(leaf))
-		s.mraPeers.Add(c.RemoteAddr().String(), mraPeer{leaf: leaf, chain: st.PeerCertificates, conn: c})
-		s.log.Info("edge connected on MRA port", "remote", c.RemoteAddr(), "names", mtls.CertNames(leaf))
-	}
-	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.admitEdge), mraOpts)
+	mraOpts.OnAccept = s.gate.Admitted
+	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.gate.Admit), mraOpts)
 
-	phoneSIP, err := s.newRegistrar(false)
+	phoneSIP, mraSIP, err := s.newSIP(portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String()))
 	if err != nil {
 		return err
 	}
-	mraSIP, err := s.newRegistrar(true)
-	if err != nil {
-		phoneSIP.Close()
-		return err
-	}
-	phoneSIP.port, mraSIP.port = portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String())
-	s.phoneReg, s.mraReg = phoneSIP, mraSIP
-	s.phoneInFlight.Store(phoneSIP.inflight)
-	s.calls.m = make(map[string]*dialog)
+	s.phoneInFlight.Store(phoneSIP.InFlight())
+	s.gate.Attach(mraSIP.HasConnection)
 
 	hs := httpx.NewServer(s.httpHandler(), s.log)
-	cs := httpx.NewServer(s.configHandler(), s.log)
+	cs := httpx.NewServer(configfile.New(configfile.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, PhoneOAuthPort: s.cfg.PhoneOAuthPort, Issuer: s.cfg.Issuer},
+		s.auth, s.st, s.admin.Trust(), s.log).Handler(), s.log)
 
 	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "config", ls.Config.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
 	g, gctx := errgroup.WithContext(ctx)
@@ -466,8 +254,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return serveSIP(gctx, phoneSIP, phoneLn) })
-	g.Go(func() error { return serveSIP(gctx, mraSIP, mraLn) })
+	g.Go(func() error { return phoneSIP.Serve(gctx, phoneLn) })
+	g.Go(func() error { return mraSIP.Serve(gctx, mraLn) })
 	g.Go(func() error { s.purgeLoop(gctx); return nil })
 	g.Go(func() error { s.sweepLoop(gctx); return nil })
 	g.Go(func() error {
@@ -489,6 +277,97 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	return err
 }
 
+// newSIP builds the two SIP listeners (S-11) with their handlers: the
+// registrar's REGISTER and the proxy's calls, on the location service.
+func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err error) {
+	pc := registrar.PortConfig{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, Issuer: s.cfg.Issuer, AdvertisedHost: s.cfg.AdvertisedHost,
+		IdleTimeout: s.cfg.SIPIdleTimeout, MaxInFlight: s.cfg.SIPMaxInFlight}
+	if phone, err = registrar.NewPort(pc, s.sipGuard, s.log); err != nil {
+		return nil, nil, err
+	}
+	pc.MRA = true
+	if mra, err = registrar.NewPort(pc, s.sipGuard, s.log); err != nil {
+		phone.Close()
+		return nil, nil, err
+	}
+	phone.SetNumber(phonePort)
+	mra.SetNumber(mraPort)
+	mode := s.sipOAuthMode.Load
+	reg := registrar.New(registrar.Config{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, MaxRegisterExpires: s.cfg.MaxRegisterExpires},
+		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now})
+	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost},
+		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Now: s.now}, phone, mra)
+	for _, p := range []*registrar.Port{phone, mra} {
+		ack, options, call := x.Handlers(p)
+		p.Handle(registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call})
+	}
+	s.phone, s.mra = phone, mra
+	s.proxy.Store(x)
+	return phone, mra, nil
+}
+
+// Calls is the number of dialogs this node is routing (tests, metrics).
+func (s *Server) Calls() int {
+	if x := s.proxy.Load(); x != nil {
+		return x.Calls()
+	}
+	return 0
+}
+
+// SIPRefused is the number of requests this node answered 400 for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPRefused() uint64 { return s.sipGuard.Refused() }
+
+// SIPDropped is the number of ACKs and responses this node dropped for a
+// missing, duplicated or malformed mandatory header, on both SIP ports.
+func (s *Server) SIPDropped() uint64 { return s.sipGuard.Dropped() }
+
+// SIPPanics is the number of SIP handler panics this node recovered from.
+func (s *Server) SIPPanics() uint64 { return s.sipGuard.Panics() }
+
+// httpHandler routes the core's HTTPS port: OAuth endpoints for phones and
+// edges, the admin API for operators.
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
+	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
+	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
+	s.admin.Routes(mux)
+	return mux
+}
+
+// listeningPorts are the SIP ports this node serves, 0 before Serve.
+func (s *Server) listeningPorts() (phone, mra int) {
+	if s.phone != nil && s.mra != nil {
+		return s.phone.Number(), s.mra.Number()
+	}
+	return 0, 0
+}
+
+// AccessTTL is the access-token lifetime in force on this node.
+func (s *Server) AccessTTL() time.Duration { return s.auth.Lifetimes().Access() }
+
+// sweepLoop re-checks admitted edges and reloads uploaded trust every few
+// seconds, so changes made on any node of the cluster apply here too.
+func (s *Server) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.gate.Sweep(ctx)
+			s.auth.Keys().Reload(ctx)
+			s.auth.Lifetimes().Reload(ctx)
+			if err := s.admin.Trust().Reload(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reloading uploaded trust", "err", err)
+			}
+		}
+	}
+}
+
 func (s *Server) purgeLoop(ctx context.Context) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
@@ -497,7 +376,7 @@ func (s *Server) purgeLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.expireCalls(s.now())
+			s.proxy.Load().ExpireCalls(s.now())
 			if err := s.st.Purge(ctx, s.now()); err != nil && ctx.Err() == nil {
 				s.log.Warn("purge", "err", err)
 			}
@@ -506,11 +385,4 @@ func (s *Server) purgeLoop(ctx context.Context) {
 }
 
 // JWKS is the public key set the core publishes.
-func (s *Server) JWKS() token.JWKS { return s.keys.JWKS() }
-
-// mraPeer is an admitted connection on the MRA port.
-type mraPeer struct {
-	leaf  *x509.Certificate
-	chain []*x509.Certificate // as presented: leaf, then intermediates
-	conn  *tls.Conn
-}
+func (s *Server) JWKS() token.JWKS { return s.auth.Keys().JWKS() }
