@@ -207,7 +207,13 @@ func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, doma
 	if err := policy.CheckDeviceOAuth(ctx, s.st, dev); err != nil {
 		return nil, oauthErr(400, "unauthorized_client", "%v", err)
 	}
-	if _, err := s.codes.RedeemAttempt(ctx, a, device, code); err != nil {
+	// The family's first refresh token is stored in the transaction that
+	// spends the code: both or neither.
+	fam, err := s.newFamily(ctx, dev, "", token.GrantActivationCode, p.MRA)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.codes.RedeemAttempt(ctx, a, device, code, fam.first...); err != nil {
 		var ge *activation.GuessError
 		if errors.As(err, &ge) && ge.Locked {
 			// Issue 9: the per-device budget is spent. Anyone who knows the
@@ -234,7 +240,7 @@ func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, doma
 		return nil, err
 	}
 	s.log.Info("activation code redeemed", "device", dev.Name, "mra", p.MRA, "edge", p.Edge, "source", p.Source)
-	return s.startFamily(ctx, dev, "", token.GrantActivationCode, p.MRA)
+	return s.answer(fam)
 }
 
 // checkMRADomain enforces S-17 for activation through an edge: the device
@@ -418,9 +424,22 @@ func (s *Server) grantRefresh(ctx context.Context, p Peer, raw string) (*TokenRe
 	return res, nil
 }
 
-// startFamily issues the first tokens of a new refresh family.
-func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin string, mra bool) (*TokenResponse, error) {
-	fam, err := randomBytes(16)
+// family is a token family about to start: the first refresh token to
+// store (none with the refresh login flow off, S-10) and what the answer
+// needs once it is stored.
+type family struct {
+	dev          store.Device
+	user, origin string
+	id           string
+	mra          bool
+	now          time.Time
+	first        []store.RefreshToken
+	raw          string // the first refresh token, for the client
+}
+
+// newFamily prepares a family for dev; nothing is stored yet.
+func (s *Server) newFamily(ctx context.Context, dev store.Device, user, origin string, mra bool) (*family, error) {
+	id, err := randomBytes(16)
 	if err != nil {
 		return nil, err
 	}
@@ -428,30 +447,45 @@ func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(ctx, dev, user, origin, origin, hex.EncodeToString(fam), mra, withRefresh)
+	f := &family{dev: dev, user: user, origin: origin, id: hex.EncodeToString(id), mra: mra, now: s.now()}
+	if withRefresh {
+		rt, raw, err := s.newRefresh(f.id, dev.Name, user, origin, mra, f.now)
+		if err != nil {
+			return nil, err
+		}
+		f.first, f.raw = []store.RefreshToken{rt}, raw
+	}
+	return f, nil
 }
 
-// issue signs an access token and, with the refresh login flow (S-10),
-// stores and returns the first refresh token of the family.
-func (s *Server) issue(ctx context.Context, dev store.Device, user, grant, origin, family string, mra, withRefresh bool) (*TokenResponse, error) {
-	now := s.now()
-	if !withRefresh {
+// answer signs the access token of f, whose first refresh token (if any)
+// is stored, and returns both.
+func (s *Server) answer(f *family) (*TokenResponse, error) {
+	if len(f.first) == 0 {
 		// No refresh token, so no family to revoke through (S-10 off).
-		return s.signAccess(dev, user, grant, origin, "", mra, now)
+		return s.signAccess(f.dev, f.user, f.origin, f.origin, "", f.mra, f.now)
 	}
-	rt, raw, err := s.newRefresh(family, dev.Name, user, origin, mra, now)
+	res, err := s.signAccess(f.dev, f.user, f.origin, f.origin, f.id, f.mra, f.now)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.PutRefreshToken(ctx, rt); err != nil {
-		return nil, err
-	}
-	res, err := s.signAccess(dev, user, grant, origin, family, mra, now)
-	if err != nil {
-		return nil, err
-	}
-	res.RefreshToken, res.RefreshExpiresIn = raw, int(s.ttl.Refresh()/time.Second)
+	res.RefreshToken, res.RefreshExpiresIn = f.raw, int(s.ttl.Refresh()/time.Second)
 	return res, nil
+}
+
+// startFamily starts a family for dev (the password grant): stores its
+// first refresh token, then answers.
+func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin string, mra bool) (*TokenResponse, error) {
+	f, err := s.newFamily(ctx, dev, user, origin, mra)
+	if err != nil {
+		return nil, err
+	}
+	for _, rt := range f.first {
+		if err := s.st.PutRefreshToken(ctx, rt); err != nil {
+			return nil, err
+		}
+	}
+	return s.answer(f)
 }
 
 // newRefresh makes a refresh token of a family: the record to store (only
