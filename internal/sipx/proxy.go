@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -90,6 +91,21 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 	log := g.log
 	ctx, cancel := context.WithTimeout(ctx, 64*500*time.Millisecond) // Timer B/F
 	defer cancel()
+	// An upstream CANCEL is listened for before the INVITE goes on: one
+	// that arrives in between would otherwise be missed (sipgo's OnCancel
+	// does not call back for a CANCEL it already answered), leaving the
+	// call ringing downstream until Timer B.
+	var cancelled chan struct{}
+	if fwd.IsInvite() {
+		cancelled = make(chan struct{})
+		var once sync.Once
+		upstreamCancel := func() { once.Do(func() { close(cancelled) }) }
+		if !tx.OnCancel(func(*sip.Request) { upstreamCancel() }) {
+			// Cancelled (sipgo has answered 487) or ended already:
+			// nothing to forward.
+			return nil
+		}
+	}
 	down, err := client.TransactionRequest(ctx, fwd, sipgo.ClientRequestAddVia)
 	if err != nil {
 		log.Warn("next hop unreachable", "dest", fwd.Destination(), "method", fwd.Method, "err", err)
@@ -97,26 +113,42 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 		return nil
 	}
 	defer down.Terminate()
-	if fwd.IsInvite() {
-		tx.OnCancel(func(*sip.Request) {
-			c := cancelFor(fwd)
-			go func() {
-				cctx, ccancel := context.WithTimeout(context.Background(), 32*time.Second)
-				defer ccancel()
-				if ctx, err := client.TransactionRequest(cctx, c, noBuild); err == nil {
-					defer ctx.Terminate()
-					select {
-					case <-ctx.Responses():
-					case <-ctx.Done():
-					case <-cctx.Done():
-					}
+	// A CANCEL goes downstream once the upstream cancelled and a
+	// provisional response came (RFC 3261 §9.1: not before one), at most
+	// once.
+	provisional, cancelWanted := false, false
+	sendCancel := func() {
+		cancelled = nil
+		c := cancelFor(fwd)
+		go func() {
+			cctx, ccancel := context.WithTimeout(context.Background(), 32*time.Second)
+			defer ccancel()
+			if ctx, err := client.TransactionRequest(cctx, c, noBuild); err == nil {
+				defer ctx.Terminate()
+				select {
+				case <-ctx.Responses():
+				case <-ctx.Done():
+				case <-cctx.Done():
 				}
-			}()
-		})
+			}
+		}()
 	}
 	for {
 		select {
+		case <-cancelled:
+			cancelWanted = true
+			if provisional {
+				sendCancel()
+			} else {
+				cancelled = nil // sent with the first provisional
+			}
 		case res := <-down.Responses():
+			if res.IsProvisional() && !provisional {
+				provisional = true
+				if cancelWanted {
+					sendCancel()
+				}
+			}
 			back, err := g.Upstream(fwd, res, rewrite)
 			if err != nil {
 				if res.IsProvisional() {
