@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -360,7 +361,9 @@ func (g *Registrar) register(ctx context.Context, p *Port, req *sip.Request) (*s
 	if err != nil {
 		return nil, err
 	}
-	p.log.Info("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
+	if p.log.Enabled(ctx, slog.LevelInfo) { // the attributes cost allocations on every REGISTER
+		p.log.Info("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
+	}
 	return okResponse(p, req, bindings, now), nil
 }
 
