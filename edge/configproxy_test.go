@@ -84,6 +84,7 @@ func testProxyLog(t testing.TB, log *slog.Logger) (*httptest.Server, *seen) {
 	cfg := Config{Node: "expe-1", AdvertisedHost: "expe-1.example.com", PublicURL: "https://expe-1.example.com:8443",
 		CoreURL: core.URL, CoreConfigURL: core.URL + "/cfg/"}
 	s := &Server{cfg: cfg, log: log, coreURL: cu, http: &http.Client{Transport: core.Client().Transport}}
+	s.activationBudget = testBudget(t, cfg)
 	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
 	edge := httptest.NewServer(s.httpHandler(5061))
 	t.Cleanup(edge.Close)

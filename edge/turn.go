@@ -553,7 +553,11 @@ func (g *relayGenerator) AllocatePacketConn(c turn.AllocateListenerConfig) (net.
 		g.t.unreserve(device)
 		return nil, nil, err
 	}
-	r := g.t.newRelayConn(conn, addr, device, family)
+	r, open := g.t.newRelayConn(conn, addr, device, family)
+	if !open { // Close ran while this socket was made: it would outlive it
+		_ = r.Close()
+		return nil, nil, errTURNClosed
+	}
 	if g.t.familyRevoked(family) { // revoked since this request was authenticated
 		_ = r.Close()
 		return nil, nil, errTURNFamilyRevoked
@@ -577,13 +581,16 @@ func (g *relayGenerator) AllocateConn(c turn.AllocateConnConfig) (net.Conn, erro
 	return nil, errTURNNoTCPRelay
 }
 
-func (t *TURN) newRelayConn(conn net.PacketConn, relayed net.Addr, device, family string) *relayConn {
-	r := &relayConn{PacketConn: conn, t: t, device: device, family: family, relayed: addrPort(relayed),
+// newRelayConn wraps a new relay socket and records it for Close; open is
+// false when Close has already begun (its list of relays to close is
+// taken), in which case the caller closes r itself.
+func (t *TURN) newRelayConn(conn net.PacketConn, relayed net.Addr, device, family string) (r *relayConn, open bool) {
+	r = &relayConn{PacketConn: conn, t: t, device: device, family: family, relayed: addrPort(relayed),
 		toPeer: newTokenBucket(t.cfg.MaxBitrate), fromPeer: newTokenBucket(t.cfg.MaxBitrate)}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	t.relays[r] = struct{}{}
-	t.mu.Unlock()
-	return r
+	return r, !t.closed
 }
 
 func addrPort(a net.Addr) netip.AddrPort {

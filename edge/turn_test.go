@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/edgeway/edgeway/internal/throttle"
 	"io"
 	"log/slog"
 	"net"
@@ -505,6 +506,7 @@ func tokenProxy(t *testing.T, secret []byte, respond func(w http.ResponseWriter,
 		CoreURL: core.URL, CoreConfigURL: core.URL + "/cfg/",
 		TURN: TURNConfig{PublicHost: "turn.example.com", Listen: "0.0.0.0:3478", TLSListen: "0.0.0.0:5349"}}
 	s := &Server{cfg: cfg, log: slog.New(slog.DiscardHandler), coreURL: cu, http: &http.Client{Transport: core.Client().Transport}, turnSecret: secret}
+	s.activationBudget = testBudget(t, cfg)
 	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
 	edge := httptest.NewServer(s.httpHandler(5061))
 	t.Cleanup(edge.Close)
@@ -844,4 +846,16 @@ func BenchmarkTURNRelayRoundTrip(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(2*b.N), "ns/relayed-datagram")
+}
+
+// testBudget is the activation failure budget New would give an edge with
+// cfg, for tests that build a Server around their own core.
+func testBudget(t testing.TB, cfg Config) *throttle.Budget {
+	t.Helper()
+	cfg = cfg.WithDefaults()
+	b, err := throttle.NewBudget(throttle.BudgetConfig{Rate: cfg.ActivationFailures.Rate, Burst: cfg.ActivationFailures.Burst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
