@@ -417,3 +417,25 @@ func dialKeep(t *testing.T, addr string, cfg *tls.Config) *tls.Conn {
 	_ = c.SetDeadline(time.Time{})
 	return c
 }
+
+// TestListenerConfigPerConnection: a handshake gets its own config clone
+// (with the hooks that record the client leaf for OnReject) only when the
+// config asks for a client certificate; a config that asks for none (the
+// edge's phone ports) is used as it is, so no clone stays with each
+// connection for its lifetime.
+func TestListenerConfigPerConnection(t *testing.T) {
+	l := &listener{}
+	hello := func() *tls.ClientHelloInfo { return &tls.ClientHelloInfo{Conn: &trackedConn{l: l}} }
+
+	none := &tls.Config{ClientAuth: tls.NoClientCert}
+	got, err := l.configForClient(none)(hello())
+	if err != nil || got != nil {
+		t.Fatalf("NoClientCert: got %p, %v; want the listener's own config (nil)", got, err)
+	}
+
+	mutual := &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+	got, err = l.configForClient(mutual)(hello())
+	if err != nil || got == nil || got == mutual || got.VerifyConnection == nil {
+		t.Fatalf("RequireAnyClientCert: got %p, %v; want a clone that records the leaf", got, err)
+	}
+}

@@ -16,11 +16,13 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/edgeway/edgeway/bench"
@@ -35,7 +37,7 @@ type benchFlags struct {
 	sources, count          int
 	rate                    float64
 	duration, talk, timeout time.Duration
-	hold                    bool
+	hold, waitSignal        bool
 	prefix                  string
 	firstLine               int
 	jsonPath, plotPath      string
@@ -48,6 +50,7 @@ type benchFlags struct {
 	// sip sends an Edgeway run's REGISTERs elsewhere than the edge (the
 	// core's Phone OAuth port), onboarding still through the edge.
 	sip                           string
+	goSignal                      chan os.Signal // --wait-signal: SIGUSR1 starts the REGISTERs
 	streams                       int
 	turnServer, secretFile, realm string
 }
@@ -71,6 +74,7 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 		fs.StringVar(&b.inf, "inf", "", "write a sipp injection file (SEQUENTIAL, then line;domain;Authorization: Bearer <token>) of the onboarded phones, for sipp load (bench/peers)")
 	case "register":
 		fs.BoolVar(&b.hold, "hold", false, "register every phone once and hold them idle for --duration; report memory per idle phone")
+		fs.BoolVar(&b.waitSignal, "wait-signal", false, "with --hold: once every phone is onboarded, print \"bench: onboarded, waiting for SIGUSR1\" and register only when SIGUSR1 comes (a runner of several generators measures the servers in between: bench/hold/run)")
 		fs.StringVar(&b.registrar, "registrar", "", "any SIP/TLS registrar host:port instead of the edge: phones register lines from --first-line with no token and nothing provisioned")
 		fs.StringVar(&b.serverName, "server-name", "", "name to verify in the certificate of --registrar or --sip (default: the registrar's host; with --sip, the edge's HTTPS host)")
 		fs.StringVar(&b.domain, "domain", "", "SIP domain for --registrar (default: quickstart.json's)")
@@ -130,6 +134,16 @@ func runBench(ctx context.Context, args []string, out io.Writer) error {
 	}
 	if b.phones <= 0 || b.duration <= 0 {
 		return fmt.Errorf("%w: --phones and --duration must be positive", errUsage)
+	}
+	if b.waitSignal && (what != "register" || !b.hold) {
+		return fmt.Errorf("%w: --wait-signal goes with register --hold", errUsage)
+	}
+	if b.waitSignal {
+		// Before anything is announced: SIGUSR1's default action ends the
+		// process, so it is caught from the start.
+		b.goSignal = make(chan os.Signal, 1)
+		signal.Notify(b.goSignal, syscall.SIGUSR1)
+		defer signal.Stop(b.goSignal)
 	}
 	if b.cpuProfile != "" {
 		f, err := os.Create(b.cpuProfile)
@@ -421,6 +435,14 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 			p.ph.Close()
 		}
 	}()
+	if r.f.goSignal != nil {
+		r.step("onboarded, waiting for SIGUSR1")
+		select {
+		case <-ctx.Done():
+			return bench.Result{}, ctx.Err()
+		case <-r.f.goSignal:
+		}
+	}
 	before := r.sampleProcs()
 	if r.f.hold {
 		return r.hold(ctx, phones, before, auth)
@@ -499,6 +521,8 @@ func (r *benchRun) hold(ctx context.Context, phones []*benchPhone, before map[st
 	if err != nil {
 		return bench.Result{}, err
 	}
+	held := rec.Summary(time.Now()).Successes
+	r.step("holding %d registered phones (%d not registered)", held, len(phones)-held)
 	select {
 	case <-ctx.Done():
 		return bench.Result{}, ctx.Err()

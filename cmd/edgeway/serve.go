@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -120,6 +122,7 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.IntVar(&c.HTTPSMaxConns, "https-max-conns", c.HTTPSMaxConns, "connections on the HTTPS port (default: 1/6 of fd-limit after fd-reserve and TURN's relay sockets)")
 	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a phone connection that has not registered this long after its handshake (default 30s)")
 	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one phone connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
+	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go's GC target for this process, as GOGC: heap growth over the live heap before a collection, in percent (default 50; negative: Go's 100; a GOGC environment variable wins)")
 	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
 	fs.StringVar(&c.TLS.PublicKey, "public-key", c.TLS.PublicKey, "key of the public certificate (PEM)")
 	fs.StringVar(&c.TLS.MTLSCert, "mtls-cert", c.TLS.MTLSCert, "client certificate for the core (its name must match an Expressway-C entry, S-12)")
@@ -205,8 +208,32 @@ func runEdge(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	pct, from := edgeGCPercent(n.Edge.Config().GCPercent, os.Getenv("GOGC"))
+	if from == "gc_percent" {
+		debug.SetGCPercent(pct)
+	}
+	log.Info("garbage collector", "gc_percent", pct, "from", from)
 	logEdgeCaps(log, n.Edge.Config())
 	return n.Run(ctx)
+}
+
+// edgeGCPercent is the GC target the edge process runs with and where it
+// comes from: the GOGC environment variable when set (the runtime has
+// applied it already), else the config's gc_percent, else Go's default.
+func edgeGCPercent(configured int, env string) (int, string) {
+	if env != "" {
+		if env == "off" {
+			return -1, "GOGC"
+		}
+		if v, err := strconv.Atoi(env); err == nil {
+			return v, "GOGC"
+		}
+		return 100, "GOGC (unparsable: Go's default)"
+	}
+	if configured > 0 {
+		return configured, "gc_percent"
+	}
+	return 100, "Go's default"
 }
 
 func runQuickstart(ctx context.Context, args []string, out io.Writer) error {

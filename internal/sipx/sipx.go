@@ -207,12 +207,17 @@ func NoDNS() *net.Resolver {
 	}}
 }
 
-// readBufferSize is each SIP connection's read buffer. sipgo's default is
-// 32 KiB per connection, most of an idle registered phone's memory on the
-// edge; its stream parser joins messages across reads, so a smaller buffer
-// only means more reads for the rare large message. Edgeway serves SIP over
-// TLS and TCP only (a UDP datagram must fit the buffer whole).
-const readBufferSize = 4096
+// readBufferSize is each SIP connection's read buffer, held by sipgo's
+// reader for the connection's lifetime: per idle registered phone on the
+// edge (and on the core's Phone OAuth port). sipgo's default is 32 KiB;
+// its stream parser is incremental and joins messages across reads
+// (TestStreamAcrossReads), so a smaller buffer only means more reads: a
+// REGISTER through the edge (~1.3 kB) takes two reads of 1 KiB, which
+// costs about as much CPU as one read of 4 KiB (BenchmarkStreamReads),
+// and the buffer costs 1 KiB an idle phone instead of 4 (bench/hold/run).
+// Edgeway serves SIP over TLS and TCP only (a UDP datagram must fit the
+// buffer whole).
+const readBufferSize = 1024
 
 func init() {
 	// Process-wide in sipgo; set before any connection reads it.
