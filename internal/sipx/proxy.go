@@ -99,8 +99,7 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 	if fwd.IsInvite() {
 		cancelled = make(chan struct{})
 		var once sync.Once
-		upstreamCancel := func() { once.Do(func() { close(cancelled) }) }
-		if !tx.OnCancel(func(*sip.Request) { upstreamCancel() }) {
+		if !tx.OnCancel(func(*sip.Request) { once.Do(func() { close(cancelled) }) }) {
 			// Cancelled (sipgo has answered 487) or ended already:
 			// nothing to forward.
 			return nil
@@ -118,7 +117,6 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 	// once.
 	provisional, cancelWanted := false, false
 	sendCancel := func() {
-		cancelled = nil
 		c := cancelFor(fwd)
 		go func() {
 			cctx, ccancel := context.WithTimeout(context.Background(), 32*time.Second)
@@ -136,12 +134,10 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 	for {
 		select {
 		case <-cancelled:
-			cancelWanted = true
+			cancelled, cancelWanted = nil, true
 			if provisional {
 				sendCancel()
-			} else {
-				cancelled = nil // sent with the first provisional
-			}
+			} // else sent with the first provisional
 		case res := <-down.Responses():
 			if res.IsProvisional() && !provisional {
 				provisional = true
