@@ -4,21 +4,63 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/pgtest"
 )
+
+// registrationStore is what the location service needs of either engine.
+type registrationStore interface {
+	ApplyRegistrations(ctx context.Context, puts []Registration, deletes []RegistrationKey) error
+	Registrations(ctx context.Context, aor string, now time.Time) ([]Registration, error)
+}
+
+var (
+	_ registrationStore = (*SQLite)(nil)
+	_ registrationStore = (*Postgres)(nil)
+)
+
+// engines runs test against a fresh SQLite file and a fresh PostgreSQL
+// server (internal/pgtest): one suite, both engines.
+func engines(t *testing.T, test func(t *testing.T, s registrationStore)) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, _ := openTest(t)
+		test(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) {
+		test(t, openPostgresTest(t))
+	})
+}
+
+func openPostgresTest(t *testing.T) *Postgres {
+	t.Helper()
+	srv := pgtest.Start(t)
+	p, err := OpenPostgres(context.Background(), srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
 
 // TestApplyRegistrations: one call applies deletes, then puts; an empty
 // Contact deletes the whole AOR; a batch with one invalid binding writes
-// nothing of the batch.
-func TestApplyRegistrations(t *testing.T) {
+// nothing of the batch; what is read back is what was written.
+func TestApplyRegistrations(t *testing.T) { engines(t, testApplyRegistrations) }
+
+func testApplyRegistrations(t *testing.T, s registrationStore) {
 	ctx := context.Background()
-	s, _ := openTest(t)
 	reg := func(aor, contact string) Registration {
 		return Registration{AOR: aor, Contact: contact, Device: "SEP1", CallID: "c", CSeq: 1, ExpiresAt: t0.Add(time.Hour), UpdatedAt: t0}
 	}
 	a1, a2, b1 := reg("sip:1001@example.com", "<sip:a1>"), reg("sip:1001@example.com", "<sip:a2>"), reg("sip:1002@example.com", "<sip:b1>")
+	a1.Path, a1.MRA, a1.Edge, a1.Node, a1.Source = []string{"<sip:edge.example.com;lr>", "<sip:b;lr>"}, true, "expe-1", "core-2", "mra"
 	must(t, s.ApplyRegistrations(ctx, []Registration{a1, a2, b1}, nil))
+	if got, err := s.Registrations(ctx, a1.AOR, t0); err != nil || len(got) != 2 || !reflect.DeepEqual(got[0], a1) {
+		t.Fatalf("read back %+v, %v; want first %+v", got, err, a1)
+	}
 	must(t, s.ApplyRegistrations(ctx, []Registration{a1}, []RegistrationKey{{AOR: a1.AOR, Contact: a2.Contact}}))
 	got, err := s.Registrations(ctx, "", t0)
 	must(t, err)
@@ -108,5 +150,37 @@ func TestRedeemActivationCodeWithFirstToken(t *testing.T) {
 	}
 	if _, err := s.RedeemActivationCode(ctx, []byte("code-2"), "SEP1", t0, GuessBudget{}, first("rt-2", "fam2")); err != nil {
 		t.Fatalf("the code could not be redeemed again after the failed attempt: %v", err)
+	}
+}
+
+// Three nodes opening a fresh PostgreSQL store at once: the migrations run
+// once (the advisory lock), every node opens, all see the same version.
+func TestPostgresMigratesOnceWhenNodesStartTogether(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	errs := make(chan error, 3)
+	stores := make(chan *Postgres, 3)
+	for range 3 {
+		go func() {
+			p, err := OpenPostgres(ctx, srv.URL)
+			errs <- err
+			stores <- p
+		}()
+	}
+	var p *Postgres
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a node could not open the store: %v", err)
+		}
+		node := <-stores
+		t.Cleanup(func() { node.Close() })
+		p = node
+		if v, err := p.SchemaVersion(ctx); err != nil || v != len(pgMigrations)-1 {
+			t.Fatalf("schema version %d, %v; want %d", v, err, len(pgMigrations)-1)
+		}
+	}
+	var n int
+	if err := p.pool.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(pgMigrations)-1 {
+		t.Fatalf("%d migrations recorded, %v; want %d (each once)", n, err, len(pgMigrations)-1)
 	}
 }

@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Postgres is the store on a PostgreSQL server that a cluster's core nodes
+// share (issue 11). So far it holds the location service's bindings
+// (ApplyRegistrations, Registrations), with the same semantics as SQLite's
+// and the same tests run against both; the rest of Store follows.
+//
+// Times are stored as SQLite stores them, integer Unix nanoseconds, so the
+// two engines' rows read back the same.
+type Postgres struct {
+	pool *pgxpool.Pool
+}
+
+// pgMigrations are the PostgreSQL schema's versions, applied in order at
+// open, each once (schema_migrations), by one node at a time.
+var pgMigrations = []string{
+	1: `
+CREATE TABLE registrations (
+	aor        TEXT NOT NULL,
+	contact    TEXT NOT NULL,
+	device     TEXT NOT NULL,
+	path       TEXT NOT NULL,
+	call_id    TEXT NOT NULL,
+	cseq       BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	mra        SMALLINT NOT NULL,
+	edge       TEXT NOT NULL,
+	node       TEXT NOT NULL,
+	source     TEXT NOT NULL,
+	updated_at BIGINT,
+	PRIMARY KEY (aor, contact)
+);
+CREATE INDEX registrations_expires ON registrations (expires_at);`,
+}
+
+// pgMigrationLock is the advisory lock key that serialises migrations when
+// several nodes start at once.
+const pgMigrationLock = 0x656467657761 // "edgewa"
+
+// OpenPostgres connects to the server at url (postgres://…) and migrates
+// its schema.
+func OpenPostgres(ctx context.Context, url string) (*Postgres, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("store: postgres: %w", err)
+	}
+	p := &Postgres{pool: pool}
+	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close closes the connections.
+func (p *Postgres) Close() error {
+	p.pool.Close()
+	return nil
+}
+
+func (p *Postgres) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(pgMigrationLock)); err != nil {
+			return fmt.Errorf("store: postgres: migration lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+			return fmt.Errorf("store: postgres: %w", err)
+		}
+		for v := 1; v < len(pgMigrations); v++ {
+			var done bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, v).Scan(&done); err != nil {
+				return fmt.Errorf("store: postgres: migration %d: %w", v, err)
+			}
+			if done {
+				continue
+			}
+			if _, err := tx.Exec(ctx, pgMigrations[v]); err != nil {
+				return fmt.Errorf("store: postgres: migration %d: %w", v, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, time.Now().UnixNano()); err != nil {
+				return fmt.Errorf("store: postgres: migration %d: %w", v, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SchemaVersion is the newest migration applied.
+func (p *Postgres) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	if err := p.pool.QueryRow(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("store: postgres: schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+const pgPutRegistrationSQL = `INSERT INTO registrations (aor, contact, device, path, call_id, cseq, expires_at, mra, edge, node, source, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		 ON CONFLICT (aor, contact) DO UPDATE SET
+			device = excluded.device, path = excluded.path, call_id = excluded.call_id,
+			cseq = excluded.cseq, expires_at = excluded.expires_at, mra = excluded.mra,
+			edge = excluded.edge, node = excluded.node, source = excluded.source,
+			updated_at = excluded.updated_at`
+
+// ApplyRegistrations is SQLite.ApplyRegistrations on PostgreSQL: one
+// transaction, every delete then every put, sent as one batch (one round
+// trip for the whole group commit).
+func (p *Postgres) ApplyRegistrations(ctx context.Context, puts []Registration, deletes []RegistrationKey) error {
+	if len(puts) == 0 && len(deletes) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, k := range deletes {
+		if k.Contact == "" {
+			b.Queue(`DELETE FROM registrations WHERE aor = $1`, k.AOR)
+		} else {
+			b.Queue(`DELETE FROM registrations WHERE aor = $1 AND contact = $2`, k.AOR, k.Contact)
+		}
+	}
+	for _, r := range puts {
+		a, err := registrationArgs(r)
+		if err != nil {
+			return err
+		}
+		b.Queue(pgPutRegistrationSQL, a...)
+	}
+	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("store: apply registrations: %w", err)
+		}
+		return nil
+	})
+}
+
+// Registrations is SQLite.Registrations on PostgreSQL.
+func (p *Postgres) Registrations(ctx context.Context, aor string, now time.Time) ([]Registration, error) {
+	q := `SELECT aor, contact, device, path, call_id, cseq, expires_at, mra, edge, node, source, updated_at
+	      FROM registrations WHERE expires_at > $1`
+	args := []any{orNow(now).UnixNano()}
+	if aor != "" {
+		q += ` AND aor = $2`
+		args = append(args, aor)
+	}
+	q += ` ORDER BY aor, contact`
+	rows, err := p.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: registrations: %w", err)
+	}
+	defer rows.Close()
+	var out []Registration
+	for rows.Next() {
+		var r Registration
+		var path string
+		var cseq, expires int64
+		var mra int16
+		var updated sql.NullInt64
+		if err := rows.Scan(&r.AOR, &r.Contact, &r.Device, &path, &r.CallID, &cseq, &expires,
+			&mra, &r.Edge, &r.Node, &r.Source, &updated); err != nil {
+			return nil, fmt.Errorf("store: registrations: %w", err)
+		}
+		if r.Path, err = parseList(path); err != nil {
+			return nil, err
+		}
+		r.CSeq, r.MRA = uint32(cseq), mra != 0
+		r.ExpiresAt, r.UpdatedAt = nt(sql.NullInt64{Int64: expires, Valid: true}), nt(updated)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: registrations: %w", err)
+	}
+	return out, nil
+}
