@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/internal/pgtest"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -420,4 +421,35 @@ func processCPU() int64 {
 		return 0
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// TestLocationAcrossNodesOnPostgres: two nodes' location services on one
+// PostgreSQL store (a real throwaway server): a binding node A's group
+// commit wrote is what node B finds for a call, and a node started
+// afterwards (A restarted) loads it (issue 11: bindings in the cluster
+// store).
+func TestLocationAcrossNodesOnPostgres(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Start(t)
+	open := func() *store.Postgres {
+		p, err := store.OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	clk := &testClock{t: locT0}
+	a, b := startLocation(t, open(), clk), startLocation(t, open(), clk)
+	reg := binding("sip:1001@example.com", "<sip:a>", 1, locT0.Add(time.Hour))
+	if _, err := put(a, reg); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Lookup(ctx, reg.AOR); err != nil || len(got) != 1 || got[0].Contact != reg.Contact || got[0].Node != "n1" {
+		t.Fatalf("node B's lookup of a binding made via node A = %+v, %v", got, err)
+	}
+	restarted := startLocation(t, open(), clk)
+	if got := restarted.Bindings(reg.AOR); len(got) != 1 || got[0].Contact != reg.Contact || !got[0].ExpiresAt.Equal(reg.ExpiresAt) {
+		t.Fatalf("a node started afterwards loaded %+v", got)
+	}
 }
