@@ -114,17 +114,48 @@ func BenchmarkApplyRegistrations(b *testing.B) {
 // transaction: a redemption that fails stores none, and a token that
 // cannot be stored leaves the code unspent.
 func TestRedeemActivationCodeWithFirstToken(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, _ := openTest(t)
+		testRedeemWithFirstToken(t, s, func(family string) (n int) {
+			t.Helper()
+			must(t, s.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM refresh_tokens WHERE family = ?`, family).Scan(&n))
+			return n
+		})
+	})
+	t.Run("postgres", func(t *testing.T) {
+		p := openPostgresTest(t)
+		testRedeemWithFirstToken(t, p, func(family string) (n int) {
+			t.Helper()
+			must(t, p.pool.QueryRow(context.Background(), `SELECT COUNT(*) FROM refresh_tokens WHERE family = $1`, family).Scan(&n))
+			return n
+		})
+	})
+}
+
+// codeStore is the activation-code part both engines have.
+type codeStore interface {
+	PutActivationCode(ctx context.Context, c ActivationCode) error
+	RedeemActivationCode(ctx context.Context, hash []byte, device string, now time.Time, budget GuessBudget, first ...RefreshToken) (ActivationCode, error)
+	ListActivationCodes(ctx context.Context, device string) ([]ActivationCode, error)
+}
+
+var (
+	_ codeStore = (*SQLite)(nil)
+	_ codeStore = (*Postgres)(nil)
+)
+
+func putCodeIn(t *testing.T, s codeStore, id, device string, hash []byte) {
+	t.Helper()
+	must(t, s.PutActivationCode(context.Background(), ActivationCode{
+		ID: id, Device: device, Hash: hash, CreatedAt: t0, ExpiresAt: t0.Add(168 * time.Hour)}))
+}
+
+func testRedeemWithFirstToken(t *testing.T, s codeStore, tokens func(family string) int) {
 	ctx := context.Background()
-	s, _ := openTest(t)
-	tokens := func(family string) (n int) {
-		t.Helper()
-		must(t, s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM refresh_tokens WHERE family = ?`, family).Scan(&n))
-		return n
-	}
 	first := func(hash, family string) RefreshToken {
 		return RefreshToken{Hash: []byte(hash), Family: family, Device: "SEP1", Origin: "activation_code", MRA: true, IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	}
-	putCode(t, s, "id1", "SEP1", []byte("code-1"))
+	putCodeIn(t, s, "id1", "SEP1", []byte("code-1"))
 	if _, err := s.RedeemActivationCode(ctx, []byte("code-1"), "SEP2", t0, GuessBudget{}, first("rt-0", "fam0")); !errors.Is(err, ErrWrongDevice) {
 		t.Fatalf("wrong device = %v", err)
 	}
@@ -137,7 +168,7 @@ func TestRedeemActivationCodeWithFirstToken(t *testing.T) {
 		t.Fatalf("redeemed %+v with %d tokens in its family, want id1 and 1", c, tokens("fam1"))
 	}
 	// A token that cannot be stored (its hash exists) undoes the redemption.
-	putCode(t, s, "id2", "SEP1", []byte("code-2"))
+	putCodeIn(t, s, "id2", "SEP1", []byte("code-2"))
 	if _, err := s.RedeemActivationCode(ctx, []byte("code-2"), "SEP1", t0, GuessBudget{}, first("rt-1", "fam2")); !errors.Is(err, ErrConflict) {
 		t.Fatalf("redeem with a conflicting token = %v, want ErrConflict", err)
 	}
@@ -182,5 +213,86 @@ func TestPostgresMigratesOnceWhenNodesStartTogether(t *testing.T) {
 	var n int
 	if err := p.pool.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(pgMigrations)-1 {
 		t.Fatalf("%d migrations recorded, %v; want %d (each once)", n, err, len(pgMigrations)-1)
+	}
+}
+
+// Three nodes on one PostgreSQL store redeem the same codes at once: each
+// code has exactly one winner, the others are told it was used; and twelve
+// wrong guesses on one device from the three nodes at once are counted one
+// by one: the tenth (the budget) locks the code, the two after it meet the
+// lock without being looked up.
+func TestRedeemActivationCodeAcrossNodes(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	var nodes []*Postgres
+	for range 3 {
+		p, err := OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		nodes = append(nodes, p)
+	}
+	const codes = 20
+	for i := range codes {
+		putCodeIn(t, nodes[0], fmt.Sprint("id", i), "SEP1", []byte(fmt.Sprint("code-", i)))
+	}
+	type result struct{ err error }
+	results := make(chan result, codes*len(nodes))
+	for i := range codes {
+		for _, n := range nodes {
+			go func() {
+				_, err := n.RedeemActivationCode(ctx, []byte(fmt.Sprint("code-", i)), "SEP1", t0.Add(time.Minute), GuessBudget{})
+				results <- result{err}
+			}()
+		}
+	}
+	won, used := 0, 0
+	for range codes * len(nodes) {
+		switch r := <-results; {
+		case r.err == nil:
+			won++
+		case errors.Is(r.err, ErrAlreadyUsed):
+			used++
+		default:
+			t.Fatalf("a redemption failed otherwise: %v", r.err)
+		}
+	}
+	if won != codes || used != codes*(len(nodes)-1) {
+		t.Fatalf("%d redemptions won and %d refused as used, want %d and %d", won, used, codes, codes*(len(nodes)-1))
+	}
+
+	putCodeIn(t, nodes[0], "guessed", "SEP2", []byte("the-right-one"))
+	budget := GuessBudget{Max: 10, Window: time.Hour}
+	const guesses = 12
+	errs := make(chan error, guesses)
+	for i := range guesses {
+		go func() {
+			_, err := nodes[i%len(nodes)].RedeemActivationCode(ctx, []byte(fmt.Sprint("wrong-", i)), "SEP2", t0.Add(time.Minute), budget)
+			errs <- err
+		}()
+	}
+	counted, locked, lockedBy := 0, 0, 0
+	for range guesses {
+		err := <-errs
+		var ge *GuessError
+		switch {
+		case errors.As(err, &ge):
+			counted++
+			if ge.Locked {
+				lockedBy++
+			}
+		case errors.Is(err, ErrLocked):
+			locked++
+		default:
+			t.Fatalf("a wrong guess got %v", err)
+		}
+	}
+	if counted != budget.Max || lockedBy != 1 || locked != guesses-budget.Max {
+		t.Fatalf("%d wrong guesses counted (%d locked the code), %d refused as locked; want %d (1), %d",
+			counted, lockedBy, locked, budget.Max, guesses-budget.Max)
+	}
+	if _, err := nodes[2].RedeemActivationCode(ctx, []byte("the-right-one"), "SEP2", t0.Add(time.Minute), budget); !errors.Is(err, ErrLocked) {
+		t.Fatalf("the right code after the lock: %v, want ErrLocked", err)
 	}
 }

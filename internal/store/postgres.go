@@ -12,8 +12,10 @@ import (
 
 // Postgres is the store on a PostgreSQL server that a cluster's core nodes
 // share (issue 11). So far it holds the location service's bindings
-// (ApplyRegistrations, Registrations), with the same semantics as SQLite's
-// and the same tests run against both; the rest of Store follows.
+// (ApplyRegistrations, Registrations) and activation codes (Put, List,
+// Redeem with the guess budget and the family's first refresh token), with
+// the same semantics as SQLite's and the same tests run against both; the
+// rest of Store follows.
 //
 // Times are stored as SQLite stores them, integer Unix nanoseconds, so the
 // two engines' rows read back the same.
@@ -41,6 +43,52 @@ CREATE TABLE registrations (
 	PRIMARY KEY (aor, contact)
 );
 CREATE INDEX registrations_expires ON registrations (expires_at);`,
+	2: `
+CREATE TABLE activation_codes (
+	id         TEXT PRIMARY KEY,
+	device     TEXT NOT NULL,
+	hash       BYTEA NOT NULL UNIQUE,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	used_at    BIGINT,
+	revoked_at BIGINT,
+	locked_at  BIGINT
+);
+CREATE INDEX activation_codes_device ON activation_codes (device);
+CREATE INDEX activation_codes_expires ON activation_codes (expires_at);
+
+CREATE TABLE activation_guesses (
+	device       TEXT PRIMARY KEY,
+	failures     INTEGER NOT NULL,
+	window_start BIGINT NOT NULL
+);
+
+CREATE TABLE families (
+	id         TEXT PRIMARY KEY,
+	device     TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	revoked_at BIGINT
+);
+CREATE INDEX families_device ON families (device);
+
+CREATE TABLE refresh_tokens (
+	hash          BYTEA PRIMARY KEY,
+	family        TEXT NOT NULL REFERENCES families (id) ON DELETE CASCADE,
+	device        TEXT NOT NULL,
+	username      TEXT NOT NULL,
+	origin        TEXT NOT NULL,
+	mra           SMALLINT NOT NULL,
+	issued_at     BIGINT NOT NULL,
+	expires_at    BIGINT NOT NULL,
+	rotated_at    BIGINT,
+	successor     BYTEA,
+	grace_sealed  BYTEA,
+	grace_until   BIGINT,
+	grace_from    TEXT NOT NULL DEFAULT '',
+	grace_used_at BIGINT
+);
+CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when
