@@ -296,3 +296,54 @@ func TestRedeemActivationCodeAcrossNodes(t *testing.T) {
 		t.Fatalf("the right code after the lock: %v, want ErrLocked", err)
 	}
 }
+
+// A refresh token rotated on node A and replayed on node B: B is told it
+// was used (one winner even when both rotate at once), revokes the family,
+// and node A's next rotation of the successor is refused as revoked.
+func TestRefreshRotationAcrossNodes(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	open := func() *Postgres {
+		p, err := OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a, b := open(), open()
+	tok := func(hash string) RefreshToken {
+		return RefreshToken{Hash: []byte(hash), Family: "fam", Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	}
+	must(t, a.PutRefreshToken(ctx, tok("rt-1")))
+	successor := func(RefreshToken) (RefreshToken, Grace, error) { return tok("rt-2"), Grace{}, nil }
+	errs := make(chan error, 2)
+	for _, n := range []*Postgres{a, b} {
+		go func() {
+			_, err := n.RotateRefreshToken(ctx, []byte("rt-1"), t0.Add(time.Minute), successor)
+			errs <- err
+		}()
+	}
+	won, replayed := 0, 0
+	for range 2 {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case errors.Is(err, ErrAlreadyUsed):
+			replayed++
+		default:
+			t.Fatalf("rotation failed otherwise: %v", err)
+		}
+	}
+	if won != 1 || replayed != 1 {
+		t.Fatalf("%d rotations won, %d refused as used: want 1 and 1", won, replayed)
+	}
+	old, err := b.RotateRefreshToken(ctx, []byte("rt-1"), t0.Add(2*time.Minute), nil)
+	if !errors.Is(err, ErrAlreadyUsed) || old.Family != "fam" {
+		t.Fatalf("replay on node B = %+v, %v; want ErrAlreadyUsed with the family", old, err)
+	}
+	must(t, b.RevokeFamily(ctx, old.Family, t0.Add(2*time.Minute)))
+	if _, err := a.RotateRefreshToken(ctx, []byte("rt-2"), t0.Add(3*time.Minute), nil); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("node A rotating the successor after node B revoked the family: %v, want ErrRevoked", err)
+	}
+}

@@ -12,9 +12,10 @@ import (
 
 // Postgres is the store on a PostgreSQL server that a cluster's core nodes
 // share (issue 11). So far it holds the location service's bindings
-// (ApplyRegistrations, Registrations) and activation codes (Put, List,
-// Redeem with the guess budget and the family's first refresh token), with
-// the same semantics as SQLite's and the same tests run against both; the
+// (ApplyRegistrations, Registrations), activation codes (Put, List, Redeem
+// with the guess budget and the family's first refresh token) and refresh
+// families (Put, Rotate with the grace record, RevokeFamily), with the same
+// semantics as SQLite's, tested across several nodes on a real server; the
 // rest of Store follows.
 //
 // Times are stored as SQLite stores them, integer Unix nanoseconds, so the
