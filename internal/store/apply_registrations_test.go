@@ -347,3 +347,57 @@ func TestRefreshRotationAcrossNodes(t *testing.T) {
 		t.Fatalf("node A rotating the successor after node B revoked the family: %v, want ErrRevoked", err)
 	}
 }
+
+// Revocations made through node A are what node B reads (issue 11: a
+// revocation on A refused on B), and a refresh grace recorded on A is
+// handed out once, on B.
+func TestRevocationAcrossNodes(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	open := func() *Postgres {
+		p, err := OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a, b := open(), open()
+	tok := func(hash, family string) RefreshToken {
+		return RefreshToken{Hash: []byte(hash), Family: family, Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	}
+	must(t, a.PutRefreshToken(ctx, tok("rt-1", "fam1")))
+	if r, err := b.TokenRevocation(ctx, "jti-1", "fam1"); err != nil || r.Revoked || r.FamilyRevoked || r.FamilyMissing {
+		t.Fatalf("before any revocation node B reads %+v, %v", r, err)
+	}
+	must(t, a.RevokeAccessToken(ctx, "jti-1", t0.Add(time.Hour)))
+	if r, err := b.TokenRevocation(ctx, "jti-1", "fam1"); err != nil || !r.Revoked || r.FamilyRevoked {
+		t.Fatalf("after node A revoked the token node B reads %+v, %v", r, err)
+	}
+	must(t, b.RevokeDeviceFamilies(ctx, "SEP1", t0.Add(time.Minute)))
+	if r, err := a.TokenRevocation(ctx, "jti-2", "fam1"); err != nil || r.Revoked || !r.FamilyRevoked {
+		t.Fatalf("after node B revoked the device's families node A reads %+v, %v", r, err)
+	}
+	if fs, err := a.RevokedFamilies(ctx, t0, 10); err != nil || len(fs) != 1 || fs[0].ID != "fam1" {
+		t.Fatalf("revoked families = %+v, %v", fs, err)
+	}
+	if r, err := a.TokenRevocation(ctx, "jti-3", "no-such-family"); err != nil || !r.FamilyMissing {
+		t.Fatalf("an unknown family reads %+v, %v", r, err)
+	}
+
+	must(t, a.PutRefreshToken(ctx, tok("rt-g1", "fam2")))
+	if _, err := a.RotateRefreshToken(ctx, []byte("rt-g1"), t0.Add(time.Minute), func(RefreshToken) (RefreshToken, Grace, error) {
+		return tok("rt-g2", "fam2"), Grace{Until: t0.Add(2 * time.Minute), From: "10.0.0.1", Sealed: []byte("sealed response")}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.9", t0.Add(90*time.Second)); !errors.Is(err, ErrAlreadyUsed) {
+		t.Fatalf("the grace from another source: %v, want ErrAlreadyUsed", err)
+	}
+	if sealed, err := b.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.1", t0.Add(90*time.Second)); err != nil || string(sealed) != "sealed response" {
+		t.Fatalf("the grace on node B = %q, %v", sealed, err)
+	}
+	if _, err := a.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.1", t0.Add(95*time.Second)); !errors.Is(err, ErrAlreadyUsed) {
+		t.Fatalf("the grace a second time: %v, want ErrAlreadyUsed", err)
+	}
+}

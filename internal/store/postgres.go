@@ -14,7 +14,8 @@ import (
 // share (issue 11). So far it holds the location service's bindings
 // (ApplyRegistrations, Registrations), activation codes (Put, List, Redeem
 // with the guess budget and the family's first refresh token) and refresh
-// families (Put, Rotate with the grace record, RevokeFamily), with the same
+// families and access-token revocation (rotation with the grace record,
+// RedeemGrace, revocation by family, device or token), with the same
 // semantics as SQLite's, tested across several nodes on a real server; the
 // rest of Store follows.
 //
@@ -90,6 +91,12 @@ CREATE TABLE refresh_tokens (
 );
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);`,
+	3: `
+CREATE TABLE revoked_access_tokens (
+	jti        TEXT PRIMARY KEY,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX revoked_access_tokens_expires ON revoked_access_tokens (expires_at);`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when

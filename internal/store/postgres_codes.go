@@ -186,3 +186,35 @@ func pgPutRefreshToken(ctx context.Context, tx pgx.Tx, t RefreshToken) error {
 	}
 	return nil
 }
+
+// RevokeActivationCode is SQLite.RevokeActivationCode on PostgreSQL.
+func (p *Postgres) RevokeActivationCode(ctx context.Context, id string, now time.Time) error {
+	tag, err := p.pool.Exec(ctx, `UPDATE activation_codes SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2`,
+		orNow(now).UnixNano(), id)
+	if err != nil {
+		return fmt.Errorf("store: revoke activation code %q: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("store: activation code %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// RevokeDeviceActivationCodes is SQLite.RevokeDeviceActivationCodes on
+// PostgreSQL.
+func (p *Postgres) RevokeDeviceActivationCodes(ctx context.Context, device string, now time.Time) error {
+	if _, err := p.pool.Exec(ctx,
+		`UPDATE activation_codes SET revoked_at = $1 WHERE device = $2 AND used_at IS NULL AND revoked_at IS NULL`,
+		orNow(now).UnixNano(), device); err != nil {
+		return fmt.Errorf("store: revoke activation codes of %q: %w", device, err)
+	}
+	return nil
+}
+
+// ResetActivationGuesses is SQLite.ResetActivationGuesses on PostgreSQL.
+func (p *Postgres) ResetActivationGuesses(ctx context.Context, device string) error {
+	if _, err := p.pool.Exec(ctx, `DELETE FROM activation_guesses WHERE device = $1`, device); err != nil {
+		return fmt.Errorf("store: reset wrong guesses of %q: %w", device, err)
+	}
+	return nil
+}
