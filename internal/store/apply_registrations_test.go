@@ -401,3 +401,50 @@ func TestRevocationAcrossNodes(t *testing.T) {
 		t.Fatalf("the grace a second time: %v, want ErrAlreadyUsed", err)
 	}
 }
+
+// What every node must share: three nodes asking for a secret that does
+// not exist yet all get the one value that won; a signing key one node
+// stores and retires is what another lists, its retirement kept at the
+// first time.
+func TestSecretsAndKeysAcrossNodes(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	var nodes []*Postgres
+	for range 3 {
+		p, err := OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		nodes = append(nodes, p)
+	}
+	got := make(chan string, len(nodes))
+	for i, n := range nodes {
+		go func() {
+			v, err := n.Secret(ctx, "activation-hmac", func() ([]byte, error) { return []byte(fmt.Sprint("from node ", i)), nil })
+			if err != nil {
+				t.Error(err)
+			}
+			got <- string(v)
+		}()
+	}
+	first := <-got
+	for range len(nodes) - 1 {
+		if v := <-got; v != first || first == "" {
+			t.Fatalf("nodes got secrets %q and %q: want one value", first, v)
+		}
+	}
+	must(t, nodes[0].PutSigningKey(ctx, SigningKey{KID: "k1", Alg: "ES256", PrivatePEM: []byte("pem"), CreatedAt: t0}))
+	if err := nodes[1].PutSigningKey(ctx, SigningKey{KID: "k1", Alg: "ES256", PrivatePEM: []byte("other"), CreatedAt: t0}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a second key k1 from another node: %v, want ErrConflict", err)
+	}
+	must(t, nodes[1].RetireSigningKey(ctx, "k1", t0.Add(time.Hour)))
+	must(t, nodes[2].RetireSigningKey(ctx, "k1", t0.Add(2*time.Hour)))
+	keys, err := nodes[2].ListSigningKeys(ctx)
+	if err != nil || len(keys) != 1 || string(keys[0].PrivatePEM) != "pem" || !keys[0].RetiredAt.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("keys on node 3 = %+v, %v", keys, err)
+	}
+	if err := nodes[0].RetireSigningKey(ctx, "nope", t0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("retiring an unknown key: %v, want ErrNotFound", err)
+	}
+}

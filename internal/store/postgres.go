@@ -15,7 +15,8 @@ import (
 // (ApplyRegistrations, Registrations), activation codes (Put, List, Redeem
 // with the guess budget and the family's first refresh token) and refresh
 // families and access-token revocation (rotation with the grace record,
-// RedeemGrace, revocation by family, device or token), with the same
+// RedeemGrace, revocation by family, device or token), secrets and signing
+// keys, with the same
 // semantics as SQLite's, tested across several nodes on a real server; the
 // rest of Store follows.
 //
@@ -97,6 +98,20 @@ CREATE TABLE revoked_access_tokens (
 	expires_at BIGINT NOT NULL
 );
 CREATE INDEX revoked_access_tokens_expires ON revoked_access_tokens (expires_at);`,
+	4: `
+CREATE TABLE secrets (
+	name       TEXT PRIMARY KEY,
+	value      BYTEA NOT NULL,
+	created_at BIGINT NOT NULL
+);
+
+CREATE TABLE signing_keys (
+	kid         TEXT PRIMARY KEY,
+	alg         TEXT NOT NULL,
+	private_pem BYTEA NOT NULL,
+	created_at  BIGINT NOT NULL,
+	retired_at  BIGINT
+);`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when
