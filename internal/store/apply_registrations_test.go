@@ -448,3 +448,56 @@ func TestSecretsAndKeysAcrossNodes(t *testing.T) {
 		t.Fatalf("retiring an unknown key: %v, want ErrNotFound", err)
 	}
 }
+
+// The change feed across nodes: node B listening is woken when node A's
+// revocation commits, and reads it from the feed after its cursor; the
+// listener stops, closing its channel, when its context ends.
+func TestChangeFeedAcrossNodes(t *testing.T) {
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	open := func() *Postgres {
+		p, err := OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a, b := open(), open()
+	cursor, err := b.ChangeCursor(ctx)
+	must(t, err)
+	lctx, stop := context.WithCancel(ctx)
+	wake, err := b.ListenChanges(lctx)
+	must(t, err)
+	start := time.Now()
+	must(t, a.RevokeAccessToken(ctx, "jti-1", t0.Add(time.Hour)))
+	must(t, a.RevokeFamily(ctx, "fam-1", t0))
+	select {
+	case <-wake:
+		t.Logf("node B woken %v after node A's first revocation was sent", time.Since(start))
+	case <-time.After(30 * time.Second):
+		t.Fatal("node B was never woken")
+	}
+	var got []Change
+	for len(got) < 2 { // the second commit may land after the first wake-up
+		cs, err := b.Changes(ctx, cursor, 10)
+		must(t, err)
+		got = cs
+		if len(got) < 2 {
+			select {
+			case <-wake:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("node B read %+v and was not woken again", got)
+			}
+		}
+	}
+	if len(got) != 2 || got[0].Kind != ChangeToken || got[0].Key != "jti-1" || got[1].Kind != ChangeFamily || got[1].Key != "fam-1" || got[1].ID <= got[0].ID {
+		t.Fatalf("node B read %+v; want the token then the family, in order", got)
+	}
+	if jtis, err := b.RevokedAccessTokens(ctx, t0); err != nil || len(jtis) != 1 || jtis[0] != "jti-1" {
+		t.Fatalf("revoked access tokens = %v, %v", jtis, err)
+	}
+	stop()
+	for range wake { // drains, then ends when the listener has stopped
+	}
+}

@@ -16,7 +16,7 @@ import (
 // with the guess budget and the family's first refresh token) and refresh
 // families and access-token revocation (rotation with the grace record,
 // RedeemGrace, revocation by family, device or token), secrets and signing
-// keys, with the same
+// keys, and the change feed with LISTEN/NOTIFY, with the same
 // semantics as SQLite's, tested across several nodes on a real server; the
 // rest of Store follows.
 //
@@ -112,6 +112,50 @@ CREATE TABLE signing_keys (
 	created_at  BIGINT NOT NULL,
 	retired_at  BIGINT
 );`,
+	// 5: the change feed (SQLite's migration 8): triggers append a row
+	// for every revoked access token and every revoked or deleted family
+	// (the inventory's tables add theirs as they come), and NOTIFY
+	// edgeway_changes wakes every listening node when it commits. Change
+	// writers take one advisory lock until they commit, so ids become
+	// visible in order: a reader that has seen id N never misses a smaller
+	// one committed later.
+	5: `
+CREATE TABLE changes (
+	id   BIGSERIAL PRIMARY KEY,
+	kind TEXT NOT NULL,
+	key  TEXT NOT NULL,
+	at   BIGINT NOT NULL
+);
+CREATE INDEX changes_at ON changes (at);
+
+CREATE FUNCTION edgeway_change(p_kind TEXT, p_key TEXT) RETURNS void AS $$
+BEGIN
+	PERFORM pg_advisory_xact_lock(6872316419617283955);
+	INSERT INTO changes (kind, key, at) VALUES (p_kind, p_key, (extract(epoch FROM clock_timestamp()) * 1e9)::BIGINT);
+	PERFORM pg_notify('edgeway_changes', p_kind);
+END $$ LANGUAGE plpgsql;
+
+CREATE FUNCTION changes_token() RETURNS trigger AS $$
+BEGIN
+	PERFORM edgeway_change('token', NEW.jti);
+	RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER changes_token AFTER INSERT ON revoked_access_tokens
+	FOR EACH ROW EXECUTE FUNCTION changes_token();
+
+CREATE FUNCTION changes_family() RETURNS trigger AS $$
+BEGIN
+	IF TG_OP = 'DELETE' THEN
+		PERFORM edgeway_change('family', OLD.id);
+	ELSIF TG_OP = 'INSERT' AND NEW.revoked_at IS NOT NULL THEN
+		PERFORM edgeway_change('family', NEW.id);
+	ELSIF TG_OP = 'UPDATE' AND OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL THEN
+		PERFORM edgeway_change('family', NEW.id);
+	END IF;
+	RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER changes_family AFTER INSERT OR UPDATE OF revoked_at OR DELETE ON families
+	FOR EACH ROW EXECUTE FUNCTION changes_family();`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when
