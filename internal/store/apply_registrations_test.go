@@ -501,3 +501,91 @@ func TestChangeFeedAcrossNodes(t *testing.T) {
 	for range wake { // drains, then ends when the listener has stopped
 	}
 }
+
+// inventoryStore is the security-profile and device part both engines have,
+// with the change feed that tells other nodes about edits.
+type inventoryStore interface {
+	codeStore
+	PutSecurityProfile(ctx context.Context, p SecurityProfile) error
+	GetSecurityProfile(ctx context.Context, name string) (SecurityProfile, error)
+	ListSecurityProfiles(ctx context.Context) ([]SecurityProfile, error)
+	PutDevice(ctx context.Context, d Device) error
+	GetDevice(ctx context.Context, name string) (Device, error)
+	DeviceByLine(ctx context.Context, line string) (Device, error)
+	ListDevices(ctx context.Context) ([]Device, error)
+	DeleteDevice(ctx context.Context, name string) error
+	ChangeCursor(ctx context.Context) (int64, error)
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+}
+
+var (
+	_ inventoryStore = (*SQLite)(nil)
+	_ inventoryStore = (*Postgres)(nil)
+)
+
+// Profiles and devices read back as written on both engines; a device keeps
+// its first creation time; deleting it takes its codes with it; every edit
+// is a 'config' change in the feed.
+func TestInventoryOnBothEngines(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, _ := openTest(t)
+		testInventory(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) { testInventory(t, openPostgresTest(t)) })
+}
+
+func testInventory(t *testing.T, s inventoryStore) {
+	ctx := context.Background()
+	cursor, err := s.ChangeCursor(ctx)
+	must(t, err)
+	sp := SecurityProfile{Name: "OAuth-8845", DeviceType: "8845", Mode: "Encrypted", Transport: "TLS", OAuth: true, TFTPEncrypted: true}
+	must(t, s.PutSecurityProfile(ctx, sp))
+	if got, err := s.GetSecurityProfile(ctx, sp.Name); err != nil || got != sp {
+		t.Fatalf("profile = %+v, %v; want %+v", got, err, sp)
+	}
+	if _, err := s.GetSecurityProfile(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown profile: %v", err)
+	}
+	d := Device{Name: "SEP001122334455", Model: "8845", Line: "1001", Owner: "jsmith", SecurityProfile: sp.Name,
+		AllowMRA: true, MRAServiceDomain: "example.com", CreatedAt: t0}
+	must(t, s.PutDevice(ctx, d))
+	later := d
+	later.Line, later.CreatedAt = "1002", t0.Add(time.Hour)
+	must(t, s.PutDevice(ctx, later))
+	want := later
+	want.CreatedAt = t0 // the first creation time stays
+	if got, err := s.GetDevice(ctx, d.Name); err != nil || got != want {
+		t.Fatalf("device = %+v, %v; want %+v", got, err, want)
+	}
+	if got, err := s.DeviceByLine(ctx, "1002"); err != nil || got.Name != d.Name {
+		t.Fatalf("device by line = %+v, %v", got, err)
+	}
+	if _, err := s.DeviceByLine(ctx, "1001"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("device by its old line: %v", err)
+	}
+	if ps, err := s.ListSecurityProfiles(ctx); err != nil || len(ps) != 1 {
+		t.Fatalf("profiles = %+v, %v", ps, err)
+	}
+	if ds, err := s.ListDevices(ctx); err != nil || len(ds) != 1 {
+		t.Fatalf("devices = %+v, %v", ds, err)
+	}
+	putCodeIn(t, s, "code-of-device", d.Name, []byte("h"))
+	must(t, s.DeleteDevice(ctx, d.Name))
+	if cs, err := s.ListActivationCodes(ctx, d.Name); err != nil || len(cs) != 0 {
+		t.Fatalf("codes left after the device was deleted: %+v, %v", cs, err)
+	}
+	if err := s.DeleteDevice(ctx, d.Name); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting it again: %v", err)
+	}
+	changes, err := s.Changes(ctx, cursor, 100)
+	must(t, err)
+	seen := map[string]int{}
+	for _, c := range changes {
+		if c.Kind == ChangeConfig {
+			seen[c.Key]++
+		}
+	}
+	if seen["security_profiles"] < 1 || seen["devices"] < 3 {
+		t.Fatalf("config changes in the feed %v; want the profile's and the device's 3 edits", seen)
+	}
+}

@@ -16,7 +16,8 @@ import (
 // with the guess budget and the family's first refresh token) and refresh
 // families and access-token revocation (rotation with the grace record,
 // RedeemGrace, revocation by family, device or token), secrets and signing
-// keys, and the change feed with LISTEN/NOTIFY, with the same
+// keys, the change feed with LISTEN/NOTIFY, security profiles and devices,
+// with the same
 // semantics as SQLite's, tested across several nodes on a real server; the
 // rest of Store follows.
 //
@@ -156,6 +157,40 @@ BEGIN
 END $$ LANGUAGE plpgsql;
 CREATE TRIGGER changes_family AFTER INSERT OR UPDATE OF revoked_at OR DELETE ON families
 	FOR EACH ROW EXECUTE FUNCTION changes_family();`,
+	// 6: security profiles and devices, what every REGISTER reads; any
+	// change to them is a 'config' change of the feed.
+	6: `
+CREATE TABLE security_profiles (
+	name           TEXT PRIMARY KEY,
+	device_type    TEXT NOT NULL DEFAULT '',
+	mode           TEXT NOT NULL,
+	transport      TEXT NOT NULL,
+	oauth          BOOLEAN NOT NULL,
+	digest         BOOLEAN NOT NULL,
+	tftp_encrypted BOOLEAN NOT NULL
+);
+
+CREATE TABLE devices (
+	name               TEXT PRIMARY KEY,
+	model              TEXT NOT NULL,
+	line               TEXT NOT NULL,
+	owner              TEXT NOT NULL,
+	security_profile   TEXT NOT NULL,
+	allow_mra          BOOLEAN NOT NULL,
+	mra_service_domain TEXT NOT NULL,
+	created_at         BIGINT
+);
+CREATE INDEX devices_line ON devices (line);
+
+CREATE FUNCTION changes_config() RETURNS trigger AS $$
+BEGIN
+	PERFORM edgeway_change('config', TG_TABLE_NAME);
+	RETURN NULL;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER changes_security_profiles AFTER INSERT OR UPDATE OR DELETE ON security_profiles
+	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();
+CREATE TRIGGER changes_devices AFTER INSERT OR UPDATE OR DELETE ON devices
+	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when
