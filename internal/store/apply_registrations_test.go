@@ -589,3 +589,111 @@ func testInventory(t *testing.T, s inventoryStore) {
 		t.Fatalf("config changes in the feed %v; want the profile's and the device's 3 edits", seen)
 	}
 }
+
+// configStore is the parameter, user, Expressway-C and single-binding part
+// both engines have.
+type configStore interface {
+	inventoryStore
+	registrationStore
+	GetParam(ctx context.Context, name string) (string, bool, error)
+	SetParam(ctx context.Context, name, value string) error
+	ListParams(ctx context.Context) (map[string]string, error)
+	PutUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, username string) (User, error)
+	AddExpressway(ctx context.Context, e ExpresswayEntry) (int64, error)
+	UpdateExpressway(ctx context.Context, e ExpresswayEntry) error
+	DeleteExpressway(ctx context.Context, id int64) error
+	ListExpressways(ctx context.Context) ([]ExpresswayEntry, error)
+	ReportName(ctx context.Context, name, address string, at time.Time) error
+	ListReportedNames(ctx context.Context) ([]ReportedName, error)
+	DeleteSecurityProfile(ctx context.Context, name string) error
+	PutRegistration(ctx context.Context, r Registration) error
+	DeleteRegistration(ctx context.Context, aor, contact string) error
+	DeleteRegistrations(ctx context.Context, aor string) error
+}
+
+var (
+	_ configStore = (*SQLite)(nil)
+	_ configStore = (*Postgres)(nil)
+)
+
+// Parameters, users, Expressway-C entries, reported names, profile deletion
+// and single binding changes behave alike on both engines.
+func TestConfigOnBothEngines(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, _ := openTest(t)
+		testConfig(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) { testConfig(t, openPostgresTest(t)) })
+}
+
+func testConfig(t *testing.T, s configStore) {
+	ctx := context.Background()
+	if _, ok, err := s.GetParam(ctx, "cluster_sip_oauth"); err != nil || ok {
+		t.Fatalf("an unset parameter: ok %v, %v", ok, err)
+	}
+	must(t, s.SetParam(ctx, "cluster_sip_oauth", "false"))
+	must(t, s.SetParam(ctx, "cluster_sip_oauth", "true"))
+	if v, ok, err := s.GetParam(ctx, "cluster_sip_oauth"); err != nil || !ok || v != "true" {
+		t.Fatalf("parameter = %q %v %v", v, ok, err)
+	}
+	if m, err := s.ListParams(ctx); err != nil || len(m) != 1 || m["cluster_sip_oauth"] != "true" {
+		t.Fatalf("parameters = %v, %v", m, err)
+	}
+
+	must(t, s.PutUser(ctx, User{Username: "jsmith", PasswordHash: "h1", CreatedAt: t0}))
+	must(t, s.PutUser(ctx, User{Username: "jsmith", PasswordHash: "h2", CreatedAt: t0.Add(time.Hour)}))
+	if u, err := s.GetUser(ctx, "jsmith"); err != nil || u.PasswordHash != "h2" || !u.CreatedAt.Equal(t0) {
+		t.Fatalf("user = %+v, %v", u, err)
+	}
+	if _, err := s.GetUser(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown user: %v", err)
+	}
+
+	id, err := s.AddExpressway(ctx, ExpresswayEntry{Address: "expc.example.com", Names: []string{"expc.example.com"}})
+	must(t, err)
+	e := ExpresswayEntry{ID: id, Address: "expc.example.com", Description: "DC1", Names: []string{"expc.example.com", "expc2.example.com"}, Domains: []string{"other.example"}}
+	must(t, s.UpdateExpressway(ctx, e))
+	if es, err := s.ListExpressways(ctx); err != nil || len(es) != 1 || !reflect.DeepEqual(es[0], e) {
+		t.Fatalf("entries = %+v, %v; want %+v", es, err, e)
+	}
+	if err := s.UpdateExpressway(ctx, ExpresswayEntry{ID: id + 100}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("updating an unknown entry: %v", err)
+	}
+	must(t, s.DeleteExpressway(ctx, id))
+	if err := s.DeleteExpressway(ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting it again: %v", err)
+	}
+
+	must(t, s.ReportName(ctx, "expc.example.com", "192.0.2.1:1234", t0.Add(time.Minute)))
+	must(t, s.ReportName(ctx, "expc.example.com", "192.0.2.2:1234", t0)) // older: address kept
+	if rs, err := s.ListReportedNames(ctx); err != nil || len(rs) != 1 || rs[0].Address != "192.0.2.1:1234" ||
+		!rs[0].FirstSeen.Equal(t0) || !rs[0].LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("reported names = %+v, %v", rs, err)
+	}
+
+	must(t, s.PutSecurityProfile(ctx, SecurityProfile{Name: "used", Mode: "Encrypted", Transport: "TLS", OAuth: true}))
+	must(t, s.PutDevice(ctx, Device{Name: "SEP1", Model: "8845", Line: "1001", SecurityProfile: "used"}))
+	if err := s.DeleteSecurityProfile(ctx, "used"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("deleting a profile a device uses: %v, want ErrConflict", err)
+	}
+	must(t, s.DeleteDevice(ctx, "SEP1"))
+	must(t, s.DeleteSecurityProfile(ctx, "used"))
+	if err := s.DeleteSecurityProfile(ctx, "used"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting it again: %v", err)
+	}
+
+	reg := Registration{AOR: "sip:1001@example.com", Contact: "<sip:a>", Device: "SEP1", CallID: "c", CSeq: 1, ExpiresAt: t0.Add(time.Hour), UpdatedAt: t0}
+	must(t, s.PutRegistration(ctx, reg))
+	reg2 := reg
+	reg2.Contact = "<sip:b>"
+	must(t, s.PutRegistration(ctx, reg2))
+	must(t, s.DeleteRegistration(ctx, reg.AOR, reg.Contact))
+	if got, err := s.Registrations(ctx, reg.AOR, t0); err != nil || len(got) != 1 || got[0].Contact != "<sip:b>" {
+		t.Fatalf("after deleting one binding: %+v, %v", got, err)
+	}
+	must(t, s.DeleteRegistrations(ctx, reg.AOR))
+	if got, err := s.Registrations(ctx, reg.AOR, t0); err != nil || len(got) != 0 {
+		t.Fatalf("after deleting the AOR's bindings: %+v, %v", got, err)
+	}
+}

@@ -16,8 +16,8 @@ import (
 // with the guess budget and the family's first refresh token) and refresh
 // families and access-token revocation (rotation with the grace record,
 // RedeemGrace, revocation by family, device or token), secrets and signing
-// keys, the change feed with LISTEN/NOTIFY, security profiles and devices,
-// with the same
+// keys, the change feed with LISTEN/NOTIFY, security profiles, devices,
+// users, parameters and Expressway-C entries, with the same
 // semantics as SQLite's, tested across several nodes on a real server; the
 // rest of Store follows.
 //
@@ -190,6 +190,39 @@ END $$ LANGUAGE plpgsql;
 CREATE TRIGGER changes_security_profiles AFTER INSERT OR UPDATE OR DELETE ON security_profiles
 	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();
 CREATE TRIGGER changes_devices AFTER INSERT OR UPDATE OR DELETE ON devices
+	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();`,
+	// 7: parameters, users, Expressway-C entries and the names edges
+	// reported (S-12 "Find"); parameters and entries are 'config' changes.
+	7: `
+CREATE TABLE params (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+
+CREATE TABLE users (
+	username      TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,
+	created_at    BIGINT
+);
+
+CREATE TABLE expressways (
+	id          BIGSERIAL PRIMARY KEY,
+	address     TEXT NOT NULL,
+	description TEXT NOT NULL,
+	names       TEXT NOT NULL,
+	domains     TEXT NOT NULL
+);
+
+CREATE TABLE reported_names (
+	name       TEXT PRIMARY KEY,
+	address    TEXT NOT NULL,
+	first_seen BIGINT NOT NULL,
+	last_seen  BIGINT NOT NULL
+);
+
+CREATE TRIGGER changes_params AFTER INSERT OR UPDATE OR DELETE ON params
+	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();
+CREATE TRIGGER changes_expressways AFTER INSERT OR UPDATE OR DELETE ON expressways
 	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();`,
 }
 
