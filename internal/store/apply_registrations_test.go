@@ -697,3 +697,102 @@ func testConfig(t *testing.T, s configStore) {
 		t.Fatalf("after deleting the AOR's bindings: %+v, %v", got, err)
 	}
 }
+
+// Administration behaves alike on both engines: administrators, API tokens
+// valid only while their chain is (revoking one revokes what it made),
+// nodes, trust stores, the audit log, and Purge.
+func TestAdministrationOnBothEngines(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		s, _ := openTest(t)
+		testAdministration(t, s)
+	})
+	t.Run("postgres", func(t *testing.T) { testAdministration(t, openPostgresTest(t)) })
+}
+
+func testAdministration(t *testing.T, s Store) {
+	ctx := context.Background()
+	must(t, s.PutAdmin(ctx, Admin{Username: "ops", PasswordHash: "h", CreatedAt: t0}))
+	if a, err := s.GetAdmin(ctx, "ops"); err != nil || a.PasswordHash != "h" || !a.CreatedAt.Equal(t0) {
+		t.Fatalf("admin = %+v, %v", a, err)
+	}
+	if n, err := s.CountAdmins(ctx); err != nil || n != 1 {
+		t.Fatalf("admins = %d, %v", n, err)
+	}
+
+	must(t, s.PutAPIToken(ctx, APIToken{ID: "login", Hash: []byte("h-login"), Owner: "ops", Login: true, CreatedAt: t0, ExpiresAt: t0.Add(12 * time.Hour)}))
+	must(t, s.PutAPIToken(ctx, APIToken{ID: "script", Hash: []byte("h-script"), Owner: "ops", Parent: "login", CreatedAt: t0}))
+	if err := s.PutAPIToken(ctx, APIToken{ID: "script", Hash: []byte("other")}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("a second token script: %v", err)
+	}
+	tok, err := s.APITokenByHash(ctx, []byte("h-script"), t0.Add(time.Minute))
+	if err != nil || tok.ID != "script" || tok.Parent != "login" || !tok.LastUsed.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("token by hash = %+v, %v", tok, err)
+	}
+	if _, err := s.APITokenByHash(ctx, []byte("h-script"), t0.Add(13*time.Hour)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a token whose parent expired: %v, want ErrNotFound", err)
+	}
+	if _, err := s.APITokenByHash(ctx, []byte("h-login"), t0.Add(13*time.Hour)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("an expired token: %v, want ErrExpired", err)
+	}
+	must(t, s.RevokeAPIToken(ctx, "login", t0.Add(2*time.Minute)))
+	ts, err := s.ListAPITokens(ctx)
+	if err != nil || len(ts) != 2 || ts[0].RevokedAt.IsZero() || ts[1].RevokedAt.IsZero() || ts[0].Hash != nil {
+		t.Fatalf("after revoking the login, tokens = %+v, %v; want both revoked, no hashes", ts, err)
+	}
+	if err := s.RevokeAPIToken(ctx, "nope", t0); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoking an unknown token: %v", err)
+	}
+	must(t, s.PutAPIToken(ctx, APIToken{ID: "keep", Hash: []byte("h-keep"), Owner: "ops", CreatedAt: t0}))
+	must(t, s.PutAPIToken(ctx, APIToken{ID: "other", Hash: []byte("h-other"), Owner: "ops", CreatedAt: t0}))
+	must(t, s.RevokeAPITokensOf(ctx, "ops", "keep", t0.Add(3*time.Minute)))
+	if _, err := s.APITokenByHash(ctx, []byte("h-keep"), t0.Add(4*time.Minute)); err != nil {
+		t.Fatalf("the kept token: %v", err)
+	}
+	if _, err := s.APITokenByHash(ctx, []byte("h-other"), t0.Add(4*time.Minute)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another token of the owner: %v, want ErrNotFound", err)
+	}
+
+	n := Node{Name: "core-1", Role: "publisher", PhoneOAuthPort: 5090, MRAPort: 5091, RunningMode: "enabled", RestartedAt: t0, ListeningPhoneOAuthPort: 5090}
+	must(t, s.PutNode(ctx, n))
+	if got, err := s.GetNode(ctx, "core-1"); err != nil || got != n {
+		t.Fatalf("node = %+v, %v; want %+v", got, err, n)
+	}
+	if ns, err := s.ListNodes(ctx); err != nil || len(ns) != 1 {
+		t.Fatalf("nodes = %+v, %v", ns, err)
+	}
+	if _, err := s.GetNode(ctx, "core-9"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown node: %v", err)
+	}
+
+	c := TrustCert{Store: "tomcat-trust", Fingerprint: "ab", PEM: []byte("pem"), Subject: "CN=ca", Issuer: "CN=ca", NotAfter: t0.Add(time.Hour), AddedAt: t0}
+	must(t, s.PutTrustCert(ctx, c))
+	if err := s.PutTrustCert(ctx, c); !errors.Is(err, ErrConflict) {
+		t.Fatalf("the same certificate again: %v", err)
+	}
+	if cs, err := s.ListTrustCerts(ctx, "tomcat-trust"); err != nil || len(cs) != 1 || !reflect.DeepEqual(cs[0], c) {
+		t.Fatalf("trust store = %+v, %v", cs, err)
+	}
+	must(t, s.DeleteTrustCert(ctx, "tomcat-trust", "ab"))
+	if err := s.DeleteTrustCert(ctx, "tomcat-trust", "ab"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleting it again: %v", err)
+	}
+
+	must(t, s.Audit(ctx, AuditEntry{At: t0, Actor: "ops", Action: "device.put", Detail: "SEP1"}))
+	must(t, s.Audit(ctx, AuditEntry{At: t0.Add(time.Second), Actor: "ops", Action: "device.delete", Detail: "SEP1"}))
+	if es, err := s.ListAudit(ctx, 1); err != nil || len(es) != 1 || es[0].Action != "device.delete" {
+		t.Fatalf("newest audit entry = %+v, %v", es, err)
+	}
+	if es, err := s.ListAudit(ctx, 0); err != nil || len(es) != 2 {
+		t.Fatalf("every audit entry = %+v, %v", es, err)
+	}
+
+	must(t, s.PutRegistration(ctx, Registration{AOR: "sip:1@x", Contact: "<sip:a>", Device: "SEP1", CallID: "c", CSeq: 1, ExpiresAt: t0.Add(time.Minute), UpdatedAt: t0}))
+	must(t, s.PutRefreshToken(ctx, RefreshToken{Hash: []byte("rt"), Family: "f", Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Minute)}))
+	must(t, s.Purge(ctx, t0.Add(2*time.Minute)))
+	if regs, err := s.Registrations(ctx, "", time.Time{}.Add(1)); err != nil || len(regs) != 0 {
+		t.Fatalf("after Purge, bindings = %+v, %v", regs, err)
+	}
+	if r, err := s.TokenRevocation(ctx, "j", "f"); err != nil || !r.FamilyMissing {
+		t.Fatalf("after Purge, the family of an expired token reads %+v, %v; want missing", r, err)
+	}
+}

@@ -17,7 +17,8 @@ import (
 // families and access-token revocation (rotation with the grace record,
 // RedeemGrace, revocation by family, device or token), secrets and signing
 // keys, the change feed with LISTEN/NOTIFY, security profiles, devices,
-// users, parameters and Expressway-C entries, with the same
+// users, parameters, Expressway-C entries and the administration tables:
+// all of Store (checked below), with the same
 // semantics as SQLite's, tested across several nodes on a real server; the
 // rest of Store follows.
 //
@@ -26,6 +27,8 @@ import (
 type Postgres struct {
 	pool *pgxpool.Pool
 }
+
+var _ Store = (*Postgres)(nil)
 
 // pgMigrations are the PostgreSQL schema's versions, applied in order at
 // open, each once (schema_migrations), by one node at a time.
@@ -224,6 +227,62 @@ CREATE TRIGGER changes_params AFTER INSERT OR UPDATE OR DELETE ON params
 	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();
 CREATE TRIGGER changes_expressways AFTER INSERT OR UPDATE OR DELETE ON expressways
 	FOR EACH STATEMENT EXECUTE FUNCTION changes_config();`,
+	// 8: administration: administrators, their API tokens (with the chain
+	// of tokens that made them), core nodes, trust stores and the audit log.
+	8: `
+CREATE TABLE admins (
+	username      TEXT PRIMARY KEY,
+	password_hash TEXT NOT NULL,
+	created_at    BIGINT
+);
+
+CREATE TABLE api_tokens (
+	id         TEXT PRIMARY KEY,
+	hash       BYTEA NOT NULL UNIQUE,
+	name       TEXT NOT NULL,
+	owner      TEXT NOT NULL,
+	parent     TEXT NOT NULL DEFAULT '',
+	login      BOOLEAN NOT NULL DEFAULT false,
+	created_at BIGINT NOT NULL,
+	revoked_at BIGINT,
+	last_used  BIGINT,
+	expires_at BIGINT
+);
+CREATE INDEX api_tokens_parent ON api_tokens (parent);
+CREATE INDEX api_tokens_owner ON api_tokens (owner);
+
+CREATE TABLE nodes (
+	name                       TEXT PRIMARY KEY,
+	role                       TEXT NOT NULL,
+	phone_oauth_port           INTEGER NOT NULL,
+	mra_port                   INTEGER NOT NULL,
+	running_mode               TEXT NOT NULL,
+	restarted_at               BIGINT,
+	last_seen                  BIGINT,
+	listening_phone_oauth_port INTEGER NOT NULL DEFAULT 0,
+	listening_mra_port         INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE trust_certs (
+	store       TEXT NOT NULL,
+	fingerprint TEXT NOT NULL,
+	pem         BYTEA NOT NULL,
+	subject     TEXT NOT NULL,
+	issuer      TEXT NOT NULL,
+	not_after   BIGINT,
+	added_at    BIGINT NOT NULL,
+	PRIMARY KEY (store, fingerprint)
+);
+CREATE INDEX trust_certs_added ON trust_certs (added_at);
+
+CREATE TABLE audit (
+	id     BIGSERIAL PRIMARY KEY,
+	at     BIGINT NOT NULL,
+	actor  TEXT NOT NULL,
+	action TEXT NOT NULL,
+	detail TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when
