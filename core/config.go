@@ -22,7 +22,8 @@ type Config struct {
 	// `utils sipOAuth-mode`, S-13) or "subscriber" (reads the publisher's
 	// settings from the shared store).
 	Role string `yaml:"role"`
-	// Store is the SQLite database file (default DataDir/core.db).
+	// Store is the SQLite database file (default DataDir/core.db), or a
+	// postgres:// URL of the PostgreSQL server a cluster's nodes share.
 	Store string `yaml:"store"`
 	// DataDir holds the store and the admin token (default ./edgeway-data).
 	DataDir string `yaml:"data_dir"`

@@ -184,7 +184,7 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Store)
+	st, err := store.OpenURL(ctx, cfg.Store)
 	if err != nil {
 		return err
 	}

@@ -53,6 +53,10 @@ type Options struct {
 	// serve: SIP ports it sets for the node in the store (`admin node
 	// set`, S-11) are the ones the core binds.
 	BeforeStart func(ctx context.Context, e *Env) error
+	// StoreURL, when set, is the core's store instead of the layout's
+	// SQLite file: a postgres:// URL (internal/pgtest) runs the tiers on
+	// the cluster store.
+	StoreURL string
 	// Bare skips the quickstart provisioning: no profile, devices, users,
 	// Expressway-C entry or parameters; SIP OAuth mode is off. For tests
 	// that walk the administrator's task flow themselves.
@@ -107,7 +111,10 @@ func Start(t testing.TB, o Options) *Env {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	st, err := store.Open(ctx, lay.Core.Store)
+	if o.StoreURL != "" {
+		lay.Core.Store = o.StoreURL
+	}
+	st, err := store.OpenURL(ctx, lay.Core.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
