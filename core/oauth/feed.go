@@ -21,12 +21,20 @@ type feedStore interface {
 	TokenRevocation(ctx context.Context, jti, family string) (store.Revocation, error)
 }
 
+// feedEvery is how often a node reads the change feed: changes made
+// through another node reach it within that (issue 10: within a second).
+// On a store that announces its changes (changeListener: PostgreSQL's
+// LISTEN/NOTIFY) the node also reads on each notice. A variable for tests.
+var feedEvery = 500 * time.Millisecond
+
+// changeListener is a store that announces committed changes from any
+// node: the channel receives after each and closes when listening ends.
+type changeListener interface {
+	ListenChanges(ctx context.Context) (<-chan struct{}, error)
+}
+
 const (
-	// feedEvery is how often a node reads the change feed: changes made
-	// through another node reach it within that (issue 10: within a
-	// second). PostgreSQL's LISTEN/NOTIFY can call sync on notice instead.
-	feedEvery = 500 * time.Millisecond
-	feedPage  = 1000
+	feedPage = 1000
 	// liveFamilies bounds the families remembered as existing and not
 	// revoked; one not remembered costs one store read.
 	liveFamilies = 100_000
@@ -54,6 +62,11 @@ type feed struct {
 
 	syncMu sync.Mutex // one reader of the feed at a time
 	cursor int64
+
+	// notices is the store's announcement of changes (nil: poll only);
+	// unlisten ends it.
+	notices  <-chan struct{}
+	unlisten context.CancelFunc
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -95,6 +108,15 @@ func newFeed(ctx context.Context, st feedStore, now func() time.Time, keep func(
 			break
 		}
 	}
+	if l, ok := st.(changeListener); ok {
+		lctx, cancel := context.WithCancel(context.Background())
+		if f.notices, err = l.ListenChanges(lctx); err != nil {
+			cancel()
+			log.Warn("not listening for the store's change notices; reading the feed every interval", "every", feedEvery, "err", err)
+		} else {
+			f.unlisten = cancel
+		}
+	}
 	f.wg.Add(1)
 	go f.follow()
 	return f, nil
@@ -107,17 +129,29 @@ func (f *feed) Close() {
 		close(f.stop)
 	}
 	f.wg.Wait()
+	if f.unlisten != nil {
+		f.unlisten()
+		for range f.notices { // until the store's listener has stopped
+		}
+	}
 }
 
 func (f *feed) follow() {
 	defer f.wg.Done()
 	t := time.NewTicker(feedEvery)
 	defer t.Stop()
+	notices := f.notices
 	for n := 0; ; n++ {
 		select {
 		case <-f.stop:
 			return
 		case <-t.C:
+		case _, ok := <-notices:
+			if !ok {
+				notices = nil // the listener ended: poll only
+				f.log.Warn("the store stopped announcing changes; reading the feed every interval", "every", feedEvery)
+				continue
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := f.sync(ctx); err != nil {

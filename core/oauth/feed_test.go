@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/core/policy"
+	"github.com/edgeway/edgeway/internal/pgtest"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -156,4 +157,42 @@ func TestFeedMarkHoldsAtOnce(t *testing.T) {
 	if rv := revocationOf(t, f, "jti-x", ""); !rv.Revoked {
 		t.Fatalf("token marked revoked: %+v", rv)
 	}
+}
+
+// On PostgreSQL the feed reads on the store's notice: with the interval
+// set to an hour, a token revoked through another node's store is still
+// refused within seconds on this one, and Close ends the listener.
+func TestFeedReadsOnNoticeOnPostgres(t *testing.T) {
+	saved := feedEvery
+	feedEvery = time.Hour
+	t.Cleanup(func() { feedEvery = saved })
+	srv := pgtest.Start(t)
+	ctx := context.Background()
+	open := func() *store.Postgres {
+		p, err := store.OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	here, there := open(), open()
+	f := startFeed(t, here, nil)
+	if f.notices == nil {
+		t.Fatal("the feed is not listening on PostgreSQL")
+	}
+	start := time.Now()
+	if err := there.RevokeAccessToken(ctx, "jti-1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !revocationOf(t, f, "jti-1", "").Revoked {
+		if time.Now().After(deadline) {
+			t.Fatal("a token revoked through another node was not refused (no notice read)")
+		}
+		<-tick.C
+	}
+	t.Logf("refused %v after the other node's revocation", time.Since(start))
 }
