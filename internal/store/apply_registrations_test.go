@@ -34,15 +34,23 @@ func engines(t *testing.T, test func(t *testing.T, s registrationStore)) {
 	})
 }
 
-func openPostgresTest(t *testing.T) *Postgres {
+func openPostgresTest(t *testing.T) *Postgres { return postgresNodes(t, 1)[0] }
+
+// postgresNodes opens n stores on one fresh PostgreSQL server, as n core
+// nodes of a cluster would.
+func postgresNodes(t *testing.T, n int) []*Postgres {
 	t.Helper()
 	srv := pgtest.Start(t)
-	p, err := OpenPostgres(context.Background(), srv.URL)
-	if err != nil {
-		t.Fatal(err)
+	var nodes []*Postgres
+	for range n {
+		p, err := OpenPostgres(context.Background(), srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		nodes = append(nodes, p)
 	}
-	t.Cleanup(func() { p.Close() })
-	return p
+	return nodes
 }
 
 // TestApplyRegistrations: one call applies deletes, then puts; an empty
@@ -222,17 +230,8 @@ func TestPostgresMigratesOnceWhenNodesStartTogether(t *testing.T) {
 // by one: the tenth (the budget) locks the code, the two after it meet the
 // lock without being looked up.
 func TestRedeemActivationCodeAcrossNodes(t *testing.T) {
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	var nodes []*Postgres
-	for range 3 {
-		p, err := OpenPostgres(ctx, srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		nodes = append(nodes, p)
-	}
+	nodes := postgresNodes(t, 3)
 	const codes = 20
 	for i := range codes {
 		putCodeIn(t, nodes[0], fmt.Sprint("id", i), "SEP1", []byte(fmt.Sprint("code-", i)))
@@ -301,17 +300,9 @@ func TestRedeemActivationCodeAcrossNodes(t *testing.T) {
 // was used (one winner even when both rotate at once), revokes the family,
 // and node A's next rotation of the successor is refused as revoked.
 func TestRefreshRotationAcrossNodes(t *testing.T) {
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	open := func() *Postgres {
-		p, err := OpenPostgres(ctx, srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
-	}
-	a, b := open(), open()
+	nodes := postgresNodes(t, 2)
+	a, b := nodes[0], nodes[1]
 	tok := func(hash string) RefreshToken {
 		return RefreshToken{Hash: []byte(hash), Family: "fam", Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	}
@@ -352,17 +343,9 @@ func TestRefreshRotationAcrossNodes(t *testing.T) {
 // revocation on A refused on B), and a refresh grace recorded on A is
 // handed out once, on B.
 func TestRevocationAcrossNodes(t *testing.T) {
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	open := func() *Postgres {
-		p, err := OpenPostgres(ctx, srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
-	}
-	a, b := open(), open()
+	nodes := postgresNodes(t, 2)
+	a, b := nodes[0], nodes[1]
 	tok := func(hash, family string) RefreshToken {
 		return RefreshToken{Hash: []byte(hash), Family: family, Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	}
@@ -407,17 +390,8 @@ func TestRevocationAcrossNodes(t *testing.T) {
 // stores and retires is what another lists, its retirement kept at the
 // first time.
 func TestSecretsAndKeysAcrossNodes(t *testing.T) {
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	var nodes []*Postgres
-	for range 3 {
-		p, err := OpenPostgres(ctx, srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		nodes = append(nodes, p)
-	}
+	nodes := postgresNodes(t, 3)
 	got := make(chan string, len(nodes))
 	for i, n := range nodes {
 		go func() {
@@ -453,17 +427,9 @@ func TestSecretsAndKeysAcrossNodes(t *testing.T) {
 // revocation commits, and reads it from the feed after its cursor; the
 // listener stops, closing its channel, when its context ends.
 func TestChangeFeedAcrossNodes(t *testing.T) {
-	srv := pgtest.Start(t)
 	ctx := context.Background()
-	open := func() *Postgres {
-		p, err := OpenPostgres(ctx, srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { p.Close() })
-		return p
-	}
-	a, b := open(), open()
+	nodes := postgresNodes(t, 2)
+	a, b := nodes[0], nodes[1]
 	cursor, err := b.ChangeCursor(ctx)
 	must(t, err)
 	lctx, stop := context.WithCancel(ctx)
