@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -521,8 +522,9 @@ func (r *benchRun) hold(ctx context.Context, phones []*benchPhone, before map[st
 	if err != nil {
 		return bench.Result{}, err
 	}
-	held := rec.Summary(time.Now()).Successes
-	r.step("holding %d registered phones (%d not registered)", held, len(phones)-held)
+	sum := rec.Summary(time.Now())
+	held := sum.Successes
+	r.step("holding %d registered phones (%d not registered%s)", held, len(phones)-held, errorClasses(sum.Errors))
 	select {
 	case <-ctx.Done():
 		return bench.Result{}, ctx.Err()
@@ -811,4 +813,31 @@ func (r *benchRun) endTick() {
 	if r.prog != nil {
 		fmt.Fprintln(r.prog)
 	}
+}
+
+// errorClasses is ": class ×n, …" for a progress line, most frequent
+// first, or "" when there were none.
+func errorClasses(errs map[string]int) string {
+	if len(errs) == 0 {
+		return ""
+	}
+	classes := make([]string, 0, len(errs))
+	for c := range errs {
+		classes = append(classes, c)
+	}
+	sort.Slice(classes, func(i, j int) bool {
+		if errs[classes[i]] != errs[classes[j]] {
+			return errs[classes[i]] > errs[classes[j]]
+		}
+		return classes[i] < classes[j]
+	})
+	var b strings.Builder
+	b.WriteString(": ")
+	for i, c := range classes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s ×%d", c, errs[c])
+	}
+	return b.String()
 }
