@@ -24,7 +24,7 @@ func (p *Phone) transport(ctx context.Context) (media.Transport, error) {
 	ip := p.cfg.MediaIP
 	if !ip.IsValid() {
 		var err error
-		if ip, err = routeFrom(p.cfg.EdgeSIP); err != nil {
+		if ip, err = routeFrom(p.Edge().SIP); err != nil {
 			return nil, err
 		}
 	}
