@@ -2,7 +2,7 @@ package media
 
 import (
 	"context"
-		"net"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
