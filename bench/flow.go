@@ -177,6 +177,24 @@ func flowTrouble(res *sip.Response, err error) bool {
 	return false
 }
 
+// RegisterAnyEdge sends REGISTER through the current edge and, while the
+// flow fails (flowTrouble), through each next edge once, and returns the
+// first answer that is not a flow failure, or the last failure.
+func (p *Phone) RegisterAnyEdge(ctx context.Context, expires int) (*sip.Response, error) {
+	var res *sip.Response
+	var err error
+	for range p.edges {
+		if res, err = p.Register(ctx, expires); !flowTrouble(res, err) || ctx.Err() != nil {
+			return res, err
+		}
+		if err == nil {
+			i, _ := p.edgeIndex()
+			p.moveOn(i)
+		}
+	}
+	return res, err
+}
+
 // Run keeps the phone registered until ctx ends: it registers, pings the
 // flow every KeepAlive, refreshes the token at 80 % of its life and
 // re-registers, re-registers before the binding expires, and un-registers

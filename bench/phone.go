@@ -151,6 +151,7 @@ type Phone struct {
 	// flowTimer is the registrar's Flow-Timer (RFC 5626 §4.4.1), 0 if none.
 	flowTimer  time.Duration
 	recoveries int
+	tokenEdge  int // index in edges of the edge the tokens came through
 
 	// calls
 	srv        *sipgo.Server
@@ -208,7 +209,7 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	cfg.EdgeHTTPS, cfg.EdgeSIP = edges[first].HTTPS, edges[first].SIP
 	tlsConf := &tls.Config{RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
 	p := &Phone{cfg: cfg, callID: randHex(12), tag: randHex(6), calls: map[string]*Call{},
-		edges: edges, cur: first, pongs: make(chan string, 4), instance: uuidURN()}
+		edges: edges, cur: first, tokenEdge: first, pongs: make(chan string, 4), instance: uuidURN()}
 	tr := &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2}
 	d := &net.Dialer{Timeout: 10 * time.Second, Resolver: cfg.Resolver}
 	var clientOpts []sipgo.ClientOption
@@ -295,11 +296,15 @@ func (p *Phone) Refresh(ctx context.Context) (Tokens, error) {
 }
 
 func (p *Phone) tokenRequest(ctx context.Context, form url.Values) (Tokens, error) {
-	t, err := PostToken(ctx, p.http, p.Edge().HTTPS, form)
+	i, e := p.edgeIndex()
+	t, err := PostToken(ctx, p.http, e.HTTPS, form)
 	if err != nil {
 		return Tokens{}, err
 	}
 	p.SetTokens(t)
+	p.mu.Lock()
+	p.tokenEdge = i // its TURN server is that edge's (turnServers)
+	p.mu.Unlock()
 	return t, nil
 }
 

@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,8 +18,10 @@ import (
 	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/dnstest"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/testenv"
+	"github.com/edgeway/edgeway/mtls"
 )
 
 // runningEdge is one more edge.Server in front of a testenv's core, with
@@ -27,20 +33,42 @@ type runningEdge struct {
 	stop func()
 }
 
-func startEdge(t *testing.T, env *testenv.Env, node string) *runningEdge {
+// edgeOptions place an extra edge: its IP (default 127.0.0.1), a SIP
+// listener bound beforehand, and another public certificate.
+type edgeOptions struct {
+	ip             string
+	sip            net.Listener
+	cert, key string
+}
+
+func startEdge(t *testing.T, env *testenv.Env, node string, o ...edgeOptions) *runningEdge {
 	t.Helper()
-	var lns [2]net.Listener
-	for i := range lns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
+	var opt edgeOptions
+	if len(o) > 0 {
+		opt = o[0]
+	}
+	if opt.ip == "" {
+		opt.ip = "127.0.0.1"
+	}
+	https, err := net.Listen("tcp", net.JoinHostPort(opt.ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sipLn := opt.sip
+	if sipLn == nil {
+		if sipLn, err = net.Listen("tcp", net.JoinHostPort(opt.ip, "0")); err != nil {
 			t.Fatal(err)
 		}
-		lns[i] = ln
 	}
+	lns := [2]net.Listener{https, sipLn}
 	cfg := env.Layout.Edge
 	cfg.Node = node
 	cfg.HTTPSAddr, cfg.SIPAddr = lns[0].Addr().String(), lns[1].Addr().String()
+	cfg.AdvertisedHost = opt.ip
 	cfg.PublicURL = "" // from the address above
+	if opt.cert != "" {
+		cfg.TLS.PublicCert, cfg.TLS.PublicKey = opt.cert, opt.key
+	}
 	cfg.CoreMRA = env.Info.CoreMRA
 	cfg.TURN = edge.TURNConfig{} // signalling only
 	srv, err := edge.New(cfg, env.Log)
@@ -172,9 +200,7 @@ func TestPhoneFailsOverToAnotherEdge(t *testing.T) {
 	if got := countVia(a.edge.SIP); got != n {
 		t.Fatalf("bindings through edge A = %d, want %d", got, n)
 	}
-	if f := a.srv.SIP().Flows(); f != n {
-		t.Fatalf("edge A keeps %d flows, want %d", f, n)
-	}
+	flowsOn(t, a, n)
 
 	a.stop()
 	for _, r := range runs {
@@ -200,9 +226,7 @@ func TestPhoneFailsOverToAnotherEdge(t *testing.T) {
 	if got := countVia(b.edge.SIP); got != n {
 		t.Fatalf("bindings through edge B = %d, want %d (edge A: %d)", got, n, countVia(a.edge.SIP))
 	}
-	if f := b.srv.SIP().Flows(); f != n {
-		t.Fatalf("edge B keeps %d flows, want %d", f, n)
-	}
+	flowsOn(t, b, n)
 
 	// A call between two of them completes through edge B.
 	caller, callee := runs[0], runs[1]
@@ -232,6 +256,151 @@ func TestPhoneFailsOverToAnotherEdge(t *testing.T) {
 	for _, r := range runs {
 		if err := <-r.done; err != nil && !errors.Is(err, context.Canceled) {
 			t.Errorf("phone %s: Run: %v", r.line, err)
+		}
+	}
+}
+
+// sharedSIPPort binds the same kernel-chosen TCP port on two loopback
+// addresses: two edges whose SIP port is the one SRV users assume.
+func sharedSIPPort(t *testing.T, ip1, ip2 string) (net.Listener, net.Listener) {
+	t.Helper()
+	for range 50 {
+		a, err := net.Listen("tcp", net.JoinHostPort(ip1, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := net.Listen("tcp", net.JoinHostPort(ip2, strconv.Itoa(a.Addr().(*net.TCPAddr).Port)))
+		if err == nil {
+			return a, b
+		}
+		a.Close()
+	}
+	t.Fatal("no port free on both addresses")
+	return nil, nil
+}
+
+// A phone that knows only its service domain finds the edges in
+// _collab-edge._tls SRV records (issue 11 §2) served by a DNS server on
+// loopback, in priority order, by name: it onboards and registers through
+// the first (TLS verifies that name), and when that edge dies it
+// re-registers through the second, with the same tokens.
+func TestPhoneFindsEdgesBySRV(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	// Edge B (expe-b.edgeway.test, 127.0.0.2) with a certificate for its
+	// name from the env's CA; edge A (edge.edgeway.test, 127.0.0.1) with
+	// the env's. Both on one SIP port, as the SRV lookup assumes.
+	dir := t.TempDir()
+	for _, f := range []string{mtls.DevCACertFile, mtls.DevCAKeyFile} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(env.Layout.PKI.CACert), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pkiB, err := mtls.InitDevPKI(mtls.DevPKIOptions{Dir: dir, EdgePublicNames: []string{"expe-b.edgeway.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sipA, sipB := sharedSIPPort(t, "127.0.0.1", "127.0.0.2")
+	a := startEdge(t, env, "expe-a", edgeOptions{sip: sipA})
+	b := startEdge(t, env, "expe-b", edgeOptions{ip: "127.0.0.2", sip: sipB, cert: pkiB.EdgePublicCert, key: pkiB.EdgePublicKey})
+	port := func(hostport string) uint16 {
+		ap, err := netip.ParseAddrPort(strings.TrimPrefix(hostport, "https://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ap.Port()
+	}
+	dns := dnstest.Start(t, dnstest.Zone{
+		SRV: map[string][]dnstest.SRV{"_collab-edge._tls." + env.Info.Domain: {
+			{Priority: 20, Weight: 1, Port: port(a.edge.HTTPS), Target: "edge.edgeway.test."},
+			{Priority: 10, Weight: 1, Port: port(b.edge.HTTPS), Target: "expe-b.edgeway.test."},
+		}},
+		A: map[string]netip.Addr{"edge.edgeway.test": netip.MustParseAddr("127.0.0.1"), "expe-b.edgeway.test": netip.MustParseAddr("127.0.0.2")},
+	})
+	resolver := bench.NewResolver(dns.Addr)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	edges, err := bench.LookupEdges(ctx, resolver, env.Info.Domain, int(port(sipA.Addr().String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sipPort := strconv.Itoa(int(port(sipA.Addr().String())))
+	want := []bench.Edge{
+		{HTTPS: "https://expe-b.edgeway.test:" + strconv.Itoa(int(port(b.edge.HTTPS))), SIP: "expe-b.edgeway.test:" + sipPort},
+		{HTTPS: "https://edge.edgeway.test:" + strconv.Itoa(int(port(a.edge.HTTPS))), SIP: "edge.edgeway.test:" + sipPort},
+	}
+	if len(edges) != 2 || edges[0] != want[0] || edges[1] != want[1] {
+		t.Fatalf("edges from SRV %v, want %v", edges, want)
+	}
+
+	codes := provisionPhones(t, env, "SEPSRV", 7200, 1)
+	c := codes["7200"]
+	ph, err := bench.NewPhone(bench.PhoneConfig{Device: c.Device, Line: "7200", Domain: env.Info.Domain, RootCAs: env.CA, Log: env.Log,
+		Edges: edges, Resolver: resolver, KeepAlive: 200 * time.Millisecond, PongTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	tok, err := ph.Onboard(ctx, c.ActivationCode)
+	if err != nil {
+		t.Fatalf("onboarding through %s: %v", edges[0].HTTPS, err)
+	}
+	events := make(chan bench.Event, 64)
+	done := make(chan error, 1)
+	go func() { done <- ph.Run(ctx, func(e bench.Event) { events <- e }) }()
+	next := func(kind string) bench.Event {
+		t.Helper()
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case e := <-events:
+				if e.Kind == kind {
+					return e
+				}
+				if e.Kind == "error" {
+					t.Fatalf("phone: %s", e.Detail)
+				}
+			case err := <-done:
+				t.Fatalf("Run returned %v", err)
+			case <-timeout:
+				t.Fatalf("no %q event in 30s", kind)
+			}
+		}
+	}
+	next("registered")
+	if ph.Edge() != edges[0] {
+		t.Fatalf("registered through %v, want B (%v)", ph.Edge(), edges[0])
+	}
+	flowsOn(t, b, 1)
+	b.stop()
+	if e := next("recovered"); !strings.Contains(e.Detail, edges[1].SIP) {
+		t.Fatalf("recovered %q, want through %s", e.Detail, edges[1].SIP)
+	}
+	flowsOn(t, a, 1)
+	if got := ph.Tokens(); got.AccessToken != tok.AccessToken || got.RefreshToken != tok.RefreshToken {
+		t.Fatal("the phone's tokens changed in the failover")
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// flowsOn waits until e keeps n phone flows: an edge records a flow once
+// it has relayed the REGISTER's 200, just after the phone has it.
+func flowsOn(t *testing.T, e *runningEdge, n int) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(10 * time.Second)
+	for e.srv.SIP().Flows() != n {
+		select {
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("edge %s keeps %d flows, want %d", e.edge.SIP, e.srv.SIP().Flows(), n)
 		}
 	}
 }
