@@ -36,8 +36,8 @@ type runningEdge struct {
 // edgeOptions place an extra edge: its IP (default 127.0.0.1), a SIP
 // listener bound beforehand, and another public certificate.
 type edgeOptions struct {
-	ip             string
-	sip            net.Listener
+	ip        string
+	sip       net.Listener
 	cert, key string
 }
 
