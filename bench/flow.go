@@ -97,11 +97,14 @@ func (p *Phone) readFilter(info sip.TransportReadProps, data []byte) ([]byte, er
 }
 
 // Ping sends a CRLF ping (RFC 5626 §4.4.1) on the flow the phone's last
-// REGISTER went on and waits up to PongTimeout for the pong. An error
+// REGISTER went on and waits up to PongTimeout for the pong. Pings are
+// serialised. An error
 // wrapping ErrFlowFailed means the flow is gone: no registered flow, its
 // connection closed, the write failed or no pong came (the connection is
 // then closed).
 func (p *Phone) Ping(ctx context.Context) error {
+	p.pingMu.Lock() // one ping at a time: each waits for its own pong
+	defer p.pingMu.Unlock()
 	p.mu.Lock()
 	flow := p.flow
 	p.mu.Unlock()

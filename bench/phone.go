@@ -141,7 +141,8 @@ type Phone struct {
 	edges    []Edge
 	// pongs carries the remote address of every read that held only CRLF
 	// (a pong, or the edge's own ping: either shows the flow alive).
-	pongs chan string
+	pongs  chan string
+	pingMu sync.Mutex
 
 	mu     sync.Mutex
 	tokens Tokens

@@ -201,6 +201,15 @@ func TestPhoneFailsOverToAnotherEdge(t *testing.T) {
 		t.Fatalf("bindings through edge A = %d, want %d", got, n)
 	}
 	flowsOn(t, a, n)
+	// The flows answer pings (RFC 5626 §4.4.1 pongs) and none has moved.
+	for _, r := range runs {
+		if err := r.ph.Ping(ctx); err != nil {
+			t.Fatalf("phone %s: ping through edge A: %v", r.line, err)
+		}
+		if k := r.ph.Recoveries(); k != 0 {
+			t.Fatalf("phone %s recovered %d times while edge A was up", r.line, k)
+		}
+	}
 
 	a.stop()
 	for _, r := range runs {
