@@ -133,3 +133,36 @@ func TestPingNeedsPong(t *testing.T) {
 		t.Fatalf("second ping on the failed flow: %v, want ErrFlowFailed", err)
 	}
 }
+
+// A token request that cannot connect to the current edge sent nothing
+// (no code redeemed), so the phone asks the next edge; one the edge
+// answered — even with an error — is not repeated elsewhere.
+func TestTokenRequestTriesNextEdgeOnlyWhenNothingWasSent(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	live := startFakeEdge(t, true) // answers HTTP with nothing useful: not a token response
+	ph, err := NewPhone(PhoneConfig{Device: "SEP0000000000F2", Line: "1002", Domain: "edgeway.test", RootCAs: live.roots,
+		Edges: []Edge{{HTTPS: "https://" + deadAddr, SIP: deadAddr}, {HTTPS: "https://" + live.addr, SIP: live.addr}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = ph.Onboard(ctx, "1234-5678-9012-3456")
+	if err == nil || dialFailed(err) {
+		t.Fatalf("onboarding: %v; want the second edge's (non-dial) failure", err)
+	}
+	if got := ph.Edge().SIP; got != live.addr {
+		t.Fatalf("the phone is on %s after the dead edge, want the live one %s", got, live.addr)
+	}
+	// The live edge answered: the next request stays there.
+	_, _ = ph.Onboard(ctx, "1234-5678-9012-3456")
+	if got := ph.Edge().SIP; got != live.addr {
+		t.Fatalf("an answered request moved the phone to %s", got)
+	}
+}

@@ -296,9 +296,22 @@ func (p *Phone) Refresh(ctx context.Context) (Tokens, error) {
 	return p.tokenRequest(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 }
 
+// tokenRequest posts to the current edge's token endpoint. When the edge
+// cannot even be connected to, nothing was sent — no code redeemed, no
+// refresh token used — so the next edge is tried, each once.
 func (p *Phone) tokenRequest(ctx context.Context, form url.Values) (Tokens, error) {
-	i, e := p.edgeIndex()
-	t, err := PostToken(ctx, p.http, e.HTTPS, form)
+	var i int
+	var t Tokens
+	var err error
+	for range p.edges {
+		var e Edge
+		i, e = p.edgeIndex()
+		t, err = PostToken(ctx, p.http, e.HTTPS, form)
+		if !dialFailed(err) || ctx.Err() != nil {
+			break
+		}
+		p.moveOn(i)
+	}
 	if err != nil {
 		return Tokens{}, err
 	}
@@ -307,6 +320,13 @@ func (p *Phone) tokenRequest(ctx context.Context, form url.Values) (Tokens, erro
 	p.tokenEdge = i // its TURN server is that edge's (turnServers)
 	p.mu.Unlock()
 	return t, nil
+}
+
+// dialFailed reports whether err is a failure to connect (the request
+// never left).
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // PostToken calls an OAuth token endpoint (base URL + /oauth2/token).
