@@ -47,7 +47,7 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.serverName, "server-name", "", "name to verify in the edge certificate (default: the edges' HTTPS host when they share one, else each edge's own)")
 	fs.StringVar(&p.device, "device", "", "device name, e.g. SEP001122334401")
 	fs.StringVar(&p.line, "line", "", "directory number (default: from quickstart.json)")
-	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json)")
+	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json, else the --srv domain)")
 	fs.StringVar(&p.code, "code", "", "activation code (default: from quickstart.json)")
 	fs.StringVar(&p.username, "username", "", "on-prem soft client: log in with this user instead of a code (S-18: never over MRA)")
 	fs.StringVar(&p.password, "password", "", "password for --username")
@@ -71,6 +71,9 @@ func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone,
 	}
 	if p.domain == "" {
 		p.domain = info.Domain
+	}
+	if p.domain == "" {
+		p.domain = p.srv // the service domain the edges were found in (S-17)
 	}
 	var dev quickstart.Device
 	for _, d := range info.Devices {
@@ -104,6 +107,13 @@ func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone,
 	edges, err := p.edges(ctx, resolver)
 	if err != nil {
 		return nil, err
+	}
+	for _, e := range edges {
+		// Edges by name (from --srv, or given so): the phone resolves them,
+		// with the system's resolver when --resolver names none.
+		if host, _, err := net.SplitHostPort(e.SIP); err == nil && net.ParseIP(host) == nil && resolver == nil {
+			resolver = net.DefaultResolver
+		}
 	}
 	pool, err := caPool(p.conn.ca)
 	if err != nil {
