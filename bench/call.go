@@ -247,8 +247,9 @@ func (p *Phone) Dial(ctx context.Context, line string, offer []byte) (*Call, err
 	// The edge (or core) as a pre-loaded Route (RFC 3261 §8.1.2): CANCEL and
 	// ACK copy it, so they go where the INVITE went and never to the
 	// domain's name.
-	req.AppendHeader(sip.NewHeader("Route", fmt.Sprintf("<sip:%s;transport=tls;lr>", p.cfg.EdgeSIP)))
-	req.SetDestination(p.cfg.EdgeSIP)
+	edge := p.Edge().SIP
+	req.AppendHeader(sip.NewHeader("Route", fmt.Sprintf("<sip:%s;transport=tls;lr>", edge)))
+	req.SetDestination(edge)
 	req.SetTransport("TLS")
 	sess, err := p.dialogsOut.WriteInvite(ctx, req)
 	if err != nil {

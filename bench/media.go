@@ -24,7 +24,7 @@ func (p *Phone) transport(ctx context.Context) (media.Transport, error) {
 	ip := p.cfg.MediaIP
 	if !ip.IsValid() {
 		var err error
-		if ip, err = routeFrom(p.cfg.EdgeSIP); err != nil {
+		if ip, err = routeFrom(p.Edge().SIP); err != nil {
 			return nil, err
 		}
 	}
@@ -55,9 +55,43 @@ func (p *Phone) relay(ctx context.Context) (*media.Relay, error) {
 		if err != nil || u.Scheme != "turn" || !strings.Contains(u.RawQuery, "transport=udp") {
 			continue
 		}
-		return media.AllocateRelay(ctx, u.Opaque, "udp", t.Username, t.Credential, "")
+		servers := p.turnServers(u.Opaque)
+		var errs []error
+		for _, server := range servers {
+			actx, cancel := ctx, context.CancelFunc(func() {})
+			if len(servers) > 1 {
+				actx, cancel = context.WithTimeout(ctx, 5*time.Second)
+			}
+			r, err := media.AllocateRelay(actx, server, "udp", t.Username, t.Credential, "")
+			cancel()
+			if err == nil {
+				return r, nil
+			}
+			errs = append(errs, err)
+		}
+		return nil, errors.Join(errs...)
 	}
 	return nil, fmt.Errorf("phone: no turn:…?transport=udp URL in %v", t.URLs)
+}
+
+// turnServers are the TURN servers to ask for a relay, given the one the
+// token response named. That is the relay of the edge the tokens came
+// through; once the phone has failed over to another edge, it asks the
+// same port on its current edge's host first (every edge runs TURN on
+// the same port, with the shared secret and realm), then the named one.
+func (p *Phone) turnServers(named string) []string {
+	p.mu.Lock()
+	cur, from := p.cur, p.tokenEdge
+	p.mu.Unlock()
+	if cur == from {
+		return []string{named}
+	}
+	_, port, err1 := net.SplitHostPort(named)
+	host, _, err2 := net.SplitHostPort(p.edges[cur].SIP)
+	if err1 != nil || err2 != nil || net.JoinHostPort(host, port) == named {
+		return []string{named}
+	}
+	return []string{net.JoinHostPort(host, port), named}
 }
 
 // CallWithMedia calls line, sends and receives SRTP for talk (through the

@@ -33,13 +33,29 @@ type PhoneConfig struct {
 	Line   string // e.g. 1001
 	Domain string // SIP domain of the line, e.g. edgeway.test
 
-	EdgeHTTPS  string         // https://127.0.0.1:8443 (or the core's, on premises)
-	EdgeSIP    string         // 127.0.0.1:5061 (or the core's 5090, on premises)
-	ServerName string         // name to verify in the server certificate (default: host of EdgeHTTPS)
+	EdgeHTTPS string // https://127.0.0.1:8443 (or the core's, on premises)
+	EdgeSIP   string // 127.0.0.1:5061 (or the core's 5090, on premises)
+	// Edges are the edges the phone may use, in order, as a phone finds
+	// several Expressway-E peers in _collab-edge._tls SRV records
+	// (LookupEdges). The phone starts on Edges[FirstEdge mod len] and, when
+	// its flow there fails, registers through the next one, cycling (RFC
+	// 5626 §4.5; see Run). Empty: the one edge EdgeHTTPS and EdgeSIP name.
+	Edges []Edge
+	// FirstEdge is the index in Edges of the edge to start on (a load
+	// generator spreads its phones: phone i starts on edge i mod n).
+	FirstEdge int
+	// Resolver resolves edge host names, for HTTPS and SIP (LookupEdges'
+	// resolver). Nil: HTTPS uses the system's, and SIP addresses must be
+	// IP addresses (the phone never sends a DNS query for a SIP name).
+	Resolver *net.Resolver
+	// ServerName is the name to verify in the server certificate. Default:
+	// the host of the edges' HTTPS URLs when they all share one; otherwise
+	// each connection verifies the host it was made to.
+	ServerName string
 	RootCAs    *x509.CertPool // trust for the edge's certificate (the dev CA)
 	// ConfigURL is the base URL config files are downloaded from (S-16):
 	// the edge's public HTTPS in MRA mode, the core's config port (6971)
-	// on premises. Default: EdgeHTTPS.
+	// on premises. Default: the current edge's HTTPS URL.
 	ConfigURL string
 	// MediaIP is the address of the phone's own media socket, used when
 	// its token response names no TURN server (on premises). Default: the
@@ -52,6 +68,27 @@ type PhoneConfig struct {
 
 	Expires int          // REGISTER expiry asked for, seconds (default 600)
 	Log     *slog.Logger // default slog.Default()
+
+	// KeepAlive is how often Run sends a CRLF ping (RFC 5626 §4.4.1) on
+	// the flow it registered, each time at a random 80-100 % of it; a
+	// Flow-Timer in the registrar's 2xx shortens it. Default 30s;
+	// negative: no pings (the flow is then found dead only when a
+	// REGISTER fails).
+	KeepAlive time.Duration
+	// PongTimeout is how long a ping waits for its CRLF pong before the
+	// flow counts as failed (default 10s, RFC 5626 §4.4.1).
+	PongTimeout time.Duration
+	// RecoveryBase and RecoveryMax are the back-off of flow recovery once
+	// every edge has failed in a row: wait min(max, base·2^failures),
+	// randomised to 50-100 % (RFC 5626 §4.5; defaults 30s and 30m).
+	RecoveryBase, RecoveryMax time.Duration
+}
+
+// Edge is one edge a phone may use: its public HTTPS base URL and its
+// SIP/TLS address.
+type Edge struct {
+	HTTPS string // https://edge-1.example.com:8443
+	SIP   string // edge-1.example.com:5061
 }
 
 // Tokens are what the OAuth server returned.
@@ -96,12 +133,26 @@ type Phone struct {
 	ua      *sipgo.UserAgent
 	client  *sipgo.Client
 	contact string
-	callID  string
-	tag     string
+	// instance is the phone's +sip.instance (RFC 5626 §4.1), the same on
+	// every flow it registers, with reg-id 1.
+	instance string
+	callID   string
+	tag      string
+	edges    []Edge
+	// pongs carries the remote address of every read that held only CRLF
+	// (a pong, or the edge's own ping: either shows the flow alive).
+	pongs  chan string
+	pingMu sync.Mutex
 
 	mu     sync.Mutex
 	tokens Tokens
 	cseq   uint32
+	cur    int    // index in edges of the edge the phone uses
+	flow   string // remote "ip:port" of the connection its last REGISTER went on
+	// flowTimer is the registrar's Flow-Timer (RFC 5626 §4.4.1), 0 if none.
+	flowTimer  time.Duration
+	recoveries int
+	tokenEdge  int // index in edges of the edge the tokens came through
 
 	// calls
 	srv        *sipgo.Server
@@ -114,8 +165,23 @@ type Phone struct {
 
 // NewPhone prepares a phone; nothing is sent until Onboard or Register.
 func NewPhone(cfg PhoneConfig) (*Phone, error) {
-	if cfg.Device == "" || cfg.Line == "" || cfg.Domain == "" || cfg.EdgeSIP == "" || cfg.EdgeHTTPS == "" {
-		return nil, errors.New("phone: device, line, domain, edge HTTPS URL and edge SIP address are required")
+	edges := cfg.Edges
+	if len(edges) == 0 {
+		edges = []Edge{{HTTPS: cfg.EdgeHTTPS, SIP: cfg.EdgeSIP}}
+	}
+	if cfg.Device == "" || cfg.Line == "" || cfg.Domain == "" {
+		return nil, errors.New("phone: device, line and domain are required")
+	}
+	hosts := map[string]bool{}
+	for i, e := range edges {
+		if e.SIP == "" || e.HTTPS == "" {
+			return nil, fmt.Errorf("phone: edge %d: an HTTPS URL and a SIP address are required", i+1)
+		}
+		u, err := url.Parse(e.HTTPS)
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return nil, fmt.Errorf("phone: edge %d: HTTPS URL %q: want https://host:port", i+1, e.HTTPS)
+		}
+		hosts[u.Hostname()] = true
 	}
 	if cfg.Expires == 0 {
 		cfg.Expires = 600
@@ -123,31 +189,47 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	if cfg.ConfigURL == "" {
-		cfg.ConfigURL = cfg.EdgeHTTPS
+	if cfg.KeepAlive == 0 {
+		cfg.KeepAlive = DefaultKeepAlive
 	}
-	if cfg.ServerName == "" {
-		u, err := url.Parse(cfg.EdgeHTTPS)
-		if err != nil {
-			return nil, fmt.Errorf("phone: edge URL: %w", err)
+	if cfg.PongTimeout <= 0 {
+		cfg.PongTimeout = 10 * time.Second
+	}
+	if cfg.RecoveryBase <= 0 {
+		cfg.RecoveryBase = 30 * time.Second
+	}
+	if cfg.RecoveryMax <= 0 {
+		cfg.RecoveryMax = 30 * time.Minute
+	}
+	if cfg.ServerName == "" && len(hosts) == 1 {
+		for h := range hosts {
+			cfg.ServerName = h
 		}
-		cfg.ServerName = u.Hostname()
 	}
+	first := ((cfg.FirstEdge % len(edges)) + len(edges)) % len(edges)
+	cfg.EdgeHTTPS, cfg.EdgeSIP = edges[first].HTTPS, edges[first].SIP
 	tlsConf := &tls.Config{RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
-	p := &Phone{cfg: cfg, callID: randHex(12), tag: randHex(6), calls: map[string]*Call{}}
+	p := &Phone{cfg: cfg, callID: randHex(12), tag: randHex(6), calls: map[string]*Call{},
+		edges: edges, cur: first, tokenEdge: first, pongs: make(chan string, 4), instance: uuidURN()}
 	tr := &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2}
+	d := &net.Dialer{Timeout: 10 * time.Second, Resolver: cfg.Resolver}
 	var clientOpts []sipgo.ClientOption
 	if cfg.SourceIP.IsValid() {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: cfg.SourceIP.AsSlice()}, Timeout: 10 * time.Second}
-		tr.DialContext = d.DialContext
+		d.LocalAddr = &net.TCPAddr{IP: cfg.SourceIP.AsSlice()}
 		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(netip.AddrPortFrom(cfg.SourceIP, 0).String()))
 	}
+	if cfg.SourceIP.IsValid() || cfg.Resolver != nil {
+		tr.DialContext = d.DialContext
+	}
 	p.http = &http.Client{Timeout: 15 * time.Second, Transport: tr}
-	instance := randHex(16)
-	p.contact = fmt.Sprintf("sip:%s@%s.invalid;transport=tls;ob", cfg.Line, instance)
+	p.contact = fmt.Sprintf("sip:%s@%s.invalid;transport=tls;ob", cfg.Line, randHex(16))
+	resolver := cfg.Resolver
+	if resolver == nil {
+		resolver = sipx.NoDNS()
+	}
 	var err error
-	p.ua, err = sipx.NewUA("Edgeway phone "+cfg.Device, cfg.Device+".invalid", 0, cfg.Log, tlsConf,
-		sipgo.WithUserAgentDNSResolver(sipx.NoDNS()))
+	p.ua, err = sipx.NewFilteredUA("Edgeway phone "+cfg.Device, cfg.Device+".invalid", 0, cfg.Log, tlsConf, p.readFilter,
+		sipgo.WithUserAgentDNSResolver(resolver))
 	if err != nil {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
@@ -214,13 +296,37 @@ func (p *Phone) Refresh(ctx context.Context) (Tokens, error) {
 	return p.tokenRequest(ctx, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
 }
 
+// tokenRequest posts to the current edge's token endpoint. When the edge
+// cannot even be connected to, nothing was sent — no code redeemed, no
+// refresh token used — so the next edge is tried, each once.
 func (p *Phone) tokenRequest(ctx context.Context, form url.Values) (Tokens, error) {
-	t, err := PostToken(ctx, p.http, p.cfg.EdgeHTTPS, form)
+	var i int
+	var t Tokens
+	var err error
+	for range p.edges {
+		var e Edge
+		i, e = p.edgeIndex()
+		t, err = PostToken(ctx, p.http, e.HTTPS, form)
+		if !dialFailed(err) || ctx.Err() != nil {
+			break
+		}
+		p.moveOn(i)
+	}
 	if err != nil {
 		return Tokens{}, err
 	}
 	p.SetTokens(t)
+	p.mu.Lock()
+	p.tokenEdge = i // its TURN server is that edge's (turnServers)
+	p.mu.Unlock()
 	return t, nil
+}
+
+// dialFailed reports whether err is a failure to connect (the request
+// never left).
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // PostToken calls an OAuth token endpoint (base URL + /oauth2/token).
@@ -266,7 +372,11 @@ func (p *Phone) FetchConfig(ctx context.Context) ([]byte, int, error) {
 // (for example /phone-edge-trust.pem, S-8) with the phone's access token,
 // and returns the body (at most 1 MiB) and the HTTP status, whatever it is.
 func (p *Phone) FetchFile(ctx context.Context, path string) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(p.cfg.ConfigURL, "/")+path, nil)
+	base := p.cfg.ConfigURL
+	if base == "" {
+		base = p.Edge().HTTPS
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+path, nil)
 	if err != nil {
 		return nil, 0, fmt.Errorf("phone %s: config download: %w", p.cfg.Device, err)
 	}
@@ -307,20 +417,27 @@ func (p *Phone) RegisterWith(ctx context.Context, authorization string, expires 
 	cid := sip.CallIDHeader(p.callID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.REGISTER})
-	req.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>", p.contact)))
+	// The same instance and reg-id on every flow: a REGISTER through
+	// another edge replaces the binding (RFC 5626 §4.2, §4.5).
+	req.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf(`<%s>;+sip.instance="<%s>";reg-id=1`, p.contact, p.instance)))
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	req.AppendHeader(sip.NewHeader("Supported", "path, outbound"))
 	if authorization != "" {
 		req.AppendHeader(sip.NewHeader("Authorization", authorization))
 	}
-	req.SetDestination(p.cfg.EdgeSIP)
+	i, e := p.edgeIndex()
+	req.SetDestination(e.SIP)
 	req.SetTransport("TLS")
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	res, err := p.client.Do(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("phone %s: REGISTER: %w", p.cfg.Device, err)
+		// The flow failed (no connection, closed, or the transaction
+		// timed out): the next REGISTER goes through the next edge.
+		p.moveOn(i)
+		return nil, fmt.Errorf("phone %s: REGISTER via %s: %w: %w", p.cfg.Device, e.SIP, ErrFlowFailed, err)
 	}
+	p.registeredOn(i, res)
 	return res, nil
 }
 
@@ -334,71 +451,6 @@ func (p *Phone) Unregister(ctx context.Context) error {
 		return fmt.Errorf("phone %s: un-REGISTER: %d %s", p.cfg.Device, res.StatusCode, res.Reason)
 	}
 	return nil
-}
-
-// Event is something Run reports.
-type Event struct {
-	At     time.Time
-	Kind   string // "registered", "refreshed", "unregistered", "error"
-	Detail string
-}
-
-// Run keeps the phone registered until ctx ends: it registers, refreshes
-// the token at 80 % of its life and re-registers, re-registers before the
-// binding expires, and un-registers when ctx is cancelled.
-func (p *Phone) Run(ctx context.Context, events func(Event)) error {
-	emit := func(kind, format string, args ...any) {
-		if events != nil {
-			events(Event{At: time.Now(), Kind: kind, Detail: fmt.Sprintf(format, args...)})
-		}
-	}
-	register := func() error {
-		res, err := p.Register(ctx, p.cfg.Expires)
-		if err != nil {
-			return err
-		}
-		if res.StatusCode != 200 {
-			return fmt.Errorf("REGISTER refused: %d %s %s", res.StatusCode, res.Reason, headerValue(res, "WWW-Authenticate"))
-		}
-		emit("registered", "%d %s; Path %s", res.StatusCode, res.Reason, headerValue(res, "Path"))
-		return nil
-	}
-	if err := register(); err != nil {
-		emit("error", "%v", err)
-		return err
-	}
-	for {
-		t := p.Tokens()
-		refreshIn := time.Until(t.Obtained.Add(time.Duration(float64(t.ExpiresIn)*0.8) * time.Second))
-		reregIn := time.Duration(p.cfg.Expires) * time.Second * 8 / 10
-		wait := min(refreshIn, reregIn)
-		timer := time.NewTimer(max(wait, time.Second))
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			err := p.Unregister(uctx)
-			cancel()
-			if err != nil {
-				emit("error", "un-register: %v", err)
-				return err
-			}
-			emit("unregistered", "binding removed")
-			return nil
-		case <-timer.C:
-		}
-		if refreshIn <= reregIn && t.RefreshToken != "" {
-			if _, err := p.Refresh(ctx); err != nil {
-				emit("error", "refresh: %v", err)
-				return err
-			}
-			emit("refreshed", "new access token valid %ds", p.Tokens().ExpiresIn)
-		}
-		if err := register(); err != nil {
-			emit("error", "%v", err)
-			return err
-		}
-	}
 }
 
 func headerValue(res *sip.Response, name string) string {

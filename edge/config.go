@@ -295,9 +295,16 @@ type TURNConfig struct {
 	RelayBind    string `yaml:"relay_bind"`
 	RelayPorts   string `yaml:"relay_ports"`
 	// MaxAllocationsPerDevice (default 4; more → 486) and MaxAllocations
-	// (default 10000; more → 508) bound live allocations.
+	// (default 10000; more → 508, or 300 with alternate_servers) bound
+	// live allocations.
 	MaxAllocationsPerDevice int `yaml:"max_allocations_per_device"`
 	MaxAllocations          int `yaml:"max_allocations"`
+	// AlternateServers are other edges' TURN addresses, "ip:port" (UDP
+	// and TCP; the same secret and realm): when this relay holds
+	// max_allocations, an authenticated Allocate is answered 300 Try
+	// Alternate with the next of them in ALTERNATE-SERVER (round robin;
+	// RFC 8656 §7.2, RFC 8489 §10) instead of 508. Default: none.
+	AlternateServers []string `yaml:"alternate_servers,omitempty"`
 	// MaxBitrate is the relayed bytes per second allowed per allocation in
 	// each direction (default 64000); excess datagrams are dropped.
 	MaxBitrate int `yaml:"max_bitrate"`
@@ -403,12 +410,29 @@ func (t TURNConfig) validate() []error {
 	if t.TCPIdleTimeout < 0 || t.RevocationPoll < 0 {
 		errs = append(errs, errors.New("turn.tcp_idle_timeout and turn.revocation_poll must be positive"))
 	}
+	if _, err := t.alternateServers(); err != nil {
+		errs = append(errs, err)
+	}
 	for name, v := range map[string]int{"turn.max_allocations_per_device": t.MaxAllocationsPerDevice, "turn.max_allocations": t.MaxAllocations, "turn.max_bitrate": t.MaxBitrate} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("%s %d must be positive", name, v))
 		}
 	}
 	return errs
+}
+
+// alternateServers parses AlternateServers: each an IP address and a
+// port, as ALTERNATE-SERVER carries (no names).
+func (t TURNConfig) alternateServers() ([]netip.AddrPort, error) {
+	out := make([]netip.AddrPort, 0, len(t.AlternateServers))
+	for _, s := range t.AlternateServers {
+		ap, err := netip.ParseAddrPort(strings.TrimSpace(s))
+		if err != nil || ap.Port() == 0 || ap.Addr().IsUnspecified() {
+			return nil, fmt.Errorf("turn.alternate_servers: %q: want ip:port, as ALTERNATE-SERVER carries an address (RFC 8489 §14.15)", s)
+		}
+		out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	return out, nil
 }
 
 // relayPortRange parses RelayPorts, "min-max".

@@ -12,8 +12,10 @@
 // on the phone's own connection. Its TURN relay (turn.go) hands phones
 // credentials with each token response, relays only to peers its policy
 // allows (turnpolicy.go: never the core, its own listeners or, by default,
-// non-public addresses), closes idle TCP/TLS connections (turnsock.go) and
-// drops credentials whose token family the core revoked (turnrevoke.go).
+// non-public addresses), closes idle TCP/TLS connections (turnsock.go),
+// drops credentials whose token family the core revoked (turnrevoke.go) and,
+// when full, sends clients to another edge's relay with 300 Try Alternate
+// (turnalternate.go, turn.alternate_servers).
 //
 // Activation-code grants pass a budget of failures shared by every source
 // (edge/budget.go, issue 9): once too many of them have failed, the edge

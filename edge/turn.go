@@ -17,6 +17,8 @@ package edge
 //     concurrent allocations by one device past the QuotaHandler, when the
 //     device's quota is full), and for TCP relays (RFC 6062), which the
 //     edge does not offer: pion has no hook to answer 442 for them.
+//   - 300 Try Alternate instead of 508 when the relay is full and
+//     turn.alternate_servers names other edges (edge/turnalternate.go).
 //   - 401 also when the credential's refresh-token family was revoked
 //     (edge/turnrevoke.go); the family's live allocations are closed.
 //   - 403: pion, when the PermissionHandler (the peer policy,
@@ -245,6 +247,15 @@ type TURN struct {
 	// ChannelBind, by client address, to sign the 403 that replaces pion's
 	// 401 (turnsock.go). Bounded LRU, safe for concurrent use.
 	chanBindKeys *lru.Cache[string, []byte]
+	// alternates are turn.alternate_servers (edge/turnalternate.go);
+	// allocKeys the long-term key of each client's last authenticated
+	// Allocate while the relay is full, and redirects the Allocates the
+	// QuotaHandler sent to an alternate, by client address. Bounded LRUs.
+	alternates []netip.AddrPort
+	altNext    atomic.Uint64
+	allocKeys  *lru.Cache[string, []byte]
+	redirects  *lru.Cache[string, alternateRedirect]
+	redirected atomic.Uint64
 
 	mu        sync.Mutex
 	closed    bool
@@ -284,8 +295,21 @@ func newTURN(o turnOptions) (*TURN, error) {
 	if err != nil {
 		return nil, err
 	}
+	alternates, err := o.cfg.alternateServers()
+	if err != nil {
+		return nil, err
+	}
+	allocKeys, err := lru.New[string, []byte](4096)
+	if err != nil {
+		return nil, err
+	}
+	redirects, err := lru.New[string, alternateRedirect](4096)
+	if err != nil {
+		return nil, err
+	}
 	t := &TURN{
 		cfg: o.cfg, secret: o.secret, log: o.log, now: o.now, chanBindKeys: keys, revoked: newRevokedFamilies(maxRevokedFamilies),
+		alternates: alternates, allocKeys: allocKeys, redirects: redirects,
 		perDevice: map[string]int{}, relays: map[*relayConn]struct{}{}, tcpConns: map[string]*limitedConn{},
 	}
 	t.policy = newPeerPolicy(peerPolicyConfig{allowed: allowed, denied: denied, core: o.coreAddrs, ownIPs: ownIPs(o), ownPorts: o.ownPorts})
@@ -422,6 +446,9 @@ func (t *TURN) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 	if ra.Method == stun.MethodChannelBind && ra.SrcAddr != nil {
 		t.chanBindKeys.Add(ra.SrcAddr.String(), key)
 	}
+	if ra.Method == stun.MethodAllocate && ra.SrcAddr != nil && len(t.alternates) > 0 && t.full() {
+		t.allocKeys.Add(ra.SrcAddr.String(), key) // for a 300 (edge/turnalternate.go)
+	}
 	return turnUserID(name), key, true
 }
 
@@ -441,17 +468,23 @@ func splitUserID(id string) (device, family string) {
 	return device, family
 }
 
-// quota is the pion QuotaHandler (false → 486): the per-device limit.
+// quota is the pion QuotaHandler (false → 486), called once the Allocate
+// is authenticated: the per-device limit, then, when the relay is full and
+// turn.alternate_servers are set, a redirect whose 486 the socket turns
+// into 300 Try Alternate (edge/turnalternate.go).
 func (t *TURN) quota(userID, _ string, src net.Addr) bool {
 	device, _ := splitUserID(userID)
 	t.mu.Lock()
 	n := t.perDevice[device]
 	t.mu.Unlock()
 	if n >= t.cfg.MaxAllocationsPerDevice {
+		if src != nil {
+			t.redirects.Remove(src.String()) // this 486 stays a 486
+		}
 		t.log.Info("TURN allocation refused: device quota", "device", device, "remote", src, "allocations", n)
 		return false
 	}
-	return true
+	return !t.redirect(src)
 }
 
 // reserve counts a new relay socket of device against both limits (pion → 508).

@@ -51,6 +51,7 @@ type turnFixtureOptions struct {
 	ownPorts []int
 	core     []netip.AddrPort
 	lifetime time.Duration
+	udp      net.PacketConn // the UDP socket, when bound beforehand
 }
 
 func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
@@ -79,9 +80,11 @@ func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(caPEM)
 
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	udp := o.udp
+	if udp == nil {
+		if udp, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -654,6 +657,7 @@ func TestTURNConfigDefaults(t *testing.T) {
 		{"max_allocations", c.MaxAllocations, 10000},
 		{"max_bitrate", c.MaxBitrate, 64000},
 		{"allow_loopback_peers", c.AllowLoopbackPeers, false},
+		{"alternate_servers", len(c.AlternateServers), 0},
 	} {
 		if ck.got != ck.want {
 			t.Errorf("turn.%s = %v, want %v", ck.key, ck.got, ck.want)
@@ -661,6 +665,11 @@ func TestTURNConfigDefaults(t *testing.T) {
 	}
 	if errs := c.validate(); len(errs) != 0 {
 		t.Errorf("defaults do not validate: %v", errs)
+	}
+	ok := c
+	ok.AlternateServers = []string{"10.77.2.12:3478", "[2001:db8::12]:3478"}
+	if errs := ok.validate(); len(errs) != 0 {
+		t.Errorf("alternate_servers %v do not validate: %v", ok.AlternateServers, errs)
 	}
 	if named := (Config{Node: "e", AdvertisedHost: "expe-1.example.com"}).WithDefaults().TURN; named.RelayAddress != "" {
 		t.Errorf("relay_address %q from a host name; want it resolved at start", named.RelayAddress)
@@ -674,6 +683,10 @@ func TestTURNConfigDefaults(t *testing.T) {
 		func(c *TURNConfig) { c.RelayBind = "any" },
 		func(c *TURNConfig) { c.Listen = "3478" },
 		func(c *TURNConfig) { c.MaxBitrate = -1 },
+		func(c *TURNConfig) { c.AlternateServers = []string{"expe-2.example.com:3478"} }, // ALTERNATE-SERVER carries an address
+		func(c *TURNConfig) { c.AlternateServers = []string{"10.77.2.12"} },
+		func(c *TURNConfig) { c.AlternateServers = []string{"0.0.0.0:3478"} },
+		func(c *TURNConfig) { c.AlternateServers = []string{"10.77.2.12:0"} },
 	} {
 		b := c
 		bad(&b)

@@ -28,7 +28,11 @@ type turnSocket struct {
 }
 
 func (s *turnSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if fixed, ok := s.t.channelBindRefusal(p, addr); ok {
+	fixed, ok := s.t.channelBindRefusal(p, addr)
+	if !ok {
+		fixed, ok = s.t.tryAlternate(p, addr)
+	}
+	if ok {
 		if _, err := s.PacketConn.WriteTo(fixed, addr); err != nil {
 			return 0, err
 		}
@@ -170,7 +174,11 @@ type limitedConn struct {
 
 // Write is one STUN message or ChannelData per call (pion's STUNConn).
 func (c *limitedConn) Write(p []byte) (int, error) {
-	if fixed, ok := c.l.t.channelBindRefusal(p, c.Conn.RemoteAddr()); ok {
+	fixed, ok := c.l.t.channelBindRefusal(p, c.Conn.RemoteAddr())
+	if !ok {
+		fixed, ok = c.l.t.tryAlternate(p, c.Conn.RemoteAddr())
+	}
+	if ok {
 		if _, err := c.Conn.Write(fixed); err != nil {
 			return 0, err
 		}

@@ -79,7 +79,7 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 		fs.StringVar(&b.registrar, "registrar", "", "any SIP/TLS registrar host:port instead of the edge: phones register lines from --first-line with no token and nothing provisioned")
 		fs.StringVar(&b.serverName, "server-name", "", "name to verify in the certificate of --registrar or --sip (default: the registrar's host; with --sip, the edge's HTTPS host)")
 		fs.StringVar(&b.domain, "domain", "", "SIP domain for --registrar (default: quickstart.json's)")
-		fs.StringVar(&b.sip, "sip", "", "send the REGISTERs to this SIP/TLS host:port instead of the edge's, the phones still onboarded through the edge; \"core\": the core's Phone OAuth port (quickstart.json's core_phone_oauth, 5090), to measure the core alone")
+		fs.StringVar(&b.sip, "sip", "", "send the REGISTERs to this SIP/TLS host:port instead of the edge's, the phones still onboarded through the edge; a comma-separated list of edges: phone i starts on edge i mod n and, when its flow fails, moves on to the next (RFC 5626 §4.5); \"core\": the core's Phone OAuth port (quickstart.json's core_phone_oauth, 5090), to measure the core alone")
 	case "calls":
 		fs.IntVar(&b.calls, "calls", 10, "concurrent calls (2 phones each)")
 		fs.DurationVar(&b.talk, "talk", 5*time.Second, "media per call; each caller places calls back to back for --duration")
@@ -312,8 +312,14 @@ func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) 
 		if p.code == "" {
 			return nil, fmt.Errorf("bench: no activation code came back for %s", p.name)
 		}
-		ph, err := bench.NewPhone(bench.PhoneConfig{Device: p.name, Line: p.line, Domain: r.info.Domain, EdgeHTTPS: r.info.EdgeHTTPS,
-			EdgeSIP: r.sipAddr(), ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, Expires: 600, SourceIP: sourceIP(i)})
+		// Phone i starts on edge i mod n and fails over to the others.
+		sips := r.sipAddrs()
+		edges := make([]bench.Edge, len(sips))
+		for k, a := range sips {
+			edges[k] = bench.Edge{HTTPS: r.info.EdgeHTTPS, SIP: a}
+		}
+		ph, err := bench.NewPhone(bench.PhoneConfig{Device: p.name, Line: p.line, Domain: r.info.Domain, Edges: edges, FirstEdge: i,
+			ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, Expires: 600, SourceIP: sourceIP(i)})
 		if err != nil {
 			return nil, err
 		}
@@ -412,9 +418,11 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	auth := func(p *benchPhone) string { return "Bearer " + p.ph.Tokens().AccessToken }
 	target := "edge " + r.info.EdgeSIP + " (bearer token checked at edge and core, edge → core over mTLS)"
 	if r.f.sip != "" {
-		target = "SIP " + r.sipAddr() + " (onboarded through the edge; bearer token checked there, one hop)"
+		target = "SIP " + r.sipAddr() + " (onboarded through the edge; bearer token checked there)"
 		if r.sipAddr() == r.info.CorePhoneOAuth {
 			target = "core's Phone OAuth port " + r.sipAddr() + " (onboarded through the edge; bearer token checked at the core, one hop)"
+		} else if n := len(r.sipAddrs()); n > 1 {
+			target = fmt.Sprintf("%d edges %s (onboarded through the edge; phone i starts on edge i mod %d and fails over to the others)", n, r.sipAddr(), n)
 		}
 	}
 	if r.f.registrar != "" {
@@ -461,7 +469,17 @@ func (r *benchRun) registerRun(ctx context.Context) (bench.Result, error) {
 	return res, nil
 }
 
-// sipAddr is where an Edgeway run's phones send SIP: the edge, or --sip.
+// sipAddrs are where an Edgeway run's phones send SIP: the edge, or the
+// addresses --sip lists.
+func (r *benchRun) sipAddrs() []string {
+	if r.f.sip == "" || r.f.sip == "core" {
+		return []string{r.sipAddr()}
+	}
+	return splitList(r.f.sip)
+}
+
+// sipAddr is where an Edgeway run's phones send SIP: the edge, or --sip
+// (as given: a list of edges, comma-separated).
 func (r *benchRun) sipAddr() string {
 	switch r.f.sip {
 	case "":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -105,6 +106,31 @@ func TestBenchCommands(t *testing.T) {
 	}
 	if viaEdge != 10 || viaCore != 5 {
 		t.Errorf("bindings through the edge %d (want 10), on the core's Phone OAuth port %d (want 5)", viaEdge, viaCore)
+	}
+	// --sip a,b: phone i starts on edge i mod 2 and moves on when its flow
+	// fails (RFC 5626 §4.5): with the first edge dead, the phones that
+	// start there fail one REGISTER each, then register through the other.
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	out = run("register", "--sip", deadAddr+","+info.EdgeSIP, "--phones", "6", "--duration", "1s", "--prefix", "FAIL", "--first-line", "7160000")
+	if row(out, "successes") == "0" || !strings.Contains(out, "2 edges") {
+		t.Errorf("register --sip %s,%s:\n%s", deadAddr, info.EdgeSIP, out)
+	}
+	if regs, err = env.Store.Registrations(context.Background(), "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	failedOver := 0
+	for _, g := range regs {
+		if strings.HasPrefix(g.Device, "FAIL") && g.MRA {
+			failedOver++
+		}
+	}
+	if failedOver != 6 {
+		t.Errorf("bindings of the 6 phones of --sip dead,live: %d, want 6\n%s", failedOver, out)
 	}
 	var usage bytes.Buffer
 	if err := runBench(context.Background(), []string{"register", "--sip", "core", "--registrar", "127.0.0.5:5061", "--quickstart", qs}, &usage); err == nil {

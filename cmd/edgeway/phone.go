@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/edgeway/edgeway/bench"
@@ -21,6 +23,9 @@ import (
 type phoneFlags struct {
 	conn                       connFlags
 	edge, sip, serverName      string
+	srv, resolver              string
+	sipPort                    int
+	keepAlive                  time.Duration
 	device, line, domain, code string
 	username, password         string
 	onPrem                     bool
@@ -33,12 +38,16 @@ type phoneFlags struct {
 func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.conn.quickstart, "quickstart", "", "quickstart.json to take addresses, CA, line and code from")
 	fs.StringVar(&p.conn.ca, "ca", "", "CA certificate (PEM) that verifies the edge")
-	fs.StringVar(&p.edge, "edge", "", "edge HTTPS base URL, e.g. https://127.0.0.1:8443")
-	fs.StringVar(&p.sip, "sip", "", "edge SIP/TLS address, e.g. 127.0.0.1:5061")
-	fs.StringVar(&p.serverName, "server-name", "", "name to verify in the edge certificate (default: host of --edge)")
+	fs.StringVar(&p.edge, "edge", "", "edge HTTPS base URLs, comma-separated in the order to try, e.g. https://10.77.2.11:8443,https://10.77.2.12:8443")
+	fs.StringVar(&p.sip, "sip", "", "edge SIP/TLS addresses, comma-separated, in the order of --edge, e.g. 10.77.2.11:5061,10.77.2.12:5061")
+	fs.StringVar(&p.srv, "srv", "", "find the edges in the _collab-edge._tls.DOMAIN SRV records instead of --edge/--sip: HTTPS at each target:port in priority and weight order (RFC 2782), SIP at the target on --sip-port")
+	fs.StringVar(&p.resolver, "resolver", "", "DNS server HOST:PORT for --srv and for the edges' names (default: the system's resolver)")
+	fs.IntVar(&p.sipPort, "sip-port", bench.DefaultEdgeSIPPort, "SIP/TLS port of the edges found with --srv (the SRV record names only the HTTPS port)")
+	fs.DurationVar(&p.keepAlive, "keepalive", bench.DefaultKeepAlive, "CRLF keep-alive interval on the registered flow (RFC 5626 §4.4.1; shortened by the registrar's Flow-Timer); when the flow fails the phone re-registers through the next edge; negative: no keep-alives")
+	fs.StringVar(&p.serverName, "server-name", "", "name to verify in the edge certificate (default: the edges' HTTPS host when they share one, else each edge's own)")
 	fs.StringVar(&p.device, "device", "", "device name, e.g. SEP001122334401")
 	fs.StringVar(&p.line, "line", "", "directory number (default: from quickstart.json)")
-	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json)")
+	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json, else the --srv domain)")
 	fs.StringVar(&p.code, "code", "", "activation code (default: from quickstart.json)")
 	fs.StringVar(&p.username, "username", "", "on-prem soft client: log in with this user instead of a code (S-18: never over MRA)")
 	fs.StringVar(&p.password, "password", "", "password for --username")
@@ -49,12 +58,12 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&p.talk, "talk", 10*time.Second, "how long a call's media runs (--call, --answer)")
 }
 
-func (p *phoneFlags) phone(log *slog.Logger) (*bench.Phone, error) {
+func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone, error) {
 	info, err := p.conn.resolve()
 	if err != nil {
 		return nil, err
 	}
-	if p.edge == "" {
+	if p.edge == "" && p.srv == "" {
 		p.edge, p.sip = info.EdgeHTTPS, info.EdgeSIP
 		if p.onPrem {
 			p.edge, p.sip = info.CoreHTTPS, info.CorePhoneOAuth
@@ -62,6 +71,9 @@ func (p *phoneFlags) phone(log *slog.Logger) (*bench.Phone, error) {
 	}
 	if p.domain == "" {
 		p.domain = info.Domain
+	}
+	if p.domain == "" {
+		p.domain = p.srv // the service domain the edges were found in (S-17)
 	}
 	var dev quickstart.Device
 	for _, d := range info.Devices {
@@ -82,15 +94,64 @@ func (p *phoneFlags) phone(log *slog.Logger) (*bench.Phone, error) {
 			}
 		}
 	}
-	if p.device == "" || p.line == "" || p.edge == "" || p.sip == "" {
-		return nil, fmt.Errorf("%w: need --device and --line, --edge, --sip (or --quickstart)", errUsage)
+	if p.device == "" || p.line == "" || (p.srv == "" && (p.edge == "" || p.sip == "")) {
+		return nil, fmt.Errorf("%w: need --device and --line, --edge and --sip or --srv (or --quickstart)", errUsage)
+	}
+	var resolver *net.Resolver
+	if p.resolver != "" {
+		if _, _, err := net.SplitHostPort(p.resolver); err != nil {
+			return nil, fmt.Errorf("%w: --resolver HOST:PORT: %v", errUsage, err)
+		}
+		resolver = bench.NewResolver(p.resolver)
+	}
+	edges, err := p.edges(ctx, resolver)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range edges {
+		// Edges by name (from --srv, or given so): the phone resolves them,
+		// with the system's resolver when --resolver names none.
+		if host, _, err := net.SplitHostPort(e.SIP); err == nil && net.ParseIP(host) == nil && resolver == nil {
+			resolver = net.DefaultResolver
+		}
 	}
 	pool, err := caPool(p.conn.ca)
 	if err != nil {
 		return nil, err
 	}
-	return bench.NewPhone(bench.PhoneConfig{Device: p.device, Line: p.line, Domain: p.domain, EdgeHTTPS: p.edge, EdgeSIP: p.sip,
-		ServerName: p.serverName, RootCAs: pool, Expires: p.expires, Log: log})
+	return bench.NewPhone(bench.PhoneConfig{Device: p.device, Line: p.line, Domain: p.domain, Edges: edges, Resolver: resolver,
+		ServerName: p.serverName, RootCAs: pool, Expires: p.expires, KeepAlive: p.keepAlive, Log: log})
+}
+
+// edges are the phone's edges: from --srv, or --edge and --sip paired in
+// order.
+func (p *phoneFlags) edges(ctx context.Context, resolver *net.Resolver) ([]bench.Edge, error) {
+	if p.srv != "" {
+		if p.edge != "" || p.sip != "" {
+			return nil, fmt.Errorf("%w: --srv finds the edges; leave out --edge and --sip", errUsage)
+		}
+		return bench.LookupEdges(ctx, resolver, p.srv, p.sipPort)
+	}
+	urls, sips := splitList(p.edge), splitList(p.sip)
+	if len(urls) != len(sips) {
+		return nil, fmt.Errorf("%w: --edge names %d edges and --sip %d; give both in the same order", errUsage, len(urls), len(sips))
+	}
+	edges := make([]bench.Edge, len(urls))
+	for i := range urls {
+		edges[i] = bench.Edge{HTTPS: urls[i], SIP: sips[i]}
+	}
+	return edges, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func (p *phoneFlags) obtain(ctx context.Context, ph *bench.Phone) (bench.Tokens, error) {
@@ -115,7 +176,7 @@ func runPhone(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ph, err := pf.phone(log)
+	ph, err := pf.phone(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -154,7 +215,7 @@ func runOnboard(ctx context.Context, args []string, out io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	ph, err := pf.phone(slog.New(slog.DiscardHandler))
+	ph, err := pf.phone(ctx, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
@@ -213,7 +274,7 @@ func runPKI(ctx context.Context, args []string, out io.Writer) error {
 // placeCall registers, calls pf.call with media for pf.talk, prints the
 // media statistics and un-registers.
 func placeCall(ctx context.Context, ph *bench.Phone, pf phoneFlags, out io.Writer) error {
-	res, err := ph.Register(ctx, pf.expires)
+	res, err := ph.RegisterAnyEdge(ctx, pf.expires)
 	if err != nil {
 		return err
 	}

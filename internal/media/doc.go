@@ -22,7 +22,8 @@
 //   - stats.go: Stats and the RFC 3550 receive statistics (loss, reordering,
 //     duplicates, interarrival jitter per §A.8).
 //   - stream.go: Stream — 20 ms PCMU packets as SRTP over a net.PacketConn.
-//   - relay.go: AllocateRelay — a TURN allocation over UDP, TCP or TLS.
+//   - relay.go: AllocateRelay — a TURN allocation over UDP, TCP or TLS,
+//     following an authenticated 300 Try Alternate (RFC 8489 §10).
 //
 // The simulated phone (bench/) calls it: NewOffer or Answer during the
 // INVITE, AllocateRelay before it, Relay.Permit for the peer's address, then

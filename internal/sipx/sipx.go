@@ -31,15 +31,24 @@ import (
 // waiting out Timer B/F (32 s): a call to a phone whose connection just
 // died fails fast (see Guard.RelayToFlow).
 func NewUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config, extra ...sipgo.UserAgentOption) (*sipgo.UserAgent, error) {
+	return NewFilteredUA(name, hostname, idle, log, tlsConf, nil, extra...)
+}
+
+// NewFilteredUA is NewUA whose connections pass every read through filter
+// first (nil: none): the simulated phone sees the CRLF pongs of RFC 5626
+// §4.4.1 there, which sipgo consumes before any handler.
+func NewFilteredUA(name, hostname string, idle time.Duration, log *slog.Logger, tlsConf *tls.Config, filter sip.TransportReadFilter, extra ...sipgo.UserAgentOption) (*sipgo.UserAgent, error) {
 	tlsTransport := &sip.TransportTLS{TransportTCP: &sip.TransportTCP{ReadTimeout: idle, WriteTimeout: 10 * time.Second}}
+	tpOpts := []sip.TransportLayerOption{sip.WithTransportLayerLogger(log)}
+	if filter != nil { // before the transports: they copy the filter when set
+		tpOpts = append(tpOpts, sip.WithTransportLayerReadFilter(filter))
+	}
+	tpOpts = append(tpOpts, sip.WithTransportLayerTransports(sip.TransportsConfig{TLS: tlsTransport}))
 	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(name),
 		sipgo.WithUserAgentParser(NewParser()),
 		sipgo.WithUserAgentHostname(hostname),
-		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerLogger(log),
-			sip.WithTransportLayerTransports(sip.TransportsConfig{TLS: tlsTransport}),
-		),
+		sipgo.WithUserAgentTransportLayerOptions(tpOpts...),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerTerminateOnConnClose()),
 	}
 	if tlsConf != nil {
