@@ -26,7 +26,7 @@ test_firewall() {
 	log "firewall: every refused connection has a positive control (the port is open from where it is allowed)"
 	# A listener in outside, so that "the inside cannot reach outside" is not
 	# merely "nothing listens there".
-	in_ns $NS_OUT openssl s_server -quiet -accept "$PHONE_IP:9000" -cert "$WORK/pki/edge-public.pem" \
+	nsenter --net=/run/netns/$NS_OUT -- openssl s_server -quiet -accept "$PHONE_IP:9000" -cert "$WORK/pki/edge-public.pem" \
 		-key "$WORK/pki/edge-public-key.pem" >/dev/null 2>&1 &
 	local listener=$!
 	pids+=($listener)
@@ -104,7 +104,7 @@ start_answerer() { # start_answerer N
 	local n=$1 code
 	code=$(fresh_code "$n")
 	# shellcheck disable=SC2046
-	in_ns $NS_OUT "$BIN" phone $(phone_args "$n") --code "$code" --answer --talk 3s >"$WORK/phone-$n.log" 2>&1 &
+	nsenter --net=/run/netns/$NS_OUT -- "$BIN" phone $(phone_args "$n") --code "$code" --answer --talk 3s >"$WORK/phone-$n.log" 2>&1 &
 	answerer[$n]=$!
 	pids+=($!)
 }
@@ -351,7 +351,11 @@ run_bench() {
 	start_cluster
 	bench_provision BNA "$bench_phones" 8000000
 	bench_provision BNB "$bench_phones" 8100000
-	local procs="edge-1=${pid_of[edge-1]},edge-2=${pid_of[edge-2]},core-2=${pid_of[core-2]},core-3=${pid_of[core-3]}"
+	# PostgreSQL: the postmaster and every backend the nodes hold open (pgx
+	# pools), summed; a backend that comes later is left out.
+	local pgp p
+	pgp=$(for p in $(ip netns pids $NS_IN); do [ "$(stat -c %U /proc/$p 2>/dev/null)" = postgres ] && echo $p; done | paste -sd+)
+	local procs="edge-1=${pid_of[edge-1]},edge-2=${pid_of[edge-2]},core-2=${pid_of[core-2]},core-3=${pid_of[core-3]},core-1=${pid_of[core-1]},postgres=$pgp"
 	bench_run pg-1 $EDGE1 BNA 8000000 $NET.16.0/21 "$procs" &
 	local g1=$!
 	bench_run pg-2 $EDGE2 BNB 8100000 $NET.24.0/21 "$procs" &
