@@ -27,7 +27,7 @@ test_firewall() {
 	# A listener in outside, so that "the inside cannot reach outside" is not
 	# merely "nothing listens there".
 	nsenter --net=/run/netns/$NS_OUT -- openssl s_server -quiet -accept "$PHONE_IP:9000" -cert "$WORK/pki/edge-public.pem" \
-		-key "$WORK/pki/edge-public-key.pem" >/dev/null 2>&1 &
+		-key "$WORK/pki/edge-public-key.pem" >/dev/null 2>&1 9>&- &
 	local listener=$!
 	pids+=($listener)
 	wait_tcp $NS_OUT $PHONE_IP 9000 "test listener" 10
@@ -104,7 +104,7 @@ start_answerer() { # start_answerer N
 	local n=$1 code
 	code=$(fresh_code "$n")
 	# shellcheck disable=SC2046
-	nsenter --net=/run/netns/$NS_OUT -- "$BIN" phone $(phone_args "$n") --code "$code" --answer --talk 3s >"$WORK/phone-$n.log" 2>&1 &
+	nsenter --net=/run/netns/$NS_OUT -- "$BIN" phone $(phone_args "$n") --code "$code" --answer --talk 3s >"$WORK/phone-$n.log" 2>&1 9>&- &
 	answerer[$n]=$!
 	pids+=($!)
 }
