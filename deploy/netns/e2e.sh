@@ -356,6 +356,8 @@ run_bench() {
 	local pgp p
 	pgp=$(for p in $(ip netns pids $NS_IN); do [ "$(stat -c %U /proc/$p 2>/dev/null)" = postgres ] && echo $p; done | paste -sd+)
 	local procs="edge-1=${pid_of[edge-1]},edge-2=${pid_of[edge-2]},core-2=${pid_of[core-2]},core-3=${pid_of[core-3]},core-1=${pid_of[core-1]},postgres=$pgp"
+	local pg0 pg1
+	pg0=$(pg_writes)
 	bench_run pg-1 $EDGE1 BNA 8000000 $NET.16.0/21 "$procs" &
 	local g1=$!
 	bench_run pg-2 $EDGE2 BNB 8100000 $NET.24.0/21 "$procs" &
@@ -367,7 +369,16 @@ run_bench() {
 	pg=$(bench_summary pg-1 pg-2)
 
 	log "bench 2/2: 1 edge + 1 core on SQLite in the same namespaces, $((2 * bench_phones)) phones, $bench_duration"
-	stop_procs
+	stop_procs # the nodes' backends exit, so their statistics are flushed
+	pg1=$(pg_writes)
+	local regs tx changes
+	regs=$(jq -s 'map(.summary.successes) | add' "$WORK/bench-pg-1.json" "$WORK/bench-pg-2.json")
+	read -r tx changes < <(cat "$WORK"/core-[123].log | awk '/location service stopped/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "changes_written") c += kv[2]; if (kv[1] == "transactions") t += kv[2] } } END { print t + 0, c + 0 }')
+	local pgw
+	pgw=$(awk -v a="$pg0" -v b="$pg1" -v r="$regs" -v tx="$tx" -v ch="$changes" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		printf "PostgreSQL per REGISTER (%d REGISTERs, onboarding of the phones included): %.2f rows written, %.2f WAL records, %.0f WAL bytes; the location services committed %d binding changes in %d transactions (%.1f per group commit)",
+			r, (y[1] - x[1]) / r, (y[2] - x[2]) / r, (y[3] - x[3]) / r, ch, tx, (tx > 0 ? ch / tx : 0) }')
 	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w -t 20 stop >/dev/null # idle, but not in the way
 	start_core core-s $CORE1 publisher "$WORK/core-s/core.db"
 	wait_tcp $NS_IN $CORE1 8443 core-s 60
@@ -387,6 +398,14 @@ run_bench() {
 	sq=$(bench_summary sqlite)
 	echo "2 edges + 3 cores, PostgreSQL: $pg"
 	echo "1 edge + 1 core, SQLite:       $sq"
+	echo "$pgw"
+}
+
+# pg_writes: rows inserted+updated+deleted in the edgeway database, WAL
+# records and WAL bytes of the server, as "ROWS RECORDS BYTES".
+pg_writes() {
+	runuser -u postgres -- "$PGBIN/psql" -q -h "$WORK/pg" -p $PG_PORT -U postgres -d edgeway -At -F ' ' \
+		-c "SELECT (SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = 'edgeway'), wal_records, wal_bytes FROM pg_stat_wal"
 }
 
 # provision_single: the SQLite node's own provisioning (it is its own publisher).
