@@ -379,6 +379,9 @@ run_bench() {
 		split(a, x, " "); split(b, y, " ")
 		printf "PostgreSQL per REGISTER (%d REGISTERs, onboarding of the phones included): %.2f rows written, %.2f WAL records, %.0f WAL bytes; the location services committed %d binding changes in %d transactions (%.1f per group commit)",
 			r, (y[1] - x[1]) / r, (y[2] - x[2]) / r, (y[3] - x[3]) / r, ch, tx, (tx > 0 ? ch / tx : 0) }')
+	pgw+=$'\n'$(runuser -u postgres -- "$PGBIN/psql" -q -h "$WORK/pg" -p $PG_PORT -U postgres -d edgeway -At -F ' ' \
+		-c "SELECT count(*), pg_total_relation_size('registrations') FROM registrations" |
+		awk '{ printf "PostgreSQL registrations table: %d rows, %.0f bytes a row with its indexes", $1, ($1 > 0 ? $2 / $1 : 0) }')
 	runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg/data" -m fast -w -t 20 stop >/dev/null # idle, but not in the way
 	start_core core-s $CORE1 publisher "$WORK/core-s/core.db"
 	wait_tcp $NS_IN $CORE1 8443 core-s 60
