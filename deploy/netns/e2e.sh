@@ -224,6 +224,9 @@ run_e2e() {
 	# (the phones share one address: only the relays make media cross the router).
 	check "the media went through the edges' TURN over UDP: $((turn1 - turn0)) packets >= 600" test $((turn1 - turn0)) -ge 600
 	check "the answering phones received media in those 2 calls ($(answered))" test "$(answered)" = 2
+	local onboarded
+	onboarded=$(cat "$WORK"/phone-*.log "$WORK"/call-same-*.log | grep -c '^onboarded')
+	check "6 phones onboarded with activation codes through the edges ($onboarded)" test "$onboarded" = 6
 
 	if [ "$failover" = 1 ]; then
 		run_failover
