@@ -54,6 +54,12 @@ type benchFlags struct {
 	goSignal                      chan os.Signal // --wait-signal: SIGUSR1 starts the REGISTERs
 	streams                       int
 	turnServer, secretFile, realm string
+	// codes names a CSV of activation codes for devices provisioned
+	// beforehand (no admin API from where the phones are: a firewall);
+	// sourceNet, when valid, is where the phones' source addresses come
+	// from instead of 127.1.x.y.
+	codes     string
+	sourceNet netip.Prefix
 }
 
 func (b *benchFlags) register(fs *flag.FlagSet, what string) {
@@ -70,6 +76,17 @@ func (b *benchFlags) register(fs *flag.FlagSet, what string) {
 	fs.StringVar(&b.cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of this process (the load generator; profile the servers with their own flag)")
 	fs.StringVar(&b.pids, "pids", "", "server processes to report CPU and peak RSS of, as name=pid,name=pid; name=pid+pid+… sums several (Kamailio's workers) (default: quickstart.json's pid)")
 	fs.StringVar(&b.progress, "progress", "auto", "live progress line: auto (on a terminal), always or never")
+	if what == "onboard" || what == "register" || what == "calls" {
+		fs.StringVar(&b.codes, "codes", "", "CSV of `edgeway admin activation issue-bulk` (device,activation_code,…) for devices already provisioned as PREFIX%06d with lines from --first-line: the phones take their codes from it and the admin API is not used (phones behind a firewall that keeps them from the core: deploy/netns/run bench)")
+		fs.Func("source-net", "take the phones' source addresses from this prefix, one each from its second address on (default 127.1.0.1 on), e.g. a prefix routed to lo with `ip route add local PREFIX dev lo`", func(v string) error {
+			p, err := netip.ParsePrefix(v)
+			if err != nil || !p.Addr().Is4() || p.Bits() > 30 {
+				return fmt.Errorf("want an IPv4 prefix of at least 4 addresses, e.g. 10.77.16.0/20")
+			}
+			b.sourceNet = p.Masked()
+			return nil
+		})
+	}
 	switch what {
 	case "onboard":
 		fs.StringVar(&b.inf, "inf", "", "write a sipp injection file (SEQUENTIAL, then line;domain;Authorization: Bearer <token>) of the onboarded phones, for sipp load (bench/peers)")
@@ -206,7 +223,10 @@ func newBenchRun(what string, f *benchFlags, log *slog.Logger, out io.Writer) (*
 	// Against a peer (--registrar, turn --server) nothing is provisioned:
 	// no admin API, no quickstart.json needed.
 	var a *adminClient
-	if what != "turn" && f.registrar == "" {
+	if what != "turn" && f.registrar == "" && info.EdgeHTTPS == "" {
+		return nil, fmt.Errorf("%w: bench needs --quickstart (quickstart.json names the edge, the core's admin API and the CA)", errUsage)
+	}
+	if what != "turn" && f.registrar == "" && f.codes == "" {
 		if info.EdgeHTTPS == "" {
 			return nil, fmt.Errorf("%w: bench needs --quickstart (quickstart.json names the edge, the core's admin API and the CA)", errUsage)
 		}
@@ -261,6 +281,9 @@ type benchPhone struct {
 // demo security profile, MRA allowed) and issues their activation codes
 // in one bulk call. Re-running replaces the codes.
 func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) {
+	if r.f.codes != "" {
+		return r.provisioned(n)
+	}
 	var model, domain string
 	for _, d := range r.info.Devices {
 		if d.MRA {
@@ -308,9 +331,14 @@ func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) 
 			return nil, err
 		}
 	}
+	return phones, r.newPhones(phones)
+}
+
+// newPhones makes each device's simulated phone, once its code is known.
+func (r *benchRun) newPhones(phones []*benchPhone) error {
 	for i, p := range phones {
 		if p.code == "" {
-			return nil, fmt.Errorf("bench: no activation code came back for %s", p.name)
+			return fmt.Errorf("bench: no activation code for %s", p.name)
 		}
 		// Phone i starts on edge i mod n and fails over to the others.
 		sips := r.sipAddrs()
@@ -319,13 +347,40 @@ func (r *benchRun) provision(ctx context.Context, n int) ([]*benchPhone, error) 
 			edges[k] = bench.Edge{HTTPS: r.info.EdgeHTTPS, SIP: a}
 		}
 		ph, err := bench.NewPhone(bench.PhoneConfig{Device: p.name, Line: p.line, Domain: r.info.Domain, Edges: edges, FirstEdge: i,
-			ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, Expires: 600, SourceIP: sourceIP(i)})
+			ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, Expires: 600, SourceIP: r.sourceIP(i)})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.ph = ph
 	}
-	return phones, nil
+	return nil
+}
+
+// provisioned takes n devices provisioned beforehand (--prefix, --first-line)
+// and their codes from the --codes CSV.
+func (r *benchRun) provisioned(n int) ([]*benchPhone, error) {
+	f, err := os.Open(r.f.codes)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("bench: --codes %s: %w", r.f.codes, err)
+	}
+	codes := map[string]string{}
+	for _, row := range rows[min(1, len(rows)):] { // header: device,activation_code,id,expires_at
+		if len(row) >= 2 {
+			codes[row[0]] = row[1]
+		}
+	}
+	phones := make([]*benchPhone, n)
+	for i := range phones {
+		name := fmt.Sprintf("%s%06d", r.f.prefix, i)
+		phones[i] = &benchPhone{name: name, line: strconv.Itoa(r.f.firstLine + i), code: codes[name]}
+	}
+	r.step("%d devices provisioned beforehand, codes from %s", n, r.f.codes)
+	return phones, r.newPhones(phones)
 }
 
 func (r *benchRun) issueCodes(ctx context.Context, names []string, byName map[string]*benchPhone) error {
@@ -518,7 +573,7 @@ func (r *benchRun) peerPhones() ([]*benchPhone, error) {
 	for i := range phones {
 		p := &benchPhone{name: fmt.Sprintf("%s%06d", r.f.prefix, i), line: strconv.Itoa(r.f.firstLine + i)}
 		ph, err := bench.NewPhone(bench.PhoneConfig{Device: p.name, Line: p.line, Domain: domain, EdgeHTTPS: "https://" + r.f.registrar,
-			EdgeSIP: r.f.registrar, ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, SourceIP: sourceIP(i)})
+			EdgeSIP: r.f.registrar, ServerName: r.f.serverName, RootCAs: r.pool, Log: r.log, SourceIP: r.sourceIP(i)})
 		if err != nil {
 			return nil, err
 		}
@@ -663,6 +718,20 @@ func writeInf(path, domain string, phones []*benchPhone) error {
 // at once (connections, redemptions in flight), as they should.
 func sourceIP(i int) netip.Addr {
 	return netip.AddrFrom4([4]byte{127, byte(1 + i/(250*256)), byte(i / 250 % 256), byte(i%250 + 1)})
+}
+
+// sourceIP is phone i's source address: from --source-net when set (its
+// i+1th address, wrapping before the broadcast address), else sourceIP(i).
+func (r *benchRun) sourceIP(i int) netip.Addr {
+	p := r.f.sourceNet
+	if !p.IsValid() {
+		return sourceIP(i)
+	}
+	size := uint32(1) << (32 - p.Bits())
+	a := p.Addr().As4()
+	base := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])
+	v := base + 1 + uint32(i)%(size-2)
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 func (r *benchRun) turnRun(ctx context.Context) (bench.Result, error) {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -184,5 +186,95 @@ func TestBenchGuess(t *testing.T) {
 	evaluated, refused := count("guesses evaluated by the core"), count("guesses refused unevaluated")
 	if row("attempts") != "60" || row("wrong codes accepted (must be 0)") != "0" || evaluated > 30 || evaluated < 3 || evaluated+refused != 60 {
 		t.Errorf("bench guess (want at most 30 evaluated, the rest refused):\n%s", out.String())
+	}
+}
+
+// bench register --codes: devices provisioned beforehand (here through
+// `edgeway admin`), their codes handed over as issue-bulk's CSV, and an
+// info file that names no admin API (as for phones behind a firewall that
+// keeps them from the core: deploy/netns/run bench): the phones onboard
+// with those codes from --source-net addresses and register. A phone the
+// CSV has no code for is an error, not a silent skip.
+func TestBenchRegisterWithCodesFile(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	dir := t.TempDir()
+	qs := filepath.Join(dir, "quickstart.json")
+	if err := quickstart.WriteInfo(qs, env.Info); err != nil {
+		t.Fatal(err)
+	}
+	admin := func(args ...string) string {
+		t.Helper()
+		var out bytes.Buffer
+		if err := runAdmin(context.Background(), append([]string{"--quickstart", qs}, args...), &out); err != nil {
+			t.Fatalf("edgeway admin %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	var names []string
+	for i := range 3 {
+		name := fmt.Sprintf("BNC%06d", i)
+		admin("device", "set", name, "--model", "8845", "--line", fmt.Sprint(8300000+i), "--profile", quickstart.ProfileName,
+			"--allow-mra", "--mra-domain", env.Info.Domain)
+		names = append(names, name)
+	}
+	codes := filepath.Join(dir, "codes.csv")
+	if err := os.WriteFile(codes, []byte(admin(append([]string{"activation", "issue-bulk"}, names...)...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The phones' side: the edge and the CA, no core, no admin token.
+	phoneSide := quickstart.Info{EdgeHTTPS: env.Info.EdgeHTTPS, EdgeSIP: env.Info.EdgeSIP, CACert: env.Info.CACert, Domain: env.Info.Domain}
+	ps := filepath.Join(dir, "phones.json")
+	if err := quickstart.WriteInfo(ps, phoneSide); err != nil {
+		t.Fatal(err)
+	}
+	bench := func(phones int) (string, error) {
+		var out bytes.Buffer
+		err := runBench(context.Background(), []string{"register", "--quickstart", ps, "--codes", codes, "--prefix", "BNC",
+			"--first-line", "8300000", "--phones", fmt.Sprint(phones), "--duration", "1s", "--source-net", "127.3.0.0/24",
+			"--progress", "never", "--log-level", "error"}, &out)
+		return out.String(), err
+	}
+	out, err := bench(3)
+	if err != nil {
+		t.Fatalf("bench register --codes: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`(?m)^successes\s+(\d+)$`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" || !regexp.MustCompile(`(?m)^errors\s+0$`).MatchString(out) {
+		t.Fatalf("want REGISTERs with no errors:\n%s", out)
+	}
+	regs := admin("registrations")
+	for i := range 3 {
+		if !strings.Contains(regs, fmt.Sprintf("sip:%d@", 8300000+i)) {
+			t.Errorf("no binding of line %d:\n%s", 8300000+i, regs)
+		}
+	}
+	if out, err := bench(4); err == nil || !strings.Contains(err.Error(), "no activation code for BNC000003") {
+		t.Errorf("a phone missing from the CSV: err %v, want \"no activation code for BNC000003\"\n%s", err, out)
+	}
+}
+
+// --source-net hands out the prefix's addresses from the second on, one
+// per phone, and wraps before the broadcast address.
+func TestBenchSourceNet(t *testing.T) {
+	var b benchFlags
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	b.register(fs, "register")
+	for _, bad := range []string{"10.77.16.1", "::1/64", "10.77.16.0/31"} {
+		if err := fs.Parse([]string{"--source-net", bad}); err == nil {
+			t.Errorf("--source-net %s accepted", bad)
+		}
+	}
+	if err := fs.Parse([]string{"--source-net", "10.77.17.9/20"}); err != nil {
+		t.Fatal(err)
+	}
+	r := &benchRun{f: &b}
+	for i, want := range map[int]string{0: "10.77.16.1", 254: "10.77.16.255", 255: "10.77.17.0", 4093: "10.77.31.254", 4094: "10.77.16.1"} {
+		if got := r.sourceIP(i).String(); got != want {
+			t.Errorf("sourceIP(%d) = %s, want %s", i, got, want)
+		}
+	}
+	if got := (&benchRun{f: &benchFlags{}}).sourceIP(0).String(); got != "127.1.0.1" {
+		t.Errorf("without --source-net: %s, want 127.1.0.1", got)
 	}
 }
