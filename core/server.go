@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
@@ -295,15 +297,37 @@ func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err
 	mode := s.sipOAuthMode.Load
 	reg := registrar.New(registrar.Config{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, MaxRegisterExpires: s.cfg.MaxRegisterExpires},
 		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now})
-	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost},
-		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Now: s.now}, phone, mra)
+	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, Node: s.cfg.Node},
+		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Edges: s.gate, Now: s.now}, phone, mra)
 	for _, p := range []*registrar.Port{phone, mra} {
 		ack, options, call := x.Handlers(p)
-		p.Handle(registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call})
+		h := registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call}
+		if p.MRA() {
+			h = announcing(h, s.gate)
+		}
+		p.Handle(h)
 	}
 	s.phone, s.mra = phone, mra
 	s.proxy.Store(x)
 	return phone, mra, nil
+}
+
+// announcing wraps the MRA port's handlers so that every request (after
+// the guard validated it) tells the gate which edge the connection speaks
+// for: the sent-by of its top Via, which the edge writes, as it writes
+// the host:port of its Path (core/admission Gate.Announce). Edges send an
+// OPTIONS to every core of their list every few seconds (edge/cores.go),
+// so each node knows every edge's connection before a call needs it.
+func announcing(h registrar.Handlers, g *admission.Gate) registrar.Handlers {
+	wrap := func(next sipgo.RequestHandler) sipgo.RequestHandler {
+		return func(req *sip.Request, tx sip.ServerTransaction) {
+			if v := req.Via(); v != nil {
+				g.Announce(req.Source(), admission.EdgeAddr(v.Host, v.Port))
+			}
+			next(req, tx)
+		}
+	}
+	return registrar.Handlers{Register: wrap(h.Register), Ack: wrap(h.Ack), Options: wrap(h.Options), Call: wrap(h.Call)}
 }
 
 // Calls is the number of dialogs this node is routing (tests, metrics).
