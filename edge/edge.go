@@ -31,11 +31,11 @@ import (
 // Server is one edge node. Build it with New and Run it, or Serve it on
 // listeners you made.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	public  *mtls.KeyPair
-	client  *mtls.KeyPair
-	trust   *mtls.TrustStore
+	cfg    Config
+	log    *slog.Logger
+	public *mtls.KeyPair
+	client *mtls.KeyPair
+	trust  *mtls.TrustStore
 	// cores is the ordered core list with its health (edge/cores.go).
 	cores *coreSet
 	// coreURL and coreConfigURL are the bases of the requests the edge

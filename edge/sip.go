@@ -27,19 +27,19 @@ import (
 // alone (a missing or invalid bearer token, OPTIONS pings) and forwards the
 // rest to the core's MRA port over mutual TLS.
 type SIPFront struct {
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	client  *sipgo.Client
-	ver     *token.Verifier
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	ver    *token.Verifier
 	// cores is the ordered core list with its health (edge/cores.go).
 	cores *coreSet
 	// probeTimeout bounds opening a connection to a core for a request
 	// (core_health_timeout).
 	probeTimeout time.Duration
 	authz        string // public token endpoint named in Bearer challenges
-	host    string
-	port    int
-	flowKey []byte
+	host         string
+	port         int
+	flowKey      []byte
 	// macs are HMAC-SHA256 states under flowKey, reused across messages.
 	macs   sync.Pool
 	log    *slog.Logger
