@@ -196,6 +196,8 @@ type CoreStatus struct {
 	// the edge started: once it is 1, the node has seen this edge on a
 	// connection (and can route calls to its phones).
 	Passed uint64
+	// Connected: the edge holds an MRA connection to the node now.
+	Connected bool
 }
 
 // status is the list with each node's health, in list order.
@@ -210,7 +212,15 @@ func (s *coreSet) status() []CoreStatus {
 }
 
 // Cores is the edge's ordered core list with each node's health.
-func (s *Server) Cores() []CoreStatus { return s.cores.status() }
+func (s *Server) Cores() []CoreStatus {
+	st := s.cores.status()
+	if f := s.SIP(); f != nil {
+		for i, c := range s.cores.nodes {
+			st[i].Connected = f.connectedTo(c)
+		}
+	}
+	return st
+}
 
 // The HTTPS requests the edge makes to its cores (token proxy, config
 // download, keys, revocations) name a service, not a node: these hosts.

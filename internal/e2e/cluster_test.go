@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/pgtest"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
@@ -219,4 +220,39 @@ func TestEdgeFailsOverToNextCore(t *testing.T) {
 	// them goes through core-1 and crosses nodes.
 	callCompletes(t, ctx, phones[0], phones[1], c.Devices[names[1]].Line, false)
 	waitNodeCalls(t, c, 0, 0)
+}
+
+// §2, without waiting for the health checks: the edge's first core is
+// stopped and its connection is gone, but no check has run since (the
+// interval is an hour), so the edge still holds it up. A phone's next
+// REGISTER finds no connection to it, cannot open one, takes it out at
+// once and goes to the next core; token refresh follows.
+func TestEdgeFailsOverOnFirstRequest(t *testing.T) {
+	srv := pgtest.Start(t)
+	c := testenv.StartCluster(t, testenv.ClusterOptions{StoreURL: srv.URL, Cores: 2, Edges: 1, HealthInterval: time.Hour,
+		// Nor does the edge ask the cores anything over HTTPS meanwhile
+		// (the TURN revocation poll would find core-1 gone first).
+		ConfigureEdge: func(_ int, e *edge.Config) { e.TURN.RevocationPoll = time.Hour }})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p := clusterRegistered(t, c, phoneA, 0)
+	if n := c.BindingNode("1001"); n != "core-1" {
+		t.Fatalf("registered through %q, want core-1", n)
+	}
+	c.StopCore(0)
+	c.WaitEdge(0, "core-1's connection closed, core-1 not yet checked", func(st []edge.CoreStatus) bool {
+		return !st[0].Connected && st[0].Up
+	})
+	if res, err := p.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("REGISTER with core-1 gone and not yet checked: %v %v", res, err)
+	}
+	if n := c.BindingNode("1001"); n != "core-2" {
+		t.Fatalf("re-registered through %q, want core-2", n)
+	}
+	if st := c.Edges[0].Edge().Cores(); st[0].Up || !st[1].Up {
+		t.Fatalf("after the failed connection: %+v; want core-1 out, core-2 in", st)
+	}
+	if _, err := p.Refresh(ctx); err != nil {
+		t.Fatalf("refresh through the edge: %v", err)
+	}
 }
