@@ -167,9 +167,10 @@ func (s *coreSet) byRoute(u sipURI) *coreNode {
 	if port == 0 {
 		port = 5061
 	}
-	hp := net.JoinHostPort(u.host, strconv.Itoa(port))
+	host := strings.TrimSuffix(strings.TrimPrefix(u.host, "["), "]") // SIP URIs bracket IPv6
+	hp := net.JoinHostPort(host, strconv.Itoa(port))
 	for _, c := range s.nodes {
-		if port == c.port && strings.EqualFold(u.host, c.host) {
+		if port == c.port && strings.EqualFold(host, c.host) {
 			return c
 		}
 		for _, a := range c.addrs {

@@ -221,7 +221,8 @@ func TestCoreSetOrderFollowsHealth(t *testing.T) {
 // In-dialog requests go to the core their Route names, by its configured
 // or resolved MRA address; a Route naming anything else names no core.
 func TestCoreSetByRoute(t *testing.T) {
-	cfg := Config{Cores: []CoreNode{{URL: "https://cucm-pub.example.com:8443"}, {URL: "https://10.0.0.2:8443", MRA: "10.0.0.2:6091"}}}.WithDefaults()
+	cfg := Config{Cores: []CoreNode{{URL: "https://cucm-pub.example.com:8443"}, {URL: "https://10.0.0.2:8443", MRA: "10.0.0.2:6091"},
+		{URL: "https://[2001:db8::3]:8443"}}}.WithDefaults()
 	s := newCoreSet(cfg, nil, slog.New(slog.DiscardHandler))
 	s.nodes[0].addrs = []string{"192.0.2.1:5091"}
 	for _, tc := range []struct {
@@ -234,6 +235,7 @@ func TestCoreSetByRoute(t *testing.T) {
 		{sipURI{"10.0.0.2", 5091}, -1},
 		{sipURI{"10.0.0.2", 0}, -1}, // 5061
 		{sipURI{"evil.example.com", 5091}, -1},
+		{sipURI{"[2001:db8::3]", 5091}, 2},
 	} {
 		got := s.byRoute(tc.uri)
 		if (tc.want < 0 && got != nil) || (tc.want >= 0 && got != s.nodes[tc.want]) {

@@ -227,11 +227,13 @@ func (g *Gate) Sweep(ctx context.Context) {
 var ErrNoEdgeConnection = errors.New("no live MRA connection from the edge that holds the phone's flow")
 
 // EdgeAddr is the key an edge is known by: its SIP address as it writes it
-// into Via and Path, host lower-cased, port 5061 when absent.
+// into Via and Path, host lower-cased (an IPv6 address without its
+// brackets, as SIP URIs and Via write it), port 5061 when absent.
 func EdgeAddr(host string, port int) string {
 	if port == 0 {
 		port = 5061
 	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(port))
 }
 
