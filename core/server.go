@@ -88,6 +88,7 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 // New builds a core node on an open store. It loads or creates the signing
 // key, the activation-code secret and the admin token.
 func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts ...Option) (*Server, error) {
+	perNodeIssuer := cfg.Issuer == ""
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("core: config: %w", err)
@@ -98,6 +99,12 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	s := &Server{cfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
 	for _, o := range opts {
 		o(s)
+	}
+	if perNodeIssuer && (cfg.Role == RoleSubscriber || store.IsPostgresURL(cfg.Store)) {
+		// Every node of a cluster must issue and accept one issuer, or a
+		// phone whose node fails cannot register through another with the
+		// tokens it has (issue 11).
+		s.log.Warn("no issuer configured: this node issues tokens as its own default issuer, which the other nodes of the cluster refuse; set the same issuer on every node", "issuer", cfg.Issuer)
 	}
 	s.sipGuard = sipx.NewGuard(s.log.With("sip", "guard"))
 	var err error

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -192,7 +193,7 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 	if err != nil {
 		return nil, fmt.Errorf("edge: SIP server: %w", err)
 	}
-	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, cores: cores, probeTimeout: max(cfg.CoreHealthTimeout, time.Second), host: cfg.AdvertisedHost,
+	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, cores: cores, probeTimeout: cmp.Or(cfg.CoreHealthTimeout, 2*time.Second), host: cfg.AdvertisedHost,
 		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
 		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second, guard: sipx.NewGuard(log),
 		legs: legTable{flows: map[string]struct{}{}, dialogs: map[legKey]struct{}{}}}
