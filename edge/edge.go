@@ -369,9 +369,11 @@ func configFile(p string) (string, bool) {
 	return p[1:], true
 }
 
-// keepCoreLink fetches the core's keys now and again: every CoreRetry while
-// it fails, hourly once it works. Each attempt is a handshake that shows the
-// core this edge's certificate names (S-12 "Find").
+// keepCoreLink fetches the cores' keys (from the first core that answers,
+// edge/cores.go; the keys are the cluster's) now and again: every CoreRetry
+// while it fails, hourly once it works. Each attempt is a handshake that
+// shows a core this edge's certificate names (S-12 "Find"), as every
+// health check does on every core's MRA port.
 func (s *Server) keepCoreLink(ctx context.Context) {
 	failing := false
 	for {
