@@ -185,6 +185,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	if s.loc, err = registrar.NewLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
 		return err
 	}
+	// On PostgreSQL the other nodes of the cluster write bindings too.
+	_, shared := s.st.(*store.Postgres)
+	s.loc.SetShared(shared)
 	defer s.loc.Close()
 	stopFeed, err := s.auth.StartFeed(ctx, s.look.Purge)
 	if err != nil {

@@ -256,3 +256,44 @@ func TestEdgeFailsOverOnFirstRequest(t *testing.T) {
 		t.Fatalf("refresh through the edge: %v", err)
 	}
 }
+
+// A node's bindings in memory are not told when another node rewrites
+// them: a call must still follow the newest binding in the cluster store.
+// Phone X registers through core-2 while core-1 is down (core-2 now holds
+// that binding in memory); core-1 returns, X moves to another edge (its
+// old connection and flow are gone) and registers through core-1. A call
+// placed through core-2 reaches X at its new flow, through the edge the
+// newer binding's Path names, not the old flow core-2 remembered (480).
+func TestCallFollowsNewestBindingAcrossNodes(t *testing.T) {
+	srv := pgtest.Start(t)
+	c := testenv.StartCluster(t, testenv.ClusterOptions{StoreURL: srv.URL, Cores: 2, Edges: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	x1 := clusterRegistered(t, c, phoneA, 0)
+	c.StopCore(0)
+	c.WaitEdgeCoreUp(0, 0, false)
+	c.WaitEdgeCoreUp(1, 0, false)
+	if res, err := x1.Register(ctx, 600); err != nil || res.StatusCode != 200 || c.BindingNode("1001") != "core-2" {
+		t.Fatalf("REGISTER through core-2: %v %v (bound on %q)", res, err, c.BindingNode("1001"))
+	}
+	c.StartCore(0)
+	c.WaitEdgeCoreUp(0, 0, true)
+	c.WaitEdgeCoreUp(1, 0, true)
+	tokens := x1.Tokens()
+	x1.Close()
+	x2 := c.Phone(phoneA, 1)
+	x2.SetTokens(tokens)
+	if res, err := x2.Register(ctx, 600); err != nil || res.StatusCode != 200 || c.BindingNode("1001") != "core-1" {
+		t.Fatalf("REGISTER through edge 2 and core-1: %v %v (bound on %q)", res, err, c.BindingNode("1001"))
+	}
+	autoAnswer(x2)
+	soft := c.OnPremPhone(csf, 1)
+	if _, err := soft.Login(ctx, c.Users[0].Username, c.Users[0].Password); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := soft.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("on-premises register on core-2: %v %v", res, err)
+	}
+	callCompletes(t, ctx, soft, x2, "1001", true)
+	waitNodeCalls(t, c, 1, 0)
+}

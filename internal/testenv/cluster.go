@@ -145,6 +145,7 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	for i := range o.Cores {
 		cfg := lay.Core
 		cfg.Node = fmt.Sprintf("core-%d", i+1)
+		cfg.Store = o.StoreURL
 		cfg.Role = core.RoleSubscriber
 		if i == 0 {
 			cfg.Role = core.RolePublisher
