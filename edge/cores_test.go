@@ -337,3 +337,21 @@ func orderOf2(s *coreSet) string {
 	}
 	return b.String()
 }
+
+// TURN never relays to any core of the list (edge/turnpolicy.go): every
+// node's HTTPS, config and MRA addresses are the cores' addresses.
+func TestCoreAddrsCoverEveryCore(t *testing.T) {
+	cfg := Config{Cores: []CoreNode{{URL: "https://10.77.3.11:8443"}, {URL: "https://10.77.3.12:9443", MRA: "10.77.3.22:6091", ConfigURL: "https://10.77.3.32:7000"}}}.WithDefaults()
+	got, errs := coreAddrs(context.Background(), cfg)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	var s []string
+	for _, a := range got {
+		s = append(s, a.String())
+	}
+	want := []string{"10.77.3.11:8443", "10.77.3.11:6971", "10.77.3.11:5091", "10.77.3.12:9443", "10.77.3.32:7000", "10.77.3.22:6091"}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("core addresses = %v, want %v", s, want)
+	}
+}
