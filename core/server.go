@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
@@ -86,6 +88,7 @@ func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = n
 // New builds a core node on an open store. It loads or creates the signing
 // key, the activation-code secret and the admin token.
 func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts ...Option) (*Server, error) {
+	perNodeIssuer := cfg.Issuer == ""
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("core: config: %w", err)
@@ -96,6 +99,12 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	s := &Server{cfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
 	for _, o := range opts {
 		o(s)
+	}
+	if perNodeIssuer && (cfg.Role == RoleSubscriber || store.IsPostgresURL(cfg.Store)) {
+		// Every node of a cluster must issue and accept one issuer, or a
+		// phone whose node fails cannot register through another with the
+		// tokens it has (issue 11).
+		s.log.Warn("no issuer configured: this node issues tokens as its own default issuer, which the other nodes of the cluster refuse; set the same issuer on every node", "issuer", cfg.Issuer)
 	}
 	s.sipGuard = sipx.NewGuard(s.log.With("sip", "guard"))
 	var err error
@@ -176,6 +185,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	if s.loc, err = registrar.NewLocation(ctx, s.st, s.now, s.log.With("svc", "location")); err != nil {
 		return err
 	}
+	// On PostgreSQL the other nodes of the cluster write bindings too.
+	_, shared := s.st.(*store.Postgres)
+	s.loc.SetShared(shared)
 	defer s.loc.Close()
 	stopFeed, err := s.auth.StartFeed(ctx, s.look.Purge)
 	if err != nil {
@@ -295,15 +307,37 @@ func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err
 	mode := s.sipOAuthMode.Load
 	reg := registrar.New(registrar.Config{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, MaxRegisterExpires: s.cfg.MaxRegisterExpires},
 		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now})
-	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost},
-		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Now: s.now}, phone, mra)
+	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, Node: s.cfg.Node},
+		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Edges: s.gate, Now: s.now}, phone, mra)
 	for _, p := range []*registrar.Port{phone, mra} {
 		ack, options, call := x.Handlers(p)
-		p.Handle(registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call})
+		h := registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call}
+		if p.MRA() {
+			h = announcing(h, s.gate)
+		}
+		p.Handle(h)
 	}
 	s.phone, s.mra = phone, mra
 	s.proxy.Store(x)
 	return phone, mra, nil
+}
+
+// announcing wraps the MRA port's handlers so that every request (after
+// the guard validated it) tells the gate which edge the connection speaks
+// for: the sent-by of its top Via, which the edge writes, as it writes
+// the host:port of its Path (core/admission Gate.Announce). Edges send an
+// OPTIONS to every core of their list every few seconds (edge/cores.go),
+// so each node knows every edge's connection before a call needs it.
+func announcing(h registrar.Handlers, g *admission.Gate) registrar.Handlers {
+	wrap := func(next sipgo.RequestHandler) sipgo.RequestHandler {
+		return func(req *sip.Request, tx sip.ServerTransaction) {
+			if v := req.Via(); v != nil {
+				g.Announce(req.Source(), admission.EdgeAddr(v.Host, v.Port))
+			}
+			next(req, tx)
+		}
+	}
+	return registrar.Handlers{Register: wrap(h.Register), Ack: wrap(h.Ack), Options: wrap(h.Options), Call: wrap(h.Call)}
 }
 
 // Calls is the number of dialogs this node is routing (tests, metrics).

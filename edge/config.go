@@ -34,8 +34,29 @@ type Config struct {
 	// Default: https://<advertised_host>:<port of https_addr>.
 	PublicURL string `yaml:"public_url"`
 
+	// Cores is the ordered list of core nodes this edge uses (Unified
+	// CM's Call Manager Group order; edge/cores.go): each is
+	// health-checked, and new SIP requests and HTTPS requests go to the
+	// first one that is up. It replaces the single-core keys core_url,
+	// core_mra, core_config_url and core_server_name: a config sets one
+	// form or the other, never both; with neither, the single-core
+	// defaults apply.
+	Cores []CoreNode `yaml:"cores,omitempty"`
+	// CoreHealthInterval is how often every core is health-checked with a
+	// SIP OPTIONS over its mutual-TLS MRA connection (default 5s).
+	CoreHealthInterval time.Duration `yaml:"core_health_interval"`
+	// CoreHealthTimeout bounds one health check (default 2s).
+	CoreHealthTimeout time.Duration `yaml:"core_health_timeout"`
+	// CoreDownAfter is how many checks in a row must fail before a core is
+	// taken out of use (default 2). A request that cannot open a
+	// connection to a core takes it out at once.
+	CoreDownAfter int `yaml:"core_down_after"`
+	// CoreUpAfter is how many checks in a row must succeed before a core
+	// that was out is used again (default 2).
+	CoreUpAfter int `yaml:"core_up_after"`
+
 	// CoreURL is the core's HTTPS base URL, reached over mutual TLS
-	// (default https://core.edgeway.test:8443).
+	// (default https://core.edgeway.test:8443). Single-core form: see Cores.
 	CoreURL string `yaml:"core_url"`
 	// CoreConfigURL is the core's config-download base URL (the TFTP role
 	// over HTTPS, S-16), reached over mutual TLS; the edge proxies
@@ -121,6 +142,67 @@ type Config struct {
 	TURN TURNConfig `yaml:"turn"`
 }
 
+// CoreNode is one core node of the ordered list (Config.Cores).
+type CoreNode struct {
+	// URL is the node's HTTPS base URL (OAuth, keys), reached over mutual
+	// TLS. Required.
+	URL string `yaml:"url"`
+	// MRA is the node's SIP MRA address, host:port (S-11; default: host of
+	// url, port 5091).
+	MRA string `yaml:"mra,omitempty"`
+	// ConfigURL is the node's config-download base URL (the TFTP role,
+	// S-16; default: host of url, port 6971).
+	ConfigURL string `yaml:"config_url,omitempty"`
+	// ServerName is the name verified in the node's certificate (default:
+	// host of url).
+	ServerName string `yaml:"server_name,omitempty"`
+}
+
+// withDefaults fills the derived fields from URL.
+func (n CoreNode) withDefaults() CoreNode {
+	u, _ := url.Parse(n.URL)
+	if u == nil || u.Hostname() == "" {
+		return n
+	}
+	if n.ConfigURL == "" {
+		n.ConfigURL = "https://" + net.JoinHostPort(u.Hostname(), "6971")
+	}
+	if n.MRA == "" {
+		n.MRA = net.JoinHostPort(u.Hostname(), "5091")
+	}
+	if n.ServerName == "" {
+		n.ServerName = u.Hostname()
+	}
+	return n
+}
+
+// validate reports the problems of one core entry; key names it in
+// messages ("core_url" for the single-core form, "cores[i].url" …).
+func (n CoreNode) validate(urlKey, mraKey, configKey string) []error {
+	var errs []error
+	if u, err := url.Parse(n.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+		errs = append(errs, fmt.Errorf("%s %q must be an https:// URL", urlKey, n.URL))
+	}
+	if cu, err := url.Parse(n.ConfigURL); err != nil || cu.Scheme != "https" || cu.Host == "" {
+		errs = append(errs, fmt.Errorf("%s %q must be an https:// URL", configKey, n.ConfigURL))
+	}
+	if _, p, err := net.SplitHostPort(n.MRA); err != nil {
+		errs = append(errs, fmt.Errorf("%s %q: %w", mraKey, n.MRA, err))
+	} else if n, err := strconv.Atoi(p); err != nil || n < 1024 || n > 49151 {
+		errs = append(errs, fmt.Errorf("%s port %q: S-11: SIP ports must be in 1024-49151", mraKey, p))
+	}
+	return errs
+}
+
+// CoreList is the ordered list of cores in effect: Cores, or the one core
+// the single-core keys name.
+func (c Config) CoreList() []CoreNode {
+	if len(c.Cores) > 0 {
+		return c.Cores
+	}
+	return []CoreNode{{URL: c.CoreURL, MRA: c.CoreMRA, ConfigURL: c.CoreConfigURL, ServerName: c.CoreServerName}}
+}
+
 // TLSConfig names the edge's certificate files.
 type TLSConfig struct {
 	// PublicCert/PublicKey: the certificate phones see on 8443 and 5061.
@@ -159,21 +241,44 @@ func (c Config) WithDefaults() Config {
 		_, port, _ := net.SplitHostPort(c.HTTPSAddr)
 		c.PublicURL = "https://" + net.JoinHostPort(c.AdvertisedHost, port)
 	}
-	if c.CoreURL == "" {
-		c.CoreURL = "https://core.edgeway.test:8443"
-	}
-	u, _ := url.Parse(c.CoreURL)
-	if c.CoreConfigURL == "" && u != nil && u.Hostname() != "" {
-		c.CoreConfigURL = "https://" + net.JoinHostPort(u.Hostname(), "6971")
-	}
-	if c.CoreMRA == "" && u != nil {
-		c.CoreMRA = net.JoinHostPort(u.Hostname(), "5091")
-	}
-	if c.CoreServerName == "" && u != nil {
-		c.CoreServerName = u.Hostname()
+	if len(c.Cores) == 0 {
+		// The single-core form: the one core's keys, defaulted.
+		if c.CoreURL == "" {
+			c.CoreURL = "https://core.edgeway.test:8443"
+		}
+		u, _ := url.Parse(c.CoreURL)
+		if c.CoreConfigURL == "" && u != nil && u.Hostname() != "" {
+			c.CoreConfigURL = "https://" + net.JoinHostPort(u.Hostname(), "6971")
+		}
+		if c.CoreMRA == "" && u != nil {
+			c.CoreMRA = net.JoinHostPort(u.Hostname(), "5091")
+		}
+		if c.CoreServerName == "" && u != nil {
+			c.CoreServerName = u.Hostname()
+		}
+	} else {
+		cores := make([]CoreNode, len(c.Cores))
+		for i, n := range c.Cores {
+			cores[i] = n.withDefaults()
+		}
+		c.Cores = cores
 	}
 	if c.TokenIssuer == "" {
-		c.TokenIssuer = c.CoreURL
+		// Every node of a cluster issues tokens under one issuer (core.yaml
+		// issuer, the same on each node); by default the first core's URL.
+		c.TokenIssuer = c.CoreList()[0].URL
+	}
+	if c.CoreHealthInterval == 0 {
+		c.CoreHealthInterval = 5 * time.Second
+	}
+	if c.CoreHealthTimeout == 0 {
+		c.CoreHealthTimeout = 2 * time.Second
+	}
+	if c.CoreDownAfter == 0 {
+		c.CoreDownAfter = 2
+	}
+	if c.CoreUpAfter == 0 {
+		c.CoreUpAfter = 2
 	}
 	if c.TokenAudience == "" {
 		c.TokenAudience = "urn:edgeway:sip"
@@ -233,20 +338,9 @@ const DefaultGCPercent = 50
 // Validate reports every problem with a defaulted config.
 func (c Config) Validate() error {
 	var errs []error
-	u, err := url.Parse(c.CoreURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		errs = append(errs, fmt.Errorf("core_url %q must be an https:// URL", c.CoreURL))
-	}
-	if cu, err := url.Parse(c.CoreConfigURL); err != nil || cu.Scheme != "https" || cu.Host == "" {
-		errs = append(errs, fmt.Errorf("core_config_url %q must be an https:// URL", c.CoreConfigURL))
-	}
+	errs = append(errs, c.validateCores()...)
 	if p, err := url.Parse(c.PublicURL); err != nil || p.Scheme != "https" || p.Host == "" {
 		errs = append(errs, fmt.Errorf("public_url %q must be an https:// URL", c.PublicURL))
-	}
-	if _, p, err := net.SplitHostPort(c.CoreMRA); err != nil {
-		errs = append(errs, fmt.Errorf("core_mra %q: %w", c.CoreMRA, err))
-	} else if n, err := strconv.Atoi(p); err != nil || n < 1024 || n > 49151 {
-		errs = append(errs, fmt.Errorf("core_mra port %q: S-11: SIP ports must be in 1024-49151", p))
 	}
 	for name, addr := range map[string]string{"https_addr": c.HTTPSAddr, "sip_addr": c.SIPAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -267,6 +361,40 @@ func (c Config) Validate() error {
 	errs = append(errs, c.ActivationFailures.validate()...)
 	errs = append(errs, c.TURN.validate()...)
 	return errors.Join(errs...)
+}
+
+// ErrCoreForms is the refusal of a config that names its cores both ways:
+// the cores list and a single-core key.
+var ErrCoreForms = errors.New("cores and the single-core keys (core_url, core_mra, core_config_url, core_server_name) are two forms of one setting: use one (with cores, set url, mra, config_url and server_name on each entry)")
+
+// validateCores checks the core list (or the single core) and the health
+// check settings.
+func (c Config) validateCores() []error {
+	var errs []error
+	if len(c.Cores) == 0 {
+		errs = append(errs, c.CoreList()[0].validate("core_url", "core_mra", "core_config_url")...)
+	} else {
+		if c.CoreURL != "" || c.CoreMRA != "" || c.CoreConfigURL != "" || c.CoreServerName != "" {
+			errs = append(errs, ErrCoreForms)
+		}
+		seen := make(map[string]int, len(c.Cores))
+		for i, n := range c.Cores {
+			key := fmt.Sprintf("cores[%d]", i)
+			errs = append(errs, n.validate(key+".url", key+".mra", key+".config_url")...)
+			mra := strings.ToLower(n.MRA)
+			if j, dup := seen[mra]; dup {
+				errs = append(errs, fmt.Errorf("%s.mra %q is cores[%d]'s too: list each core once", key, n.MRA, j))
+			}
+			seen[mra] = i
+		}
+	}
+	if c.CoreHealthInterval <= 0 || c.CoreHealthTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("core_health_interval %s and core_health_timeout %s must be positive", c.CoreHealthInterval, c.CoreHealthTimeout))
+	}
+	if c.CoreDownAfter < 1 || c.CoreUpAfter < 1 {
+		errs = append(errs, fmt.Errorf("core_down_after %d and core_up_after %d must be at least 1", c.CoreDownAfter, c.CoreUpAfter))
+	}
+	return errs
 }
 
 // ---- TURN (edge/turn.go) ----

@@ -17,6 +17,13 @@
 // when full, sends clients to another edge's relay with 300 Try Alternate
 // (turnalternate.go, turn.alternate_servers).
 //
+// The core is an ordered list of core nodes (cores.go, corecheck.go;
+// Unified CM's Call Manager Group order, issue 11): every node is
+// health-checked with SIP OPTIONS over a mutual-TLS connection the edge
+// keeps to each, and new SIP requests and all HTTPS go to the first node
+// that is up, the next when it is not; requests inside a dialog go to the
+// node whose Record-Route they carry.
+//
 // Activation-code grants pass a budget of failures shared by every source
 // (edge/budget.go, issue 9): once too many of them have failed, the edge
 // answers them 429 slow_down itself, without reaching the core.

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -30,13 +31,18 @@ import (
 // Server is one edge node. Build it with New and Run it, or Serve it on
 // listeners you made.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	public  *mtls.KeyPair
-	client  *mtls.KeyPair
-	trust   *mtls.TrustStore
-	coreURL *url.URL
-	// coreConfigURL is the core's config server (the TFTP role, 6971).
+	cfg    Config
+	log    *slog.Logger
+	public *mtls.KeyPair
+	client *mtls.KeyPair
+	trust  *mtls.TrustStore
+	// cores is the ordered core list with its health (edge/cores.go).
+	cores *coreSet
+	// coreURL and coreConfigURL are the bases of the requests the edge
+	// makes to the cores' HTTPS and config (the TFTP role, 6971) servers:
+	// service names that http's transport (coreTransport) sends to the
+	// best core of the list.
+	coreURL       *url.URL
 	coreConfigURL *url.URL
 	http          *http.Client
 	jwks          *token.RemoteJWKS
@@ -79,9 +85,12 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if s.activationBudget, err = throttle.NewBudget(throttle.BudgetConfig{Rate: cfg.ActivationFailures.Rate, Burst: cfg.ActivationFailures.Burst}); err != nil {
 		return nil, fmt.Errorf("edge: activation_failures: %w", err)
 	}
-	s.coreURL, _ = url.Parse(cfg.CoreURL)
-	s.coreConfigURL, _ = url.Parse(cfg.CoreConfigURL)
-	s.http = traversal.HTTPClient(s.client, s.trust, cfg.CoreServerName)
+	s.cores = newCoreSet(cfg, func(n CoreNode) http.RoundTripper {
+		return traversal.HTTPClient(s.client, s.trust, n.ServerName).Transport
+	}, s.log.With("svc", "cores"))
+	s.coreURL = &url.URL{Scheme: "https", Host: coreHTTPSHost}
+	s.coreConfigURL = &url.URL{Scheme: "https", Host: coreConfigHost}
+	s.http = &http.Client{Transport: &coreTransport{cores: s.cores}, Timeout: 30 * time.Second}
 	s.jwks = &token.RemoteJWKS{URL: s.coreURL.JoinPath("/.well-known/jwks.json").String(), Client: s.http}
 	if s.ver, err = token.NewVerifier(s.jwks, token.VerifierConfig{Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience}); err != nil {
 		return nil, err
@@ -165,7 +174,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	// core does not (or no longer) admit (S-12) learns it at once and
 	// answers phones 503, instead of writing a request into a connection
 	// the core has already refused, as TLS 1.3 would let it do.
-	coreTLS := mtls.ClientConfig(s.client, s.trust, s.cfg.CoreServerName)
+	coreTLS := mtls.ClientConfigAnyOf(s.client, s.trust, s.serverNames())
 	coreTLS.MaxVersion = tls.VersionTLS12
 	ua, err := sipx.NewUA("Edgeway edge", s.cfg.AdvertisedHost, s.cfg.SIPIdleTimeout, s.log.With("sip", "front"), coreTLS)
 	if err != nil {
@@ -175,16 +184,17 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	if _, err := rand.Read(flowKey); err != nil {
 		return err
 	}
-	front, err := newSIPFront(s.cfg, ua, s.ver, sipPort, flowKey, s.log.With("sip", "front"))
+	front, err := newSIPFront(s.cfg, ua, s.ver, sipPort, flowKey, s.cores, s.log.With("sip", "front"))
 	if err != nil {
 		ua.Close()
 		return err
 	}
-	front.setCoreAddrs(resolveAddrs(ctx, s.cfg.CoreMRA))
+	s.cores.resolve(ctx)
+	front.setCoreAddrs(s.cores.allAddrs())
 	s.sipFront.Store(front)
 
 	hs := httpx.NewServer(s.httpHandler(sipPort), s.log)
-	s.log.Info("edge listening", "https", ls.HTTPS.Addr(), "sip", ls.SIP.Addr(), "core", s.cfg.CoreURL, "core_mra", s.cfg.CoreMRA)
+	s.log.Info("edge listening", "https", ls.HTTPS.Addr(), "sip", ls.SIP.Addr(), "cores", s.cfg.CoreList())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		if err := hs.Serve(httpsLn); !errors.Is(err, http.ErrServerClosed) {
@@ -194,6 +204,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	})
 	g.Go(func() error {
 		front.keepAlive(gctx, s.cfg.SIPKeepAlive)
+		return nil
+	})
+	g.Go(func() error {
+		front.checkCores(gctx, s.cfg.CoreHealthInterval, s.cfg.CoreHealthTimeout)
 		return nil
 	})
 	if turnSrv != nil {
@@ -355,18 +369,20 @@ func configFile(p string) (string, bool) {
 	return p[1:], true
 }
 
-// keepCoreLink fetches the core's keys now and again: every CoreRetry while
-// it fails, hourly once it works. Each attempt is a handshake that shows the
-// core this edge's certificate names (S-12 "Find").
+// keepCoreLink fetches the cores' keys (from the first core that answers,
+// edge/cores.go; the keys are the cluster's) now and again: every CoreRetry
+// while it fails, hourly once it works. Each attempt is a handshake that
+// shows a core this edge's certificate names (S-12 "Find"), as every
+// health check does on every core's MRA port.
 func (s *Server) keepCoreLink(ctx context.Context) {
 	failing := false
 	for {
 		err := s.jwks.Refresh(ctx)
 		switch {
 		case err != nil && !failing:
-			s.log.Warn("core not reachable over mTLS; retrying", "core", s.cfg.CoreURL, "every", s.cfg.CoreRetry, "err", err)
+			s.log.Warn("no core reachable over mTLS for keys; retrying", "every", s.cfg.CoreRetry, "err", err)
 		case err == nil && failing:
-			s.log.Info("core reachable over mTLS", "core", s.cfg.CoreURL)
+			s.log.Info("core reachable over mTLS for keys")
 		}
 		failing = err != nil
 		wait := time.Hour
@@ -381,6 +397,18 @@ func (s *Server) keepCoreLink(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// serverNames are the names the cores' certificates are verified for,
+// each once.
+func (s *Server) serverNames() []string {
+	var out []string
+	for _, n := range s.cfg.CoreList() {
+		if !slices.Contains(out, n.ServerName) {
+			out = append(out, n.ServerName)
+		}
+	}
+	return out
 }
 
 // resolveAddrs turns host:port into the "ip:port" strings a connection's

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -27,15 +28,19 @@ import (
 // alone (a missing or invalid bearer token, OPTIONS pings) and forwards the
 // rest to the core's MRA port over mutual TLS.
 type SIPFront struct {
-	ua      *sipgo.UserAgent
-	srv     *sipgo.Server
-	client  *sipgo.Client
-	ver     *token.Verifier
-	coreMRA string
-	authz   string // public token endpoint named in Bearer challenges
-	host    string
-	port    int
-	flowKey []byte
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	ver    *token.Verifier
+	// cores is the ordered core list with its health (edge/cores.go).
+	cores *coreSet
+	// probeTimeout bounds opening a connection to a core for a request
+	// (core_health_timeout).
+	probeTimeout time.Duration
+	authz        string // public token endpoint named in Bearer challenges
+	host         string
+	port         int
+	flowKey      []byte
 	// macs are HMAC-SHA256 states under flowKey, reused across messages.
 	macs   sync.Pool
 	log    *slog.Logger
@@ -179,7 +184,7 @@ func (f *SIPFront) ping(src string) bool {
 	return true
 }
 
-func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort int, flowKey []byte, log *slog.Logger) (*SIPFront, error) {
+func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort int, flowKey []byte, cores *coreSet, log *slog.Logger) (*SIPFront, error) {
 	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(cfg.AdvertisedHost), sipgo.WithClientPort(sipPort))
 	if err != nil {
 		return nil, fmt.Errorf("edge: SIP client: %w", err)
@@ -188,7 +193,7 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 	if err != nil {
 		return nil, fmt.Errorf("edge: SIP server: %w", err)
 	}
-	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, coreMRA: cfg.CoreMRA, host: cfg.AdvertisedHost,
+	f := &SIPFront{ua: ua, srv: srv, client: client, ver: ver, cores: cores, probeTimeout: cmp.Or(cfg.CoreHealthTimeout, 2*time.Second), host: cfg.AdvertisedHost,
 		authz: strings.TrimSuffix(cfg.PublicURL, "/") + "/oauth2/token",
 		port:  sipPort, flowKey: flowKey, log: log, txWait: 32 * time.Second, guard: sipx.NewGuard(log),
 		legs: legTable{flows: map[string]struct{}{}, dialogs: map[legKey]struct{}{}}}
@@ -283,7 +288,14 @@ func (f *SIPFront) onAck(req *sip.Request, tx sip.ServerTransaction) {
 		fwd.SetDestination(src)
 	} else {
 		sipx.PopRoute(fwd, f.isSelf)
-		fwd.SetDestination(f.coreMRA)
+		c := f.routeCore(fwd)
+		if c == nil {
+			c = f.pickCore()
+		}
+		if c == nil {
+			return
+		}
+		fwd.SetDestination(c.cfg.MRA)
 	}
 	fwd.SetTransport("TLS")
 	if err := sipx.SendStateless(f.client, fwd); err != nil {
@@ -321,7 +333,9 @@ func (f *SIPFront) recordRoute(source string) sip.Header {
 	return sip.NewHeader("Record-Route", f.pathFor(source))
 }
 
-// toCore forwards a phone's request to the core's MRA port.
+// toCore forwards a phone's request to a core's MRA port: inside a
+// dialog, to the core whose Record-Route it carries; otherwise to the
+// first core of the list that is up (edge/cores.go).
 func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	fwd, err := sipx.PrepareForward(req)
 	if err != nil {
@@ -329,10 +343,17 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	sipx.PopRoute(fwd, f.isSelf)
+	c := f.routeCore(fwd)
+	if c == nil {
+		if c = f.pickCore(); c == nil {
+			f.noCore(req, tx)
+			return
+		}
+	}
 	if req.IsInvite() && !hasToTag(req) {
 		fwd.PrependHeader(f.recordRoute(req.Source()))
 	}
-	fwd.SetDestination(f.coreMRA)
+	fwd.SetDestination(c.cfg.MRA)
 	fwd.SetTransport("TLS")
 	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
 	f.legs.track(req, req.Source(), res)
@@ -434,6 +455,12 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
+	c := f.pickCore()
+	if c == nil {
+		f.noCore(req, tx)
+		return
+	}
+	fwd.SetDestination(c.cfg.MRA)
 	if res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge); res != nil && res.IsSuccess() {
 		if unregisters(req) {
 			f.legs.dropFlow(req.Source())
@@ -446,8 +473,8 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 	}
 }
 
-// registerToCore is the copy of a phone's REGISTER that goes to the
-// core's MRA port. The phone is the first hop: any Path it wrote is its
+// registerToCore is the copy of a phone's REGISTER that goes to a core's
+// MRA port (the caller sets which). The phone is the first hop: any Path it wrote is its
 // own invention, and the core must see only ours (RFC 3327 §5.2).
 func (f *SIPFront) registerToCore(req *sip.Request) (*sip.Request, error) {
 	fwd, err := sipx.PrepareForward(req)
@@ -457,7 +484,6 @@ func (f *SIPFront) registerToCore(req *sip.Request) (*sip.Request, error) {
 	for fwd.RemoveHeader("Path") {
 	}
 	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
-	fwd.SetDestination(f.coreMRA)
 	fwd.SetTransport("TLS")
 	return fwd, nil
 }

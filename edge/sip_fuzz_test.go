@@ -75,8 +75,8 @@ func newFuzzEdge(t testing.TB) *fuzzEdge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := newSIPFront(Config{AdvertisedHost: "expe-1.example.com", PublicURL: "https://expe-1.example.com:8443", CoreMRA: closed},
-		ua, ver, 5061, []byte("fuzz-flow-key-0123456789abcdef01"), log)
+	cfg := Config{AdvertisedHost: "expe-1.example.com", PublicURL: "https://expe-1.example.com:8443", CoreMRA: closed}
+	f, err := newSIPFront(cfg, ua, ver, 5061, []byte("fuzz-flow-key-0123456789abcdef01"), newCoreSet(cfg, nil, log), log)
 	if err != nil {
 		t.Fatal(err)
 	}

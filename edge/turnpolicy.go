@@ -255,23 +255,26 @@ func parsePeerPrefixes(key string, list []string) ([]netip.Prefix, error) {
 	return out, errors.Join(errs...)
 }
 
-// coreAddrs resolves the core's addresses the edge knows from its config:
-// the hosts of core_url and core_config_url with their ports, and
-// core_mra. A name that does not resolve is skipped (and reported).
+// coreAddrs resolves the cores' addresses the edge knows from its config:
+// for every core of the list, the hosts of its url and config_url with
+// their ports, and its mra. A name that does not resolve is skipped (and
+// reported).
 func coreAddrs(ctx context.Context, cfg Config) ([]netip.AddrPort, []error) {
 	var hostports []string
-	for _, raw := range []string{cfg.CoreURL, cfg.CoreConfigURL} {
-		u, err := url.Parse(raw)
-		if err != nil || u.Hostname() == "" {
-			continue
+	for _, n := range cfg.CoreList() {
+		for _, raw := range []string{n.URL, n.ConfigURL} {
+			u, err := url.Parse(raw)
+			if err != nil || u.Hostname() == "" {
+				continue
+			}
+			port := u.Port()
+			if port == "" {
+				port = "443"
+			}
+			hostports = append(hostports, net.JoinHostPort(u.Hostname(), port))
 		}
-		port := u.Port()
-		if port == "" {
-			port = "443"
-		}
-		hostports = append(hostports, net.JoinHostPort(u.Hostname(), port))
+		hostports = append(hostports, n.MRA)
 	}
-	hostports = append(hostports, cfg.CoreMRA)
 	var out []netip.AddrPort
 	var errs []error
 	for _, hp := range hostports {

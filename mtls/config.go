@@ -3,6 +3,7 @@ package mtls
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 )
 
@@ -98,6 +99,35 @@ func verifyClient(trust *TrustStore, admit func(*x509.Certificate) error, option
 		}
 		return nil
 	}
+}
+
+// ClientConfigAnyOf is ClientConfig for a client that dials several
+// servers through one config (the edge's SIP user agent, which reaches
+// every core of its list through one TLS config): the server's leaf must
+// verify for one of names. With a single name it is ClientConfig.
+func ClientConfigAnyOf(kp *KeyPair, trust *TrustStore, names []string) *tls.Config {
+	if len(names) == 1 {
+		return ClientConfig(kp, trust, names[0])
+	}
+	c := ClientConfig(kp, trust, "")
+	c.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(names) == 0 {
+			return ErrNoServerName
+		}
+		if len(cs.PeerCertificates) == 0 {
+			return fmt.Errorf("mtls: server %v: %w", names, ErrNoCertificate)
+		}
+		var errs []error
+		for _, n := range names {
+			_, err := trust.verify(cs.PeerCertificates, x509.ExtKeyUsageServerAuth, n)
+			if err == nil {
+				return nil
+			}
+			errs = append(errs, err)
+		}
+		return fmt.Errorf("mtls: server none of %v: %w", names, errors.Join(errs...))
+	}
+	return c
 }
 
 // ClientConfig is a config for dialing a TLS server. It presents kp as the

@@ -106,7 +106,9 @@ func TestDeployEdgeYAML(t *testing.T) {
 		{"node", e.Node, "expe-1"},
 		{"sip_addr", e.SIPAddr, "0.0.0.0:5061"},
 		{"https_addr", e.HTTPSAddr, "0.0.0.0:8443"},
-		{"core_mra (S-11)", e.CoreMRA, "cucm-pub.example.com:5091"},
+		{"cores[0].mra (S-11)", e.Cores[0].MRA, "cucm-pub.example.com:5091"},
+		{"cores", len(e.Cores), 3},
+		{"core_health_interval", e.CoreHealthInterval, 5 * time.Second},
 		{"token_audience", e.TokenAudience, "urn:edgeway:sip"},
 		{"sip_idle_timeout", e.SIPIdleTimeout, 5 * time.Minute},
 		{"handshake_timeout", e.HandshakeTimeout, 10 * time.Second},
@@ -119,16 +121,20 @@ func TestDeployEdgeYAML(t *testing.T) {
 			t.Errorf("%s = %v, want %v", ck.key, ck.got, ck.want)
 		}
 	}
-	// The comments say these equal what WithDefaults derives from core_url.
-	bare := edge.Config{Node: e.Node, CoreURL: e.CoreURL}.WithDefaults()
-	if e.CoreMRA != bare.CoreMRA {
-		t.Errorf("core_mra %q, default from core_url %q", e.CoreMRA, bare.CoreMRA)
+	// The comments say the first entry's keys equal what WithDefaults
+	// derives from its url.
+	first := e.Cores[0]
+	bare := edge.Config{Node: e.Node, Cores: []edge.CoreNode{{URL: first.URL}}}.WithDefaults().Cores[0]
+	if first != bare {
+		t.Errorf("cores[0] %+v, defaults from its url %+v", first, bare)
 	}
-	if e.CoreServerName != bare.CoreServerName {
-		t.Errorf("core_server_name %q, default from core_url %q", e.CoreServerName, bare.CoreServerName)
+	if u, err := url.Parse(first.URL); err != nil || u.Hostname() != first.ServerName {
+		t.Errorf("cores[0].server_name %q is not the host of its url %q", first.ServerName, first.URL)
 	}
-	if u, err := url.Parse(e.CoreURL); err != nil || u.Hostname() != e.CoreServerName {
-		t.Errorf("core_server_name %q is not the host of core_url %q", e.CoreServerName, e.CoreURL)
+	d0 := edge.Config{Node: e.Node}.WithDefaults()
+	if e.CoreHealthTimeout != d0.CoreHealthTimeout || e.CoreDownAfter != d0.CoreDownAfter || e.CoreUpAfter != d0.CoreUpAfter {
+		t.Errorf("core_health_timeout %s, core_down_after %d, core_up_after %d; defaults %s, %d, %d",
+			e.CoreHealthTimeout, e.CoreDownAfter, e.CoreUpAfter, d0.CoreHealthTimeout, d0.CoreDownAfter, d0.CoreUpAfter)
 	}
 	if err := e.WithDefaults().Validate(); err != nil {
 		t.Errorf("deploy/edge.yaml does not validate: %v", err)
@@ -149,9 +155,10 @@ func TestDeployEdgeMatchesCore(t *testing.T) {
 	if e.TokenAudience != c.Audience {
 		t.Errorf("edge token_audience %q != core audience %q", e.TokenAudience, c.Audience)
 	}
-	// The edge reaches the core's MRA port (S-11).
-	if want := "cucm-pub.example.com:5091"; e.CoreMRA != want || c.MRAPort != 5091 {
-		t.Errorf("edge core_mra %q, core mra_port %d", e.CoreMRA, c.MRAPort)
+	// The edge reaches the core's MRA port (S-11), at its advertised host
+	// (the host of its Record-Route).
+	if want := c.AdvertisedHost + ":5091"; e.Cores[0].MRA != want || c.MRAPort != 5091 {
+		t.Errorf("edge cores[0].mra %q, core advertised_host %q mra_port %d", e.Cores[0].MRA, c.AdvertisedHost, c.MRAPort)
 	}
 }
 

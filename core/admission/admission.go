@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -55,6 +57,13 @@ type Gate struct {
 	// closes connections whose entry is gone (S-12). Bounded; entries of
 	// closed connections age out.
 	peers *lru.Cache[string, peer]
+	// edges maps an edge's SIP address (EdgeAddr: the sent-by of the top
+	// Via on what it sends over its MRA connections, the host:port of the
+	// Path it writes into REGISTERs) to the remote address of the admitted
+	// MRA connection it last spoke on, so a call for a phone whose binding
+	// came through another node of the cluster can reach it (ConnOf).
+	// Bounded like peers.
+	edges *lru.Cache[string, string]
 	// connected reports whether the MRA listener still holds a connection
 	// (set by Attach once the listener exists).
 	connected atomic.Pointer[func(remote string) bool]
@@ -73,7 +82,11 @@ func New(entries Entries, st Store, trust *mtls.TrustStore, now func() time.Time
 	if err != nil {
 		return nil, err
 	}
-	return &Gate{entries: entries, st: st, trust: trust, now: now, log: log, peers: peers}, nil
+	edges, err := lru.New[string, string](4096)
+	if err != nil {
+		return nil, err
+	}
+	return &Gate{entries: entries, st: st, trust: trust, now: now, log: log, peers: peers, edges: edges}, nil
 }
 
 // Attach tells the gate how to ask whether the MRA listener still holds a
@@ -207,4 +220,58 @@ func (g *Gate) Sweep(ctx context.Context) {
 			g.peers.Remove(remote)
 		}
 	}
+}
+
+// ErrNoEdgeConnection is the refusal of ConnOf: this node holds no live,
+// admitted MRA connection from the edge a binding names.
+var ErrNoEdgeConnection = errors.New("no live MRA connection from the edge that holds the phone's flow")
+
+// EdgeAddr is the key an edge is known by: its SIP address as it writes it
+// into Via and Path, host lower-cased (an IPv6 address without its
+// brackets, as SIP URIs and Via write it), port 5061 when absent.
+func EdgeAddr(host string, port int) string {
+	if port == 0 {
+		port = 5061
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return net.JoinHostPort(strings.ToLower(host), strconv.Itoa(port))
+}
+
+// Announce records that the edge whose SIP address is edge (EdgeAddr)
+// speaks on the MRA connection from remote. Only a connection the gate
+// admitted (S-11, S-12) is recorded; the latest one an edge spoke on wins.
+func (g *Gate) Announce(remote, edge string) {
+	if _, ok := g.peers.Peek(remote); !ok {
+		return
+	}
+	if cur, ok := g.edges.Peek(edge); ok && cur == remote {
+		return
+	}
+	g.edges.Add(edge, remote)
+}
+
+// ConnOf is the remote address of a live MRA connection on this node from
+// the edge whose SIP address is edge (EdgeAddr), re-checked as every
+// REGISTER is (S-12): its certificate must still match an Expressway-C
+// entry, and, when entry is not empty, the entry the binding was made
+// through, so one admitted edge is never handed another's phones by what
+// it writes in Via. A refusal wraps ErrNoEdgeConnection, ErrNotAdmitted or
+// ErrEdgeNotConfigured; any other error is the store's.
+func (g *Gate) ConnOf(ctx context.Context, edge, entry string) (string, error) {
+	remote, ok := g.edges.Get(edge)
+	if !ok {
+		return "", fmt.Errorf("%w (edge %s)", ErrNoEdgeConnection, edge)
+	}
+	if c := g.connected.Load(); c != nil && !(*c)(remote) {
+		g.edges.Remove(edge)
+		return "", fmt.Errorf("%w (edge %s: its connection closed)", ErrNoEdgeConnection, edge)
+	}
+	name, err := g.EdgeOf(ctx, remote)
+	if err != nil {
+		return "", err
+	}
+	if entry != "" && name != entry {
+		return "", fmt.Errorf("%w: the connection claiming edge %s matches Expressway-C %q, the binding was made through %q", ErrNotAdmitted, edge, name, entry)
+	}
+	return remote, nil
 }

@@ -93,3 +93,46 @@ func TestGateEdgeOfUnknownConnection(t *testing.T) {
 		t.Fatalf("EdgeOf(unknown) = %v, want %v", err, ErrNotAdmitted)
 	}
 }
+
+// Cross-node routing (issue 11): the gate learns which edge an admitted
+// MRA connection speaks for from what the edge writes on it, and hands a
+// connection out only while S-12 still admits it and only for the
+// Expressway-C entry the binding was made through: an unadmitted
+// connection is never recorded, and an admitted edge that writes another
+// edge's address gets none of that edge's phones.
+func TestGateConnOf(t *testing.T) {
+	ctx := context.Background()
+	e := &entries{list: []store.ExpresswayEntry{{ID: 1, Names: []string{"expc1.example.com"}}, {ID: 2, Names: []string{"expc2.example.com"}}}}
+	g := newGate(t, e)
+	edge1 := EdgeAddr("EXPE-1.example.com", 0)
+	if edge1 != "expe-1.example.com:5061" {
+		t.Fatalf("EdgeAddr = %q", edge1)
+	}
+	g.Announce("192.0.2.9:40000", edge1) // never admitted
+	if _, err := g.ConnOf(ctx, edge1, ""); !errors.Is(err, ErrNoEdgeConnection) {
+		t.Fatalf("ConnOf after an unadmitted connection announced = %v, want %v", err, ErrNoEdgeConnection)
+	}
+	g.peers.Add("192.0.2.1:40001", peer{leaf: leaf("expc1.example.com")})
+	g.peers.Add("192.0.2.2:40002", peer{leaf: leaf("expc2.example.com")})
+	g.Announce("192.0.2.1:40001", edge1)
+	if got, err := g.ConnOf(ctx, edge1, "expc1.example.com"); err != nil || got != "192.0.2.1:40001" {
+		t.Fatalf("ConnOf(edge 1, its entry) = %q, %v", got, err)
+	}
+	if _, err := g.ConnOf(ctx, edge1, "expc2.example.com"); !errors.Is(err, ErrNotAdmitted) {
+		t.Fatalf("ConnOf for a binding made through another entry = %v, want %v", err, ErrNotAdmitted)
+	}
+	g.Announce("192.0.2.2:40002", edge1) // edge 2 writes edge 1's address
+	if _, err := g.ConnOf(ctx, edge1, "expc1.example.com"); !errors.Is(err, ErrNotAdmitted) {
+		t.Fatalf("ConnOf after another edge claimed edge 1's address = %v, want %v", err, ErrNotAdmitted)
+	}
+	g.Announce("192.0.2.1:40001", edge1)
+	e.list = e.list[1:] // edge 1's entry deleted (S-12)
+	if _, err := g.ConnOf(ctx, edge1, "expc1.example.com"); !errors.Is(err, ErrEdgeNotConfigured) {
+		t.Fatalf("ConnOf after the entry was deleted = %v, want %v", err, ErrEdgeNotConfigured)
+	}
+	e.list = []store.ExpresswayEntry{{ID: 1, Names: []string{"expc1.example.com"}}}
+	g.Attach(func(string) bool { return false }) // the connection closed
+	if _, err := g.ConnOf(ctx, edge1, "expc1.example.com"); !errors.Is(err, ErrNoEdgeConnection) {
+		t.Fatalf("ConnOf after the connection closed = %v, want %v", err, ErrNoEdgeConnection)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/core/registrar"
 	"github.com/edgeway/edgeway/internal/sipx"
@@ -69,6 +70,15 @@ func (t *callTable) drop(id string) {
 type Config struct {
 	SIPDomain      string // the domain of every line's AOR
 	AdvertisedHost string // this node's name in Route URIs
+	// Node is this node's name, as the registrar records it on bindings
+	// (store.Registration.Node).
+	Node string
+}
+
+// Edges finds, on this node, a live MRA connection of the edge a binding's
+// Path names (core/admission Gate.ConnOf, S-12 re-checked).
+type Edges interface {
+	ConnOf(ctx context.Context, edge, entry string) (string, error)
 }
 
 // Store is what call set-up reads: the caller's device and its profile,
@@ -87,7 +97,10 @@ type Deps struct {
 	Tokens   registrar.Tokens
 	Store    Store
 	Location *registrar.Location
-	Now      func() time.Time
+	// Edges reaches MRA phones whose binding came through another node
+	// of the cluster; nil: only bindings made on this node are reached.
+	Edges Edges
+	Now   func() time.Time
 }
 
 // Proxy routes calls between the lines registered on this node, across
@@ -197,6 +210,10 @@ func (x *Proxy) refuseCall(p *registrar.Port, req *sip.Request, tx sip.ServerTra
 func (x *Proxy) newCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	target, err := x.admitCall(ctx, req)
+	var source string
+	if err == nil {
+		source, err = x.reach(ctx, target)
+	}
 	cancel()
 	if err != nil {
 		x.refuseCall(p, req, tx, err)
@@ -212,12 +229,8 @@ func (x *Proxy) newCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransa
 		x.refuseCall(p, req, tx, &registrar.Refusal{Status: 480, Reason: "Temporarily Unavailable", Err: fmt.Errorf("binding contact %q: %w", target.Contact, err)})
 		return
 	}
-	callee := hop{mra: target.MRA, source: target.Source, path: target.Path}
+	callee := hop{mra: target.MRA, source: source, path: target.Path}
 	out := x.portFor(callee)
-	if !out.HasConnection(callee.source) {
-		x.refuseCall(p, req, tx, &registrar.Refusal{Status: 480, Reason: "Temporarily Unavailable", Err: errors.New("the callee's connection is gone")})
-		return
-	}
 	fwd.Recipient = contact
 	fwd.RemoveHeader("Authorization") // the caller's token stops here
 	sipx.PopRoute(fwd, x.isSelf)
@@ -241,6 +254,68 @@ func (x *Proxy) newCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransa
 	if res == nil || !res.IsSuccess() {
 		x.calls.drop(id)
 	}
+}
+
+// errCalleeGone is the 480 of a callee whose binding no connection on
+// this node reaches.
+var errCalleeGone = errors.New("the callee's connection is gone")
+
+// reach is the connection on this node that reaches b's phone: the one its
+// REGISTER came in on, when that was on this node and is still open;
+// otherwise, for an MRA phone, a live MRA connection of the edge its Path
+// names (the edge's SIP address, as its Via says on every connection it
+// keeps to every node, core/admission Gate.ConnOf), so a binding made
+// through one node of a cluster routes a call placed through another
+// (issue 11). The phone's flow token in the Path lets that edge find the
+// phone (RFC 5626). An on-premises phone is reached only through the node
+// it registered with. Unreachable: 480.
+func (x *Proxy) reach(ctx context.Context, b store.Registration) (string, error) {
+	out := x.phone
+	if b.MRA {
+		out = x.mra
+	}
+	if (b.Node == "" || b.Node == x.cfg.Node) && out.HasConnection(b.Source) {
+		return b.Source, nil
+	}
+	gone := func(err error) error {
+		return &registrar.Refusal{Status: 480, Reason: "Temporarily Unavailable", Err: err}
+	}
+	if !b.MRA || len(b.Path) == 0 || x.d.Edges == nil {
+		return "", gone(errCalleeGone)
+	}
+	edge, ok := pathEdge(b.Path[0])
+	if !ok {
+		return "", gone(fmt.Errorf("%w: its Path %q names no edge", errCalleeGone, b.Path[0]))
+	}
+	src, err := x.d.Edges.ConnOf(ctx, edge, b.Edge)
+	if err != nil {
+		if admission.Refused(err) || errors.Is(err, admission.ErrNoEdgeConnection) {
+			return "", gone(fmt.Errorf("%w: %w", errCalleeGone, err))
+		}
+		return "", err
+	}
+	if !x.mra.HasConnection(src) {
+		return "", gone(errCalleeGone)
+	}
+	return src, nil
+}
+
+// pathEdge is the SIP address (admission.EdgeAddr) of the edge a Path
+// entry names: <sip:flow@host:port;…>.
+func pathEdge(path string) (string, bool) {
+	v := strings.TrimSpace(path)
+	if strings.HasPrefix(v, "<") {
+		end := strings.IndexByte(v, '>')
+		if end < 0 {
+			return "", false
+		}
+		v = v[1:end]
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(v, &u); err != nil || u.Host == "" {
+		return "", false
+	}
+	return admission.EdgeAddr(u.Host, u.Port), true
 }
 
 // flowFailedIs480: an edge that lost the phone's flow says 430 (RFC 5626

@@ -204,3 +204,25 @@ func TestRoute(t *testing.T) {
 		t.Fatalf("caller's address on the MRA port: %+v, want the caller side", h)
 	}
 }
+
+// The edge a binding's Path names (issue 11): the host and port of its
+// first URI, as admission.EdgeAddr keys it.
+func TestPathEdge(t *testing.T) {
+	for _, tc := range []struct {
+		path, want string
+		ok         bool
+	}{
+		{"<sip:AbC_12@expe-1.example.com:5061;transport=tls;lr;ob>", "expe-1.example.com:5061", true},
+		{"<sip:tok@EXPE-1.Example.com;lr>", "expe-1.example.com:5061", true},
+		{"<sip:tok@127.0.0.1:40123;transport=tls;lr;ob>", "127.0.0.1:40123", true},
+		{"<sip:tok@[2001:db8::1]:5061;lr>", "[2001:db8::1]:5061", true},
+		{"sip:tok@expe-2.example.com:5062;lr", "expe-2.example.com:5062", true},
+		{"<sip:tok@expe-1.example.com:5061", "", false},
+		{"", "", false},
+	} {
+		got, ok := pathEdge(tc.path)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("pathEdge(%q) = %q, %v; want %q, %v", tc.path, got, ok, tc.want, tc.ok)
+		}
+	}
+}

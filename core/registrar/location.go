@@ -72,6 +72,11 @@ type location struct {
 
 	commits atomic.Uint64 // transactions attempted
 	changes atomic.Uint64 // changes written in them
+
+	// shared: other nodes of a cluster write the same store, and this
+	// node's memory is not told of their changes, so routing reads the
+	// store (SetShared).
+	shared atomic.Bool
 }
 
 type locShard struct {
@@ -196,13 +201,31 @@ func (l *location) Bindings(aor string) []store.Registration {
 
 // Lookup returns the live bindings of aor for routing: from memory, or,
 // when this node holds none, from the store, where another node of the
-// cluster may have written them.
+// cluster may have written them. On a shared store (SetShared) it reads
+// the store first: another node may have rewritten a binding this node
+// holds in memory (the phone moved to another edge, a newer flow), and
+// only the store has that; memory answers only when the store cannot.
 func (l *location) Lookup(ctx context.Context, aor string) ([]store.Registration, error) {
+	if l.shared.Load() {
+		regs, err := l.st.Registrations(ctx, aor, l.now())
+		if err == nil {
+			return regs, nil
+		}
+		if mem := l.Bindings(aor); len(mem) > 0 {
+			l.log.Warn("reading bindings from the store failed; routing on this node's copy", "aor", aor, "err", err)
+			return mem, nil
+		}
+		return nil, err
+	}
 	if regs := l.Bindings(aor); len(regs) > 0 {
 		return regs, nil
 	}
 	return l.st.Registrations(ctx, aor, l.now())
 }
+
+// SetShared says whether other nodes of a cluster write the same store
+// (PostgreSQL), so Lookup must read it (issue 11).
+func (l *location) SetShared(shared bool) { l.shared.Store(shared) }
 
 // Update runs decide on aor's live bindings and makes its change durable:
 // it returns the bindings aor has after the change only once the change's

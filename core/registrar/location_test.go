@@ -453,3 +453,39 @@ func TestLocationAcrossNodesOnPostgres(t *testing.T) {
 		t.Fatalf("a node started afterwards loaded %+v", got)
 	}
 }
+
+// Issue 11: a node's memory is not told when another node rewrites a
+// binding it holds. On a shared store routing reads the store, so node B
+// sees the binding node A wrote over B's copy (the phone's new flow); an
+// unshared store (one node) answers from memory.
+func TestLocationLookupOnSharedStoreSeesOtherNodesChanges(t *testing.T) {
+	ctx := context.Background()
+	srv := pgtest.Start(t)
+	open := func() *store.Postgres {
+		p, err := store.OpenPostgres(ctx, srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	clk := &testClock{t: locT0}
+	a, b := startLocation(t, open(), clk), startLocation(t, open(), clk)
+	old := binding("sip:1001@example.com", "<sip:a>", 1, locT0.Add(time.Hour))
+	old.Path = []string{"<sip:old-flow@edge-1:5061;lr>"}
+	if _, err := put(b, old); err != nil {
+		t.Fatal(err)
+	}
+	newer := old
+	newer.CSeq, newer.Path, newer.Node, newer.UpdatedAt = 2, []string{"<sip:new-flow@edge-2:5061;lr>"}, "n2", locT0.Add(time.Minute)
+	if _, err := put(a, newer); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Lookup(ctx, old.AOR); err != nil || len(got) != 1 || got[0].Path[0] != old.Path[0] {
+		t.Fatalf("unshared: node B's lookup = %+v, %v; want its own copy", got, err)
+	}
+	b.SetShared(true)
+	if got, err := b.Lookup(ctx, old.AOR); err != nil || len(got) != 1 || got[0].Path[0] != newer.Path[0] || got[0].Node != "n2" {
+		t.Fatalf("shared: node B's lookup = %+v, %v; want node A's newer binding", got, err)
+	}
+}

@@ -47,6 +47,9 @@ func BufferBody(w http.ResponseWriter, r *http.Request, limit int64) error {
 		return err
 	}
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	// Replayable: a proxy may send it to a second upstream when the first
+	// could not be connected to (edge/cores.go).
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	r.TransferEncoding = nil
 	return nil
 }

@@ -183,7 +183,9 @@ func (n *Node) Close() { n.ls.Close() }
 // followCoreMRA points an edge assembled with its core (quickstart, tests)
 // at the MRA port the core will bind: when `admin node set` moved it
 // (S-11), an edge configured with the core's configured MRA port follows,
-// as an operator would re-point a separate edge's core-mra.
+// as an operator would re-point a separate edge's core-mra. Only the
+// single-core form (core_mra) follows: an edge with a cores list names
+// nodes of a cluster, each assembled on its own.
 func followCoreMRA(ctx context.Context, c *core.Server, ecfg *edge.Config, log *slog.Logger) error {
 	configured := c.Config().MRAPort
 	_, mra, err := c.SIPPorts(ctx)
