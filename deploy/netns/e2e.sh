@@ -231,7 +231,7 @@ run_e2e() {
 	if [ "$failover" = 1 ]; then
 		run_failover
 	else
-		log "failover stage skipped (--failover or EWN_FAILOVER=1 runs it; needs issue 11 §2's edge and phone failover)"
+		log "failover stage skipped (--no-failover or EWN_FAILOVER=0)"
 	fi
 
 	log "e2e took $((SECONDS - t0)) s; $fails failed check(s)"
