@@ -11,6 +11,8 @@
 //     the binary ends. This is the cheap path (a CREATE DATABASE, some
 //     tens of milliseconds, instead of an initdb, one to two seconds):
 //     use it unless the test needs a server to itself.
+//   - A Template's Database(t) is the same with t's database a copy of a
+//     database set up once per binary (a migrated schema, say).
 //   - Start(t) starts a server for t alone, stopped at t's cleanup (a test
 //     that stops or restarts the server, or inspects cluster-wide state).
 //
@@ -120,23 +122,108 @@ func Database(t testing.TB) string {
 	if err != nil {
 		skipOrFail(t, err)
 	}
-	var b [8]byte
-	rand.Read(b[:])
-	name := "t_" + hex.EncodeToString(b[:])
-	if err := srv.admin(`CREATE DATABASE ` + name); err != nil {
+	return srv.database(t, "")
+}
+
+// database creates a database for t, a copy of template ("" for an empty
+// one), dropped at t's cleanup, and returns its URL.
+func (s *Server) database(t testing.TB, template string) string {
+	t.Helper()
+	name := randomName("t_")
+	stmt := `CREATE DATABASE ` + name
+	if template != "" {
+		stmt += ` TEMPLATE ` + template
+	}
+	if err := s.admin(stmt); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := srv.admin(`DROP DATABASE ` + name + ` WITH (FORCE)`); err != nil {
+		if err := s.admin(`DROP DATABASE ` + name + ` WITH (FORCE)`); err != nil {
 			t.Errorf("pgtest: drop database %s: %v", name, err)
 		}
 	})
-	u, err := url.Parse(srv.URL)
+	return s.databaseURL(name)
+}
+
+// databaseURL is the URL of the database name on s.
+func (s *Server) databaseURL(name string) string {
+	u, err := url.Parse(s.URL)
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // s.URL is ours
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+func randomName(prefix string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// A Template is a database that Database copies for each test instead of
+// an empty one: Setup prepares it (creates a schema, say) once per test
+// binary, on the shared server, so that each test does not pay for it
+// again. A CREATE DATABASE costs the same either way. The zero Template's
+// Database is pgtest.Database.
+type Template struct {
+	// Setup prepares the template database at url. The template takes no
+	// connections afterwards (and any Setup left open are closed).
+	Setup func(ctx context.Context, url string) error
+
+	mu   sync.Mutex
+	srv  *Server // the server the template was made on
+	name string
+	err  error
+}
+
+// Database creates a database for t that is a copy of the template (made
+// by the first call), dropped at t's cleanup, and returns its URL, as
+// pgtest.Database does.
+func (tp *Template) Database(t testing.TB) string {
+	t.Helper()
+	srv, err := sharedServer()
+	if err != nil {
+		skipOrFail(t, err)
+	}
+	if tp.Setup == nil {
+		return srv.database(t, "")
+	}
+	name, err := tp.make(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.database(t, name)
+}
+
+// make makes the template on srv, once.
+func (tp *Template) make(srv *Server) (string, error) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	if tp.srv == srv {
+		return tp.name, tp.err
+	}
+	tp.srv, tp.name = srv, randomName("template_")
+	tp.err = func() error {
+		if err := srv.admin(`CREATE DATABASE ` + tp.name); err != nil {
+			return fmt.Errorf("pgtest: create template: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := tp.Setup(ctx, srv.databaseURL(tp.name)); err != nil {
+			return fmt.Errorf("pgtest: set up template: %w", err)
+		}
+		// CREATE DATABASE … TEMPLATE refuses a template anyone is
+		// connected to.
+		if err := srv.admin(`ALTER DATABASE ` + tp.name + ` WITH ALLOW_CONNECTIONS false`); err != nil {
+			return fmt.Errorf("pgtest: template: %w", err)
+		}
+		if err := srv.admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '` + tp.name + `'`); err != nil {
+			return fmt.Errorf("pgtest: template: %w", err)
+		}
+		return nil
+	}()
+	return tp.name, tp.err
 }
 
 // Main runs the tests and then stops the shared server (if a test started

@@ -218,3 +218,44 @@ func TestChildUsesSharedServer(t *testing.T) {
 		os.Exit(3)
 	}
 }
+
+// A Template is set up once; each test gets a copy of it of its own: what
+// Setup made is there, and what a test writes the next one does not see.
+func TestTemplateSetUpOnceCopiedPerTest(t *testing.T) {
+	ctx := context.Background()
+	setups := 0
+	tp := &Template{Setup: func(ctx context.Context, url string) error {
+		setups++
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, `CREATE TABLE t (k text PRIMARY KEY); INSERT INTO t VALUES ('from setup')`)
+		return err
+	}}
+	ran := 0
+	for i := range 2 {
+		t.Run(fmt.Sprint("test", i), func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, tp.Database(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			var n int
+			if err := conn.QueryRow(ctx, `SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("the copy has %d rows, %v; want the one Setup wrote", n, err)
+			}
+			if _, err := conn.Exec(ctx, `INSERT INTO t VALUES ('from the test')`); err != nil {
+				t.Fatal(err)
+			}
+			ran++
+		})
+	}
+	if ran == 0 {
+		t.SkipNow() // not installed, outside CI
+	}
+	if ran != 2 || setups != 1 {
+		t.Fatalf("%d tests ran on copies of a template set up %d times; want 2 and once", ran, setups)
+	}
+}
