@@ -259,3 +259,16 @@ func TestTemplateSetUpOnceCopiedPerTest(t *testing.T) {
 		t.Fatalf("%d tests ran on copies of a template set up %d times; want 2 and once", ran, setups)
 	}
 }
+
+func TestVersionNum(t *testing.T) {
+	for out, want := range map[string]int{
+		"postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n": 150018,
+		"postgres (PostgreSQL) 17.2\n":                           170002,
+		"postgres (PostgreSQL) 16beta1\n":                        0,
+		"":                                                       0,
+	} {
+		if got := versionNum(out); got != want {
+			t.Errorf("versionNum(%q) = %d, want %d", out, got, want)
+		}
+	}
+}
