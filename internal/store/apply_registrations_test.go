@@ -23,27 +23,21 @@ var (
 )
 
 // engines runs test against a fresh SQLite file and a fresh PostgreSQL
-// server (internal/pgtest): one suite, both engines.
+// database (forEachEngine): one suite, both engines.
 func engines(t *testing.T, test func(t *testing.T, s registrationStore)) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, _ := openTest(t)
-		test(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		test(t, openPostgresTest(t))
-	})
+	forEachEngine(t, func(t *testing.T, db testDB) { test(t, db.open()) })
 }
 
 func openPostgresTest(t *testing.T) *Postgres { return postgresNodes(t, 1)[0] }
 
-// postgresNodes opens n stores on one fresh PostgreSQL server, as n core
-// nodes of a cluster would.
+// postgresNodes opens n stores on one fresh PostgreSQL database (on the
+// test binary's shared server), as n core nodes of a cluster would.
 func postgresNodes(t *testing.T, n int) []*Postgres {
 	t.Helper()
-	srv := pgtest.Start(t)
+	url := pgSchema.Database(t)
 	var nodes []*Postgres
 	for range n {
-		p, err := OpenPostgres(context.Background(), srv.URL)
+		p, err := OpenPostgres(context.Background(), url)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,20 +116,11 @@ func BenchmarkApplyRegistrations(b *testing.B) {
 // transaction: a redemption that fails stores none, and a token that
 // cannot be stored leaves the code unspent.
 func TestRedeemActivationCodeWithFirstToken(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, _ := openTest(t)
-		testRedeemWithFirstToken(t, s, func(family string) (n int) {
+	forEachEngine(t, func(t *testing.T, db testDB) {
+		s := db.open()
+		testRedeemWithFirstToken(t, s, func(family string) int {
 			t.Helper()
-			must(t, s.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM refresh_tokens WHERE family = ?`, family).Scan(&n))
-			return n
-		})
-	})
-	t.Run("postgres", func(t *testing.T) {
-		p := openPostgresTest(t)
-		testRedeemWithFirstToken(t, p, func(family string) (n int) {
-			t.Helper()
-			must(t, p.pool.QueryRow(context.Background(), `SELECT COUNT(*) FROM refresh_tokens WHERE family = $1`, family).Scan(&n))
-			return n
+			return rawCount(t, s, `SELECT COUNT(*) FROM refresh_tokens WHERE family = ?`, family)
 		})
 	})
 }
@@ -493,11 +478,7 @@ var (
 // its first creation time; deleting it takes its codes with it; every edit
 // is a 'config' change in the feed.
 func TestInventoryOnBothEngines(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, _ := openTest(t)
-		testInventory(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) { testInventory(t, openPostgresTest(t)) })
+	forEachEngine(t, func(t *testing.T, db testDB) { testInventory(t, db.open()) })
 }
 
 func testInventory(t *testing.T, s inventoryStore) {
@@ -586,11 +567,7 @@ var (
 // Parameters, users, Expressway-C entries, reported names, profile deletion
 // and single binding changes behave alike on both engines.
 func TestConfigOnBothEngines(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, _ := openTest(t)
-		testConfig(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) { testConfig(t, openPostgresTest(t)) })
+	forEachEngine(t, func(t *testing.T, db testDB) { testConfig(t, db.open()) })
 }
 
 func testConfig(t *testing.T, s configStore) {
@@ -668,11 +645,7 @@ func testConfig(t *testing.T, s configStore) {
 // valid only while their chain is (revoking one revokes what it made),
 // nodes, trust stores, the audit log, and Purge.
 func TestAdministrationOnBothEngines(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, _ := openTest(t)
-		testAdministration(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) { testAdministration(t, openPostgresTest(t)) })
+	forEachEngine(t, func(t *testing.T, db testDB) { testAdministration(t, db.open()) })
 }
 
 func testAdministration(t *testing.T, s Store) {
