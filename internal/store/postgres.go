@@ -334,6 +334,15 @@ func (p *Postgres) migrate(ctx context.Context) error {
 				return fmt.Errorf("store: postgres: migration %d: %w", v, err)
 			}
 		}
+		// A database a newer build migrated is refused rather than misread
+		// (or written to in a way that build does not expect).
+		var top int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&top); err != nil {
+			return fmt.Errorf("store: postgres: migrate: %w", err)
+		}
+		if newest := len(pgMigrations) - 1; top > newest {
+			return fmt.Errorf("store: postgres: database schema version %d is newer than this build (%d)", top, newest)
+		}
 		return nil
 	})
 }
