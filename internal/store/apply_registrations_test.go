@@ -532,8 +532,8 @@ func testInventory(t *testing.T, s inventoryStore) {
 			seen[c.Key]++
 		}
 	}
-	if seen["security_profiles"] < 1 || seen["devices"] < 3 {
-		t.Fatalf("config changes in the feed %v; want the profile's and the device's 3 edits", seen)
+	if seen["security_profiles"] != 1 || seen["devices"] != 3 {
+		t.Fatalf("config changes in the feed %v; want one for the profile's edit and one for each of the device's 3", seen)
 	}
 }
 
