@@ -7,8 +7,6 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/edgeway/edgeway/internal/pgtest"
 )
 
 // registrationStore is what the location service needs of either engine.
@@ -174,38 +172,6 @@ func testRedeemWithFirstToken(t *testing.T, s codeStore, tokens func(family stri
 	}
 	if _, err := s.RedeemActivationCode(ctx, []byte("code-2"), "SEP1", t0, GuessBudget{}, first("rt-2", "fam2")); err != nil {
 		t.Fatalf("the code could not be redeemed again after the failed attempt: %v", err)
-	}
-}
-
-// Three nodes opening a fresh PostgreSQL store at once: the migrations run
-// once (the advisory lock), every node opens, all see the same version.
-func TestPostgresMigratesOnceWhenNodesStartTogether(t *testing.T) {
-	srv := pgtest.Start(t)
-	ctx := context.Background()
-	errs := make(chan error, 3)
-	stores := make(chan *Postgres, 3)
-	for range 3 {
-		go func() {
-			p, err := OpenPostgres(ctx, srv.URL)
-			errs <- err
-			stores <- p
-		}()
-	}
-	var p *Postgres
-	for range 3 {
-		if err := <-errs; err != nil {
-			t.Fatalf("a node could not open the store: %v", err)
-		}
-		node := <-stores
-		t.Cleanup(func() { node.Close() })
-		p = node
-		if v, err := p.SchemaVersion(ctx); err != nil || v != len(pgMigrations)-1 {
-			t.Fatalf("schema version %d, %v; want %d", v, err, len(pgMigrations)-1)
-		}
-	}
-	var n int
-	if err := p.pool.QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(pgMigrations)-1 {
-		t.Fatalf("%d migrations recorded, %v; want %d (each once)", n, err, len(pgMigrations)-1)
 	}
 }
 
