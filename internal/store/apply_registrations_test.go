@@ -175,165 +175,171 @@ func testRedeemWithFirstToken(t *testing.T, s codeStore, tokens func(family stri
 	}
 }
 
-// Three nodes on one PostgreSQL store redeem the same codes at once: each
+// Three nodes on one store redeem the same codes at once: each
 // code has exactly one winner, the others are told it was used; and twelve
 // wrong guesses on one device from the three nodes at once are counted one
 // by one: the tenth (the budget) locks the code, the two after it meet the
 // lock without being looked up.
 func TestRedeemActivationCodeAcrossNodes(t *testing.T) {
-	ctx := context.Background()
-	nodes := postgresNodes(t, 3)
-	const codes = 20
-	for i := range codes {
-		putCodeIn(t, nodes[0], fmt.Sprint("id", i), "SEP1", []byte(fmt.Sprint("code-", i)))
-	}
-	type result struct{ err error }
-	results := make(chan result, codes*len(nodes))
-	for i := range codes {
-		for _, n := range nodes {
+	forEachEngine(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		nodes := db.nodes(3)
+		const codes = 20
+		for i := range codes {
+			putCodeIn(t, nodes[0], fmt.Sprint("id", i), "SEP1", []byte(fmt.Sprint("code-", i)))
+		}
+		type result struct{ err error }
+		results := make(chan result, codes*len(nodes))
+		for i := range codes {
+			for _, n := range nodes {
+				go func() {
+					_, err := n.RedeemActivationCode(ctx, []byte(fmt.Sprint("code-", i)), "SEP1", t0.Add(time.Minute), GuessBudget{})
+					results <- result{err}
+				}()
+			}
+		}
+		won, used := 0, 0
+		for range codes * len(nodes) {
+			switch r := <-results; {
+			case r.err == nil:
+				won++
+			case errors.Is(r.err, ErrAlreadyUsed):
+				used++
+			default:
+				t.Fatalf("a redemption failed otherwise: %v", r.err)
+			}
+		}
+		if won != codes || used != codes*(len(nodes)-1) {
+			t.Fatalf("%d redemptions won and %d refused as used, want %d and %d", won, used, codes, codes*(len(nodes)-1))
+		}
+
+		putCodeIn(t, nodes[0], "guessed", "SEP2", []byte("the-right-one"))
+		budget := GuessBudget{Max: 10, Window: time.Hour}
+		const guesses = 12
+		errs := make(chan error, guesses)
+		for i := range guesses {
 			go func() {
-				_, err := n.RedeemActivationCode(ctx, []byte(fmt.Sprint("code-", i)), "SEP1", t0.Add(time.Minute), GuessBudget{})
-				results <- result{err}
+				_, err := nodes[i%len(nodes)].RedeemActivationCode(ctx, []byte(fmt.Sprint("wrong-", i)), "SEP2", t0.Add(time.Minute), budget)
+				errs <- err
 			}()
 		}
-	}
-	won, used := 0, 0
-	for range codes * len(nodes) {
-		switch r := <-results; {
-		case r.err == nil:
-			won++
-		case errors.Is(r.err, ErrAlreadyUsed):
-			used++
-		default:
-			t.Fatalf("a redemption failed otherwise: %v", r.err)
-		}
-	}
-	if won != codes || used != codes*(len(nodes)-1) {
-		t.Fatalf("%d redemptions won and %d refused as used, want %d and %d", won, used, codes, codes*(len(nodes)-1))
-	}
-
-	putCodeIn(t, nodes[0], "guessed", "SEP2", []byte("the-right-one"))
-	budget := GuessBudget{Max: 10, Window: time.Hour}
-	const guesses = 12
-	errs := make(chan error, guesses)
-	for i := range guesses {
-		go func() {
-			_, err := nodes[i%len(nodes)].RedeemActivationCode(ctx, []byte(fmt.Sprint("wrong-", i)), "SEP2", t0.Add(time.Minute), budget)
-			errs <- err
-		}()
-	}
-	counted, locked, lockedBy := 0, 0, 0
-	for range guesses {
-		err := <-errs
-		var ge *GuessError
-		switch {
-		case errors.As(err, &ge):
-			counted++
-			if ge.Locked {
-				lockedBy++
+		counted, locked, lockedBy := 0, 0, 0
+		for range guesses {
+			err := <-errs
+			var ge *GuessError
+			switch {
+			case errors.As(err, &ge):
+				counted++
+				if ge.Locked {
+					lockedBy++
+				}
+			case errors.Is(err, ErrLocked):
+				locked++
+			default:
+				t.Fatalf("a wrong guess got %v", err)
 			}
-		case errors.Is(err, ErrLocked):
-			locked++
-		default:
-			t.Fatalf("a wrong guess got %v", err)
 		}
-	}
-	if counted != budget.Max || lockedBy != 1 || locked != guesses-budget.Max {
-		t.Fatalf("%d wrong guesses counted (%d locked the code), %d refused as locked; want %d (1), %d",
-			counted, lockedBy, locked, budget.Max, guesses-budget.Max)
-	}
-	if _, err := nodes[2].RedeemActivationCode(ctx, []byte("the-right-one"), "SEP2", t0.Add(time.Minute), budget); !errors.Is(err, ErrLocked) {
-		t.Fatalf("the right code after the lock: %v, want ErrLocked", err)
-	}
+		if counted != budget.Max || lockedBy != 1 || locked != guesses-budget.Max {
+			t.Fatalf("%d wrong guesses counted (%d locked the code), %d refused as locked; want %d (1), %d",
+				counted, lockedBy, locked, budget.Max, guesses-budget.Max)
+		}
+		if _, err := nodes[2].RedeemActivationCode(ctx, []byte("the-right-one"), "SEP2", t0.Add(time.Minute), budget); !errors.Is(err, ErrLocked) {
+			t.Fatalf("the right code after the lock: %v, want ErrLocked", err)
+		}
+	})
 }
 
 // A refresh token rotated on node A and replayed on node B: B is told it
 // was used (one winner even when both rotate at once), revokes the family,
 // and node A's next rotation of the successor is refused as revoked.
 func TestRefreshRotationAcrossNodes(t *testing.T) {
-	ctx := context.Background()
-	nodes := postgresNodes(t, 2)
-	a, b := nodes[0], nodes[1]
-	tok := func(hash string) RefreshToken {
-		return RefreshToken{Hash: []byte(hash), Family: "fam", Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	}
-	must(t, a.PutRefreshToken(ctx, tok("rt-1")))
-	successor := func(RefreshToken) (RefreshToken, Grace, error) { return tok("rt-2"), Grace{}, nil }
-	errs := make(chan error, 2)
-	for _, n := range []*Postgres{a, b} {
-		go func() {
-			_, err := n.RotateRefreshToken(ctx, []byte("rt-1"), t0.Add(time.Minute), successor)
-			errs <- err
-		}()
-	}
-	won, replayed := 0, 0
-	for range 2 {
-		switch err := <-errs; {
-		case err == nil:
-			won++
-		case errors.Is(err, ErrAlreadyUsed):
-			replayed++
-		default:
-			t.Fatalf("rotation failed otherwise: %v", err)
+	forEachEngine(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		nodes := db.nodes(2)
+		a, b := nodes[0], nodes[1]
+		tok := func(hash string) RefreshToken {
+			return RefreshToken{Hash: []byte(hash), Family: "fam", Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		}
-	}
-	if won != 1 || replayed != 1 {
-		t.Fatalf("%d rotations won, %d refused as used: want 1 and 1", won, replayed)
-	}
-	old, err := b.RotateRefreshToken(ctx, []byte("rt-1"), t0.Add(2*time.Minute), nil)
-	if !errors.Is(err, ErrAlreadyUsed) || old.Family != "fam" {
-		t.Fatalf("replay on node B = %+v, %v; want ErrAlreadyUsed with the family", old, err)
-	}
-	must(t, b.RevokeFamily(ctx, old.Family, t0.Add(2*time.Minute)))
-	if _, err := a.RotateRefreshToken(ctx, []byte("rt-2"), t0.Add(3*time.Minute), nil); !errors.Is(err, ErrRevoked) {
-		t.Fatalf("node A rotating the successor after node B revoked the family: %v, want ErrRevoked", err)
-	}
+		must(t, a.PutRefreshToken(ctx, tok("rt-1")))
+		successor := func(RefreshToken) (RefreshToken, Grace, error) { return tok("rt-2"), Grace{}, nil }
+		errs := make(chan error, 2)
+		for _, n := range []Store{a, b} {
+			go func() {
+				_, err := n.RotateRefreshToken(ctx, []byte("rt-1"), t0.Add(time.Minute), successor)
+				errs <- err
+			}()
+		}
+		won, replayed := 0, 0
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				won++
+			case errors.Is(err, ErrAlreadyUsed):
+				replayed++
+			default:
+				t.Fatalf("rotation failed otherwise: %v", err)
+			}
+		}
+		if won != 1 || replayed != 1 {
+			t.Fatalf("%d rotations won, %d refused as used: want 1 and 1", won, replayed)
+		}
+		old, err := b.RotateRefreshToken(ctx, []byte("rt-1"), t0.Add(2*time.Minute), nil)
+		if !errors.Is(err, ErrAlreadyUsed) || old.Family != "fam" {
+			t.Fatalf("replay on node B = %+v, %v; want ErrAlreadyUsed with the family", old, err)
+		}
+		must(t, b.RevokeFamily(ctx, old.Family, t0.Add(2*time.Minute)))
+		if _, err := a.RotateRefreshToken(ctx, []byte("rt-2"), t0.Add(3*time.Minute), nil); !errors.Is(err, ErrRevoked) {
+			t.Fatalf("node A rotating the successor after node B revoked the family: %v, want ErrRevoked", err)
+		}
+	})
 }
 
 // Revocations made through node A are what node B reads (issue 11: a
 // revocation on A refused on B), and a refresh grace recorded on A is
 // handed out once, on B.
 func TestRevocationAcrossNodes(t *testing.T) {
-	ctx := context.Background()
-	nodes := postgresNodes(t, 2)
-	a, b := nodes[0], nodes[1]
-	tok := func(hash, family string) RefreshToken {
-		return RefreshToken{Hash: []byte(hash), Family: family, Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
-	}
-	must(t, a.PutRefreshToken(ctx, tok("rt-1", "fam1")))
-	if r, err := b.TokenRevocation(ctx, "jti-1", "fam1"); err != nil || r.Revoked || r.FamilyRevoked || r.FamilyMissing {
-		t.Fatalf("before any revocation node B reads %+v, %v", r, err)
-	}
-	must(t, a.RevokeAccessToken(ctx, "jti-1", t0.Add(time.Hour)))
-	if r, err := b.TokenRevocation(ctx, "jti-1", "fam1"); err != nil || !r.Revoked || r.FamilyRevoked {
-		t.Fatalf("after node A revoked the token node B reads %+v, %v", r, err)
-	}
-	must(t, b.RevokeDeviceFamilies(ctx, "SEP1", t0.Add(time.Minute)))
-	if r, err := a.TokenRevocation(ctx, "jti-2", "fam1"); err != nil || r.Revoked || !r.FamilyRevoked {
-		t.Fatalf("after node B revoked the device's families node A reads %+v, %v", r, err)
-	}
-	if fs, err := a.RevokedFamilies(ctx, t0, 10); err != nil || len(fs) != 1 || fs[0].ID != "fam1" {
-		t.Fatalf("revoked families = %+v, %v", fs, err)
-	}
-	if r, err := a.TokenRevocation(ctx, "jti-3", "no-such-family"); err != nil || !r.FamilyMissing {
-		t.Fatalf("an unknown family reads %+v, %v", r, err)
-	}
+	forEachEngine(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		nodes := db.nodes(2)
+		a, b := nodes[0], nodes[1]
+		tok := func(hash, family string) RefreshToken {
+			return RefreshToken{Hash: []byte(hash), Family: family, Device: "SEP1", Origin: "activation_code", IssuedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		}
+		must(t, a.PutRefreshToken(ctx, tok("rt-1", "fam1")))
+		if r, err := b.TokenRevocation(ctx, "jti-1", "fam1"); err != nil || r.Revoked || r.FamilyRevoked || r.FamilyMissing {
+			t.Fatalf("before any revocation node B reads %+v, %v", r, err)
+		}
+		must(t, a.RevokeAccessToken(ctx, "jti-1", t0.Add(time.Hour)))
+		if r, err := b.TokenRevocation(ctx, "jti-1", "fam1"); err != nil || !r.Revoked || r.FamilyRevoked {
+			t.Fatalf("after node A revoked the token node B reads %+v, %v", r, err)
+		}
+		must(t, b.RevokeDeviceFamilies(ctx, "SEP1", t0.Add(time.Minute)))
+		if r, err := a.TokenRevocation(ctx, "jti-2", "fam1"); err != nil || r.Revoked || !r.FamilyRevoked {
+			t.Fatalf("after node B revoked the device's families node A reads %+v, %v", r, err)
+		}
+		if fs, err := a.RevokedFamilies(ctx, t0, 10); err != nil || len(fs) != 1 || fs[0].ID != "fam1" {
+			t.Fatalf("revoked families = %+v, %v", fs, err)
+		}
+		if r, err := a.TokenRevocation(ctx, "jti-3", "no-such-family"); err != nil || !r.FamilyMissing {
+			t.Fatalf("an unknown family reads %+v, %v", r, err)
+		}
 
-	must(t, a.PutRefreshToken(ctx, tok("rt-g1", "fam2")))
-	if _, err := a.RotateRefreshToken(ctx, []byte("rt-g1"), t0.Add(time.Minute), func(RefreshToken) (RefreshToken, Grace, error) {
-		return tok("rt-g2", "fam2"), Grace{Until: t0.Add(2 * time.Minute), From: "10.0.0.1", Sealed: []byte("sealed response")}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.9", t0.Add(90*time.Second)); !errors.Is(err, ErrAlreadyUsed) {
-		t.Fatalf("the grace from another source: %v, want ErrAlreadyUsed", err)
-	}
-	if sealed, err := b.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.1", t0.Add(90*time.Second)); err != nil || string(sealed) != "sealed response" {
-		t.Fatalf("the grace on node B = %q, %v", sealed, err)
-	}
-	if _, err := a.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.1", t0.Add(95*time.Second)); !errors.Is(err, ErrAlreadyUsed) {
-		t.Fatalf("the grace a second time: %v, want ErrAlreadyUsed", err)
-	}
+		must(t, a.PutRefreshToken(ctx, tok("rt-g1", "fam2")))
+		if _, err := a.RotateRefreshToken(ctx, []byte("rt-g1"), t0.Add(time.Minute), func(RefreshToken) (RefreshToken, Grace, error) {
+			return tok("rt-g2", "fam2"), Grace{Until: t0.Add(2 * time.Minute), From: "10.0.0.1", Sealed: []byte("sealed response")}, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.9", t0.Add(90*time.Second)); !errors.Is(err, ErrAlreadyUsed) {
+			t.Fatalf("the grace from another source: %v, want ErrAlreadyUsed", err)
+		}
+		if sealed, err := b.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.1", t0.Add(90*time.Second)); err != nil || string(sealed) != "sealed response" {
+			t.Fatalf("the grace on node B = %q, %v", sealed, err)
+		}
+		if _, err := a.RedeemGrace(ctx, []byte("rt-g1"), "10.0.0.1", t0.Add(95*time.Second)); !errors.Is(err, ErrAlreadyUsed) {
+			t.Fatalf("the grace a second time: %v, want ErrAlreadyUsed", err)
+		}
+	})
 }
 
 // What every node must share: three nodes asking for a secret that does
@@ -341,37 +347,39 @@ func TestRevocationAcrossNodes(t *testing.T) {
 // stores and retires is what another lists, its retirement kept at the
 // first time.
 func TestSecretsAndKeysAcrossNodes(t *testing.T) {
-	ctx := context.Background()
-	nodes := postgresNodes(t, 3)
-	got := make(chan string, len(nodes))
-	for i, n := range nodes {
-		go func() {
-			v, err := n.Secret(ctx, "activation-hmac", func() ([]byte, error) { return []byte(fmt.Sprint("from node ", i)), nil })
-			if err != nil {
-				t.Error(err)
-			}
-			got <- string(v)
-		}()
-	}
-	first := <-got
-	for range len(nodes) - 1 {
-		if v := <-got; v != first || first == "" {
-			t.Fatalf("nodes got secrets %q and %q: want one value", first, v)
+	forEachEngine(t, func(t *testing.T, db testDB) {
+		ctx := context.Background()
+		nodes := db.nodes(3)
+		got := make(chan string, len(nodes))
+		for i, n := range nodes {
+			go func() {
+				v, err := n.Secret(ctx, "activation-hmac", func() ([]byte, error) { return []byte(fmt.Sprint("from node ", i)), nil })
+				if err != nil {
+					t.Error(err)
+				}
+				got <- string(v)
+			}()
 		}
-	}
-	must(t, nodes[0].PutSigningKey(ctx, SigningKey{KID: "k1", Alg: "ES256", PrivatePEM: []byte("pem"), CreatedAt: t0}))
-	if err := nodes[1].PutSigningKey(ctx, SigningKey{KID: "k1", Alg: "ES256", PrivatePEM: []byte("other"), CreatedAt: t0}); !errors.Is(err, ErrConflict) {
-		t.Fatalf("a second key k1 from another node: %v, want ErrConflict", err)
-	}
-	must(t, nodes[1].RetireSigningKey(ctx, "k1", t0.Add(time.Hour)))
-	must(t, nodes[2].RetireSigningKey(ctx, "k1", t0.Add(2*time.Hour)))
-	keys, err := nodes[2].ListSigningKeys(ctx)
-	if err != nil || len(keys) != 1 || string(keys[0].PrivatePEM) != "pem" || !keys[0].RetiredAt.Equal(t0.Add(time.Hour)) {
-		t.Fatalf("keys on node 3 = %+v, %v", keys, err)
-	}
-	if err := nodes[0].RetireSigningKey(ctx, "nope", t0); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("retiring an unknown key: %v, want ErrNotFound", err)
-	}
+		first := <-got
+		for range len(nodes) - 1 {
+			if v := <-got; v != first || first == "" {
+				t.Fatalf("nodes got secrets %q and %q: want one value", first, v)
+			}
+		}
+		must(t, nodes[0].PutSigningKey(ctx, SigningKey{KID: "k1", Alg: "ES256", PrivatePEM: []byte("pem"), CreatedAt: t0}))
+		if err := nodes[1].PutSigningKey(ctx, SigningKey{KID: "k1", Alg: "ES256", PrivatePEM: []byte("other"), CreatedAt: t0}); !errors.Is(err, ErrConflict) {
+			t.Fatalf("a second key k1 from another node: %v, want ErrConflict", err)
+		}
+		must(t, nodes[1].RetireSigningKey(ctx, "k1", t0.Add(time.Hour)))
+		must(t, nodes[2].RetireSigningKey(ctx, "k1", t0.Add(2*time.Hour)))
+		keys, err := nodes[2].ListSigningKeys(ctx)
+		if err != nil || len(keys) != 1 || string(keys[0].PrivatePEM) != "pem" || !keys[0].RetiredAt.Equal(t0.Add(time.Hour)) {
+			t.Fatalf("keys on node 3 = %+v, %v", keys, err)
+		}
+		if err := nodes[0].RetireSigningKey(ctx, "nope", t0); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("retiring an unknown key: %v, want ErrNotFound", err)
+		}
+	})
 }
 
 // The change feed across nodes: node B listening is woken when node A's
