@@ -85,20 +85,30 @@ var pgSchema = &pgtest.Template{Setup: func(ctx context.Context, url string) err
 }}
 
 // forEachEngine runs test once per engine, as the subtests "sqlite" and
-// "postgres", each with a fresh, empty store of its own.
+// "postgres", each with a fresh, empty store of its own. Having a
+// database of their own, these tests run in parallel with each other
+// (go test's -parallel, GOMAXPROCS by default): much of a PostgreSQL
+// test's time is the server's.
 func forEachEngine(t *testing.T, test func(t *testing.T, db testDB)) {
 	t.Helper()
-	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) { test(t, newTestDB(t, engine, false)) })
-	}
+	onEngines(t, false, test)
 }
 
 // forEachEngineUnmigrated is forEachEngine for tests of the migrations:
 // the database has no schema until the first open.
 func forEachEngineUnmigrated(t *testing.T, test func(t *testing.T, db testDB)) {
 	t.Helper()
+	onEngines(t, true, test)
+}
+
+func onEngines(t *testing.T, unmigrated bool, test func(t *testing.T, db testDB)) {
+	t.Helper()
+	t.Parallel()
 	for _, engine := range []string{"sqlite", "postgres"} {
-		t.Run(engine, func(t *testing.T) { test(t, newTestDB(t, engine, true)) })
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			test(t, newTestDB(t, engine, unmigrated))
+		})
 	}
 }
 
