@@ -385,6 +385,9 @@ func TestSecretsAndKeysAcrossNodes(t *testing.T) {
 // The change feed across nodes: node B listening is woken when node A's
 // revocation commits, and reads it from the feed after its cursor; the
 // listener stops, closing its channel, when its context ends.
+// PostgreSQL-only: ListenChanges is PostgreSQL's LISTEN/NOTIFY, which is
+// not part of Store (SQLite's nodes poll the feed; TestChangeFeed covers
+// the feed itself on both engines).
 func TestChangeFeedAcrossNodes(t *testing.T) {
 	ctx := context.Background()
 	nodes := postgresNodes(t, 2)
