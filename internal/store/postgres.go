@@ -283,6 +283,24 @@ CREATE TABLE audit (
 	detail TEXT NOT NULL
 );
 CREATE INDEX audit_at ON audit (at);`,
+	// 9: one 'config' change per row changed, as SQLite's triggers record
+	// them. The statement triggers of 6 and 7 recorded two for every
+	// upsert (PostgreSQL fires both the INSERT and the UPDATE statement
+	// triggers of an INSERT … ON CONFLICT DO UPDATE) and one for a
+	// statement that changed nothing, so every node reloaded for nothing.
+	9: `
+DROP TRIGGER changes_security_profiles ON security_profiles;
+DROP TRIGGER changes_devices ON devices;
+DROP TRIGGER changes_params ON params;
+DROP TRIGGER changes_expressways ON expressways;
+CREATE TRIGGER changes_security_profiles AFTER INSERT OR UPDATE OR DELETE ON security_profiles
+	FOR EACH ROW EXECUTE FUNCTION changes_config();
+CREATE TRIGGER changes_devices AFTER INSERT OR UPDATE OR DELETE ON devices
+	FOR EACH ROW EXECUTE FUNCTION changes_config();
+CREATE TRIGGER changes_params AFTER INSERT OR UPDATE OR DELETE ON params
+	FOR EACH ROW EXECUTE FUNCTION changes_config();
+CREATE TRIGGER changes_expressways AFTER INSERT OR UPDATE OR DELETE ON expressways
+	FOR EACH ROW EXECUTE FUNCTION changes_config();`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when
@@ -333,6 +351,15 @@ func (p *Postgres) migrate(ctx context.Context) error {
 			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, v, time.Now().UnixNano()); err != nil {
 				return fmt.Errorf("store: postgres: migration %d: %w", v, err)
 			}
+		}
+		// A database a newer build migrated is refused rather than misread
+		// (or written to in a way that build does not expect).
+		var top int
+		if err := tx.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&top); err != nil {
+			return fmt.Errorf("store: postgres: migrate: %w", err)
+		}
+		if newest := len(pgMigrations) - 1; top > newest {
+			return fmt.Errorf("store: postgres: database schema version %d is newer than this build (%d)", top, newest)
 		}
 		return nil
 	})
