@@ -3,9 +3,10 @@
 // (hashed), refresh-token families (hashed), revoked access tokens, signing
 // keys, secrets and registrations.
 //
-// Callers depend on the Store interface (or a narrower one they declare); the
-// SQLite implementation lives in this package (Open) and a PostgreSQL one can
-// be added beside it without touching callers. Nothing here assumes a single
+// Callers depend on the Store interface (or a narrower one they declare); it
+// has two implementations: SQLite (Open), embedded, one node, and PostgreSQL
+// (OpenPostgres), which the core nodes of a cluster share; OpenURL picks one
+// from core.yaml's store value. Nothing here assumes a single
 // process: every state change that must happen exactly once is a conditional
 // UPDATE whose affected-row count decides the winner, so several core nodes
 // sharing one database stay correct.
