@@ -73,8 +73,10 @@ for port in 127.0.0.1/5061 127.0.0.1/8443 127.0.0.1/3478 127.0.0.1/5349 127.0.0.
   fi
 done
 if command -v ss >/dev/null; then
-  ss -Hlun 2>/dev/null | awk '{print $4}' | grep -Eq "(^|:|\*)(3478|$peer_port)\$" &&
-    fail "UDP port 3478 or $peer_port is taken: $(ss -Hlunp 2>/dev/null | grep -E ":(3478|$peer_port) " | tr -s ' ')"
+  # Only what would collide with 127.0.0.1: that address or a wildcard
+  # (another loopback address, 127.x.y.z, is no conflict).
+  ss -Hlun 2>/dev/null | awk '{print $4}' | grep -Eq "^(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]):(3478|$peer_port)\$" &&
+    fail "UDP port 3478 or $peer_port is taken on 127.0.0.1 or a wildcard: $(ss -Hlunp 2>/dev/null | grep -E "(127\.0\.0\.1|0\.0\.0\.0|\*|\[::\]):(3478|$peer_port) " | tr -s ' ')"
 fi
 
 step "starting quickstart in $work/data"
