@@ -34,7 +34,8 @@ type ACMEConfig struct {
 	// Setting it turns ACME on.
 	Directory string `yaml:"directory"`
 	// Email is the account contact the CA may write to about the
-	// certificates (optional).
+	// certificates. Required: without one certmagic would ask for it on
+	// standard input.
 	Email string `yaml:"email"`
 	// AgreeTerms must be true: it says the operator accepts the CA's
 	// terms of service, which account creation asserts (RFC 8555 §7.3).
@@ -96,6 +97,9 @@ func (a ACMEConfig) validate() []error {
 	}
 	if !a.AgreeTerms {
 		errs = append(errs, errors.New("tls.acme.agree_terms must be true: creating an ACME account accepts the CA's terms of service (RFC 8555 §7.3)"))
+	}
+	if a.Email == "" {
+		errs = append(errs, errors.New("tls.acme.email is required: the ACME account's contact (RFC 8555 §7.3)"))
 	}
 	if len(a.Names) == 0 {
 		errs = append(errs, errors.New("tls.acme.names: no name to get a certificate for"))
