@@ -54,7 +54,11 @@ type Pebble struct {
 
 	mgmt string
 	hc   *http.Client
+	out  *syncBuffer
 }
+
+// Output is what Pebble has logged so far.
+func (p *Pebble) Output() string { return p.out.String() }
 
 // Binary is Pebble's program, as the Debian package installs it.
 const Binary = "pebble"
@@ -121,6 +125,7 @@ func Start(t testing.TB, o Options) *Pebble {
 		Directory: fmt.Sprintf("https://127.0.0.1:%d/dir", wfe),
 		TLSRoot:   certFile,
 		mgmt:      fmt.Sprintf("https://127.0.0.1:%d", mgmt),
+		out:       out,
 		hc:        &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 5 * time.Second},
 	}
 	t.Cleanup(p.hc.CloseIdleConnections)
