@@ -31,8 +31,8 @@ import (
 // Server is one edge node. Build it with New and Run it, or Serve it on
 // listeners you made.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
+	cfg Config
+	log *slog.Logger
 	// public is the certificate phones see: files (*mtls.KeyPair) or
 	// ACME (*acmeCerts, edge/acme.go).
 	public mtls.CertSource
