@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
@@ -136,6 +137,12 @@ type acmeCerts struct {
 	roots *x509.CertPool
 	magic atomic.Pointer[certmagic.Config]
 	cache *certmagic.Cache
+
+	// renewCheck and renewRatio override certmagic's maintenance
+	// interval (10m) and renewal window (the last third of a
+	// certificate's lifetime) when set: tests.
+	renewCheck time.Duration
+	renewRatio float64
 }
 
 func newACMECerts(cfg ACMEConfig, log *slog.Logger) (*acmeCerts, error) {
@@ -165,14 +172,16 @@ func (a *acmeCerts) start(ctx context.Context) error {
 	nop := zap.NewNop()
 	var magic *certmagic.Config
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
-		Logger:           nop,
+		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return magic, nil },
+		RenewCheckInterval: a.renewCheck,
+		Logger:             nop,
 	})
 	magic = certmagic.New(a.cache, certmagic.Config{
-		Storage:           &certmagic.FileStorage{Path: a.cfg.Storage},
-		DefaultServerName: a.cfg.Names[0],
-		Logger:            nop,
-		OnEvent:           a.onEvent,
+		Storage:            &certmagic.FileStorage{Path: a.cfg.Storage},
+		RenewalWindowRatio: a.renewRatio,
+		DefaultServerName:  a.cfg.Names[0],
+		Logger:             nop,
+		OnEvent:            a.onEvent,
 	})
 	host, port, _ := net.SplitHostPort(a.cfg.ChallengeAddr)
 	p, _ := strconv.Atoi(port)

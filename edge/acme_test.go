@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,18 +22,25 @@ const acmeTestName = "edge.acme.test"
 
 // acmeAgainstPebble runs Pebble validating challenges on pebblePort and
 // the edge's ACME client answering them on solverPort.
-func acmeAgainstPebble(t *testing.T, challenge string, solverPort, pebblePort int) (*acmeCerts, *acmetest.Pebble, *dnstest.Server) {
+func acmeAgainstPebble(t *testing.T, challenge string, solverPort, pebblePort int, validity time.Duration) (*acmeCerts, *acmetest.Pebble, *dnstest.Server) {
 	t.Helper()
 	dns := dnstest.Start(t, dnstest.Zone{A: map[string]netip.Addr{acmeTestName: netip.MustParseAddr("127.0.0.1")}})
-	o := acmetest.Options{DNSServer: dns.Addr, HTTPPort: acmetest.FreePort(t), TLSPort: acmetest.FreePort(t)}
+	o := acmetest.Options{DNSServer: dns.Addr, HTTPPort: acmetest.FreePort(t), TLSPort: acmetest.FreePort(t), Validity: validity}
 	if challenge == ChallengeHTTP01 {
 		o.HTTPPort = pebblePort
 	} else {
 		o.TLSPort = pebblePort
 	}
 	peb := acmetest.Start(t, o)
+	// Not t.TempDir: a background renewal cut short when the test stops
+	// may still be writing there, and that must not fail the test.
+	storage, err := os.MkdirTemp("", "edgeway-acme-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(storage) })
 	cfg := ACMEConfig{Directory: peb.Directory, Email: "ops@acme.test", AgreeTerms: true, Names: []string{acmeTestName},
-		CARoot: peb.TLSRoot, Storage: filepath.Join(t.TempDir(), "acme"), Challenge: challenge, ChallengeAddr: fmt.Sprintf("127.0.0.1:%d", solverPort)}
+		CARoot: peb.TLSRoot, Storage: filepath.Join(storage, "acme"), Challenge: challenge, ChallengeAddr: fmt.Sprintf("127.0.0.1:%d", solverPort)}
 	if errs := cfg.validate(); len(errs) > 0 {
 		t.Fatalf("config: %v", errs)
 	}
@@ -51,7 +59,7 @@ func TestACMEObtainsOverEachChallenge(t *testing.T) {
 	for _, ch := range []string{ChallengeHTTP01, ChallengeTLSALPN01} {
 		t.Run(ch, func(t *testing.T) {
 			port := acmetest.FreePort(t)
-			a, peb, dns := acmeAgainstPebble(t, ch, port, port)
+			a, peb, dns := acmeAgainstPebble(t, ch, port, port, 0)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			if err := a.start(ctx); err != nil {
@@ -87,7 +95,7 @@ func TestACMEObtainsOverEachChallenge(t *testing.T) {
 // edge does not answer on, no certificate is issued and start fails, so
 // the edge does not serve phones without one.
 func TestACMEFailsWhenChallengeNotAnswered(t *testing.T) {
-	a, peb, _ := acmeAgainstPebble(t, ChallengeHTTP01, acmetest.FreePort(t), acmetest.FreePort(t))
+	a, peb, _ := acmeAgainstPebble(t, ChallengeHTTP01, acmetest.FreePort(t), acmetest.FreePort(t), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := a.start(ctx)
@@ -140,5 +148,45 @@ func TestACMEConfigRefusals(t *testing.T) {
 	c.TLS.PublicCert, c.TLS.PublicKey = "", ""
 	if err := c.Validate(); err != nil {
 		t.Fatalf("ACME without files refused: %v", err)
+	}
+}
+
+// Renewal runs in the background: once a certificate is in its renewal
+// window, certmagic's maintenance renews it and the next handshake gets
+// the new one, with nobody calling anything. (The window is widened to
+// almost the whole lifetime so that a fresh certificate is due in
+// seconds.)
+func TestACMERenewsInBackground(t *testing.T) {
+	port := acmetest.FreePort(t)
+	// An hour's certificate whose last 99.9 % is its renewal window: due
+	// 3.6 s after it was issued.
+	a, peb, _ := acmeAgainstPebble(t, ChallengeHTTP01, port, port, time.Hour)
+	a.renewCheck, a.renewRatio = 100*time.Millisecond, 0.999
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := a.start(ctx); err != nil {
+		t.Fatalf("obtaining: %v\npebble:\n%s", err, peb.Output())
+	}
+	defer a.stop()
+	serial := func() string {
+		c, err := a.GetCertificate(&tls.ClientHelloInfo{ServerName: acmeTestName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, err := x509.ParseCertificate(c.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return leaf.SerialNumber.String()
+	}
+	first := serial()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for serial() == first {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the certificate in its renewal window was not renewed in the background within a minute\npebble:\n%s", peb.Output())
+		case <-tick.C:
+		}
 	}
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// DNSServer is the host:port Pebble resolves names through
 	// (internal/dnstest); empty: the system resolver.
 	DNSServer string
+	// Validity is the lifetime of the certificates Pebble issues
+	// (default: Pebble's, years).
+	Validity time.Duration
 }
 
 // Pebble is a running Pebble.
@@ -88,6 +91,9 @@ func Start(t testing.TB, o Options) *Pebble {
 		"ocspResponderURL":               "",
 		"externalAccountBindingRequired": false,
 	}}
+	if o.Validity > 0 {
+		conf["pebble"].(map[string]any)["certificateValidityPeriod"] = int(o.Validity.Seconds())
+	}
 	confFile := filepath.Join(dir, "pebble-config.json")
 	b, _ := json.Marshal(conf)
 	if err := os.WriteFile(confFile, b, 0o600); err != nil {
