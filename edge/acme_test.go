@@ -149,6 +149,10 @@ func TestACMEConfigRefusals(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatalf("ACME without files refused: %v", err)
 	}
+	c.TLS.ACME.ChallengeAddr = c.HTTPSAddr
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "shares its port with https_addr") {
+		t.Fatalf("challenge_addr on https_addr: %v, want a refusal", err)
+	}
 }
 
 // Renewal runs in the background: once a certificate is in its renewal

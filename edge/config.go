@@ -357,6 +357,14 @@ func (c Config) Validate() error {
 			errs = append(errs, ErrPublicCertForms)
 		}
 		errs = append(errs, c.TLS.ACME.validate()...)
+		// The solver listens on challenge_addr only while a challenge is
+		// open; it cannot share a port the edge already serves on.
+		_, cp, _ := net.SplitHostPort(c.TLS.ACME.ChallengeAddr)
+		for key, addr := range map[string]string{"https_addr": c.HTTPSAddr, "sip_addr": c.SIPAddr, "turn.listen": c.TURN.Listen, "turn.tls_listen": c.TURN.TLSListen} {
+			if _, p, err := net.SplitHostPort(addr); err == nil && p == cp && (key == "https_addr" || key == "sip_addr" || c.TURN.SecretFile != "") {
+				errs = append(errs, fmt.Errorf("tls.acme.challenge_addr %q shares its port with %s %q: the challenge needs a port of its own", c.TLS.ACME.ChallengeAddr, key, addr))
+			}
+		}
 	case c.TLS.PublicCert == "" || c.TLS.PublicKey == "":
 		errs = append(errs, errors.New("tls.public_cert and tls.public_key (or tls.acme) are required (run `edgeway pki init` for a development PKI)"))
 	}
