@@ -145,6 +145,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		// The certificate first (from storage, or from the CA), renewed
 		// in the background until Serve returns.
 		if err := a.start(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while getting it
+			}
 			return err
 		}
 		defer a.stop()
