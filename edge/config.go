@@ -205,9 +205,12 @@ func (c Config) CoreList() []CoreNode {
 
 // TLSConfig names the edge's certificate files.
 type TLSConfig struct {
-	// PublicCert/PublicKey: the certificate phones see on 8443 and 5061.
+	// PublicCert/PublicKey: the certificate phones see on 8443 and 5061
+	// (and TURN over TLS). Or ACME: set one or the other.
 	PublicCert string `yaml:"public_cert"`
 	PublicKey  string `yaml:"public_key"`
+	// ACME takes the public certificate from an ACME CA (edge/acme.go).
+	ACME ACMEConfig `yaml:"acme"`
 	// MTLSCert/MTLSKey: the client certificate presented to the core; its
 	// subject/SAN must match an Expressway-C entry on the core (S-12).
 	MTLSCert string `yaml:"mtls_cert"`
@@ -298,6 +301,7 @@ func (c Config) WithDefaults() Config {
 	if c.MaxConnsPerSource == 0 {
 		c.MaxConnsPerSource = 200
 	}
+	c.TLS.ACME = c.TLS.ACME.withDefaults(c)
 	c.ActivationFailures = c.ActivationFailures.withDefaults()
 	c.TURN = c.TURN.withDefaults(c)
 	if c.FDLimit == 0 {
@@ -347,8 +351,25 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
 		}
 	}
-	if c.TLS.PublicCert == "" || c.TLS.PublicKey == "" || c.TLS.MTLSCert == "" || c.TLS.MTLSKey == "" || c.TLS.CoreTrust == "" {
-		errs = append(errs, errors.New("tls.public_cert, tls.public_key, tls.mtls_cert, tls.mtls_key and tls.core_trust are required (run `edgeway pki init` for a development PKI)"))
+	switch {
+	case c.TLS.ACME.Enabled():
+		if c.TLS.PublicCert != "" || c.TLS.PublicKey != "" {
+			errs = append(errs, ErrPublicCertForms)
+		}
+		errs = append(errs, c.TLS.ACME.validate()...)
+		// The solver listens on challenge_addr only while a challenge is
+		// open; it cannot share a port the edge already serves on.
+		_, cp, _ := net.SplitHostPort(c.TLS.ACME.ChallengeAddr)
+		for key, addr := range map[string]string{"https_addr": c.HTTPSAddr, "sip_addr": c.SIPAddr, "turn.listen": c.TURN.Listen, "turn.tls_listen": c.TURN.TLSListen} {
+			if _, p, err := net.SplitHostPort(addr); err == nil && p == cp && (key == "https_addr" || key == "sip_addr" || c.TURN.SecretFile != "") {
+				errs = append(errs, fmt.Errorf("tls.acme.challenge_addr %q shares its port with %s %q: the challenge needs a port of its own", c.TLS.ACME.ChallengeAddr, key, addr))
+			}
+		}
+	case c.TLS.PublicCert == "" || c.TLS.PublicKey == "":
+		errs = append(errs, errors.New("tls.public_cert and tls.public_key (or tls.acme) are required (run `edgeway pki init` for a development PKI)"))
+	}
+	if c.TLS.MTLSCert == "" || c.TLS.MTLSKey == "" || c.TLS.CoreTrust == "" {
+		errs = append(errs, errors.New("tls.mtls_cert, tls.mtls_key and tls.core_trust are required (run `edgeway pki init` for a development PKI)"))
 	}
 	for name, v := range map[string]int{"max_conns_per_source": c.MaxConnsPerSource, "max_conns": c.MaxConns, "https_max_conns": c.HTTPSMaxConns, "fd_reserve": c.FDReserve, "fd_limit": c.FDLimit} {
 		if v < 0 {

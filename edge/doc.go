@@ -28,7 +28,13 @@
 // (edge/budget.go, issue 9): once too many of them have failed, the edge
 // answers them 429 slow_down itself, without reaching the core.
 //
-// The edge keeps no state that cannot be lost: tokens, codes and bindings
+// The certificate phones see on every public listener comes from files
+// (tls.public_cert, re-read when they change) or from an ACME CA through
+// certmagic (acme.go, tls.acme): obtained at start, renewed in the
+// background and swapped in per handshake, so open phone connections keep
+// theirs. The edge→core client certificate always comes from files (S-12).
+//
+// The edge keeps no state that cannot be lost (tls.acme.storage aside): tokens, codes and bindings
 // live in the core (the failure budget is in memory and starts full). It never imports package core; the two talk over the
 // network (internal/traversal).
 package edge

@@ -31,9 +31,11 @@ import (
 // Server is one edge node. Build it with New and Run it, or Serve it on
 // listeners you made.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	public *mtls.KeyPair
+	cfg Config
+	log *slog.Logger
+	// public is the certificate phones see: files (*mtls.KeyPair) or
+	// ACME (*acmeCerts, edge/acme.go).
+	public mtls.CertSource
 	client *mtls.KeyPair
 	trust  *mtls.TrustStore
 	// cores is the ordered core list with its health (edge/cores.go).
@@ -70,7 +72,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log.With("tier", "edge", "node", cfg.Node)}
 	var err error
-	if s.public, err = mtls.NewKeyPair(cfg.TLS.PublicCert, cfg.TLS.PublicKey); err != nil {
+	if cfg.TLS.ACME.Enabled() {
+		if s.public, err = newACMECerts(cfg.TLS.ACME, s.log.With("svc", "acme")); err != nil {
+			return nil, fmt.Errorf("edge: public certificate: %w", err)
+		}
+	} else if s.public, err = mtls.NewKeyPair(cfg.TLS.PublicCert, cfg.TLS.PublicKey); err != nil {
 		return nil, fmt.Errorf("edge: public certificate: %w", err)
 	}
 	if s.client, err = mtls.NewKeyPair(cfg.TLS.MTLSCert, cfg.TLS.MTLSKey); err != nil {
@@ -135,6 +141,17 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Serve serves the listeners until ctx ends.
 func (s *Server) Serve(ctx context.Context, ls Listeners) error {
+	if a, ok := s.public.(*acmeCerts); ok {
+		// The certificate first (from storage, or from the CA), renewed
+		// in the background until Serve returns.
+		if err := a.start(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while getting it
+			}
+			return err
+		}
+		defer a.stop()
+	}
 	turnSrv, err := s.startTURN(ctx, ls)
 	if err != nil {
 		return err
@@ -164,8 +181,8 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	httpsOpts.MaxConns = s.cfg.HTTPSMaxConns
 	sipOpts.MaxConns = s.cfg.MaxConns
 	sipOpts.EstablishTimeout = s.cfg.SIPUnregisteredTimeout
-	httpsLn := mtls.NewListener(ls.HTTPS, mtls.ServerConfig(s.public), httpsOpts)
-	sipLn := mtls.NewListener(ls.SIP, mtls.ServerConfig(s.public), sipOpts)
+	httpsLn := mtls.NewListener(ls.HTTPS, mtls.ServerConfigFrom(s.public), httpsOpts)
+	sipLn := mtls.NewListener(ls.SIP, mtls.ServerConfigFrom(s.public), sipOpts)
 
 	_, portStr, _ := net.SplitHostPort(ls.SIP.Addr().String())
 	sipPort, _ := strconv.Atoi(portStr)

@@ -223,7 +223,7 @@ type turnOptions struct {
 	cfg                TURNConfig // defaulted and validated
 	secret             []byte
 	relayIP            net.IP
-	cert               *mtls.KeyPair // for TLS
+	cert               mtls.CertSource // for TLS: the public certificate
 	listeners          TURNListeners
 	ownPorts           []int            // the edge's own ports (TURN, SIP, HTTPS): never relayed to
 	coreAddrs          []netip.AddrPort // the core's addresses: never relayed to
@@ -345,7 +345,7 @@ func newTURN(o turnOptions) (*TURN, error) {
 		if o.cert == nil {
 			return nil, errors.New("edge: TURN: TLS needs the public certificate")
 		}
-		tlsLn := mtls.NewListener(l.TLS, mtls.ServerConfig(o.cert), mtls.ListenerOptions{
+		tlsLn := mtls.NewListener(l.TLS, mtls.ServerConfigFrom(o.cert), mtls.ListenerOptions{
 			HandshakeTimeout:  o.handshakeTimeout,
 			MaxConnsPerSource: o.maxConnsPerSource,
 			OnReject: func(remote net.Addr, _ []string, err error) {

@@ -42,8 +42,23 @@ func baseConfig() *tls.Config {
 // ServerConfig is a server config presenting kp that requests no client
 // certificate (ClientAuth NoClientCert).
 func ServerConfig(kp *KeyPair) *tls.Config {
+	return ServerConfigFrom(kp)
+}
+
+// CertSource gives a server its certificate for each handshake: a
+// KeyPair (files, reloaded when they change) or a certificate manager
+// such as the edge's ACME client (edge/acme.go), which swaps in renewed
+// certificates. Open connections keep the certificate they were made
+// with.
+type CertSource interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+}
+
+// ServerConfigFrom is ServerConfig with the certificate taken from src at
+// each handshake.
+func ServerConfigFrom(src CertSource) *tls.Config {
 	c := baseConfig()
-	c.GetCertificate = kp.GetCertificate
+	c.GetCertificate = src.GetCertificate
 	c.ClientAuth = tls.NoClientCert
 	return c
 }

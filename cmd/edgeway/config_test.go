@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -284,5 +285,52 @@ func TestAdminUsageErrors(t *testing.T) {
 				t.Fatalf("runAdmin(%q) = %v, want an error wrapping errUsage (exit status 2)", tt.args, err)
 			}
 		})
+	}
+}
+
+// The commented tls.acme block of deploy/edge.yaml, uncommented in place
+// of public_cert/public_key, is a config that decodes (every key known)
+// and validates, with the values its comments give.
+func TestDeployEdgeYAMLACME(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "edge.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "  public_cert:"), strings.HasPrefix(line, "  public_key:"):
+			continue
+		case line == "  # acme:":
+			in = true
+			line = "  acme:"
+		case in && strings.HasPrefix(line, "  #   #"):
+			continue
+		case in && strings.HasPrefix(line, "  #   "):
+			line = "    " + strings.TrimPrefix(line, "  #   ")
+		default:
+			in = false
+		}
+		out = append(out, line)
+	}
+	f := filepath.Join(t.TempDir(), "edge.yaml")
+	if err := os.WriteFile(f, []byte(strings.Join(out, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var c edge.Config
+	if err := loadYAML(f, &c); err != nil {
+		t.Fatalf("deploy/edge.yaml with tls.acme: %v", err)
+	}
+	a := c.TLS.ACME
+	if a.Directory == "" || a.Email == "" || !a.AgreeTerms || a.Storage == "" || a.CARoot == "" || len(a.Names) != 1 || a.Challenge != edge.ChallengeHTTP01 || a.ChallengeAddr != ":80" {
+		t.Fatalf("tls.acme from deploy/edge.yaml = %+v: a key is missing", a)
+	}
+	d := edge.Config{Node: c.Node, AdvertisedHost: c.AdvertisedHost, TLS: edge.TLSConfig{ACME: edge.ACMEConfig{Directory: a.Directory}}}.WithDefaults().TLS.ACME
+	if a.Challenge != d.Challenge || a.ChallengeAddr != d.ChallengeAddr || a.Names[0] != d.Names[0] {
+		t.Errorf("tls.acme challenge %q, challenge_addr %q, names %v; defaults %q, %q, %v", a.Challenge, a.ChallengeAddr, a.Names, d.Challenge, d.ChallengeAddr, d.Names)
+	}
+	if err := c.WithDefaults().Validate(); err != nil {
+		t.Errorf("deploy/edge.yaml with tls.acme does not validate: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -129,6 +130,17 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go's GC target for this process, as GOGC: heap growth over the live heap before a collection, in percent (default 50; negative: Go's 100; a GOGC environment variable wins)")
 	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
 	fs.StringVar(&c.TLS.PublicKey, "public-key", c.TLS.PublicKey, "key of the public certificate (PEM)")
+	fs.StringVar(&c.TLS.ACME.Directory, "acme-directory", c.TLS.ACME.Directory, "take the public certificate from this ACME CA directory URL instead of --public-cert (tls.acme)")
+	fs.StringVar(&c.TLS.ACME.Email, "acme-email", c.TLS.ACME.Email, "ACME account contact address (required with --acme-directory)")
+	fs.BoolVar(&c.TLS.ACME.AgreeTerms, "acme-agree-terms", c.TLS.ACME.AgreeTerms, "accept the ACME CA's terms of service (required with --acme-directory)")
+	fs.Func("acme-names", "comma-separated names to get ACME certificates for (default: advertised_host)", func(v string) error {
+		c.TLS.ACME.Names = strings.Split(v, ",")
+		return nil
+	})
+	fs.StringVar(&c.TLS.ACME.Storage, "acme-storage", c.TLS.ACME.Storage, "folder for the ACME account and certificates (required with --acme-directory)")
+	fs.StringVar(&c.TLS.ACME.CARoot, "acme-ca-root", c.TLS.ACME.CARoot, "PEM bundle trusted for a private ACME server's HTTPS instead of the system roots")
+	fs.StringVar(&c.TLS.ACME.Challenge, "acme-challenge", c.TLS.ACME.Challenge, "ACME challenge answered: http-01 or tls-alpn-01 (default http-01)")
+	fs.StringVar(&c.TLS.ACME.ChallengeAddr, "acme-challenge-addr", c.TLS.ACME.ChallengeAddr, "address listened on while an ACME challenge is open (default :80 for http-01, :443 for tls-alpn-01)")
 	fs.StringVar(&c.TLS.MTLSCert, "mtls-cert", c.TLS.MTLSCert, "client certificate for the core (its name must match an Expressway-C entry, S-12)")
 	fs.StringVar(&c.TLS.MTLSKey, "mtls-key", c.TLS.MTLSKey, "key of the client certificate")
 	fs.StringVar(&c.TLS.CoreTrust, "core-trust", c.TLS.CoreTrust, "CA bundle that verifies the core's certificate")
