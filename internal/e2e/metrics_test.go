@@ -179,6 +179,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	checkDelta(t, "wrong activation code", core1, core2, 1, "edgeway_core_token_refusals_total", "grant", "activation_code", "error", "invalid_grant")
 	checkDelta(t, "wrong activation code", core1, core2, 1, "edgeway_core_activation_attempts_total", "result", "refused")
 	checkDelta(t, "wrong activation code", core1, core2, 0, "edgeway_core_tokens_issued_total", "grant", "activation_code")
+	checkDelta(t, "wrong activation code", edge1, edge2, 1, "edgeway_edge_activation_attempts_total", "result", "attempted")
 
 	// A TURN allocation, and one datagram each way through it to a peer
 	// the demo policy allows (127.0.0.1).

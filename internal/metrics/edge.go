@@ -26,6 +26,9 @@ type Edge struct {
 	// edge or a core gave them.
 	Register *Codes
 	refusals [edgeReasons]prometheus.Counter
+	// activations: attempts passed on to a core, and throttled at the
+	// edge (its failure budget, issue 9).
+	activations, throttled prometheus.Counter
 }
 
 // NewEdge builds an edge's metrics on a registry of its own.
@@ -36,7 +39,10 @@ func NewEdge() *Edge {
 		Help: "Final answers to phones' REGISTER requests at the edge (its own or a core's, relayed), by status code."}, []string{"code"})
 	ref := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_edge_sip_refusals_total",
 		Help: "SIP requests the edge refused itself, by reason: no_credentials, invalid_token (RFC 8898, S-2), keys_unavailable, no_core, too_many_hops."}, []string{"reason"})
-	r.MustRegister(reg, ref)
+	act := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_edge_activation_attempts_total",
+		Help: "Activation-code grants through the edge, by result: attempted (every one), throttled (429 slow_down: the edge's failure budget is spent, issue 9)."}, []string{"result"})
+	r.MustRegister(reg, ref, act)
+	m.activations, m.throttled = act.WithLabelValues("attempted"), act.WithLabelValues("throttled")
 	m.Register = newCodes(reg)
 	for i, n := range edgeReasonNames {
 		m.refusals[i] = ref.WithLabelValues(n)
@@ -57,4 +63,16 @@ func (m *Edge) RegisterCodes() *Codes {
 		return nil
 	}
 	return m.Register
+}
+
+// Activation counts an activation grant through the edge (attempted) or
+// one the edge throttled (attempted false).
+func (m *Edge) Activation(attempted bool) {
+	switch {
+	case m == nil:
+	case attempted:
+		m.activations.Inc()
+	default:
+		m.throttled.Inc()
+	}
 }
