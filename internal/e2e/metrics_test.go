@@ -5,10 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -17,9 +21,11 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
 
 	"github.com/edgeway/edgeway/internal/media"
 	"github.com/edgeway/edgeway/internal/pgtest"
+	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
 
@@ -295,5 +301,84 @@ func TestEdgeReadyFollowsItsCores(t *testing.T) {
 	c.WaitEdgeCoreUp(0, 0, true)
 	if code, body := ready(); code != 200 {
 		t.Errorf("edge with its core back: /readyz %d %s, want 200", code, body)
+	}
+}
+
+// The dashboard (deploy/grafana/edgeway.json) queries only metrics the
+// tiers export, and deploy/prometheus.yml scrapes quickstart's default
+// operations addresses: a renamed metric breaks this test, not a panel
+// in production.
+func TestDashboardAndScrapeConfigMatchTheMetrics(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	registered(t, env, phoneA, true) // every REGISTER series and the store histogram exist
+	exported := map[string]bool{}
+	for _, addr := range []string{env.Info.CoreOps, env.Info.EdgeOps} {
+		for name, f := range scrapeOps(t, addr) {
+			exported[name] = true
+			if f.GetType() == dto.MetricType_HISTOGRAM {
+				exported[name+"_bucket"], exported[name+"_sum"], exported[name+"_count"] = true, true, true
+			}
+		}
+	}
+	b, err := os.ReadFile("../../deploy/grafana/edgeway.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("deploy/grafana/edgeway.json: %v", err)
+	}
+	name := regexp.MustCompile(`\b(?:edgeway|go|process)_[a-z0-9_]+`)
+	queried := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range name.FindAllString(tg.Expr, -1) {
+				queried++
+				if !exported[m] {
+					t.Errorf("panel %q queries %s, which neither tier exports", p.Title, m)
+				}
+			}
+		}
+	}
+	for _, want := range []string{"edgeway_core_register_responses_total", "edgeway_core_bindings", "edgeway_core_token_refusals_total",
+		"edgeway_edge_turn_allocations", "edgeway_core_store_operation_seconds_bucket"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the dashboard has no panel over %s (issue 12 §2)", want)
+		}
+	}
+	if queried == 0 {
+		t.Fatal("no metric names found in the dashboard's queries")
+	}
+
+	y, err := os.ReadFile("../../deploy/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	if err := yaml.Unmarshal(y, &prom); err != nil {
+		t.Fatalf("deploy/prometheus.yml: %v", err)
+	}
+	a := quickstart.DefaultAddrs()
+	want := map[string]string{"edgeway-core": fmt.Sprintf("%s:%d", a.CoreIP, a.CoreOps), "edgeway-edge": fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeOps)}
+	for _, sc := range prom.ScrapeConfigs {
+		if len(sc.StaticConfigs) == 0 || len(sc.StaticConfigs[0].Targets) == 0 || sc.StaticConfigs[0].Targets[0] != want[sc.JobName] {
+			t.Errorf("deploy/prometheus.yml job %s: targets %+v, want quickstart's %s", sc.JobName, sc.StaticConfigs, want[sc.JobName])
+		}
+		delete(want, sc.JobName)
+	}
+	if len(want) > 0 {
+		t.Errorf("deploy/prometheus.yml has no job for %v", want)
 	}
 }
