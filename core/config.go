@@ -12,6 +12,13 @@ import (
 	"github.com/edgeway/edgeway/internal/sipx"
 )
 
+// DefaultOpsAddr is the core's default operations address; OpsOff as
+// ops_addr serves no operations address.
+const (
+	DefaultOpsAddr = "127.0.0.1:9464"
+	OpsOff         = "off"
+)
+
 // Config is the core's configuration; the YAML file decodes into it and
 // command-line flags override it. Zero values take the defaults documented
 // on each field (see WithDefaults) and deploy/core.yaml.
@@ -43,6 +50,10 @@ type Config struct {
 	// ConfigAddr serves device config files over HTTPS, the TFTP role, only
 	// to the device's own token (S-2, S-4, S-16; default :6971).
 	ConfigAddr string `yaml:"config_addr"`
+	// OpsAddr is the operations address: Prometheus /metrics, /healthz and
+	// /readyz over plain HTTP, for the operator's network, never the
+	// phones' (default 127.0.0.1:9464; "off" serves none).
+	OpsAddr string `yaml:"ops_addr"`
 
 	// SIPDomain is the domain of every line's address of record (default edgeway.test).
 	SIPDomain string `yaml:"sip_domain"`
@@ -181,6 +192,9 @@ func (c Config) WithDefaults() Config {
 	if c.ConfigAddr == "" {
 		c.ConfigAddr = ":6971"
 	}
+	if c.OpsAddr == "" {
+		c.OpsAddr = DefaultOpsAddr
+	}
 	if c.SIPDomain == "" {
 		c.SIPDomain = "edgeway.test"
 	}
@@ -271,6 +285,11 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.ConfigAddr); err != nil {
 		errs = append(errs, fmt.Errorf("config_addr %q: %w", c.ConfigAddr, err))
+	}
+	if c.OpsAddr != OpsOff {
+		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("ops_addr %q: %w (or %q)", c.OpsAddr, err, OpsOff))
+		}
 	}
 	if c.TLS.Cert == "" || c.TLS.Key == "" || c.TLS.TomcatTrust == "" {
 		errs = append(errs, errors.New("tls.cert, tls.key and tls.tomcat_trust are required (run `edgeway pki init` for a development PKI)"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/activation"
@@ -25,6 +26,7 @@ import (
 	"github.com/edgeway/edgeway/core/proxy"
 	"github.com/edgeway/edgeway/core/registrar"
 	"github.com/edgeway/edgeway/internal/httpx"
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -73,6 +75,25 @@ type Server struct {
 	// phoneInFlight is the Phone OAuth port's request accounting, set by
 	// Serve (tests read its gauges).
 	phoneInFlight atomic.Pointer[sipx.InFlight]
+
+	// metrics are this node's Prometheus metrics (internal/metrics), on a
+	// registry of its own; the operations address serves them.
+	metrics *metrics.Core
+	// located is loc once Serve made it, for the bindings gauge, which
+	// scrapes read from other goroutines.
+	located atomic.Pointer[registrar.Location]
+}
+
+// Metrics are this node's Prometheus metrics.
+func (s *Server) Metrics() *metrics.Core { return s.metrics }
+
+// Ready reports whether this node can serve: its store answers (readiness
+// for /readyz; issue 12 §2). The error says why not.
+func (s *Server) Ready(ctx context.Context) error {
+	if _, _, err := s.st.GetParam(ctx, ParamClusterSIPOAuthMode); err != nil {
+		return fmt.Errorf("store unreachable: %w", err)
+	}
+	return nil
 }
 
 // PhoneInFlight is the Phone OAuth port's per-connection request
@@ -107,6 +128,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 		s.log.Warn("no issuer configured: this node issues tokens as its own default issuer, which the other nodes of the cluster refuse; set the same issuer on every node", "issuer", cfg.Issuer)
 	}
 	s.sipGuard = sipx.NewGuard(s.log.With("sip", "guard"))
+	s.metrics = metrics.NewCore()
+	s.registerGauges()
 	var err error
 	if s.kp, err = mtls.NewKeyPair(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
 		return nil, fmt.Errorf("core: tomcat certificate: %w", err)
@@ -119,7 +142,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	}
 	if s.auth, err = oauth.New(ctx, oauth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
-		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window},
+		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window,
+		Metrics: s.metrics},
 		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
 	}
@@ -188,6 +212,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	// On PostgreSQL the other nodes of the cluster write bindings too.
 	_, shared := s.st.(*store.Postgres)
 	s.loc.SetShared(shared)
+	s.loc.ObserveCommits(s.metrics.LocationCommit)
+	s.located.Store(s.loc)
+	defer s.located.Store(nil)
 	defer s.loc.Close()
 	stopFeed, err := s.auth.StartFeed(ctx, s.look.Purge)
 	if err != nil {
@@ -200,6 +227,9 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 			if len(names) > 0 && errors.Is(err, mtls.ErrNotAdmitted) {
 				// Trusted chain, names not configured: worth showing in Find.
 				s.gate.ReportNames(remote, names)
+			}
+			if kind == "sip-mra" {
+				s.metrics.PeerRefused(peerRefusal(err))
 			}
 			if errors.Is(err, mtls.ErrConnLimit) || errors.Is(err, mtls.ErrSourceConnLimit) || errors.Is(err, mtls.ErrNotEstablished) {
 				// Flood noise (issue 9 item 11): one line per refused
@@ -237,7 +267,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	mraOpts := lo
 	mraOpts.MaxConns = s.cfg.MRAMaxConns
 	mraOpts.OnReject = onReject("sip-mra")
-	mraOpts.OnAccept = s.gate.Admitted
+	mraOpts.OnAccept = func(c *tls.Conn) {
+		s.metrics.PeerAdmitted()
+		s.gate.Admitted(c)
+	}
 	mraLn := mtls.NewListener(ls.MRA, mtls.MutualServerConfig(s.kp, s.trust, s.gate.Admit), mraOpts)
 
 	phoneSIP, mraSIP, err := s.newSIP(portOf(ls.Phone.Addr().String()), portOf(ls.MRA.Addr().String()))
@@ -306,7 +339,7 @@ func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err
 	mra.SetNumber(mraPort)
 	mode := s.sipOAuthMode.Load
 	reg := registrar.New(registrar.Config{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, MaxRegisterExpires: s.cfg.MaxRegisterExpires},
-		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now})
+		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now, Metrics: s.metrics})
 	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, Node: s.cfg.Node},
 		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Edges: s.gate, Now: s.now}, phone, mra)
 	for _, p := range []*registrar.Port{phone, mra} {
@@ -420,3 +453,33 @@ func (s *Server) purgeLoop(ctx context.Context) {
 
 // JWKS is the public key set the core publishes.
 func (s *Server) JWKS() token.JWKS { return s.auth.Keys().JWKS() }
+
+// peerRefusal is the edgeway_core_mra_peers_refused_total reason of an
+// MRA-port connection refused in or after the handshake.
+func peerRefusal(err error) int {
+	switch {
+	case errors.Is(err, mtls.ErrNotAdmitted), admission.Refused(err):
+		return metrics.PeerNotConfigured
+	case errors.Is(err, mtls.ErrConnLimit), errors.Is(err, mtls.ErrSourceConnLimit):
+		return metrics.PeerConnLimit
+	}
+	return metrics.PeerUntrusted
+}
+
+// registerGauges adds the node's gauges and the counts it already keeps
+// to its registry, read at scrape time.
+func (s *Server) registerGauges() {
+	r := s.metrics.Reg
+	metrics.GaugeFunc(r, "edgeway_core_bindings", "Live registrations (bindings) this node holds in its location service.", func() float64 {
+		if l := s.located.Load(); l != nil {
+			return float64(l.Count())
+		}
+		return 0
+	})
+	metrics.GaugeFunc(r, "edgeway_core_dialogs", "Dialogs (calls) this node routes.", func() float64 { return float64(s.Calls()) })
+	metrics.CounterFunc(r, "edgeway_core_sip_malformed_total", "SIP messages refused (400) or dropped for a missing, duplicated or malformed mandatory header (RFC 3261 §8.2).",
+		prometheus.Labels{"action": "refused"}, func() float64 { return float64(s.sipGuard.Refused()) })
+	metrics.CounterFunc(r, "edgeway_core_sip_malformed_total", "SIP messages refused (400) or dropped for a missing, duplicated or malformed mandatory header (RFC 3261 §8.2).",
+		prometheus.Labels{"action": "dropped"}, func() float64 { return float64(s.sipGuard.Dropped()) })
+	metrics.CounterFunc(r, "edgeway_core_sip_handler_panics_total", "SIP handler panics recovered.", nil, func() float64 { return float64(s.sipGuard.Panics()) })
+}

@@ -67,7 +67,9 @@ func (s *Server) tokenHandler(budget *throttle.Budget, activation, other http.Ha
 			other.ServeHTTP(w, r)
 			return
 		}
+		s.metrics.Activation(true)
 		if err := budget.Allow(); err != nil {
+			s.metrics.Activation(false)
 			retry := 1
 			if te := (*throttle.Error)(nil); errors.As(err, &te) {
 				retry = te.RetryAfterSeconds()

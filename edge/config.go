@@ -15,6 +15,13 @@ import (
 	"github.com/edgeway/edgeway/internal/sipx"
 )
 
+// DefaultOpsAddr is the edge's default operations address; OpsOff as
+// ops_addr serves no operations address.
+const (
+	DefaultOpsAddr = "127.0.0.1:9465"
+	OpsOff         = "off"
+)
+
 // Config is the edge's configuration; the YAML file decodes into it and
 // flags override it. See deploy/edge.yaml for a commented example.
 type Config struct {
@@ -24,6 +31,10 @@ type Config struct {
 	HTTPSAddr string `yaml:"https_addr"`
 	// SIPAddr is the public SIP/TLS listener for phones (default :5061).
 	SIPAddr string `yaml:"sip_addr"`
+	// OpsAddr is the operations address: Prometheus /metrics, /healthz and
+	// /readyz over plain HTTP, for the operator's network, never the
+	// public one (default 127.0.0.1:9465; "off" serves none).
+	OpsAddr string `yaml:"ops_addr"`
 	// AdvertisedHost is the name or address phones and the core use to reach
 	// this edge; it goes into Via and Path (default: host of sip_addr, or
 	// the node name when that is a wildcard).
@@ -233,6 +244,9 @@ func (c Config) WithDefaults() Config {
 	if c.SIPAddr == "" {
 		c.SIPAddr = ":5061"
 	}
+	if c.OpsAddr == "" {
+		c.OpsAddr = DefaultOpsAddr
+	}
 	if c.AdvertisedHost == "" {
 		host, _, _ := net.SplitHostPort(c.SIPAddr)
 		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
@@ -345,6 +359,11 @@ func (c Config) Validate() error {
 	errs = append(errs, c.validateCores()...)
 	if p, err := url.Parse(c.PublicURL); err != nil || p.Scheme != "https" || p.Host == "" {
 		errs = append(errs, fmt.Errorf("public_url %q must be an https:// URL", c.PublicURL))
+	}
+	if c.OpsAddr != OpsOff {
+		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("ops_addr %q: %w (or %q)", c.OpsAddr, err, OpsOff))
+		}
 	}
 	for name, addr := range map[string]string{"https_addr": c.HTTPSAddr, "sip_addr": c.SIPAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

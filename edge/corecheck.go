@@ -8,6 +8,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/sipx"
 )
 
@@ -49,6 +50,7 @@ func (f *SIPFront) pickCore() *coreNode {
 // (RFC 3261 §21.5.4), so the phone tries again.
 func (f *SIPFront) noCore(req *sip.Request, tx sip.ServerTransaction) {
 	f.log.Debug("no core reachable", "method", req.Method, "src", req.Source())
+	f.m.Refused(metrics.EdgeNoCore)
 	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 	res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 	_ = tx.Respond(res)

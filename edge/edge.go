@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/internal/httpx"
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
@@ -59,6 +60,9 @@ type Server struct {
 	// activationBudget counts the activation grants the core refused, from
 	// every source (edge/budget.go, issue 9).
 	activationBudget *throttle.Budget
+
+	// metrics: edge/metrics.go.
+	metrics *metrics.Edge
 }
 
 // New checks the configuration and loads the certificates.
@@ -70,7 +74,8 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("tier", "edge", "node", cfg.Node)}
+	s := &Server{cfg: cfg, log: log.With("tier", "edge", "node", cfg.Node), metrics: metrics.NewEdge()}
+	s.metrics.Reg.MustRegister(edgeCollector{s})
 	var err error
 	if cfg.TLS.ACME.Enabled() {
 		if s.public, err = newACMECerts(cfg.TLS.ACME, s.log.With("svc", "acme")); err != nil {
@@ -208,6 +213,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	}
 	s.cores.resolve(ctx)
 	front.setCoreAddrs(s.cores.allAddrs())
+	front.m = s.metrics
 	s.sipFront.Store(front)
 
 	hs := httpx.NewServer(s.httpHandler(sipPort), s.log)

@@ -20,6 +20,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/token"
 )
@@ -55,6 +56,9 @@ type SIPFront struct {
 	legs legTable
 
 	inflight *sipx.InFlight
+	// m counts REGISTER answers and the edge's own refusals; nil counts
+	// nothing (set before the front serves).
+	m *metrics.Edge
 }
 
 // legTable is what the edge knows of phones' flows and calls: the phones'
@@ -339,6 +343,7 @@ func (f *SIPFront) recordRoute(source string) sip.Header {
 func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	fwd, err := sipx.PrepareForward(req)
 	if err != nil {
+		f.m.Refused(metrics.EdgeTooManyHops)
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
@@ -364,6 +369,7 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 	fwd, err := sipx.PrepareForward(req)
 	if err != nil {
+		f.m.Refused(metrics.EdgeTooManyHops)
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
@@ -395,6 +401,9 @@ func (f *SIPFront) rewriteChallenge(res *sip.Response) {
 
 // onRegister pre-checks the bearer token and forwards the REGISTER.
 func (f *SIPFront) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	if codes := f.m.RegisterCodes(); codes != nil {
+		tx = countingTx{tx, codes}
+	}
 	if f.precheck(req, tx) {
 		f.forward(req, tx)
 	}
@@ -412,6 +421,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 	}
 	switch {
 	case !ok:
+		f.m.Refused(metrics.EdgeNoCredentials)
 		f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "", ""), "no credentials")
 		return false
 	case strings.EqualFold(scheme, "Bearer"):
@@ -423,6 +433,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 		}
 		if errors.Is(err, token.ErrUnavailable) {
 			f.log.Warn("cannot pre-check token: core keys unavailable", "err", err)
+			f.m.Refused(metrics.EdgeKeysUnavailable)
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 			_ = tx.Respond(res)
@@ -433,6 +444,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 			if errors.Is(err, token.ErrExpired) {
 				desc = "token expired"
 			}
+			f.m.Refused(metrics.EdgeInvalidToken)
 			f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "invalid_token", desc), err.Error())
 			return false
 		}
@@ -447,11 +459,27 @@ func (f *SIPFront) refuse(req *sip.Request, tx sip.ServerTransaction, challenge,
 	_ = tx.Respond(res)
 }
 
+// countingTx counts the final response of a transaction
+// (edgeway_edge_register_responses_total), whoever gives it: the edge's
+// pre-check or the core's answer relayed.
+type countingTx struct {
+	sip.ServerTransaction
+	codes *metrics.Codes
+}
+
+func (t countingTx) Respond(res *sip.Response) error {
+	if res != nil {
+		t.codes.Inc(res.StatusCode)
+	}
+	return t.ServerTransaction.Respond(res)
+}
+
 // forward proxies a REGISTER to the core's MRA port (RFC 3261 §16.6) with
 // a Path naming this edge and the phone's flow (RFC 3327, RFC 5626 §5.1).
 func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 	fwd, err := f.registerToCore(req)
 	if err != nil {
+		f.m.Refused(metrics.EdgeTooManyHops)
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}

@@ -269,6 +269,10 @@ type TURN struct {
 	refused   atomic.Uint64 // permissions, channels and connections the policy refused (403)
 	toPeers   atomic.Uint64 // datagrams relayed from clients to peers
 	fromPeers atomic.Uint64 // datagrams relayed from peers to clients
+	toBytes   atomic.Uint64 // bytes of toPeers
+	fromBytes atomic.Uint64 // bytes of fromPeers
+	atCap     atomic.Uint64 // allocations refused: turn.max_allocations reached (508)
+	quotaHits atomic.Uint64 // allocations refused: the device's quota (486/508)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -412,6 +416,11 @@ func (t *TURN) RelayAddrs() []netip.AddrPort {
 // from peers to clients.
 func (t *TURN) Relayed() (toPeers, fromPeers uint64) { return t.toPeers.Load(), t.fromPeers.Load() }
 
+// RelayedBytes is the bytes of the datagrams Relayed counts.
+func (t *TURN) RelayedBytes() (toPeers, fromPeers uint64) {
+	return t.toBytes.Load(), t.fromBytes.Load()
+}
+
 // DroppedDatagrams counts relayed datagrams dropped by the bitrate limit.
 func (t *TURN) DroppedDatagrams() uint64 { return t.dropped.Load() }
 
@@ -482,6 +491,7 @@ func (t *TURN) quota(userID, _ string, src net.Addr) bool {
 			t.redirects.Remove(src.String()) // this 486 stays a 486
 		}
 		t.log.Info("TURN allocation refused: device quota", "device", device, "remote", src, "allocations", n)
+		t.quotaHits.Add(1)
 		return false
 	}
 	return !t.redirect(src)
@@ -496,8 +506,10 @@ func (t *TURN) reserve(device string) error {
 		return errTURNClosed
 	case t.total >= t.cfg.MaxAllocations:
 		t.log.Warn("TURN allocation refused: turn.max_allocations reached", "device", device, "allocations", t.total)
+		t.atCap.Add(1)
 		return errTURNCapacity
 	case device != "" && t.perDevice[device] >= t.cfg.MaxAllocationsPerDevice:
+		t.quotaHits.Add(1)
 		return errTURNDeviceQuota
 	}
 	t.total++
@@ -677,6 +689,7 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	n, err := c.PacketConn.WriteTo(p, addr)
 	if err == nil {
 		c.t.toPeers.Add(1)
+		c.t.toBytes.Add(uint64(n))
 	}
 	return n, err
 }
@@ -690,6 +703,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		if c.fromPeer.take(n) {
 			c.t.fromPeers.Add(1)
+			c.t.fromBytes.Add(uint64(n))
 			return n, addr, nil
 		}
 		c.t.dropped.Add(1)

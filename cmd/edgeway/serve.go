@@ -316,6 +316,9 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		CACert: lay.PKI.CACert, AdminTokenFile: lay.Core.AdminTokenFile,
 		Domain: quickstart.Domain, Devices: devs, Users: users, Admin: &admin, PID: os.Getpid(),
 	}
+	if ls.CoreOps != nil && ls.EdgeOps != nil {
+		info.CoreOps, info.EdgeOps = ls.CoreOps.Addr().String(), ls.EdgeOps.Addr().String()
+	}
 	info = lay.WithTURN(info)
 	infoPath := filepath.Join(lay.Dir, "quickstart.json")
 	if err := quickstart.WriteInfo(infoPath, info); err != nil {
@@ -331,10 +334,11 @@ func printNextSteps(out io.Writer, infoPath string, info quickstart.Info) {
 Edgeway is running on loopback.
   edge  HTTPS %-28s SIP/TLS %s
   core  HTTPS %-28s Phone OAuth %s  MRA (mTLS) %s
+  operations (Prometheus /metrics, /healthz, /readyz): core http://%s  edge http://%s
   everything a script needs: %s
 
 Demo devices (activation codes are one-time, valid 168 h):
-`, info.EdgeHTTPS, info.EdgeSIP, info.CoreHTTPS, info.CorePhoneOAuth, info.CoreMRA, infoPath)
+`, info.EdgeHTTPS, info.EdgeSIP, info.CoreHTTPS, info.CorePhoneOAuth, info.CoreMRA, info.CoreOps, info.EdgeOps, infoPath)
 	for _, d := range info.Devices {
 		where := "on-prem"
 		if d.MRA {

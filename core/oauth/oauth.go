@@ -21,6 +21,7 @@ import (
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/httpx"
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/passwd"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/throttle"
@@ -164,10 +165,26 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("token endpoint", "grant", r.PostForm.Get("grant_type"), "err", err)
 			oe = &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "internal error; try again", RetryAfter: time.Second}
 		}
+		s.cfg.Metrics.TokenRefused(grantLabel(r.PostForm.Get("grant_type")), oe.Code)
 		WriteError(w, oe)
 		return
 	}
+	s.cfg.Metrics.TokenIssued(grantLabel(r.PostForm.Get("grant_type")))
 	writeJSON(w, http.StatusOK, res)
+}
+
+// grantLabel is the metrics label of a grant_type (bounded: unknown
+// grant types are "other").
+func grantLabel(gt string) string {
+	switch gt {
+	case GrantTypeActivationCode:
+		return metrics.GrantActivation
+	case "refresh_token":
+		return metrics.GrantRefresh
+	case "password":
+		return metrics.GrantPassword
+	}
+	return metrics.GrantOther
 }
 
 func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, domain string) (*TokenResponse, error) {

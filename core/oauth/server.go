@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/activation"
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/throttle"
 )
@@ -32,6 +33,8 @@ type Config struct {
 	// GuessWindow lock its code (issue 9).
 	MaxWrongGuesses int
 	GuessWindow     time.Duration
+	// Metrics counts tokens issued and refused (nil: nothing counted).
+	Metrics *metrics.Core
 }
 
 // DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.

@@ -72,6 +72,9 @@ type location struct {
 
 	commits atomic.Uint64 // transactions attempted
 	changes atomic.Uint64 // changes written in them
+	// observe, when set, is told each transaction's duration and result
+	// (edgeway_core_store_operation_seconds{op="location_commit"}).
+	observe atomic.Pointer[func(time.Duration, error)]
 
 	// shared: other nodes of a cluster write the same store, and this
 	// node's memory is not told of their changes, so routing reads the
@@ -198,6 +201,37 @@ func (l *location) Bindings(aor string) []store.Registration {
 	defer e.mu.Unlock()
 	return e.live(l.now())
 }
+
+// Count is the number of live bindings held in memory (the
+// edgeway_core_bindings gauge; read at scrape time, not per REGISTER).
+func (l *location) Count() int {
+	now := l.now()
+	n := 0
+	var es []*aorBindings
+	for i := range l.shards {
+		sh := &l.shards[i]
+		es = es[:0]
+		sh.mu.Lock()
+		for _, e := range sh.m {
+			es = append(es, e)
+		}
+		sh.mu.Unlock()
+		for _, e := range es {
+			e.mu.Lock()
+			for _, b := range e.b {
+				if b.ExpiresAt.After(now) {
+					n++
+				}
+			}
+			e.mu.Unlock()
+		}
+	}
+	return n
+}
+
+// ObserveCommits has f told the duration and result of every group-commit
+// transaction from now on.
+func (l *location) ObserveCommits(f func(time.Duration, error)) { l.observe.Store(&f) }
 
 // Lookup returns the live bindings of aor for routing: from memory, or,
 // when this node holds none, from the store, where another node of the
@@ -341,8 +375,12 @@ func (l *location) writer() {
 			dels = append(dels, c.dels...)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), locWriteTimeout)
+		began := time.Now()
 		err := l.st.ApplyRegistrations(ctx, puts, dels)
 		cancel()
+		if f := l.observe.Load(); f != nil {
+			(*f)(time.Since(began), err)
+		}
 		l.commits.Add(1)
 		if err != nil {
 			l.log.Error("writing bindings", "changes", len(batch), "err", err)

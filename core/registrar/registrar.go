@@ -16,6 +16,7 @@ import (
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -107,6 +108,9 @@ type Deps struct {
 	Lookups  Lookups
 	Location *Location
 	Now      func() time.Time
+	// Metrics counts the answers (edgeway_core_register_responses_total);
+	// nil counts nothing.
+	Metrics *metrics.Core
 }
 
 // Registrar handles REGISTER (RFC 3261 §10.3, RFC 8898 bearer tokens,
@@ -131,19 +135,23 @@ func (g *Registrar) onRegister(p *Port, req *sip.Request, tx sip.ServerTransacti
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := g.register(ctx, p, req)
+	codes := g.d.Metrics.RegisterCodes(p.MRA())
 	if err != nil {
 		var re *Refusal
 		if !errors.As(err, &re) {
 			p.log.Error("REGISTER failed", "err", err, "src", req.Source())
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
+			codes.Inc(503)
 			_ = tx.Respond(res)
 			return
 		}
 		p.log.Info("REGISTER refused", "status", re.Status, "reason", re.Err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()))
+		codes.Inc(re.Status)
 		_ = tx.Respond(p.Refusal(req, re))
 		return
 	}
+	codes.Inc(res.StatusCode)
 	_ = tx.Respond(res)
 	if !p.MRA() && res.IsSuccess() {
 		// Registered: the connection is off the pre-REGISTER timeout

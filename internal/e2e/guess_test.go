@@ -190,6 +190,18 @@ func TestEdgeFailureBudget(t *testing.T) {
 			t.Fatalf("guess %d with the budget spent: %v", i, err)
 		}
 	}
+	// The operations address counts them (issue 12 §2): 16 throttled at
+	// the edge, 22 attempts in all, none of the throttled ones at the core.
+	em, cm := scrapeOps(t, env.Info.EdgeOps), scrapeOps(t, env.Info.CoreOps)
+	if v := em.value("edgeway_edge_activation_attempts_total", "result", "throttled"); v != 16 {
+		t.Errorf("edgeway_edge_activation_attempts_total{result=throttled} = %v, want 16", v)
+	}
+	if v := em.value("edgeway_edge_activation_attempts_total", "result", "attempted"); v != 22 {
+		t.Errorf("edgeway_edge_activation_attempts_total{result=attempted} = %v, want 22", v)
+	}
+	if v := cm.value("edgeway_core_activation_attempts_total", "result", "refused"); v != 5 {
+		t.Errorf("edgeway_core_activation_attempts_total{result=refused} = %v, want the 5 that reached the core", v)
+	}
 	// None of them reached the core: phoneB's code is neither locked nor
 	// used, and the phone redeems it on premises.
 	if _, err := redeem(t, env, env.Info.CoreHTTPS, "127.1.5.1", phoneB, env.Devices[phoneB].ActivationCode); err != nil {

@@ -12,12 +12,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -37,12 +40,15 @@ type Config struct {
 type Listeners struct {
 	Core core.Listeners
 	Edge edge.Listeners
+	// CoreOps and EdgeOps are the tiers' operations addresses (ops_addr:
+	// /metrics, /healthz, /readyz); Bind leaves them nil for "off".
+	CoreOps, EdgeOps net.Listener
 }
 
 // Close closes every listener that is set.
 func (ls Listeners) Close() {
 	ls.Core.Close()
-	for _, l := range []net.Listener{ls.Edge.HTTPS, ls.Edge.SIP, ls.Edge.TURN.TCP, ls.Edge.TURN.TLS} {
+	for _, l := range []net.Listener{ls.Edge.HTTPS, ls.Edge.SIP, ls.Edge.TURN.TCP, ls.Edge.TURN.TLS, ls.CoreOps, ls.EdgeOps} {
 		if l != nil {
 			l.Close()
 		}
@@ -57,6 +63,7 @@ type Node struct {
 	Core *core.Server
 	Edge *edge.Server
 	ls   Listeners
+	log  *slog.Logger
 }
 
 // New builds the configured tiers. Nothing listens or runs yet; a Node
@@ -69,7 +76,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{}
+	n := &Node{log: log}
 	if cfg.Core != nil {
 		if cfg.Store == nil {
 			return nil, errors.New("node: a core needs a store")
@@ -118,8 +125,51 @@ func (n *Node) Bind(ctx context.Context, preset Listeners) error {
 			return err
 		}
 	}
+	var err error
+	if n.Core != nil && ls.CoreOps == nil {
+		if ls.CoreOps, err = listenOps(ctx, "core", n.Core.Config().OpsAddr); err != nil {
+			ls.Close()
+			return err
+		}
+	}
+	if n.Edge != nil && ls.EdgeOps == nil {
+		if ls.EdgeOps, err = listenOps(ctx, "edge", n.Edge.Config().OpsAddr); err != nil {
+			ls.Close()
+			return err
+		}
+	}
 	n.ls = ls
 	return nil
+}
+
+// listenOps binds a tier's operations address; nil for "off".
+func listenOps(ctx context.Context, tier, addr string) (net.Listener, error) {
+	if addr == core.OpsOff || addr == "" {
+		return nil, nil
+	}
+	var lc net.ListenConfig
+	l, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: operations listener (ops_addr): %w", tier, err)
+	}
+	return l, nil
+}
+
+// serveOps serves a tier's operations address until ctx ends.
+func serveOps(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	err := srv.Serve(ln)
+	<-stopped
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("operations listener: %w", err)
 }
 
 func (n *Node) bindEdge(ctx context.Context, ls *edge.Listeners) error {
@@ -158,6 +208,16 @@ func (n *Node) Serve(ctx context.Context) error {
 	}
 	if n.Edge != nil {
 		g.Go(func() error { return n.Edge.Serve(gctx, n.ls.Edge) })
+	}
+	if l := n.ls.CoreOps; l != nil {
+		h := metrics.OpsHandler(n.Core.Metrics().Reg, n.Core.Ready)
+		g.Go(func() error { return serveOps(gctx, l, h, n.log) })
+		n.log.Info("core operations address: /metrics /healthz /readyz", "ops", "http://"+l.Addr().String())
+	}
+	if l := n.ls.EdgeOps; l != nil {
+		h := metrics.OpsHandler(n.Edge.Metrics().Reg, func(context.Context) error { return n.Edge.Ready() })
+		g.Go(func() error { return serveOps(gctx, l, h, n.log) })
+		n.log.Info("edge operations address: /metrics /healthz /readyz", "ops", "http://"+l.Addr().String())
 	}
 	err := g.Wait()
 	if ctx.Err() != nil {

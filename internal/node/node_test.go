@@ -177,3 +177,51 @@ func TestQuickstartAppliesNodeSetPorts(t *testing.T) {
 		t.Fatalf("REGISTER through the edge to the node's MRA port: %d %s", res.StatusCode, res.Reason)
 	}
 }
+
+// TestOpsAddresses (issue 12 §2): each tier binds its own operations
+// address; a busy one is reported naming ops_addr, and "off" binds none.
+func TestOpsAddresses(t *testing.T) {
+	ctx := context.Background()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	a := freeAddrs(t)
+	a.EdgeOps = busy.Addr().(*net.TCPAddr).Port
+	n, _, _ := assemble(t, ctx, a, nil)
+	err = n.Bind(ctx, node.Listeners{})
+	if err == nil {
+		n.Close()
+		t.Fatal("Bind succeeded with the edge's operations port taken")
+	}
+	if !strings.Contains(err.Error(), "edge: operations listener (ops_addr)") {
+		t.Fatalf("Bind error %q does not name the edge's ops_addr", err)
+	}
+
+	lay, err := quickstart.Prepare(t.TempDir(), freeAddrs(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, lay.Core.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	lay.Edge.OpsAddr = "off"
+	n, err = node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Bind(ctx, node.Listeners{}); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ls := n.Listeners()
+	if ls.EdgeOps != nil {
+		t.Errorf("edge ops_addr off: bound %v", ls.EdgeOps.Addr())
+	}
+	if ls.CoreOps == nil || ls.CoreOps.Addr().(*net.TCPAddr).Port == 0 {
+		t.Errorf("core ops_addr 127.0.0.1:0: not bound (%v)", ls.CoreOps)
+	}
+}

@@ -47,11 +47,15 @@ type Addrs struct {
 	EdgeSIP   int    // 5061
 	EdgeTURN  int    // 3478 (TURN over UDP and TCP)
 	EdgeTURNS int    // 5349 (TURN over TLS)
+	// CoreOps and EdgeOps are the operations addresses' ports (/metrics,
+	// /healthz, /readyz; 9464 and 9465); 0 takes a free port.
+	CoreOps int
+	EdgeOps int
 }
 
 // DefaultAddrs are the documented defaults on loopback.
 func DefaultAddrs() Addrs {
-	return Addrs{CoreIP: "127.0.0.2", EdgeIP: "127.0.0.1", CoreHTTPS: 8443, CoreConf: 6971, CorePhone: 5090, CoreMRA: 5091, EdgeHTTPS: 8443, EdgeSIP: 5061, EdgeTURN: 3478, EdgeTURNS: 5349}
+	return Addrs{CoreIP: "127.0.0.2", EdgeIP: "127.0.0.1", CoreHTTPS: 8443, CoreConf: 6971, CorePhone: 5090, CoreMRA: 5091, EdgeHTTPS: 8443, EdgeSIP: 5061, EdgeTURN: 3478, EdgeTURNS: 5349, CoreOps: 9464, EdgeOps: 9465}
 }
 
 // Layout is a prepared directory.
@@ -86,11 +90,13 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 		Node: "core-1", DataDir: abs, Store: filepath.Join(abs, "core.db"),
 		SIPAddress: a.CoreIP, AdvertisedHost: a.CoreIP, PhoneOAuthPort: a.CorePhone, MRAPort: a.CoreMRA,
 		HTTPSAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreHTTPS), ConfigAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreConf), SIPDomain: Domain,
-		Issuer: coreURL, AdminTokenFile: filepath.Join(abs, "admin.token"),
+		OpsAddr: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreOps),
+		Issuer:  coreURL, AdminTokenFile: filepath.Join(abs, "admin.token"),
 		TLS: core.TLSConfig{Cert: pki.CoreCert, Key: pki.CoreKey, TomcatTrust: pki.TomcatTrust, PhoneEdgeTrust: pki.PhoneEdgeTrust},
 	}
 	e := edge.Config{
 		Node: "edge-1", HTTPSAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeHTTPS), SIPAddr: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeSIP),
+		OpsAddr:        fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeOps),
 		AdvertisedHost: a.EdgeIP, CoreURL: coreURL, CoreConfigURL: fmt.Sprintf("https://%s:%d", a.CoreIP, a.CoreConf), CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CoreServerName: a.CoreIP,
 		TLS: edge.TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
 		// TURN on loopback: relays on the edge's IP. Loopback peers are
@@ -168,12 +174,16 @@ type User struct {
 
 // Info is quickstart.json: everything scripts and third-party clients need.
 type Info struct {
-	EdgeHTTPS      string   `json:"edge_https"`
-	EdgeSIP        string   `json:"edge_sip"`
-	CoreHTTPS      string   `json:"core_https"`
-	CoreConfig     string   `json:"core_config"`
-	CorePhoneOAuth string   `json:"core_phone_oauth"`
-	CoreMRA        string   `json:"core_mra"`
+	EdgeHTTPS      string `json:"edge_https"`
+	EdgeSIP        string `json:"edge_sip"`
+	CoreHTTPS      string `json:"core_https"`
+	CoreConfig     string `json:"core_config"`
+	CorePhoneOAuth string `json:"core_phone_oauth"`
+	CoreMRA        string `json:"core_mra"`
+	// CoreOps and EdgeOps are the tiers' operations addresses (host:port,
+	// plain HTTP): GET /metrics, /healthz, /readyz.
+	CoreOps        string   `json:"core_ops,omitempty"`
+	EdgeOps        string   `json:"edge_ops,omitempty"`
 	CACert         string   `json:"ca_cert"`
 	AdminTokenFile string   `json:"admin_token_file"`
 	Domain         string   `json:"domain"`

@@ -32,6 +32,7 @@ func TestQuickstartTURNKeepsRelaysFromTheCore(t *testing.T) {
 	}
 	cfg := lay.Edge
 	cfg.CoreRetry = time.Hour
+	cfg.OpsAddr = "127.0.0.1:0" // not the default 9465 a running quickstart holds
 	n, err := node.New(context.Background(), node.Config{Edge: &cfg, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)

@@ -309,6 +309,23 @@ func (n *ClusterNode) Edge() *edge.Server {
 	return n.n.Edge
 }
 
+// Ops is the running node's operations address (host:port: /metrics,
+// /healthz, /readyz; a free port, new at each start), "" while stopped.
+func (n *ClusterNode) Ops() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.n == nil {
+		return ""
+	}
+	ls := n.n.Listeners()
+	for _, l := range []net.Listener{ls.CoreOps, ls.EdgeOps} {
+		if l != nil {
+			return l.Addr().String()
+		}
+	}
+	return ""
+}
+
 // Stop stops the node (as a killed process: its listeners and
 // connections close) and waits, bounded, until it has.
 func (n *ClusterNode) Stop() {

@@ -168,6 +168,9 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	bound := n.Listeners().Core
 	env.Info.CorePhoneOAuth, env.Info.CoreMRA = bound.Phone.Addr().String(), bound.MRA.Addr().String()
+	if ops := n.Listeners(); ops.CoreOps != nil && ops.EdgeOps != nil {
+		env.Info.CoreOps, env.Info.EdgeOps = ops.CoreOps.Addr().String(), ops.EdgeOps.Addr().String()
+	}
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx) }()
 	t.Cleanup(func() {

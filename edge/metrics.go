@@ -1,0 +1,97 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/edgeway/edgeway/internal/metrics"
+)
+
+// Metrics are this edge's Prometheus metrics (internal/metrics), on a
+// registry of its own; the operations address serves them.
+func (s *Server) Metrics() *metrics.Edge { return s.metrics }
+
+// ErrNoCoreUp: readiness fails while no core of the list is up.
+var ErrNoCoreUp = errors.New("no core of the list is up")
+
+// Ready reports whether this edge can serve phones: at least one core of
+// its list is up (edge/cores.go health checks; /readyz, issue 12 §2).
+func (s *Server) Ready() error {
+	cores := s.Cores()
+	for _, c := range cores {
+		if c.Up {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w (%d configured)", ErrNoCoreUp, len(cores))
+}
+
+// edgeCollector reads what the edge keeps itself at scrape time: flows
+// and dialogs of the SIP front, the TURN relay's allocations and
+// counters, the health of each core. Nothing here is touched per packet
+// or per request beyond the atomic counters the relay already had.
+type edgeCollector struct{ s *Server }
+
+var (
+	descFlows      = prometheus.NewDesc("edgeway_edge_registered_flows", "Phones' connections registered through this edge (RFC 5626 flows).", nil, nil)
+	descDialogs    = prometheus.NewDesc("edgeway_edge_dialogs", "Call legs this edge routes for its phones.", nil, nil)
+	descSIPBad     = prometheus.NewDesc("edgeway_edge_sip_malformed_total", "SIP messages refused (400) or dropped for a missing, duplicated or malformed mandatory header (RFC 3261 §8.2).", []string{"action"}, nil)
+	descAllocs     = prometheus.NewDesc("edgeway_edge_turn_allocations", "Live TURN allocations (relay sockets).", nil, nil)
+	descPackets    = prometheus.NewDesc("edgeway_edge_turn_relayed_packets_total", "Datagrams the TURN relay relayed, by direction (to_peer, from_peer).", []string{"direction"}, nil)
+	descBytes      = prometheus.NewDesc("edgeway_edge_turn_relayed_bytes_total", "Bytes of the datagrams the TURN relay relayed, by direction (to_peer, from_peer).", []string{"direction"}, nil)
+	descTURNRefuse = prometheus.NewDesc("edgeway_edge_turn_refusals_total",
+		"TURN requests and datagrams refused, by reason: peer_policy (403 permission/channel/connect), peer_denied (datagram to a refused peer), over_bitrate (datagram dropped), capacity (turn.max_allocations), device_quota, redirected (300 Try Alternate).", []string{"reason"}, nil)
+	descCoreUp        = prometheus.NewDesc("edgeway_edge_core_up", "1 while the core is in use by this edge (health checks pass), by core URL.", []string{"core"}, nil)
+	descCoreConnected = prometheus.NewDesc("edgeway_edge_core_connected", "1 while the edge holds an MRA connection to the core, by core URL.", []string{"core"}, nil)
+	descCoreChecks    = prometheus.NewDesc("edgeway_edge_core_health_checks_passed_total", "Health checks the core answered since the edge started, by core URL.", []string{"core"}, nil)
+)
+
+func (c edgeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFlows, descDialogs, descSIPBad, descAllocs, descPackets, descBytes, descTURNRefuse, descCoreUp, descCoreConnected, descCoreChecks} {
+		ch <- d
+	}
+}
+
+func (c edgeCollector) Collect(ch chan<- prometheus.Metric) {
+	gauge := func(d *prometheus.Desc, v float64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, lv...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, lv ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), lv...)
+	}
+	if f := c.s.SIP(); f != nil {
+		gauge(descFlows, float64(f.Flows()))
+		gauge(descDialogs, float64(f.Dialogs()))
+		counter(descSIPBad, f.Refused(), "refused")
+		counter(descSIPBad, f.Dropped(), "dropped")
+	}
+	if t := c.s.TURN(); t != nil {
+		gauge(descAllocs, float64(t.Allocations()))
+		to, from := t.Relayed()
+		counter(descPackets, to, "to_peer")
+		counter(descPackets, from, "from_peer")
+		to, from = t.RelayedBytes()
+		counter(descBytes, to, "to_peer")
+		counter(descBytes, from, "from_peer")
+		counter(descTURNRefuse, t.refused.Load(), "peer_policy")
+		counter(descTURNRefuse, t.denied.Load(), "peer_denied")
+		counter(descTURNRefuse, t.dropped.Load(), "over_bitrate")
+		counter(descTURNRefuse, t.atCap.Load(), "capacity")
+		counter(descTURNRefuse, t.quotaHits.Load(), "device_quota")
+		counter(descTURNRefuse, t.redirected.Load(), "redirected")
+	}
+	for _, cs := range c.s.Cores() {
+		gauge(descCoreUp, b2f(cs.Up), cs.URL)
+		gauge(descCoreConnected, b2f(cs.Connected), cs.URL)
+		counter(descCoreChecks, cs.Passed, cs.URL)
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
