@@ -34,6 +34,7 @@ type phoneFlags struct {
 	call                       string
 	answer                     bool
 	talk                       time.Duration
+	callWait                   time.Duration
 	state                      string
 	store                      *phoneStore // nil: tokens are not kept
 }
@@ -59,6 +60,7 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.call, "call", "", "call this line with SRTP media through the edge's TURN relay, then hang up")
 	fs.BoolVar(&p.answer, "answer", false, "answer incoming calls with SRTP media through the edge's TURN relay")
 	fs.DurationVar(&p.talk, "talk", 10*time.Second, "how long a call's media runs (--call, --answer)")
+	fs.DurationVar(&p.callWait, "call-wait", 10*time.Second, "--call: while the callee is not registered (404, 480), try again every 500 ms for up to this long, e.g. when its --answer phone was started a moment ago; 0: once")
 	fs.StringVar(&p.state, "state", "", "directory to keep each device's tokens in, DEVICE.json (0600), reused on the next start instead of the one-time code "+
 		"(default: phones/ beside quickstart.json; \"none\": keep nothing)")
 }
@@ -363,12 +365,30 @@ func placeCall(ctx context.Context, ph *bench.Phone, pf phoneFlags, out io.Write
 		path = "from this phone's own socket: no TURN credentials on premises"
 	}
 	fmt.Fprintf(out, "calling %s for %s (SRTP %s)…\n", pf.call, pf.talk, path)
-	st, err := ph.CallWithMedia(ctx, pf.call, pf.talk)
-	if err != nil {
-		return err
+	deadline, said := time.Now().Add(pf.callWait), false
+	for {
+		st, err := ph.CallWithMedia(ctx, pf.call, pf.talk)
+		var re *bench.RefusedError
+		if errors.As(err, &re) && (re.Status == 404 || re.Status == 480) && time.Now().Before(deadline) {
+			if !said {
+				fmt.Fprintf(out, "%s is not reachable yet (%d %s); trying again for up to %s\n", pf.call, re.Status, re.Reason, time.Until(deadline).Round(time.Second))
+				said = true
+			}
+			t := time.NewTimer(500 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		printStats(out, "received", st)
+		return nil
 	}
-	printStats(out, "received", st)
-	return nil
 }
 
 func printStats(out io.Writer, what string, st media.Stats) {
