@@ -1,0 +1,202 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readmeBlocks returns the ```sh blocks of the README section whose
+// heading is heading, up to the next heading of any level.
+func readmeBlocks(t *testing.T, readme, heading string) []string {
+	t.Helper()
+	lines := strings.Split(readme, "\n")
+	var blocks []string
+	in, block := false, -1
+	for _, l := range lines {
+		switch {
+		case block < 0 && strings.HasPrefix(l, "#"):
+			in = strings.TrimSpace(strings.TrimLeft(l, "#")) == heading
+		case in && block < 0 && strings.TrimSpace(l) == "```sh":
+			blocks = append(blocks, "")
+			block = len(blocks) - 1
+		case block >= 0 && strings.TrimSpace(l) == "```":
+			block = -1
+		case block >= 0:
+			blocks[block] += l + "\n"
+		}
+	}
+	if len(blocks) == 0 {
+		t.Fatalf("README: no ```sh block under %q", heading)
+	}
+	return blocks
+}
+
+// untilCtrlC matches a foreground `edgeway phone` that runs until Ctrl-C:
+// no --call, not in the background.
+var untilCtrlC = regexp.MustCompile(`^\./edgeway phone .*$`)
+
+// scriptFor turns a README block into the script a user would type: the
+// `go run ./cmd/edgeway` spelling runs the built binary, and a phone the
+// README says runs until Ctrl-C gets its Ctrl-C (SIGINT) after a few
+// seconds; its exit status is its own (timeout --preserve-status).
+func scriptFor(block string) string {
+	var b strings.Builder
+	b.WriteString("set -e -x\nshopt -s expand_aliases\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n")
+	for _, l := range strings.Split(block, "\n") {
+		l = strings.ReplaceAll(l, "go run ./cmd/edgeway ", "./edgeway ")
+		if code, _, _ := strings.Cut(l, "#"); untilCtrlC.MatchString(strings.TrimSpace(code)) &&
+			!strings.Contains(code, "--call") && !strings.HasSuffix(strings.TrimSpace(code), "&") {
+			l = "timeout --preserve-status -s INT 6s " + strings.TrimSpace(l)
+		}
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// startQuickstart runs `edgeway quickstart` in dir on its own loopback
+// addresses and returns when it says it is running; the cleanup stops it
+// with SIGTERM and checks its farewell.
+func startQuickstart(t *testing.T, ctx context.Context, bin, dir string, args ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"quickstart"}, args...)...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string)
+	done := make(chan struct{})
+	var tail strings.Builder
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+			tail.WriteString(sc.Text() + "\n")
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-done
+		err := cmd.Wait()
+		if err != nil {
+			t.Errorf("quickstart after SIGTERM: %v\n%s", err, stderr.String())
+		}
+		if !strings.Contains(tail.String(), "stopped; state kept in") {
+			t.Errorf("quickstart printed no farewell on SIGTERM; stdout:\n%s", tail.String())
+		}
+	})
+	for {
+		select {
+		case l := <-lines:
+			if strings.Contains(l, "Edgeway is running") {
+				return
+			}
+		case <-done:
+			t.Fatalf("quickstart exited before it was running:\n%s", stderr.String())
+		case <-ctx.Done():
+			t.Fatalf("quickstart not running: %v\n%s", ctx.Err(), stderr.String())
+		}
+	}
+}
+
+// buildEdgeway builds the binary once for a test.
+func buildEdgeway(t *testing.T, ctx context.Context, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "edgeway")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runScript runs a shell script in dir and returns its output; it fails
+// the test when any command exits non-zero (set -e).
+func runScript(t *testing.T, ctx context.Context, dir, name, script string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "bash", "-c", script)
+	cmd.Dir = dir
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("README %q: %v; the script and its output:\n%s\n----\n%s", name, err, script, out.String())
+	}
+	return out.String()
+}
+
+// TestREADMEBlocks runs the README's "Try it" and "Administer it" shell
+// blocks top to bottom, as written, against a fresh quickstart in a
+// temporary directory (issue 12 §3): every command must exit 0. The second
+// and third runs of SEP001122334401 work only because the phone kept the
+// tokens its one-time code bought.
+func TestREADMEBlocks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds edgeway and runs a quickstart")
+	}
+	for _, tool := range []string{"bash", "timeout", "awk"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	work := t.TempDir()
+	buildEdgeway(t, ctx, work)
+	// Loopback addresses of its own, so other quickstarts on this machine
+	// do not collide; the README's commands take addresses from
+	// quickstart.json.
+	octet := 1 + os.Getpid()%250
+	startQuickstart(t, ctx, "./edgeway", work, "--edge-ip", fmt.Sprintf("127.12.%d.1", octet), "--core-ip", fmt.Sprintf("127.12.%d.2", octet))
+
+	try := runScript(t, ctx, work, "Try it", scriptFor(strings.Join(readmeBlocks(t, string(readme), "Try it"), "")))
+	for _, want := range []string{
+		"onboarded SEP001122334401",
+		"registered   200 OK",
+		"unregistered binding removed",
+		"resumed SEP001122334401 with its stored refresh token",
+		"media received: sent",
+		"onboarded CSFDEMO",
+	} {
+		if !strings.Contains(try, want) {
+			t.Errorf("Try it: no %q in the output:\n%s", want, try)
+		}
+	}
+	if n := strings.Count(try, "calling "); n != 2 {
+		t.Errorf("Try it: %d calls placed, want 2:\n%s", n, try)
+	}
+	fi, err := os.Stat(filepath.Join(work, "edgeway-data", "phones", "SEP001122334401.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("stored tokens mode %v, want 0600", fi.Mode().Perm())
+	}
+	runScript(t, ctx, work, "Administer it", scriptFor(strings.Join(readmeBlocks(t, string(readme), "Administer it"), "")))
+}
+
+var _ = io.Discard
