@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,7 +68,9 @@ func scriptFor(block string) string {
 // with SIGTERM and checks its farewell.
 func startQuickstart(t *testing.T, ctx context.Context, bin, dir string, args ...string) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"quickstart"}, args...)...)
+	// Not bound to ctx: the cleanup stops it with SIGTERM, after the test's
+	// context has ended.
+	cmd := exec.Command(bin, append([]string{"quickstart"}, args...)...)
 	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -80,22 +81,23 @@ func startQuickstart(t *testing.T, ctx context.Context, bin, dir string, args ..
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	lines := make(chan string)
+	ready := make(chan struct{})
 	done := make(chan struct{})
-	var tail strings.Builder
+	var tail strings.Builder // read after done
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
+			if strings.Contains(sc.Text(), "Edgeway is running") {
+				close(ready)
 			}
 			tail.WriteString(sc.Text() + "\n")
 		}
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
+		stop := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() })
+		defer stop.Stop()
 		<-done
 		err := cmd.Wait()
 		if err != nil {
@@ -105,17 +107,12 @@ func startQuickstart(t *testing.T, ctx context.Context, bin, dir string, args ..
 			t.Errorf("quickstart printed no farewell on SIGTERM; stdout:\n%s", tail.String())
 		}
 	})
-	for {
-		select {
-		case l := <-lines:
-			if strings.Contains(l, "Edgeway is running") {
-				return
-			}
-		case <-done:
-			t.Fatalf("quickstart exited before it was running:\n%s", stderr.String())
-		case <-ctx.Done():
-			t.Fatalf("quickstart not running: %v\n%s", ctx.Err(), stderr.String())
-		}
+	select {
+	case <-ready:
+	case <-done:
+		t.Fatalf("quickstart exited before it was running:\n%s", stderr.String())
+	case <-ctx.Done():
+		t.Fatalf("quickstart not running: %v\n%s", ctx.Err(), stderr.String())
 	}
 }
 
@@ -163,7 +160,7 @@ func TestREADMEBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	work := t.TempDir()
 	buildEdgeway(t, ctx, work)
@@ -198,5 +195,3 @@ func TestREADMEBlocks(t *testing.T) {
 	}
 	runScript(t, ctx, work, "Administer it", scriptFor(strings.Join(readmeBlocks(t, string(readme), "Administer it"), "")))
 }
-
-var _ = io.Discard
