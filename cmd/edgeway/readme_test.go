@@ -194,4 +194,46 @@ func TestREADMEBlocks(t *testing.T) {
 		t.Errorf("stored tokens mode %v, want 0600", fi.Mode().Perm())
 	}
 	runScript(t, ctx, work, "Administer it", scriptFor(strings.Join(readmeBlocks(t, string(readme), "Administer it"), "")))
+
+	// A stored refresh token replayed past the grace revokes its family
+	// (RFC 9700 §4.14.2): the phone says so, forgets it, and with its code
+	// spent it fails and names the way out; with a fresh code it onboards.
+	tokens := filepath.Join(work, "edgeway-data", "phones", "SEP001122334402.json")
+	old, err := os.ReadFile(tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onboard := "./edgeway onboard --quickstart edgeway-data/quickstart.json --device SEP001122334402 >/dev/null\n"
+	runScript(t, ctx, work, "rotate", onboard) // rotates: old is now a used token
+	for range 2 {                              // the grace answers one retry; the next is a replay
+		if err := os.WriteFile(tokens, old, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.CommandContext(ctx, "bash", "-c", onboard)
+		cmd.Dir = work
+		out, _ := cmd.CombinedOutput()
+		t.Logf("replayed refresh token: %s", out)
+		if strings.Contains(string(out), "was refused") {
+			for _, want := range []string{"the token family is revoked or expired", "activation code has already been used", "edgeway admin activation issue SEP001122334402"} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("replayed refresh token: no %q in:\n%s", want, out)
+				}
+			}
+			if _, err := os.Stat(tokens); err == nil {
+				t.Error("the refused tokens were kept")
+			}
+			out := runScript(t, ctx, work, "fresh code", `set -e
+code=$(./edgeway admin --quickstart edgeway-data/quickstart.json activation issue SEP001122334402 | awk '/^activation code/ {print $3}')
+./edgeway onboard --quickstart edgeway-data/quickstart.json --device SEP001122334402 --code "$code"
+`)
+			if !strings.Contains(out, `"access_token"`) {
+				t.Errorf("a fresh code did not onboard the device again:\n%s", out)
+			}
+			if _, err := os.Stat(tokens); err != nil {
+				t.Errorf("the fresh tokens were not kept: %v", err)
+			}
+			return
+		}
+	}
+	t.Fatal("a refresh token replayed twice was never refused")
 }
