@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -280,6 +281,9 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	if err := dropStaleBindings(ctx, st, lay.Edge.SIPAddr, log); err != nil {
+		return err
+	}
 	n, err := node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: log})
 	if err != nil {
 		return err
@@ -322,6 +326,37 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	err = n.Serve(ctx)
 	fmt.Fprintf(out, "stopped; state kept in %s\n", lay.Dir)
 	return err
+}
+
+// dropStaleBindings removes, before the core loads them, the bindings a
+// previous run of this quickstart left: those made on premises (their
+// connection was to that process) and those whose Path goes through its
+// own edge (the flow token names a connection of that process). Their
+// phones are gone with it; until they register again a call to them could
+// only fail. Bindings through other edges (bench/hold/run's) are kept.
+func dropStaleBindings(ctx context.Context, st store.Store, edgeSIP string, log *slog.Logger) error {
+	regs, err := st.Registrations(ctx, "", time.Now())
+	if err != nil {
+		return fmt.Errorf("quickstart: reading bindings: %w", err)
+	}
+	var stale []store.RegistrationKey
+	for _, r := range regs {
+		own := !r.MRA
+		for _, p := range r.Path {
+			own = own || strings.Contains(p, "@"+edgeSIP+";") || strings.Contains(p, "@"+edgeSIP+">")
+		}
+		if own {
+			stale = append(stale, store.RegistrationKey{AOR: r.AOR, Contact: r.Contact})
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if err := st.ApplyRegistrations(ctx, nil, stale); err != nil {
+		return fmt.Errorf("quickstart: dropping the previous run's bindings: %w", err)
+	}
+	log.Info("dropped the previous run's bindings: their phones' connections ended with it", "bindings", len(stale))
+	return nil
 }
 
 // whoHoldsPorts says what most likely holds a quickstart's ports: the
