@@ -35,6 +35,7 @@ type phoneFlags struct {
 	answer                     bool
 	talk                       time.Duration
 	callWait                   time.Duration
+	codeGiven                  bool // --code on the command line: onboard with it, whatever is stored
 	state                      string
 	store                      *phoneStore // nil: tokens are not kept
 }
@@ -52,7 +53,7 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.device, "device", "", "device name, e.g. SEP001122334401")
 	fs.StringVar(&p.line, "line", "", "directory number (default: from quickstart.json)")
 	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json, else the --srv domain)")
-	fs.StringVar(&p.code, "code", "", "activation code (default: from quickstart.json)")
+	fs.StringVar(&p.code, "code", "", "activation code: onboard with it even when the device has stored tokens (default: the stored tokens, else the code from quickstart.json)")
 	fs.StringVar(&p.username, "username", "", "on-prem soft client: log in with this user instead of a code (S-18: never over MRA)")
 	fs.StringVar(&p.password, "password", "", "password for --username")
 	fs.BoolVar(&p.onPrem, "on-prem", false, "talk to the core directly (HTTPS and SIP Phone OAuth port) instead of the edge")
@@ -91,6 +92,7 @@ func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone,
 	if p.line == "" {
 		p.line = dev.Line
 	}
+	p.codeGiven = p.code != ""
 	if p.code == "" && p.username == "" {
 		p.code = dev.ActivationCode
 	}
@@ -185,7 +187,7 @@ func splitList(v string) []string {
 // family shows at once and the TURN credentials are fresh), else a login
 // or the activation code. note hears what was done.
 func (p *phoneFlags) obtain(ctx context.Context, ph *bench.Phone, note io.Writer) (t bench.Tokens, resumed bool, err error) {
-	if p.store != nil {
+	if p.store != nil && !p.codeGiven {
 		saved, ok, err := p.store.Load()
 		if err != nil {
 			return bench.Tokens{}, false, err
