@@ -84,6 +84,7 @@ func startQuickstart(t *testing.T, ctx context.Context, bin, dir string, args ..
 	ready := make(chan struct{})
 	done := make(chan struct{})
 	var tail strings.Builder // read after done
+	var waitErr error        // read after done
 	go func() {
 		defer close(done)
 		sc := bufio.NewScanner(out)
@@ -93,14 +94,14 @@ func startQuickstart(t *testing.T, ctx context.Context, bin, dir string, args ..
 			}
 			tail.WriteString(sc.Text() + "\n")
 		}
+		waitErr = cmd.Wait() // reaps it as soon as it exits, as a shell would
 	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		stop := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() })
 		defer stop.Stop()
 		<-done
-		err := cmd.Wait()
-		if err != nil {
+		if err := waitErr; err != nil {
 			t.Errorf("quickstart after SIGTERM: %v\n%s", err, stderr.String())
 		}
 		if !strings.Contains(tail.String(), "stopped; state kept in") {
@@ -168,7 +169,22 @@ func TestREADMEBlocks(t *testing.T) {
 	// do not collide; the README's commands take addresses from
 	// quickstart.json.
 	octet := 1 + os.Getpid()%250
-	startQuickstart(t, ctx, "./edgeway", work, "--edge-ip", fmt.Sprintf("127.12.%d.1", octet), "--core-ip", fmt.Sprintf("127.12.%d.2", octet))
+	ips := []string{"--edge-ip", fmt.Sprintf("127.12.%d.1", octet), "--core-ip", fmt.Sprintf("127.12.%d.2", octet)}
+	startQuickstart(t, ctx, "./edgeway", work, ips...)
+	defer func() {
+		// A second quickstart on the same ports names the first; `quickstart
+		// stop` then stops the first (its farewell is checked by the cleanup).
+		second := exec.CommandContext(ctx, "./edgeway", append([]string{"quickstart"}, ips...)...)
+		second.Dir = work
+		out, err := second.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "another quickstart (pid ") || !strings.Contains(string(out), "address already in use") {
+			t.Errorf("second quickstart on busy ports: %v, want a refusal naming the first:\n%s", err, out)
+		}
+		stop := runScript(t, ctx, work, "quickstart stop", "./edgeway quickstart stop\n")
+		if !strings.Contains(stop, "stopped quickstart pid") {
+			t.Errorf("quickstart stop: %s", stop)
+		}
+	}()
 
 	try := runScript(t, ctx, work, "Try it", scriptFor(strings.Join(readmeBlocks(t, string(readme), "Try it"), "")))
 	for _, want := range []string{
