@@ -229,6 +229,19 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // ErrCallRefused is a placed call that got a final non-2xx answer.
 var ErrCallRefused = errors.New("call refused")
 
+// RefusedError is the final non-2xx answer to a placed call; it is
+// ErrCallRefused.
+type RefusedError struct {
+	Status int
+	Reason string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%v: %d %s", ErrCallRefused, e.Status, e.Reason)
+}
+
+func (e *RefusedError) Is(target error) bool { return target == ErrCallRefused }
+
 // Dial calls line (in the phone's domain) with an SDP offer, through the
 // edge (or the core on premises), with the phone's bearer token. It
 // returns when the call is answered (200 OK, ACK sent) or refused.
@@ -258,7 +271,7 @@ func (p *Phone) Dial(ctx context.Context, line string, offer []byte) (*Call, err
 	if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
 		var de *sipgo.ErrDialogResponse
 		if errors.As(err, &de) {
-			return &Call{Status: de.Res.StatusCode, done: closedChan()}, fmt.Errorf("%w: %d %s", ErrCallRefused, de.Res.StatusCode, de.Res.Reason)
+			return &Call{Status: de.Res.StatusCode, done: closedChan()}, &RefusedError{Status: de.Res.StatusCode, Reason: de.Res.Reason}
 		}
 		return nil, fmt.Errorf("phone %s: waiting for an answer: %w", p.cfg.Device, err)
 	}

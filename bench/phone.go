@@ -66,6 +66,13 @@ type PhoneConfig struct {
 	// as real phones come from many addresses).
 	SourceIP netip.Addr
 
+	// OnTokens, when set, is called with every token response the phone
+	// accepts (onboarding, login, each refresh) before it is used. A
+	// refresh token rotates on every refresh and a replayed one revokes
+	// its family (RFC 9700 §4.14.2), so a phone that keeps its tokens
+	// must save each set here; an error fails the token request.
+	OnTokens func(Tokens) error
+
 	Expires int          // REGISTER expiry asked for, seconds (default 600)
 	Log     *slog.Logger // default slog.Default()
 
@@ -314,6 +321,11 @@ func (p *Phone) tokenRequest(ctx context.Context, form url.Values) (Tokens, erro
 	}
 	if err != nil {
 		return Tokens{}, err
+	}
+	if p.cfg.OnTokens != nil {
+		if err := p.cfg.OnTokens(t); err != nil {
+			return Tokens{}, fmt.Errorf("phone: keeping the new tokens: %w", err)
+		}
 	}
 	p.SetTokens(t)
 	p.mu.Lock()

@@ -434,6 +434,7 @@ func (c *connFlags) resolve() (quickstart.Info, error) {
 	if path == "" {
 		if _, err := os.Stat(filepath.Join("edgeway-data", "quickstart.json")); err == nil {
 			path = filepath.Join("edgeway-data", "quickstart.json")
+			c.quickstart = path
 		}
 	}
 	if path != "" {

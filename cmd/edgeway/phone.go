@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +34,10 @@ type phoneFlags struct {
 	call                       string
 	answer                     bool
 	talk                       time.Duration
+	callWait                   time.Duration
+	codeGiven                  bool // --code on the command line: onboard with it, whatever is stored
+	state                      string
+	store                      *phoneStore // nil: tokens are not kept
 }
 
 func (p *phoneFlags) register(fs *flag.FlagSet) {
@@ -48,7 +53,7 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.device, "device", "", "device name, e.g. SEP001122334401")
 	fs.StringVar(&p.line, "line", "", "directory number (default: from quickstart.json)")
 	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json, else the --srv domain)")
-	fs.StringVar(&p.code, "code", "", "activation code (default: from quickstart.json)")
+	fs.StringVar(&p.code, "code", "", "activation code: onboard with it even when the device has stored tokens (default: the stored tokens, else the code from quickstart.json)")
 	fs.StringVar(&p.username, "username", "", "on-prem soft client: log in with this user instead of a code (S-18: never over MRA)")
 	fs.StringVar(&p.password, "password", "", "password for --username")
 	fs.BoolVar(&p.onPrem, "on-prem", false, "talk to the core directly (HTTPS and SIP Phone OAuth port) instead of the edge")
@@ -56,6 +61,9 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.call, "call", "", "call this line with SRTP media through the edge's TURN relay, then hang up")
 	fs.BoolVar(&p.answer, "answer", false, "answer incoming calls with SRTP media through the edge's TURN relay")
 	fs.DurationVar(&p.talk, "talk", 10*time.Second, "how long a call's media runs (--call, --answer)")
+	fs.DurationVar(&p.callWait, "call-wait", 10*time.Second, "--call: while the callee is not registered (404, 480), try again every 500 ms for up to this long, e.g. when its --answer phone was started a moment ago; 0: once")
+	fs.StringVar(&p.state, "state", "", "directory to keep each device's tokens in, DEVICE.json (0600), reused on the next start instead of the one-time code "+
+		"(default: phones/ beside quickstart.json; \"none\": keep nothing)")
 }
 
 func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone, error) {
@@ -84,6 +92,7 @@ func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone,
 	if p.line == "" {
 		p.line = dev.Line
 	}
+	p.codeGiven = p.code != ""
 	if p.code == "" && p.username == "" {
 		p.code = dev.ActivationCode
 	}
@@ -119,9 +128,28 @@ func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone,
 	if err != nil {
 		return nil, err
 	}
-	return bench.NewPhone(bench.PhoneConfig{Device: p.device, Line: p.line, Domain: p.domain, Edges: edges, Resolver: resolver,
-		ServerName: p.serverName, RootCAs: pool, Expires: p.expires, KeepAlive: p.keepAlive, Log: log})
+	cfg := bench.PhoneConfig{Device: p.device, Line: p.line, Domain: p.domain, Edges: edges, Resolver: resolver,
+		ServerName: p.serverName, RootCAs: pool, Expires: p.expires, KeepAlive: p.keepAlive, Log: log}
+	if p.state == "" && p.conn.quickstart != "" {
+		p.state = filepath.Join(filepath.Dir(p.conn.quickstart), "phones")
+	}
+	if p.state != "" && p.state != "none" {
+		if p.store, err = openPhoneStore(p.state, p.device); err != nil {
+			return nil, err
+		}
+		cfg.OnTokens = p.store.Save
+	}
+	ph, err := bench.NewPhone(cfg)
+	if err != nil {
+		p.store.Close()
+		p.store = nil
+		return nil, err
+	}
+	return ph, nil
 }
+
+// close releases the device's token file.
+func (p *phoneFlags) close() { p.store.Close() }
 
 // edges are the phone's edges: from --srv, or --edge and --sip paired in
 // order.
@@ -154,14 +182,62 @@ func splitList(v string) []string {
 	return out
 }
 
-func (p *phoneFlags) obtain(ctx context.Context, ph *bench.Phone) (bench.Tokens, error) {
+// obtain gives the phone its tokens: the stored ones when the device has
+// been here before (refreshed when there is a refresh token, so a revoked
+// family shows at once and the TURN credentials are fresh), else a login
+// or the activation code. note hears what was done.
+func (p *phoneFlags) obtain(ctx context.Context, ph *bench.Phone, note io.Writer) (t bench.Tokens, resumed bool, err error) {
+	if p.store != nil && !p.codeGiven {
+		saved, ok, err := p.store.Load()
+		if err != nil {
+			return bench.Tokens{}, false, err
+		}
+		switch {
+		case ok && saved.RefreshToken != "":
+			ph.SetTokens(saved)
+			nt, err := ph.Refresh(ctx)
+			if err == nil {
+				fmt.Fprintf(note, "resumed %s with its stored refresh token (%s): access token valid %ds\n", p.device, p.store.path, nt.ExpiresIn)
+				return nt, true, nil
+			}
+			var te *bench.TokenError
+			if !errors.As(err, &te) || te.Code != "invalid_grant" {
+				return bench.Tokens{}, false, err // not a refusal: keep the tokens for the next try
+			}
+			// Revoked (a replayed refresh token, RFC 9700 §4.14.2; RFC 7009;
+			// an administrator) or expired: the family is gone for good.
+			fmt.Fprintf(note, "the stored refresh token of %s was refused (%s: %s); the token family is revoked or expired, so it is forgotten\n",
+				p.device, te.Code, te.Description)
+			if err := p.store.Forget(); err != nil {
+				return bench.Tokens{}, false, err
+			}
+			ph.SetTokens(bench.Tokens{})
+			if p.username == "" && p.code == "" {
+				return bench.Tokens{}, false, fmt.Errorf("%s has no usable tokens and no activation code: issue one (edgeway admin activation issue %s) and pass --code, "+
+					"or run quickstart again for fresh demo codes", p.device, p.device)
+			}
+			fmt.Fprintf(note, "onboarding %s again with a fresh credential\n", p.device)
+		case ok && time.Until(saved.Expiry()) > 30*time.Second:
+			ph.SetTokens(saved)
+			fmt.Fprintf(note, "resumed %s with its stored access token (%s), valid %s more; no refresh token to rotate\n",
+				p.device, p.store.path, time.Until(saved.Expiry()).Round(time.Second))
+			return saved, true, nil
+		}
+	}
 	if p.username != "" {
-		return ph.Login(ctx, p.username, p.password)
+		t, err = ph.Login(ctx, p.username, p.password)
+		return t, false, err
 	}
 	if p.code == "" {
-		return bench.Tokens{}, fmt.Errorf("%w: need --code (or --username/--password on premises)", errUsage)
+		return bench.Tokens{}, false, fmt.Errorf("%w: need --code (or --username/--password on premises)", errUsage)
 	}
-	return ph.Onboard(ctx, p.code)
+	t, err = ph.Onboard(ctx, p.code)
+	var te *bench.TokenError
+	if errors.As(err, &te) && te.Code == "invalid_grant" && p.store != nil {
+		return t, false, fmt.Errorf("%w (no stored tokens for %s in %s: issue a fresh code with edgeway admin activation issue %s, or run quickstart again)",
+			err, p.device, filepath.Dir(p.store.path), p.device)
+	}
+	return t, false, err
 }
 
 func runPhone(ctx context.Context, args []string, out io.Writer) error {
@@ -180,12 +256,15 @@ func runPhone(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer pf.close()
 	defer ph.Close()
-	t, err := pf.obtain(ctx, ph)
+	t, resumed, err := pf.obtain(ctx, ph, out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "onboarded %s: access token valid %ds, refresh token %v\n", pf.device, t.ExpiresIn, t.RefreshToken != "")
+	if !resumed {
+		fmt.Fprintf(out, "onboarded %s: access token valid %ds, refresh token %v\n", pf.device, t.ExpiresIn, t.RefreshToken != "")
+	}
 	if pf.call != "" {
 		return placeCall(ctx, ph, pf, out)
 	}
@@ -219,8 +298,9 @@ func runOnboard(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer pf.close()
 	defer ph.Close()
-	t, err := pf.obtain(ctx, ph)
+	t, _, err := pf.obtain(ctx, ph, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -287,12 +367,30 @@ func placeCall(ctx context.Context, ph *bench.Phone, pf phoneFlags, out io.Write
 		path = "from this phone's own socket: no TURN credentials on premises"
 	}
 	fmt.Fprintf(out, "calling %s for %s (SRTP %s)…\n", pf.call, pf.talk, path)
-	st, err := ph.CallWithMedia(ctx, pf.call, pf.talk)
-	if err != nil {
-		return err
+	deadline, said := time.Now().Add(pf.callWait), false
+	for {
+		st, err := ph.CallWithMedia(ctx, pf.call, pf.talk)
+		var re *bench.RefusedError
+		if errors.As(err, &re) && (re.Status == 404 || re.Status == 480) && time.Now().Before(deadline) {
+			if !said {
+				fmt.Fprintf(out, "%s is not reachable yet (%d %s); trying again for up to %s\n", pf.call, re.Status, re.Reason, time.Until(deadline).Round(time.Second))
+				said = true
+			}
+			t := time.NewTimer(500 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		printStats(out, "received", st)
+		return nil
 	}
-	printStats(out, "received", st)
-	return nil
 }
 
 func printStats(out io.Writer, what string, st media.Stats) {

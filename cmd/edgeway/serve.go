@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -253,6 +254,9 @@ func edgeGCPercent(configured int, env string) (int, string) {
 }
 
 func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
+	if len(args) > 0 && args[0] == "stop" {
+		return runQuickstartStop(ctx, args[1:], out)
+	}
 	fs := flag.NewFlagSet("edgeway quickstart", flag.ContinueOnError)
 	dir := fs.String("dir", "edgeway-data", "directory for PKI, configs, store and quickstart.json (reused when it exists)")
 	coreIP := fs.String("core-ip", "127.0.0.2", "loopback IP for the core (127.0.0.1 where 127.0.0.2 is unavailable)")
@@ -288,15 +292,22 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	if err := dropStaleBindings(ctx, st, lay.Edge.SIPAddr, log); err != nil {
+		return err
+	}
 	n, err := node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: log})
 	if err != nil {
 		return err
 	}
-	devs, users, err := quickstart.Provision(ctx, st, n.Core.Activation())
+	pws, err := quickstart.LoadPasswords(lay.Dir)
 	if err != nil {
 		return err
 	}
-	admin, err := quickstart.ProvisionAdmin(ctx, st)
+	devs, users, err := quickstart.ProvisionWithPassword(ctx, st, n.Core.Activation(), pws.Demo)
+	if err != nil {
+		return err
+	}
+	admin, err := quickstart.ProvisionAdminWithPassword(ctx, st, pws.Admin)
 	if err != nil {
 		return err
 	}
@@ -306,7 +317,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	// at once and the edge finds the core listening. The core's SIP ports
 	// are the ones `admin node set` left in the store, if any (S-11).
 	if err := n.Bind(ctx, node.Listeners{}); err != nil {
-		return fmt.Errorf("quickstart: %w (is another Edgeway running? try --core-ip 127.0.0.1 where 127.0.0.2 is unavailable)", err)
+		return fmt.Errorf("quickstart: %w (%s)", err, whoHoldsPorts(err, filepath.Join(lay.Dir, "quickstart.json")))
 	}
 	ls := n.Listeners()
 	info := quickstart.Info{
@@ -326,7 +337,93 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	printNextSteps(out, infoPath, info)
-	return n.Serve(ctx)
+	err = n.Serve(ctx)
+	fmt.Fprintf(out, "stopped; state kept in %s\n", lay.Dir)
+	return err
+}
+
+// dropStaleBindings removes, before the core loads them, the bindings a
+// previous run of this quickstart left: those made on premises (their
+// connection was to that process) and those whose Path goes through its
+// own edge (the flow token names a connection of that process). Their
+// phones are gone with it; until they register again a call to them could
+// only fail. Bindings through other edges (bench/hold/run's) are kept.
+func dropStaleBindings(ctx context.Context, st store.Store, edgeSIP string, log *slog.Logger) error {
+	regs, err := st.Registrations(ctx, "", time.Now())
+	if err != nil {
+		return fmt.Errorf("quickstart: reading bindings: %w", err)
+	}
+	var stale []store.RegistrationKey
+	for _, r := range regs {
+		own := !r.MRA
+		for _, p := range r.Path {
+			own = own || strings.Contains(p, "@"+edgeSIP+";") || strings.Contains(p, "@"+edgeSIP+">")
+		}
+		if own {
+			stale = append(stale, store.RegistrationKey{AOR: r.AOR, Contact: r.Contact})
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	if err := st.ApplyRegistrations(ctx, nil, stale); err != nil {
+		return fmt.Errorf("quickstart: dropping the previous run's bindings: %w", err)
+	}
+	log.Info("dropped the previous run's bindings: their phones' connections ended with it", "bindings", len(stale))
+	return nil
+}
+
+// whoHoldsPorts says what most likely holds a quickstart's ports: the
+// quickstart whose pid quickstart.json names, when it still runs.
+func whoHoldsPorts(err error, infoPath string) string {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return "is another Edgeway running? try --core-ip 127.0.0.1 where 127.0.0.2 is unavailable"
+	}
+	if info, rerr := quickstart.ReadInfo(infoPath); rerr == nil && info.PID != os.Getpid() && processAlive(info.PID) {
+		return fmt.Sprintf("another quickstart (pid %d from %s) is running: stop it with Ctrl-C in its terminal, "+
+			"`kill %d` or `edgeway quickstart stop --dir %s`", info.PID, infoPath, info.PID, filepath.Dir(infoPath))
+	}
+	return "another program holds it, not the quickstart of this directory: `ss -ltnp` names it; " +
+		"a quickstart started with `go run … &` and stopped with `kill $!` leaves its server running (kill the edgeway process), " +
+		"or choose other addresses with --edge-ip and --core-ip"
+}
+
+// runQuickstartStop signals the quickstart whose pid DIR/quickstart.json
+// names and waits for it to exit.
+func runQuickstartStop(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("edgeway quickstart stop", flag.ContinueOnError)
+	dir := fs.String("dir", "edgeway-data", "the quickstart's directory")
+	wait := fs.Duration("wait", 30*time.Second, "how long to wait for it to exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	infoPath := filepath.Join(*dir, "quickstart.json")
+	info, err := quickstart.ReadInfo(infoPath)
+	if err != nil {
+		return fmt.Errorf("quickstart stop: %w", err)
+	}
+	if !processAlive(info.PID) {
+		fmt.Fprintf(out, "no quickstart running: pid %d from %s has exited\n", info.PID, infoPath)
+		return nil
+	}
+	if err := terminate(info.PID); err != nil {
+		return fmt.Errorf("quickstart stop: signalling pid %d: %w", info.PID, err)
+	}
+	deadline := time.NewTimer(*wait)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for processAlive(info.PID) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return fmt.Errorf("quickstart stop: pid %d still running %s after SIGTERM", info.PID, *wait)
+		case <-tick.C:
+		}
+	}
+	fmt.Fprintf(out, "stopped quickstart pid %d; state kept in %s\n", info.PID, *dir)
+	return nil
 }
 
 func printNextSteps(out io.Writer, infoPath string, info quickstart.Info) {
@@ -347,7 +444,7 @@ Demo devices (activation codes are one-time, valid 168 h):
 		fmt.Fprintf(out, "  %-16s %-5s line %s@%s  %-7s code %s\n", d.Name, d.Model, d.Line, d.Domain, where, d.ActivationCode)
 	}
 	for _, u := range info.Users {
-		fmt.Fprintf(out, "  user %s password %s (on-prem soft client login only; S-18)\n", u.Username, u.Password)
+		fmt.Fprintf(out, "  user %s password %s (on-prem soft client login only, S-18; kept in passwords.json across restarts)\n", u.Username, u.Password)
 	}
 	if info.Admin != nil {
 		fmt.Fprintf(out, "  admin API account %s password %s (the admin CLI uses %s)\n", info.Admin.Username, info.Admin.Password, info.AdminTokenFile)
@@ -362,23 +459,23 @@ Demo devices (activation codes are one-time, valid 168 h):
 		d := mra[0]
 		fmt.Fprintf(out, `
 Next, in another terminal:
-  go run ./cmd/edgeway phone --quickstart %s --device %s --code %s
+  ./edgeway phone --quickstart %s --device %s --code %s
       onboard through the edge, register over mTLS to the core, refresh, Ctrl-C un-registers
-  go run ./cmd/edgeway admin --quickstart %s registrations
-  go run ./cmd/edgeway admin --quickstart %s expressway find
+  ./edgeway admin --quickstart %s registrations
+  ./edgeway admin --quickstart %s expressway find
 `, infoPath, d.Name, d.ActivationCode, infoPath, infoPath)
 		if len(mra) > 1 {
 			b := mra[1]
 			fmt.Fprintf(out, `
-A call with SRTP media relayed by the edge's TURN server (fresh codes: run quickstart again):
-  go run ./cmd/edgeway phone --quickstart %s --device %s --answer        # terminal 1
-  go run ./cmd/edgeway phone --quickstart %s --device %s --call %s --talk 10s
+A call with SRTP media relayed by the edge's TURN server (each phone keeps its tokens in phones/ beside quickstart.json):
+  ./edgeway phone --quickstart %s --device %s --answer        # terminal 1
+  ./edgeway phone --quickstart %s --device %s --call %s --talk 3s
       prints packets sent/received, loss, reordering and jitter at hang-up
 `, infoPath, b.Name, infoPath, d.Name, b.Line)
 		}
 		fmt.Fprintf(out, `
 A load test (provisions its own phones through the admin API):
-  go run ./cmd/edgeway bench register --quickstart %s --phones 200 --duration 10s
+  ./edgeway bench register --quickstart %s --phones 200 --duration 10s
 `, infoPath)
 	}
 }

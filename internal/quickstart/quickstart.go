@@ -12,7 +12,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -205,6 +207,16 @@ type Info struct {
 
 // Provision creates the demo objects (idempotently) and issues fresh codes.
 func Provision(ctx context.Context, st store.Store, codes *activation.Service) ([]Device, []User, error) {
+	password, err := randomPassword(9)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ProvisionWithPassword(ctx, st, codes, password)
+}
+
+// ProvisionWithPassword is Provision with the demo user's password given
+// (quickstart keeps it across restarts: Passwords).
+func ProvisionWithPassword(ctx context.Context, st store.Store, codes *activation.Service, password string) ([]Device, []User, error) {
 	must := func(err error) error {
 		if err != nil {
 			return fmt.Errorf("quickstart: provisioning: %w", err)
@@ -238,11 +250,6 @@ func Provision(ctx context.Context, st store.Store, codes *activation.Service) (
 		{Name: "SEP001122334402", Model: "8865", Line: "1002", SecurityProfile: ProfileName, AllowMRA: true, MRAServiceDomain: Domain},
 		{Name: "CSFDEMO", Model: "CSF", Line: "1003", Owner: DemoUser, SecurityProfile: ProfileName},
 	}
-	pw := make([]byte, 9)
-	if _, err := rand.Read(pw); err != nil {
-		return nil, nil, err
-	}
-	password := hex.EncodeToString(pw)
 	hash, err := passwd.Hash(password)
 	if err != nil {
 		return nil, nil, err
@@ -267,11 +274,15 @@ func Provision(ctx context.Context, st store.Store, codes *activation.Service) (
 // ProvisionAdmin gives the demo admin account "admin" a fresh password,
 // creating the account on the first run.
 func ProvisionAdmin(ctx context.Context, st store.Store) (User, error) {
-	pw := make([]byte, 12)
-	if _, err := rand.Read(pw); err != nil {
+	password, err := randomPassword(12)
+	if err != nil {
 		return User{}, err
 	}
-	password := hex.EncodeToString(pw)
+	return ProvisionAdminWithPassword(ctx, st, password)
+}
+
+// ProvisionAdminWithPassword sets the demo admin account's password.
+func ProvisionAdminWithPassword(ctx context.Context, st store.Store, password string) (User, error) {
 	hash, err := passwd.Hash(password)
 	if err != nil {
 		return User{}, err
@@ -302,4 +313,54 @@ func ReadInfo(path string) (Info, error) {
 		return info, fmt.Errorf("%s: %w", path, err)
 	}
 	return info, nil
+}
+
+func randomPassword(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// Passwords are the demo passwords quickstart makes on its first start
+// and keeps in DIR/passwords.json (0600), so they stay the same across
+// restarts.
+type Passwords struct {
+	Demo  string `json:"demo"`  // the demo user's (on-premises login, S-18)
+	Admin string `json:"admin"` // the admin API account "admin"
+}
+
+// LoadPasswords reads dir/passwords.json, making and writing it on the
+// first start (or when a value is missing).
+func LoadPasswords(dir string) (Passwords, error) {
+	path := filepath.Join(dir, "passwords.json")
+	var p Passwords
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &p); err != nil {
+			return p, fmt.Errorf("quickstart: %s: %w (delete it for new passwords)", path, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return p, err
+	}
+	if p.Demo != "" && p.Admin != "" {
+		return p, nil
+	}
+	if p.Demo == "" {
+		if p.Demo, err = randomPassword(9); err != nil {
+			return p, err
+		}
+	}
+	if p.Admin == "" {
+		if p.Admin, err = randomPassword(12); err != nil {
+			return p, err
+		}
+	}
+	b, err = json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return p, err
+	}
+	return p, mtls.WriteFileAtomic(path, append(b, '\n'), 0o600)
 }
