@@ -54,6 +54,11 @@ type Config struct {
 	// /readyz over plain HTTP, for the operator's network, never the
 	// phones' (default 127.0.0.1:9464; "off" serves none).
 	OpsAddr string `yaml:"ops_addr"`
+	// DrainTimeout bounds a graceful drain on SIGTERM: the node turns
+	// not ready (/readyz 503 "draining"), refuses new connections, and
+	// waits this long at most for its calls and TURN allocations to end
+	// before it closes everything (default 30s).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 
 	// SIPDomain is the domain of every line's address of record (default edgeway.test).
 	SIPDomain string `yaml:"sip_domain"`
@@ -194,6 +199,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.OpsAddr == "" {
 		c.OpsAddr = DefaultOpsAddr
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 	if c.SIPDomain == "" {
 		c.SIPDomain = "edgeway.test"

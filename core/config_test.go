@@ -53,7 +53,7 @@ func TestConfigWithDefaults(t *testing.T) {
 func TestConfigWithDefaultsKeepsSetValues(t *testing.T) {
 	in := Config{
 		Node: "n1", DataDir: "/d", SIPAddress: "192.0.2.1", PhoneOAuthPort: 6090, MRAPort: 6091,
-		HTTPSAddr: "192.0.2.1:9443", ConfigAddr: "192.0.2.1:7971", OpsAddr: "10.0.0.1:9100", AdvertisedHost: "cucm.example.com", Role: "subscriber", SIPDomain: "example.com", Issuer: "https://iss", Audience: "aud",
+		HTTPSAddr: "192.0.2.1:9443", ConfigAddr: "192.0.2.1:7971", OpsAddr: "10.0.0.1:9100", DrainTimeout: 7 * time.Second, AdvertisedHost: "cucm.example.com", Role: "subscriber", SIPDomain: "example.com", Issuer: "https://iss", Audience: "aud",
 		AccessTokenTTL: 2 * time.Minute, RefreshTokenTTL: 3 * time.Hour, ActivationCodeTTL: time.Hour,
 		ActivationGuesses:  ActivationGuessConfig{MaxWrong: 3, Window: 10 * time.Minute},
 		MaxRegisterExpires: 600, SIPIdleTimeout: time.Minute, HandshakeTimeout: time.Second,

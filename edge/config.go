@@ -35,6 +35,11 @@ type Config struct {
 	// /readyz over plain HTTP, for the operator's network, never the
 	// public one (default 127.0.0.1:9465; "off" serves none).
 	OpsAddr string `yaml:"ops_addr"`
+	// DrainTimeout bounds a graceful drain on SIGTERM: the node turns
+	// not ready (/readyz 503 "draining"), refuses new connections, and
+	// waits this long at most for its calls and TURN allocations to end
+	// before it closes everything (default 30s).
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// AdvertisedHost is the name or address phones and the core use to reach
 	// this edge; it goes into Via and Path (default: host of sip_addr, or
 	// the node name when that is a wildcard).
@@ -246,6 +251,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.OpsAddr == "" {
 		c.OpsAddr = DefaultOpsAddr
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 30 * time.Second
 	}
 	if c.AdvertisedHost == "" {
 		host, _, _ := net.SplitHostPort(c.SIPAddr)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
@@ -97,6 +98,7 @@ func coreFlags(fs *flag.FlagSet, c *core.Config) {
 	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "Tomcat certificate (PEM)")
 	fs.StringVar(&c.TLS.Key, "tls-key", c.TLS.Key, "Tomcat key (PEM)")
 	fs.StringVar(&c.TLS.TomcatTrust, "tomcat-trust", c.TLS.TomcatTrust, "tomcat-trust bundle that verifies edge certificates (S-11)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once)")
 	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin API token file, created when missing (default DATA-DIR/admin.token)")
 }
 
@@ -129,6 +131,7 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a phone connection that has not registered this long after its handshake (default 30s)")
 	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one phone connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go's GC target for this process, as GOGC: heap growth over the live heap before a collection, in percent (default 50; negative: Go's 100; a GOGC environment variable wins)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once)")
 	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
 	fs.StringVar(&c.TLS.PublicKey, "public-key", c.TLS.PublicKey, "key of the public certificate (PEM)")
 	fs.StringVar(&c.TLS.ACME.Directory, "acme-directory", c.TLS.ACME.Directory, "take the public certificate from this ACME CA directory URL instead of --public-cert (tls.acme)")
@@ -211,7 +214,10 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	logCoreCaps(log, n.Core.Config())
-	return n.Run(ctx)
+	if err := n.Bind(ctx, node.Listeners{}); err != nil {
+		return err
+	}
+	return serveDraining(ctx, n, log)
 }
 
 func runEdge(ctx context.Context, args []string, out io.Writer) error {
@@ -231,7 +237,10 @@ func runEdge(ctx context.Context, args []string, out io.Writer) error {
 	}
 	log.Info("garbage collector", "gc_percent", pct, "from", from)
 	logEdgeCaps(log, n.Edge.Config())
-	return n.Run(ctx)
+	if err := n.Bind(ctx, node.Listeners{}); err != nil {
+		return err
+	}
+	return serveDraining(ctx, n, log)
 }
 
 // edgeGCPercent is the GC target the edge process runs with and where it
@@ -337,7 +346,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	printNextSteps(out, infoPath, info)
-	err = n.Serve(ctx)
+	err = serveDraining(ctx, n, log)
 	fmt.Fprintf(out, "stopped; state kept in %s\n", lay.Dir)
 	return err
 }
@@ -478,4 +487,27 @@ A load test (provisions its own phones through the admin API):
   ./edgeway bench register --quickstart %s --phones 200 --duration 10s
 `, infoPath)
 	}
+}
+
+// serveDraining serves a bound node until ctx ends (SIGTERM or Ctrl-C),
+// then drains it (internal/node Drain: not ready, no new connections,
+// calls and TURN allocations may end, up to drain_timeout) before it
+// stops. A second SIGTERM or Ctrl-C during the drain stops at once.
+func serveDraining(ctx context.Context, n *node.Node, log *slog.Logger) error {
+	sctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(sctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	again, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := n.Drain(again, n.DrainTimeout()); errors.Is(err, context.Canceled) {
+		log.Info("drain: second signal, stopping at once")
+	}
+	cancel()
+	return <-done
 }

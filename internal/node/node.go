@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -64,6 +65,10 @@ type Node struct {
 	Edge *edge.Server
 	ls   Listeners
 	log  *slog.Logger
+
+	draining atomic.Bool
+	gates    []*gateListener
+	activeFn func() (dialogs, allocations int) // tests
 }
 
 // New builds the configured tiers. Nothing listens or runs yet; a Node
@@ -138,6 +143,15 @@ func (n *Node) Bind(ctx context.Context, preset Listeners) error {
 			return err
 		}
 	}
+	// The edge's public listeners are gated so a drain can refuse new
+	// connections while the tier keeps serving those it has.
+	for _, l := range []*net.Listener{&ls.Edge.HTTPS, &ls.Edge.SIP} {
+		if *l != nil {
+			g := newGate(*l)
+			n.gates = append(n.gates, g)
+			*l = g
+		}
+	}
 	n.ls = ls
 	return nil
 }
@@ -210,12 +224,12 @@ func (n *Node) Serve(ctx context.Context) error {
 		g.Go(func() error { return n.Edge.Serve(gctx, n.ls.Edge) })
 	}
 	if l := n.ls.CoreOps; l != nil {
-		h := metrics.OpsHandler(n.Core.Metrics().Reg, n.Core.Ready)
+		h := metrics.OpsHandler(n.Core.Metrics().Reg, n.readyUnlessDraining(n.Core.Ready))
 		g.Go(func() error { return serveOps(gctx, l, h, n.log) })
 		n.log.Info("core operations address: /metrics /healthz /readyz", "ops", "http://"+l.Addr().String())
 	}
 	if l := n.ls.EdgeOps; l != nil {
-		h := metrics.OpsHandler(n.Edge.Metrics().Reg, func(context.Context) error { return n.Edge.Ready() })
+		h := metrics.OpsHandler(n.Edge.Metrics().Reg, n.readyUnlessDraining(func(context.Context) error { return n.Edge.Ready() }))
 		g.Go(func() error { return serveOps(gctx, l, h, n.log) })
 		n.log.Info("edge operations address: /metrics /healthz /readyz", "ops", "http://"+l.Addr().String())
 	}
