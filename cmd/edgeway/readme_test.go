@@ -174,11 +174,25 @@ func TestREADMEBlocks(t *testing.T) {
 	defer func() {
 		// A second quickstart on the same ports names the first; `quickstart
 		// stop` then stops the first (its farewell is checked by the cleanup).
+		// It changes nothing of the first one's state: no new codes in
+		// quickstart.json, the same passwords.
+		const listCodes = "./edgeway admin --quickstart edgeway-data/quickstart.json activation list\n"
+		codesBefore := runScript(t, ctx, work, "codes before", listCodes)
+		infoBefore, _ := os.ReadFile(filepath.Join(work, "edgeway-data", "quickstart.json"))
+		pwBefore, _ := os.ReadFile(filepath.Join(work, "edgeway-data", "passwords.json"))
 		second := exec.CommandContext(ctx, "./edgeway", append([]string{"quickstart"}, ips...)...)
 		second.Dir = work
 		out, err := second.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "another quickstart (pid ") || !strings.Contains(string(out), "address already in use") {
 			t.Errorf("second quickstart on busy ports: %v, want a refusal naming the first:\n%s", err, out)
+		}
+		infoAfter, _ := os.ReadFile(filepath.Join(work, "edgeway-data", "quickstart.json"))
+		pwAfter, _ := os.ReadFile(filepath.Join(work, "edgeway-data", "passwords.json"))
+		if len(infoBefore) == 0 || !bytes.Equal(infoBefore, infoAfter) || !bytes.Equal(pwBefore, pwAfter) {
+			t.Errorf("the refused second quickstart changed the first one's quickstart.json or passwords.json")
+		}
+		if codesAfter := runScript(t, ctx, work, "codes after", listCodes); codesAfter != codesBefore {
+			t.Errorf("the refused second quickstart issued activation codes in the first one's store:\nbefore:\n%s\nafter:\n%s", codesBefore, codesAfter)
 		}
 		stop := runScript(t, ctx, work, "quickstart stop", "./edgeway quickstart stop\n")
 		if !strings.Contains(stop, "stopped quickstart pid") {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -296,6 +297,11 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	// Both tiers in one process: each takes its connection caps from half
 	// the open-file limit (issue 9 item 11).
 	lay.Core.FDLimit, lay.Edge.FDLimit = fdlimit.Current()/2, fdlimit.Current()/2
+	// Another quickstart on these addresses: say so before touching the
+	// store it is using (stale bindings, codes, passwords).
+	if err := portsFree(lay.Edge.SIPAddr, lay.Edge.HTTPSAddr, lay.Core.HTTPSAddr); err != nil {
+		return fmt.Errorf("quickstart: %w (%s)", err, whoHoldsPorts(err, filepath.Join(lay.Dir, "quickstart.json")))
+	}
 	st, err := store.Open(ctx, lay.Core.Store)
 	if err != nil {
 		return err
@@ -510,4 +516,16 @@ func serveDraining(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	}
 	cancel()
 	return <-done
+}
+
+// portsFree reports the first of addrs something already listens on (TCP).
+func portsFree(addrs ...string) error {
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return err
+		}
+		ln.Close()
+	}
+	return nil
 }
