@@ -453,7 +453,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 }
 
 func (f *SIPFront) refuse(req *sip.Request, tx sip.ServerTransaction, challenge, why string) {
-	f.log.Info("request refused at edge", "method", req.Method, "src", req.Source(), "why", why)
+	f.log.Debug("request refused at edge", "method", req.Method, "src", req.Source(), "why", why)
 	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 	res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge))
 	_ = tx.Respond(res)

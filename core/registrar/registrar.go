@@ -146,7 +146,7 @@ func (g *Registrar) onRegister(p *Port, req *sip.Request, tx sip.ServerTransacti
 			_ = tx.Respond(res)
 			return
 		}
-		p.log.Info("REGISTER refused", "status", re.Status, "reason", re.Err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()))
+		p.log.Debug("REGISTER refused", "status", re.Status, "reason", re.Err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()))
 		codes.Inc(re.Status)
 		_ = tx.Respond(p.Refusal(req, re))
 		return
@@ -370,7 +370,7 @@ func (g *Registrar) register(ctx context.Context, p *Port, req *sip.Request) (*s
 		return nil, err
 	}
 	if p.log.Enabled(ctx, slog.LevelInfo) { // the attributes cost allocations on every REGISTER
-		p.log.Info("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
+		p.log.Debug("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
 	}
 	return okResponse(p, req, bindings, now), nil
 }
