@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -908,19 +907,9 @@ func errorClasses(errs map[string]int) string {
 	if len(errs) == 0 {
 		return ""
 	}
-	classes := make([]string, 0, len(errs))
-	for c := range errs {
-		classes = append(classes, c)
-	}
-	sort.Slice(classes, func(i, j int) bool {
-		if errs[classes[i]] != errs[classes[j]] {
-			return errs[classes[i]] > errs[classes[j]]
-		}
-		return classes[i] < classes[j]
-	})
 	var b strings.Builder
 	b.WriteString(": ")
-	for i, c := range classes {
+	for i, c := range bench.SortedErrors(errs) {
 		if i > 0 {
 			b.WriteString(", ")
 		}

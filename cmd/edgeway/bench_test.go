@@ -278,3 +278,15 @@ func TestBenchSourceNet(t *testing.T) {
 		t.Errorf("without --source-net: %s, want 127.1.0.1", got)
 	}
 }
+
+// The hold generator's progress line names why phones were not
+// registered, most frequent class first.
+func TestErrorClasses(t *testing.T) {
+	if got := errorClasses(nil); got != "" {
+		t.Fatalf("no errors: %q, want empty", got)
+	}
+	got := errorClasses(map[string]int{"timeout": 2, "SIP 503": 5, "SIP 401": 2})
+	if want := ": SIP 503 ×5, SIP 401 ×2, timeout ×2"; got != want {
+		t.Fatalf("errorClasses: %q, want %q", got, want)
+	}
+}
