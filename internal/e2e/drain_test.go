@@ -3,27 +3,15 @@ package e2e
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
-
-// readyz is the status and body of GET /readyz on an operations address.
-func readyz(t *testing.T, addr string) (int, string) {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		t.Fatalf("GET /readyz on %s: %v", addr, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // waitUntil waits (bounded, 10 s) until cond holds.
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -52,7 +40,7 @@ func TestDrainLetsARealCallEnd(t *testing.T) {
 	call, in := dialAnswered(t, ctx, a, b, "1002")
 	waitEdgeDialogs(t, env, 2)
 
-	if code, _ := readyz(t, env.Info.EdgeOps); code != http.StatusOK {
+	if code, _ := get(t, "http://"+env.Info.EdgeOps+"/readyz"); code != http.StatusOK {
 		t.Fatalf("edge /readyz before the drain: %d, want 200", code)
 	}
 	drained := make(chan error, 1)
@@ -60,8 +48,8 @@ func TestDrainLetsARealCallEnd(t *testing.T) {
 
 	for _, ops := range []string{env.Info.EdgeOps, env.Info.CoreOps} {
 		waitUntil(t, "/readyz 503 draining on "+ops, func() bool {
-			code, body := readyz(t, ops)
-			return code == http.StatusServiceUnavailable && body != ""
+			code, body := get(t, "http://"+ops+"/readyz")
+			return code == http.StatusServiceUnavailable && strings.Contains(body, "draining")
 		})
 	}
 	waitUntil(t, "the edge's SIP port to refuse new connections", func() bool {
