@@ -490,7 +490,7 @@ func (t *TURN) quota(userID, _ string, src net.Addr) bool {
 		if src != nil {
 			t.redirects.Remove(src.String()) // this 486 stays a 486
 		}
-		t.log.Info("TURN allocation refused: device quota", "device", device, "remote", src, "allocations", n)
+		t.log.Debug("TURN allocation refused: device quota", "device", device, "remote", src, "allocations", n)
 		t.quotaHits.Add(1)
 		return false
 	}
@@ -540,7 +540,7 @@ func (t *TURN) permit(client net.Addr, peer net.IP) bool {
 	ip, _ := netip.AddrFromSlice(peer)
 	if err := t.policy.checkIP(ip); err != nil {
 		t.refused.Add(1)
-		t.log.Info("TURN peer refused", "client", client, "peer", peer, "err", err)
+		t.log.Debug("TURN peer refused", "client", client, "peer", peer, "err", err)
 		return false
 	}
 	return true

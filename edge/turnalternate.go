@@ -62,7 +62,7 @@ func (t *TURN) redirect(src net.Addr) bool {
 	}
 	to := t.nextAlternate()
 	t.redirects.Add(src.String(), alternateRedirect{key: key, to: to})
-	t.log.Info("TURN allocation redirected: turn.max_allocations reached", "remote", src, "alternate", to)
+	t.log.Debug("TURN allocation redirected: turn.max_allocations reached", "remote", src, "alternate", to)
 	return true
 }
 
