@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,12 @@ type Core struct {
 	// RegisterPhone and RegisterMRA count REGISTER answers on the Phone
 	// OAuth and MRA ports by status code.
 	RegisterPhone, RegisterMRA *Codes
+	// InvitePhone and InviteMRA count new calls (INVITEs that start a
+	// dialog) the core refused, by port and status code.
+	InvitePhone, InviteMRA *Codes
+	// configRefused counts config downloads (6971) refused, by file kind
+	// and HTTP status.
+	configRefused *prometheus.CounterVec
 
 	issued        [len(grants)]prometheus.Counter
 	refused       [len(grants)][len(tokenErrors)]prometheus.Counter
@@ -70,7 +77,13 @@ func NewCore() *Core {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}}, []string{"op"})
 	commitErr := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_core_store_errors_total",
 		Help: "Store operations that failed, by operation."}, []string{"op"})
-	r.MustRegister(reg, issued, refused, act, admitted, peers, commit, commitErr)
+	inv := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_core_invite_refusals_total",
+		Help: "INVITEs starting a call that the core refused, by SIP port (phone_oauth, mra) and status code."}, []string{"port", "code"})
+	m.configRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_core_config_refusals_total",
+		Help: "Config downloads (6971) the core refused, by file (device_config, phone_edge_trust) and HTTP status code."}, []string{"file", "code"})
+	r.MustRegister(reg, issued, refused, act, admitted, peers, commit, commitErr, inv, m.configRefused)
+	m.InvitePhone = newCodes(inv, "port", "phone_oauth")
+	m.InviteMRA = newCodes(inv, "port", "mra")
 	m.RegisterPhone = newCodes(reg, "port", "phone_oauth")
 	m.RegisterMRA = newCodes(reg, "port", "mra")
 	for i, g := range grants {
@@ -122,6 +135,36 @@ func (m *Core) RegisterCodes(mra bool) *Codes {
 		return m.RegisterMRA
 	}
 	return m.RegisterPhone
+}
+
+// InviteRefusals is the refused-call counter of the MRA port (mra) or the
+// Phone OAuth port; nil for a nil m.
+func (m *Core) InviteRefusals(mra bool) *Codes {
+	switch {
+	case m == nil:
+		return nil
+	case mra:
+		return m.InviteMRA
+	}
+	return m.InvitePhone
+}
+
+// Config file label values (edgeway_core_config_refusals_total).
+const (
+	ConfigDevice         = "device_config"
+	ConfigPhoneEdgeTrust = "phone_edge_trust"
+)
+
+// ConfigRefused counts a config download refused with HTTP status code
+// (file: a Config… constant).
+func (m *Core) ConfigRefused(file string, code int) {
+	if m == nil {
+		return
+	}
+	if code < 100 || code > 599 {
+		code = 0
+	}
+	m.configRefused.WithLabelValues(file, strconv.Itoa(code)).Inc()
 }
 
 // TokenIssued counts a token issued under grant (a Grant… constant).

@@ -49,3 +49,34 @@ func TestCodesAndNilMetrics(t *testing.T) {
 	ne.Refused(EdgeNoCore)
 	ne.Activation(false)
 }
+
+// The refusals whose log lines are at DEBUG (issue 12 §2) are counted by
+// reason: refused calls by port and SIP code, refused config downloads by
+// file and HTTP code; a nil Core counts nothing.
+func TestInviteAndConfigRefusals(t *testing.T) {
+	m := NewCore()
+	m.InviteRefusals(true).Inc(480)
+	m.InviteRefusals(false).Inc(403)
+	m.InviteRefusals(false).Inc(403)
+	m.ConfigRefused(ConfigDevice, 403)
+	m.ConfigRefused(ConfigPhoneEdgeTrust, 401)
+	m.ConfigRefused(ConfigDevice, 1000) // out of range: "0"
+	for _, c := range []struct {
+		got  prometheus.Counter
+		want float64
+	}{
+		{m.InviteMRA.vec.WithLabelValues("480"), 1},
+		{m.InvitePhone.vec.WithLabelValues("403"), 2},
+		{m.InviteMRA.vec.WithLabelValues("403"), 0},
+		{m.configRefused.WithLabelValues(ConfigDevice, "403"), 1},
+		{m.configRefused.WithLabelValues(ConfigPhoneEdgeTrust, "401"), 1},
+		{m.configRefused.WithLabelValues(ConfigDevice, "0"), 1},
+	} {
+		if got := value(t, c.got); got != c.want {
+			t.Errorf("%v = %v, want %v", c.got.Desc(), got, c.want)
+		}
+	}
+	var nc *Core
+	nc.InviteRefusals(true).Inc(480)
+	nc.ConfigRefused(ConfigDevice, 403)
+}
