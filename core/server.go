@@ -27,6 +27,7 @@ import (
 	"github.com/edgeway/edgeway/core/registrar"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/metrics"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -280,9 +281,12 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.phoneInFlight.Store(phoneSIP.InFlight())
 	s.gate.Attach(mraSIP.HasConnection)
 
-	hs := httpx.NewServer(s.httpHandler(), s.log)
-	cs := httpx.NewServer(configfile.New(configfile.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, PhoneOAuthPort: s.cfg.PhoneOAuthPort, Issuer: s.cfg.Issuer},
-		s.auth, s.st, s.admin.Trust(), s.log).Handler(), s.log)
+	// Request IDs (issue 12 §2): an admitted edge's is believed, anyone
+	// else's replaced (reqid.HTTP, fromAdmittedEdge).
+	rids := reqid.NewSource()
+	hs := httpx.NewServer(reqid.HTTP(s.httpHandler(), rids, fromAdmittedEdge), s.log)
+	cs := httpx.NewServer(reqid.HTTP(configfile.New(configfile.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, PhoneOAuthPort: s.cfg.PhoneOAuthPort, Issuer: s.cfg.Issuer, Metrics: s.metrics},
+		s.auth, s.st, s.admin.Trust(), s.log).Handler(), rids, fromAdmittedEdge), s.log)
 
 	s.log.Info("core listening", "https", ls.HTTPS.Addr(), "config", ls.Config.Addr(), "sip_phone_oauth", ls.Phone.Addr(), "sip_mra", ls.MRA.Addr(), "sip_oauth_mode", mode)
 	g, gctx := errgroup.WithContext(ctx)
@@ -322,6 +326,16 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	return err
 }
 
+// fromAdmittedEdge reports whether an HTTPS request came over a connection
+// whose client certificate the handshake verified against tomcat-trust
+// and admitted as an Expressway-C (S-11, S-12; the listeners' VerifyConnection,
+// mtls.OptionalClientServerConfig with the gate's Admit): the one kind
+// of client whose request ID (reqid.Header) the core believes. Phones
+// present no client certificate.
+func fromAdmittedEdge(r *http.Request) bool {
+	return r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+}
+
 // newSIP builds the two SIP listeners (S-11) with their handlers: the
 // registrar's REGISTER and the proxy's calls, on the location service.
 func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err error) {
@@ -341,7 +355,7 @@ func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err
 	reg := registrar.New(registrar.Config{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, MaxRegisterExpires: s.cfg.MaxRegisterExpires},
 		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now, Metrics: s.metrics})
 	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, Node: s.cfg.Node},
-		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Edges: s.gate, Now: s.now}, phone, mra)
+		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Edges: s.gate, Now: s.now, Metrics: s.metrics}, phone, mra)
 	for _, p := range []*registrar.Port{phone, mra} {
 		ack, options, call := x.Handlers(p)
 		h := registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/metrics"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
@@ -63,6 +64,8 @@ type Server struct {
 
 	// metrics: edge/metrics.go.
 	metrics *metrics.Edge
+	// rids makes the request IDs of phones' HTTPS requests (internal/reqid).
+	rids reqid.Source
 }
 
 // New checks the configuration and loads the certificates.
@@ -279,7 +282,7 @@ const MaxOAuthBody = 16 << 10
 // matched as sent, never cleaned or decoded into an allowed one.
 func (s *Server) httpHandler(sipPort int) http.Handler {
 	unavailable := func(w http.ResponseWriter, r *http.Request, err error) {
-		s.log.Warn("core unreachable for HTTPS request", "path", r.URL.Path, "err", err)
+		s.log.Warn("core unreachable for HTTPS request", "path", r.URL.Path, "err", err, reqid.Attr, reqid.FromRequest(r))
 		httpx.WriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the core cannot be reached; try again", 5)
 	}
 	// Only the edge says where the phone is and where the edge is; drop
@@ -291,6 +294,26 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 		if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
 			pr.Out.Header.Set(traversal.ClientAddressHeader, ip)
 		}
+		// The edge's request ID, never the phone's (reqid.HTTP removed
+		// any the phone wrote): the core logs the request under it.
+		pr.Out.Header.Set(reqid.Header, reqid.FromRequest(pr.In))
+	}
+	// fromCore is what every answer of the core goes through on its way
+	// to the phone: the phone sees the edge's X-Request-ID once (the
+	// core's, the same ID, is dropped), and a refusal is logged at DEBUG
+	// with the rid the core logged it under; then next, when set.
+	fromCore := func(next func(*http.Response) error) func(*http.Response) error {
+		return func(res *http.Response) error {
+			res.Header.Del(reqid.ResponseHeader)
+			if res.StatusCode >= 400 {
+				s.log.Debug("HTTPS request refused by core", "path", res.Request.URL.Path, "status", res.StatusCode,
+					reqid.Attr, reqid.From(res.Request.Context()))
+			}
+			if next == nil {
+				return nil
+			}
+			return next(res)
+		}
 	}
 	oauth := &httputil.ReverseProxy{
 		Transport: s.http.Transport,
@@ -299,7 +322,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 			pr.Out.Host = s.coreURL.Host
 			traversalHeaders(pr)
 		},
-		ModifyResponse: s.addTURNCredentials, // TURN credentials in token responses (edge/turn.go)
+		ModifyResponse: fromCore(s.addTURNCredentials), // TURN credentials in token responses (edge/turn.go)
 		ErrorHandler:   unavailable,
 	}
 	// Activation-code grants: the same, and each one the core refuses with
@@ -307,12 +330,12 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 	activation := &httputil.ReverseProxy{
 		Transport: oauth.Transport,
 		Rewrite:   oauth.Rewrite,
-		ModifyResponse: func(res *http.Response) error {
+		ModifyResponse: fromCore(func(res *http.Response) error {
 			if err := spendOnFailure(s.activationBudget, res); err != nil {
 				return err
 			}
 			return s.addTURNCredentials(res)
-		},
+		}),
 		ErrorHandler: unavailable,
 	}
 	config := &httputil.ReverseProxy{
@@ -328,7 +351,8 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 			pr.Out.Header.Set(traversal.EdgeSIPHeader, net.JoinHostPort(s.cfg.AdvertisedHost, strconv.Itoa(sipPort)))
 			pr.Out.Header.Set(traversal.EdgeURLHeader, s.cfg.PublicURL)
 		},
-		ErrorHandler: unavailable,
+		ModifyResponse: fromCore(nil),
+		ErrorHandler:   unavailable,
 	}
 	// The whole form is read here before the core is contacted: a body
 	// over the limit is the phone's fault and gets 413 from the edge, not a
@@ -340,7 +364,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 				if httpx.TooLarge(err) {
 					status, desc = http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", MaxOAuthBody)
 				}
-				s.log.Debug("OAuth request body refused", "path", r.URL.Path, "status", status, "err", err)
+				s.log.Debug("OAuth request body refused", "path", r.URL.Path, "status", status, "err", err, reqid.Attr, reqid.FromRequest(r))
 				httpx.WriteOAuthError(w, status, "invalid_request", desc, 0)
 				return
 			}
@@ -351,7 +375,8 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 	mux.Handle("POST /oauth2/token", limited(s.tokenHandler(s.activationBudget, activation, oauth)))
 	mux.Handle("POST /oauth2/revoke", limited(oauth))
 	mux.Handle("GET /.well-known/jwks.json", limited(oauth))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Every request gets the edge's request ID first (issue 12 §2).
+	return reqid.HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Exactly the path the phone sent: no dot segments, no encoding,
 		// no absolute form — the mux would otherwise clean or redirect.
 		p := r.URL.Path
@@ -369,7 +394,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 			return
 		}
 		mux.ServeHTTP(w, r)
-	})
+	}), &s.rids, nil)
 }
 
 // configFile reports whether p is one of the config download files a phone

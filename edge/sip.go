@@ -21,6 +21,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgeway/edgeway/internal/metrics"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/token"
 )
@@ -56,6 +57,8 @@ type SIPFront struct {
 	legs legTable
 
 	inflight *sipx.InFlight
+	// rids makes the request IDs of phones' requests (internal/reqid).
+	rids reqid.Source
 	// m counts REGISTER answers and the edge's own refusals; nil counts
 	// nothing (set before the front serves).
 	m *metrics.Edge
@@ -205,15 +208,37 @@ func newSIPFront(cfg Config, ua *sipgo.UserAgent, ver *token.Verifier, sipPort i
 	// to the core carries every phone's traffic and is not bounded.
 	f.inflight = &sipx.InFlight{Limit: cfg.SIPMaxInFlight, Exempt: func(src string) bool { return f.coreAddrs[src] }}
 	f.inflight.Attach(ua)
-	// Every handler is counted in flight, then goes through the guard:
-	// nothing unvalidated is forwarded, and a panic costs one request, not
-	// the edge.
-	h := func(fn sipgo.RequestHandler) sipgo.RequestHandler { return f.inflight.Handler(f.guard.Wrap(fn)) }
+	// Every handler is counted in flight, gets its request ID, then goes
+	// through the guard: nothing unvalidated is forwarded, and a panic
+	// costs one request, not the edge.
+	h := func(fn sipgo.RequestHandler) sipgo.RequestHandler { return f.inflight.Handler(f.wrap(fn)) }
 	srv.OnRegister(h(f.onRegister))
 	srv.OnAck(h(f.onAck))
 	srv.OnOptions(h(f.onOptions))
 	srv.OnNoRoute(h(f.onRequest)) // INVITE, BYE, CANCEL, UPDATE, INFO, MESSAGE, …
 	return f, nil
+}
+
+// wrap is fn behind the request ID (withRID) and the guard.
+func (f *SIPFront) wrap(fn sipgo.RequestHandler) sipgo.RequestHandler {
+	return f.withRID(f.guard.Wrap(fn))
+}
+
+// withRID gives a phone's request this edge's request ID (issue 12 §2):
+// any request-ID header the phone wrote is removed, never trusted nor
+// forwarded, and the edge's own goes on the request, so the copy
+// forwarded to the core carries it (reqid.Header) and every log line
+// about the request can name it (attribute "rid"). Requests the core
+// sends down lose the header: it does not leave for a phone.
+func (f *SIPFront) withRID(fn sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if f.fromCore(req) {
+			reqid.StripSIP(req)
+		} else {
+			reqid.SetSIP(req, f.rids.New())
+		}
+		fn(req, tx)
+	}
 }
 
 // onOptions answers a phone's out-of-dialog OPTIONS, a keep-alive ping to
@@ -361,6 +386,7 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	fwd.SetDestination(c.cfg.MRA)
 	fwd.SetTransport("TLS")
 	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
+	f.refusedByCore(req, res)
 	f.legs.track(req, req.Source(), res)
 }
 
@@ -432,7 +458,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 			cancel()
 		}
 		if errors.Is(err, token.ErrUnavailable) {
-			f.log.Warn("cannot pre-check token: core keys unavailable", "err", err)
+			f.log.Warn("cannot pre-check token: core keys unavailable", "err", err, reqid.Attr, reqid.FromSIP(req))
 			f.m.Refused(metrics.EdgeKeysUnavailable)
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
@@ -453,7 +479,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 }
 
 func (f *SIPFront) refuse(req *sip.Request, tx sip.ServerTransaction, challenge, why string) {
-	f.log.Debug("request refused at edge", "method", req.Method, "src", req.Source(), "why", why)
+	f.log.Debug("request refused at edge", "method", req.Method, "src", req.Source(), "why", why, reqid.Attr, reqid.FromSIP(req))
 	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 	res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge))
 	_ = tx.Respond(res)
@@ -489,7 +515,9 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	fwd.SetDestination(c.cfg.MRA)
-	if res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge); res != nil && res.IsSuccess() {
+	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
+	f.refusedByCore(req, res)
+	if res != nil && res.IsSuccess() {
 		if unregisters(req) {
 			f.legs.dropFlow(req.Source())
 		} else {
@@ -499,6 +527,17 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 			sipx.MarkEstablished(f.ua, req.Source())
 		}
 	}
+}
+
+// refusedByCore logs, at DEBUG, a phone's request the core answered with
+// a failure (res is the final response relayed, nil when none came: the
+// relay logged that). Its rid is the one the core logged the refusal
+// with.
+func (f *SIPFront) refusedByCore(req *sip.Request, res *sip.Response) {
+	if res == nil || res.StatusCode < 300 {
+		return
+	}
+	f.log.Debug("request refused by core", "method", req.Method, "status", res.StatusCode, "src", req.Source(), reqid.Attr, reqid.FromSIP(req))
 }
 
 // registerToCore is the copy of a phone's REGISTER that goes to a core's

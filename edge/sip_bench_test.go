@@ -72,7 +72,7 @@ func BenchmarkEdgeRegisterWork(b *testing.B) {
 	b.Run("edge", func(b *testing.B) {
 		var fwd *sip.Request
 		var ferr error
-		handle := f.guard.Wrap(func(req *sip.Request, tx sip.ServerTransaction) {
+		handle := f.wrap(func(req *sip.Request, tx sip.ServerTransaction) {
 			if f.precheck(req, tx) {
 				fwd, ferr = f.registerToCore(req)
 			}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
+	"github.com/edgeway/edgeway/internal/metrics"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -119,6 +121,9 @@ type Config struct {
 	AdvertisedHost string
 	PhoneOAuthPort int
 	Issuer         string
+	// Metrics counts refusals (edgeway_core_config_refusals_total); nil
+	// counts nothing.
+	Metrics *metrics.Core
 }
 
 // Auth is what the config server asks core/oauth: who is calling (an
@@ -222,7 +227,8 @@ func (s *Server) configToken(ctx context.Context, r *http.Request) (*token.Claim
 // refuseConfig logs a refusal (never the token, only its fingerprint) and
 // answers it.
 func (s *Server) refuseConfig(w http.ResponseWriter, r *http.Request, file, device, tokFP string, mra bool, e *configRefusal) {
-	attrs := []any{"file", file, "mra", mra, "remote", r.RemoteAddr, "status", e.status, "why", e.reason}
+	s.cfg.Metrics.ConfigRefused(fileLabel(file), e.status)
+	attrs := []any{"file", file, "mra", mra, "remote", r.RemoteAddr, "status", e.status, "why", e.reason, reqid.Attr, reqid.FromRequest(r)}
 	if device != "" {
 		attrs = append(attrs, "token_device", device)
 	}
@@ -232,7 +238,7 @@ func (s *Server) refuseConfig(w http.ResponseWriter, r *http.Request, file, devi
 	if e.internal != nil {
 		s.log.Error("config download failed", append(attrs, "err", e.internal)...)
 	} else {
-		s.log.Info("config download refused", attrs...)
+		s.log.Debug("config download refused", attrs...)
 	}
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
@@ -253,14 +259,29 @@ func (s *Server) refuseConfig(w http.ResponseWriter, r *http.Request, file, devi
 	http.Error(w, msg, e.status)
 }
 
+// fileLabel is the metrics label of a config file.
+func fileLabel(file string) string {
+	if file == PhoneEdgeTrustFile {
+		return metrics.ConfigPhoneEdgeTrust
+	}
+	return metrics.ConfigDevice
+}
+
+// refusePeer answers a request from an edge the core no longer admits
+// (oauth.PeerOf, S-12).
+func (s *Server) refusePeer(w http.ResponseWriter, r *http.Request, file string, perr *oauth.OAuthError) {
+	s.cfg.Metrics.ConfigRefused(fileLabel(file), perr.Status)
+	s.log.Debug("config download refused", "file", file, "mra", true, "remote", r.RemoteAddr, "status", perr.Status, "why", perr.Description, reqid.Attr, reqid.FromRequest(r))
+	oauth.WriteError(w, perr)
+}
+
 // serveTrustFile serves the Phone-Edge-Trust bundle (S-8) to any valid
 // token of a device that still exists.
 func (s *Server) serveTrustFile(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, perr := s.auth.PeerOf(r)
 	if perr != nil {
-		s.log.Info("config download refused", "file", PhoneEdgeTrustFile, "mra", true, "remote", r.RemoteAddr, "why", perr.Description)
-		oauth.WriteError(w, perr)
+		s.refusePeer(w, r, PhoneEdgeTrustFile, perr)
 		return
 	}
 	claims, fp, refusal := s.configToken(ctx, r)
@@ -288,7 +309,7 @@ func (s *Server) serveTrustFile(w http.ResponseWriter, r *http.Request) {
 			&configRefusal{status: http.StatusNotFound, reason: "S-8: Phone-Edge-Trust holds no certificate"})
 		return
 	}
-	s.log.Debug("config file served", "file", PhoneEdgeTrustFile, "device", claims.Device(), "mra", p.MRA, "edge", p.Edge)
+	s.log.Debug("config file served", "file", PhoneEdgeTrustFile, "device", claims.Device(), "mra", p.MRA, "edge", p.Edge, reqid.Attr, reqid.FromRequest(r))
 	w.Header().Set("Content-Type", "application/x-pem-file")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(bundle)
@@ -301,8 +322,7 @@ func (s *Server) serveConfigFile(w http.ResponseWriter, r *http.Request, device 
 	file := "/" + device + ".cnf.xml"
 	p, perr := s.auth.PeerOf(r)
 	if perr != nil {
-		s.log.Info("config download refused", "file", file, "mra", true, "remote", r.RemoteAddr, "why", perr.Description)
-		oauth.WriteError(w, perr)
+		s.refusePeer(w, r, file, perr)
 		return
 	}
 	claims, fp, refusal := s.configToken(ctx, r)
@@ -339,7 +359,7 @@ func (s *Server) serveConfigFile(w http.ResponseWriter, r *http.Request, device 
 			&configRefusal{status: http.StatusServiceUnavailable, retry: true, reason: "encoding the config failed", internal: err})
 		return
 	}
-	s.log.Info("config file served", "file", file, "device", dev.Name, "mra", p.MRA, "edge", p.Edge, "sip_server", cfg.SIPServer.Address())
+	s.log.Debug("config file served", "file", file, "device", dev.Name, "mra", p.MRA, "edge", p.Edge, "sip_server", cfg.SIPServer.Address(), reqid.Attr, reqid.FromRequest(r))
 	w.Header().Set("Content-Type", "application/xml")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write([]byte(xml.Header))

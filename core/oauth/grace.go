@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/store"
 )
 
@@ -119,9 +120,11 @@ func (s *Server) graceRetry(ctx context.Context, p Peer, hash []byte, family str
 		// A key the store no longer has, or a damaged row: the claim is
 		// spent, so this is not retried; treat it as the replay it would
 		// have been without a grace.
-		s.log.Error("refresh grace", "family", family, "err", err)
+		s.log.Error("refresh grace", "family", family, "err", err, reqid.Attr, reqid.From(ctx))
 		return nil, store.ErrAlreadyUsed
 	}
-	s.log.Info("refresh response fetched again within the grace", "family", family, "device", res.Device, "source", p.Source)
+	// Per request: DEBUG (a token issued, counted in
+	// edgeway_core_tokens_issued_total).
+	s.log.Debug("refresh response fetched again within the grace", "family", family, "device", res.Device, "source", p.Source, reqid.Attr, reqid.From(ctx))
 	return res, nil
 }

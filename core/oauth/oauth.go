@@ -23,6 +23,7 @@ import (
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/passwd"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/throttle"
 	"github.com/edgeway/edgeway/internal/token"
@@ -89,7 +90,7 @@ func (s *Server) PeerOf(r *http.Request) (Peer, *OAuthError) {
 	case errors.Is(err, admission.ErrEdgeNotConfigured):
 		return p, oauthErr(http.StatusForbidden, "unauthorized_client", "S-12: this edge is no longer a configured Expressway-C")
 	case err != nil:
-		s.log.Error("checking edge certificate", "err", err)
+		s.log.Error("checking edge certificate", "err", err, reqid.Attr, reqid.FromRequest(r))
 		return p, &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "try again", RetryAfter: time.Second}
 	}
 	p.Edge, p.Entry = name, entry
@@ -160,9 +161,10 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var oe *OAuthError
 		if errors.As(err, &oe) {
-			s.log.Info("token refused", "grant", r.PostForm.Get("grant_type"), "mra", p.MRA, "source", p.Source, "error", oe.Code, "why", oe.Description)
+			// Per request: DEBUG, counted in edgeway_core_token_refusals_total.
+			s.log.Debug("token refused", "grant", r.PostForm.Get("grant_type"), "mra", p.MRA, "source", p.Source, "error", oe.Code, "why", oe.Description, reqid.Attr, reqid.FromRequest(r))
 		} else {
-			s.log.Error("token endpoint", "grant", r.PostForm.Get("grant_type"), "err", err)
+			s.log.Error("token endpoint", "grant", r.PostForm.Get("grant_type"), "err", err, reqid.Attr, reqid.FromRequest(r))
 			oe = &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "internal error; try again", RetryAfter: time.Second}
 		}
 		s.cfg.Metrics.TokenRefused(grantLabel(r.PostForm.Get("grant_type")), oe.Code)
@@ -238,7 +240,7 @@ func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, doma
 			// re-issues the code.
 			s.log.Warn("activation code locked after too many wrong guesses; issue a new one",
 				"device", ge.Device, "wrong_guesses", ge.Failures, "window", s.cfg.GuessWindow,
-				"mra", p.MRA, "edge", p.Edge, "source", p.Source)
+				"mra", p.MRA, "edge", p.Edge, "source", p.Source, reqid.Attr, reqid.From(ctx))
 		}
 		switch {
 		case errors.Is(err, activation.ErrLocked):
@@ -256,7 +258,7 @@ func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, doma
 		}
 		return nil, err
 	}
-	s.log.Info("activation code redeemed", "device", dev.Name, "mra", p.MRA, "edge", p.Edge, "source", p.Source)
+	s.log.Info("activation code redeemed", "device", dev.Name, "mra", p.MRA, "edge", p.Edge, "source", p.Source, reqid.Attr, reqid.From(ctx))
 	return s.answer(fam)
 }
 
@@ -425,7 +427,7 @@ func (s *Server) grantRefresh(ctx context.Context, p Peer, raw string) (*TokenRe
 		if rerr := s.NoteRevoked(ctx, store.ChangeFamily, old.Family); rerr != nil {
 			s.log.Error("reading back a family revocation", "err", rerr)
 		}
-		s.log.Warn("refresh token replayed: family revoked", "family", old.Family, "device", old.Device, "source", p.Source)
+		s.log.Warn("refresh token replayed: family revoked", "family", old.Family, "device", old.Device, "source", p.Source, reqid.Attr, reqid.From(ctx))
 		return nil, oauthErr(400, "invalid_grant", "refresh token was already used; every token of this grant is now revoked")
 	case errors.Is(err, store.ErrRevoked):
 		return nil, oauthErr(400, "invalid_grant", "refresh token has been revoked")
@@ -568,7 +570,7 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) {
 				WriteError(w, unavailable)
 				return
 			}
-			s.log.Info("refresh family revoked", "family", t.Family, "device", t.Device)
+			s.log.Info("refresh family revoked", "family", t.Family, "device", t.Device, reqid.Attr, reqid.From(ctx))
 			if err := s.NoteRevoked(ctx, store.ChangeFamily, t.Family); err != nil {
 				s.log.Error("reading back a family revocation", "err", err)
 			}
@@ -584,7 +586,7 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, unavailable)
 			return
 		}
-		s.log.Info("access token revoked", "device", c.Subject, "jti", c.ID)
+		s.log.Info("access token revoked", "device", c.Subject, "jti", c.ID, reqid.Attr, reqid.From(ctx))
 		if err := s.NoteRevoked(ctx, store.ChangeToken, c.ID); err != nil {
 			s.log.Error("reading back an access token revocation", "err", err)
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/core/registrar"
+	"github.com/edgeway/edgeway/internal/metrics"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 )
@@ -101,6 +103,8 @@ type Deps struct {
 	// of the cluster; nil: only bindings made on this node are reached.
 	Edges Edges
 	Now   func() time.Time
+	// Metrics counts refused calls; nil counts nothing.
+	Metrics *metrics.Core
 }
 
 // Proxy routes calls between the lines registered on this node, across
@@ -199,10 +203,11 @@ func (x *Proxy) onCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransac
 func (x *Proxy) refuseCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransaction, err error) {
 	var re *registrar.Refusal
 	if !errors.As(err, &re) {
-		p.Log().Error("INVITE failed", "err", err)
+		p.Log().Error("INVITE failed", "err", err, reqid.Attr, registrar.RID(req))
 		re = &registrar.Refusal{Status: 503, Reason: "Service Unavailable", Err: err}
 	}
-	p.Log().Info("INVITE refused", "status", re.Status, "why", re.Err.Error(), "src", req.Source())
+	x.d.Metrics.InviteRefusals(p.MRA()).Inc(re.Status)
+	p.Log().Debug("INVITE refused", "status", re.Status, "why", re.Err.Error(), "src", req.Source(), reqid.Attr, registrar.RID(req))
 	_ = tx.Respond(p.Refusal(req, re))
 }
 
@@ -233,6 +238,7 @@ func (x *Proxy) newCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransa
 	out := x.portFor(callee)
 	fwd.Recipient = contact
 	fwd.RemoveHeader("Authorization") // the caller's token stops here
+	reqid.StripSIP(fwd)               // and so does its request ID
 	sipx.PopRoute(fwd, x.isSelf)
 	for i := len(callee.path) - 1; i >= 0; i-- {
 		fwd.PrependHeader(sip.NewHeader("Route", callee.path[i]))
@@ -395,6 +401,7 @@ func (x *Proxy) inDialog(p *registrar.Port, req *sip.Request, tx sip.ServerTrans
 	}
 	for sipx.PopRoute(fwd, x.isSelf) {
 	}
+	reqid.StripSIP(fwd) // the request ID is logged here, not sent on
 	next := route(p, d, req)
 	out := x.portFor(next)
 	if !out.HasConnection(next.source) {
@@ -425,6 +432,7 @@ func (x *Proxy) onAck(p *registrar.Port, req *sip.Request, tx sip.ServerTransact
 	}
 	for sipx.PopRoute(fwd, x.isSelf) {
 	}
+	reqid.StripSIP(fwd)
 	next := route(p, d, req)
 	out := x.portFor(next)
 	fwd.SetDestination(next.source)

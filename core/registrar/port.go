@@ -10,6 +10,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 )
 
@@ -51,6 +52,9 @@ type Port struct {
 	h      Handlers
 
 	inflight *sipx.InFlight
+	// rids makes the request IDs of requests that bring none this port
+	// believes (withRID).
+	rids reqid.Source
 }
 
 // NewPort builds a listener's user agent, server and client; Handle then
@@ -87,30 +91,49 @@ func NewPort(cfg PortConfig, guard *sipx.Guard, log *slog.Logger) (*Port, error)
 }
 
 // Handle installs the port's handlers. Every handler is counted in
-// flight, then goes through the guard: nothing unvalidated is routed or
-// stored, and a panic costs one request, not the core.
+// flight, gets its request ID (withRID), then goes through the guard:
+// nothing unvalidated is routed or stored, and a panic costs one request,
+// not the core.
 func (p *Port) Handle(h Handlers) {
 	p.h = h
-	wrap := func(fn sipgo.RequestHandler) sipgo.RequestHandler { return p.inflight.Handler(p.guard.Wrap(fn)) }
+	wrap := func(fn sipgo.RequestHandler) sipgo.RequestHandler {
+		return p.inflight.Handler(p.withRID(p.guard.Wrap(fn)))
+	}
 	p.srv.OnRegister(wrap(h.Register))
 	p.srv.OnAck(wrap(h.Ack))
 	p.srv.OnOptions(wrap(h.Options))
 	p.srv.OnNoRoute(wrap(h.Call)) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
 }
 
-// Dispatch runs req through the guard to the handler sipgo's server would
-// pick, without a socket (fuzz targets and tests).
+// withRID settles the request ID of every request (issue 12 §2): on the
+// MRA port, whose every connection is an admitted edge (S-11, S-12), the
+// edge's reqid.Header is believed when it is well formed; on the Phone
+// OAuth port, or when the edge's is missing or malformed, the header is
+// replaced by an ID of this port's own. Handlers log it as "rid"
+// (RID).
+func (p *Port) withRID(fn sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		reqid.AdoptSIP(req, p.cfg.MRA, &p.rids)
+		fn(req, tx)
+	}
+}
+
+// RID is the request ID withRID settled on req.
+func RID(req *sip.Request) string { return reqid.FromSIP(req) }
+
+// Dispatch runs req through the request ID and the guard to the handler
+// sipgo's server would pick, without a socket (fuzz targets and tests).
 func (p *Port) Dispatch(req *sip.Request, tx sip.ServerTransaction) {
+	h := p.h.Call
 	switch req.Method {
 	case sip.REGISTER:
-		p.guard.Wrap(p.h.Register)(req, tx)
+		h = p.h.Register
 	case sip.ACK:
-		p.guard.Wrap(p.h.Ack)(req, tx)
+		h = p.h.Ack
 	case sip.OPTIONS:
-		p.guard.Wrap(p.h.Options)(req, tx)
-	default:
-		p.guard.Wrap(p.h.Call)(req, tx)
+		h = p.h.Options
 	}
+	p.withRID(p.guard.Wrap(h))(req, tx)
 }
 
 // Serve serves the port on ln (TLS already on it) until ctx ends.

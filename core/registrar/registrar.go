@@ -17,6 +17,7 @@ import (
 	"github.com/edgeway/edgeway/core/oauth"
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/internal/metrics"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/token"
@@ -139,14 +140,14 @@ func (g *Registrar) onRegister(p *Port, req *sip.Request, tx sip.ServerTransacti
 	if err != nil {
 		var re *Refusal
 		if !errors.As(err, &re) {
-			p.log.Error("REGISTER failed", "err", err, "src", req.Source())
+			p.log.Error("REGISTER failed", "err", err, "src", req.Source(), reqid.Attr, RID(req))
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 			codes.Inc(503)
 			_ = tx.Respond(res)
 			return
 		}
-		p.log.Debug("REGISTER refused", "status", re.Status, "reason", re.Err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()))
+		p.log.Debug("REGISTER refused", "status", re.Status, "reason", re.Err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()), reqid.Attr, RID(req))
 		codes.Inc(re.Status)
 		_ = tx.Respond(p.Refusal(req, re))
 		return
@@ -369,8 +370,8 @@ func (g *Registrar) register(ctx context.Context, p *Port, req *sip.Request) (*s
 	if err != nil {
 		return nil, err
 	}
-	if p.log.Enabled(ctx, slog.LevelInfo) { // the attributes cost allocations on every REGISTER
-		p.log.Debug("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID))
+	if p.log.Enabled(ctx, slog.LevelDebug) { // the attributes cost allocations on every REGISTER
+		p.log.Debug("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID), reqid.Attr, RID(req))
 	}
 	return okResponse(p, req, bindings, now), nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/edgeway/edgeway/internal/reqid"
 )
 
 // Guard is the door every SIP request handler of a tier goes through.
@@ -75,11 +77,11 @@ func (g *Guard) refuse(req *sip.Request, tx sip.ServerTransaction, err error) {
 	}
 	if req.IsAck() {
 		g.dropped.Add(1)
-		g.log.Info("ACK dropped", "why", reason, "src", req.Source())
+		g.log.Info("ACK dropped", "why", reason, "src", req.Source(), reqid.Attr, reqid.FromSIP(req))
 		return
 	}
 	g.refused.Add(1)
-	g.log.Info("request refused", "status", 400, "why", reason, "method", string(req.Method), "src", req.Source())
+	g.log.Info("request refused", "status", 400, "why", reason, "method", string(req.Method), "src", req.Source(), reqid.Attr, reqid.FromSIP(req))
 	if tx != nil {
 		Respond(tx, req, 400, reason, nil)
 	}
@@ -92,7 +94,7 @@ func (g *Guard) recover(req *sip.Request, tx *trackedTx) {
 	}
 	g.panics.Add(1)
 	g.log.Error("SIP handler panicked; request abandoned, serving on",
-		"panic", v, "req", req.StartLine(), "src", req.Source(), "stack", string(debug.Stack()))
+		"panic", v, "req", req.StartLine(), "src", req.Source(), "stack", string(debug.Stack()), reqid.Attr, reqid.FromSIP(req))
 	if !req.IsAck() && tx.ServerTransaction != nil && !tx.answered.Load() {
 		Respond(tx, req, 500, "Server Internal Error", nil)
 	}

@@ -61,6 +61,9 @@ type Options struct {
 	// Expressway-C entry or parameters; SIP OAuth mode is off. For tests
 	// that walk the administrator's task flow themselves.
 	Bare bool
+	// Log, when set, is where both tiers log (tests that read the logs);
+	// otherwise the test's log under EDGEWAY_TEST_LOG, else nowhere.
+	Log *slog.Logger
 }
 
 func listen(t testing.TB) net.Listener {
@@ -109,6 +112,9 @@ func Start(t testing.TB, o Options) *Env {
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if os.Getenv("EDGEWAY_TEST_LOG") == "" {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Log != nil {
+		log = o.Log
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if o.StoreURL != "" {
