@@ -50,7 +50,7 @@ func (f *SIPFront) pickCore() *coreNode {
 // noCore answers a request no core can take: 503 with Retry-After
 // (RFC 3261 §21.5.4), so the phone tries again.
 func (f *SIPFront) noCore(req *sip.Request, tx sip.ServerTransaction) {
-	f.log.Debug("no core reachable", "method", req.Method, "src", req.Source(), reqid.Attr, reqid.FromSIP(req))
+	f.log.Debug("no core reachable", "method", req.Method, "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
 	f.m.Refused(metrics.EdgeNoCore)
 	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 	res.AppendHeader(sip.NewHeader("Retry-After", "5"))

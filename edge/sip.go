@@ -224,18 +224,16 @@ func (f *SIPFront) wrap(fn sipgo.RequestHandler) sipgo.RequestHandler {
 	return f.withRID(f.guard.Wrap(fn))
 }
 
-// withRID gives a phone's request this edge's request ID (issue 12 §2):
-// any request-ID header the phone wrote is removed, never trusted nor
-// forwarded, and the edge's own goes on the request, so the copy
-// forwarded to the core carries it (reqid.Header) and every log line
-// about the request can name it (attribute "rid"). Requests the core
-// sends down lose the header: it does not leave for a phone.
+// withRID gives a phone's request this edge's request ID (issue 12 §2),
+// on its transaction (reqid.Tx: the request itself is sipgo's to read):
+// every log line about the request names it (attribute "rid"), and the
+// copy forwarded to the core carries it in reqid.Header instead of any
+// such header the phone wrote (forwardCopy). Requests the core sends
+// down get none, and lose the header before they reach a phone.
 func (f *SIPFront) withRID(fn sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		if f.fromCore(req) {
-			reqid.StripSIP(req)
-		} else {
-			reqid.SetSIP(req, f.rids.New())
+		if tx != nil && !f.fromCore(req) {
+			tx = &reqid.Tx{ServerTransaction: tx, ID: f.rids.New()}
 		}
 		fn(req, tx)
 	}
@@ -309,6 +307,7 @@ func (f *SIPFront) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if err != nil {
 		return
 	}
+	reqid.StripSIP(fwd) // never a phone's, nor to a phone
 	if f.fromCore(req) {
 		src, ok := f.popFlow(fwd)
 		if !ok || !sipx.HasConnection(f.ua, src) {
@@ -372,6 +371,7 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
+	reqid.SetSIP(fwd, reqid.FromTx(tx)) // the edge's ID, never the phone's
 	sipx.PopRoute(fwd, f.isSelf)
 	c := f.routeCore(fwd)
 	if c == nil {
@@ -386,7 +386,7 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	fwd.SetDestination(c.cfg.MRA)
 	fwd.SetTransport("TLS")
 	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
-	f.refusedByCore(req, res)
+	f.refusedByCore(req, tx, res)
 	f.legs.track(req, req.Source(), res)
 }
 
@@ -399,6 +399,7 @@ func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
 		return
 	}
+	reqid.StripSIP(fwd) // the request ID stays between the tiers
 	src, ok := f.popFlow(fwd)
 	if !ok {
 		sipx.Respond(tx, req, 403, "Forbidden", nil)
@@ -458,7 +459,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 			cancel()
 		}
 		if errors.Is(err, token.ErrUnavailable) {
-			f.log.Warn("cannot pre-check token: core keys unavailable", "err", err, reqid.Attr, reqid.FromSIP(req))
+			f.log.Warn("cannot pre-check token: core keys unavailable", "err", err, reqid.Attr, reqid.FromTx(tx))
 			f.m.Refused(metrics.EdgeKeysUnavailable)
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
@@ -479,7 +480,7 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 }
 
 func (f *SIPFront) refuse(req *sip.Request, tx sip.ServerTransaction, challenge, why string) {
-	f.log.Debug("request refused at edge", "method", req.Method, "src", req.Source(), "why", why, reqid.Attr, reqid.FromSIP(req))
+	f.log.Debug("request refused at edge", "method", req.Method, "src", req.Source(), "why", why, reqid.Attr, reqid.FromTx(tx))
 	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 	res.AppendHeader(sip.NewHeader("WWW-Authenticate", challenge))
 	_ = tx.Respond(res)
@@ -493,6 +494,9 @@ type countingTx struct {
 	codes *metrics.Codes
 }
 
+// Unwrap is the transaction t counts (reqid.FromTx).
+func (t countingTx) Unwrap() sip.ServerTransaction { return t.ServerTransaction }
+
 func (t countingTx) Respond(res *sip.Response) error {
 	if res != nil {
 		t.codes.Inc(res.StatusCode)
@@ -503,7 +507,7 @@ func (t countingTx) Respond(res *sip.Response) error {
 // forward proxies a REGISTER to the core's MRA port (RFC 3261 §16.6) with
 // a Path naming this edge and the phone's flow (RFC 3327, RFC 5626 §5.1).
 func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
-	fwd, err := f.registerToCore(req)
+	fwd, err := f.registerToCore(req, reqid.FromTx(tx))
 	if err != nil {
 		f.m.Refused(metrics.EdgeTooManyHops)
 		sipx.Respond(tx, req, 483, "Too Many Hops", nil)
@@ -516,7 +520,7 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	fwd.SetDestination(c.cfg.MRA)
 	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
-	f.refusedByCore(req, res)
+	f.refusedByCore(req, tx, res)
 	if res != nil && res.IsSuccess() {
 		if unregisters(req) {
 			f.legs.dropFlow(req.Source())
@@ -533,23 +537,26 @@ func (f *SIPFront) forward(req *sip.Request, tx sip.ServerTransaction) {
 // a failure (res is the final response relayed, nil when none came: the
 // relay logged that). Its rid is the one the core logged the refusal
 // with.
-func (f *SIPFront) refusedByCore(req *sip.Request, res *sip.Response) {
+func (f *SIPFront) refusedByCore(req *sip.Request, tx sip.ServerTransaction, res *sip.Response) {
 	if res == nil || res.StatusCode < 300 {
 		return
 	}
-	f.log.Debug("request refused by core", "method", req.Method, "status", res.StatusCode, "src", req.Source(), reqid.Attr, reqid.FromSIP(req))
+	f.log.Debug("request refused by core", "method", req.Method, "status", res.StatusCode, "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
 }
 
 // registerToCore is the copy of a phone's REGISTER that goes to a core's
-// MRA port (the caller sets which). The phone is the first hop: any Path it wrote is its
-// own invention, and the core must see only ours (RFC 3327 §5.2).
-func (f *SIPFront) registerToCore(req *sip.Request) (*sip.Request, error) {
+// MRA port (the caller sets which), with the request ID rid. The phone is
+// the first hop: any Path it wrote is its own invention, and the core
+// must see only ours (RFC 3327 §5.2); any request ID it wrote is
+// replaced by the edge's (issue 12 §2).
+func (f *SIPFront) registerToCore(req *sip.Request, rid string) (*sip.Request, error) {
 	fwd, err := sipx.PrepareForward(req)
 	if err != nil {
 		return nil, err
 	}
 	for fwd.RemoveHeader("Path") {
 	}
+	reqid.SetSIP(fwd, rid)
 	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
 	fwd.SetTransport("TLS")
 	return fwd, nil

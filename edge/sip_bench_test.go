@@ -6,6 +6,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/sipx/sipxtest"
 )
@@ -28,7 +29,7 @@ func newRelayMessages(b *testing.B) *relayMessages {
 	m.reqBytes = []byte(strings.ReplaceAll(edgeSeeds[0].msg, tokenPlaceholder, e.tok))
 	m.req = parseOne(b, m.reqBytes).(*sip.Request)
 	m.req.SetSource(fuzzPhoneSrc)
-	fwd, err := e.f.registerToCore(m.req)
+	fwd, err := e.f.registerToCore(m.req, "3f9a01c2b7de-1")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func BenchmarkEdgeRegisterWork(b *testing.B) {
 		var ferr error
 		handle := f.wrap(func(req *sip.Request, tx sip.ServerTransaction) {
 			if f.precheck(req, tx) {
-				fwd, ferr = f.registerToCore(req)
+				fwd, ferr = f.registerToCore(req, reqid.FromTx(tx))
 			}
 		})
 		rec := sipxtest.NewRecorder()

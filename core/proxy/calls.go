@@ -203,11 +203,11 @@ func (x *Proxy) onCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransac
 func (x *Proxy) refuseCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransaction, err error) {
 	var re *registrar.Refusal
 	if !errors.As(err, &re) {
-		p.Log().Error("INVITE failed", "err", err, reqid.Attr, registrar.RID(req))
+		p.Log().Error("INVITE failed", "err", err, reqid.Attr, reqid.FromTx(tx))
 		re = &registrar.Refusal{Status: 503, Reason: "Service Unavailable", Err: err}
 	}
 	x.d.Metrics.InviteRefusals(p.MRA()).Inc(re.Status)
-	p.Log().Debug("INVITE refused", "status", re.Status, "why", re.Err.Error(), "src", req.Source(), reqid.Attr, registrar.RID(req))
+	p.Log().Debug("INVITE refused", "status", re.Status, "why", re.Err.Error(), "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
 	_ = tx.Respond(p.Refusal(req, re))
 }
 

@@ -105,21 +105,20 @@ func (p *Port) Handle(h Handlers) {
 	p.srv.OnNoRoute(wrap(h.Call)) // INVITE, BYE, UPDATE, INFO, MESSAGE, CANCEL without a transaction
 }
 
-// withRID settles the request ID of every request (issue 12 §2): on the
-// MRA port, whose every connection is an admitted edge (S-11, S-12), the
-// edge's reqid.Header is believed when it is well formed; on the Phone
-// OAuth port, or when the edge's is missing or malformed, the header is
-// replaced by an ID of this port's own. Handlers log it as "rid"
-// (RID).
+// withRID settles the request ID of every request (issue 12 §2) and puts
+// it on the transaction (reqid.Tx; handlers log reqid.FromTx as "rid"):
+// on the MRA port, whose every connection is an admitted edge (S-11,
+// S-12), the edge's reqid.Header when it is well formed; on the Phone
+// OAuth port, or when the edge's is missing or malformed, an ID of this
+// port's own. The header never goes further (core/proxy strips it).
 func (p *Port) withRID(fn sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
-		reqid.AdoptSIP(req, p.cfg.MRA, &p.rids)
+		if tx != nil {
+			tx = &reqid.Tx{ServerTransaction: tx, ID: reqid.Adopt(req, p.cfg.MRA, &p.rids)}
+		}
 		fn(req, tx)
 	}
 }
-
-// RID is the request ID withRID settled on req.
-func RID(req *sip.Request) string { return reqid.FromSIP(req) }
 
 // Dispatch runs req through the request ID and the guard to the handler
 // sipgo's server would pick, without a socket (fuzz targets and tests).

@@ -135,19 +135,20 @@ func (g *Registrar) Handler(p *Port) sipgo.RequestHandler {
 func (g *Registrar) onRegister(p *Port, req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	res, err := g.register(ctx, p, req)
+	rid := reqid.FromTx(tx)
+	res, err := g.register(ctx, p, req, rid)
 	codes := g.d.Metrics.RegisterCodes(p.MRA())
 	if err != nil {
 		var re *Refusal
 		if !errors.As(err, &re) {
-			p.log.Error("REGISTER failed", "err", err, "src", req.Source(), reqid.Attr, RID(req))
+			p.log.Error("REGISTER failed", "err", err, "src", req.Source(), reqid.Attr, rid)
 			res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
 			res.AppendHeader(sip.NewHeader("Retry-After", "5"))
 			codes.Inc(503)
 			_ = tx.Respond(res)
 			return
 		}
-		p.log.Debug("REGISTER refused", "status", re.Status, "reason", re.Err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()), reqid.Attr, RID(req))
+		p.log.Debug("REGISTER refused", "status", re.Status, "reason", re.Err.Error(), "src", req.Source(), "aor", sipx.AOR(req.To()), reqid.Attr, rid)
 		codes.Inc(re.Status)
 		_ = tx.Respond(p.Refusal(req, re))
 		return
@@ -291,7 +292,7 @@ func (g *Registrar) checkLine(_ context.Context, st *regState) error {
 	return nil
 }
 
-func (g *Registrar) register(ctx context.Context, p *Port, req *sip.Request) (*sip.Response, error) {
+func (g *Registrar) register(ctx context.Context, p *Port, req *sip.Request, rid string) (*sip.Response, error) {
 	st := &regState{mra: p.MRA(), req: req}
 	if err := g.admit(ctx, st); err != nil {
 		return nil, err
@@ -371,7 +372,7 @@ func (g *Registrar) register(ctx context.Context, p *Port, req *sip.Request) (*s
 		return nil, err
 	}
 	if p.log.Enabled(ctx, slog.LevelDebug) { // the attributes cost allocations on every REGISTER
-		p.log.Debug("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID), reqid.Attr, RID(req))
+		p.log.Debug("REGISTER accepted", "aor", aor, "device", dev.Name, "mra", p.MRA(), "edge", edge, "contacts", len(contacts), "tok", sipx.Fingerprint(claims.ID), reqid.Attr, rid)
 	}
 	return okResponse(p, req, bindings, now), nil
 }

@@ -107,7 +107,8 @@ func find(req *sip.Request) sip.Header {
 }
 
 // StripSIP removes every Header from req, whatever the case of its name
-// (sipgo's RemoveHeader matches the name exactly).
+// (sipgo's RemoveHeader matches the name exactly): for a copy the caller
+// owns, as SetSIP.
 func StripSIP(req *sip.Request) {
 	for {
 		h := find(req)
@@ -118,32 +119,53 @@ func StripSIP(req *sip.Request) {
 	}
 }
 
-// SetSIP gives req the one Header id, replacing any it had.
+// SetSIP gives req the one Header id, replacing any it had: for a copy
+// the caller owns (the one a proxy forwards), never for a request a
+// transaction holds.
 func SetSIP(req *sip.Request, id string) {
 	StripSIP(req)
 	req.AppendHeader(sip.NewHeader(Header, id))
 }
 
-// AdoptSIP settles the ID of a request arriving on a core port: from an
-// admitted edge (trusted) a valid Header is kept; otherwise, or when the
-// value is not Valid, the header is replaced by an ID from src. It
-// returns the ID.
-func AdoptSIP(req *sip.Request, trusted bool, src *Source) string {
-	if trusted {
-		if h := find(req); h != nil {
-			if v := h.Value(); Valid(v) {
-				// Exactly one: a second copy is dropped.
-				if n := countSIP(req); n == 1 {
-					return v
-				}
-				SetSIP(req, v)
-				return v
-			}
+// Adopt is the ID of a request arriving on a core port: from an admitted
+// edge (trusted), the value of its one Header when that is Valid;
+// otherwise (no header, two, a malformed one, or not trusted) a new ID
+// from src. req is not changed: sipgo's transaction reads it from its
+// own goroutines (the 100 Trying it sends), so a handler must not write
+// to it; the ID rides on the transaction (Tx).
+func Adopt(req *sip.Request, trusted bool, src *Source) string {
+	if trusted && countSIP(req) == 1 {
+		if v := find(req).Value(); Valid(v) {
+			return v
 		}
 	}
-	id := src.New()
-	SetSIP(req, id)
-	return id
+	return src.New()
+}
+
+// Tx is a server transaction with the request ID of its request.
+type Tx struct {
+	sip.ServerTransaction
+	ID string
+}
+
+// Unwrap is the transaction t wraps.
+func (t *Tx) Unwrap() sip.ServerTransaction { return t.ServerTransaction }
+
+// FromTx is the ID of tx's request: the ID of the Tx found by unwrapping
+// tx (through wrappers with an Unwrap() sip.ServerTransaction method, as
+// the guard's and the edge's counting ones have), "" when there is none.
+func FromTx(tx sip.ServerTransaction) string {
+	for tx != nil {
+		switch t := tx.(type) {
+		case *Tx:
+			return t.ID
+		case interface{ Unwrap() sip.ServerTransaction }:
+			tx = t.Unwrap()
+		default:
+			return ""
+		}
+	}
+	return ""
 }
 
 func countSIP(req *sip.Request) int {

@@ -77,11 +77,11 @@ func (g *Guard) refuse(req *sip.Request, tx sip.ServerTransaction, err error) {
 	}
 	if req.IsAck() {
 		g.dropped.Add(1)
-		g.log.Info("ACK dropped", "why", reason, "src", req.Source(), reqid.Attr, reqid.FromSIP(req))
+		g.log.Info("ACK dropped", "why", reason, "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
 		return
 	}
 	g.refused.Add(1)
-	g.log.Info("request refused", "status", 400, "why", reason, "method", string(req.Method), "src", req.Source(), reqid.Attr, reqid.FromSIP(req))
+	g.log.Info("request refused", "status", 400, "why", reason, "method", string(req.Method), "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
 	if tx != nil {
 		Respond(tx, req, 400, reason, nil)
 	}
@@ -94,7 +94,7 @@ func (g *Guard) recover(req *sip.Request, tx *trackedTx) {
 	}
 	g.panics.Add(1)
 	g.log.Error("SIP handler panicked; request abandoned, serving on",
-		"panic", v, "req", req.StartLine(), "src", req.Source(), "stack", string(debug.Stack()), reqid.Attr, reqid.FromSIP(req))
+		"panic", v, "req", req.StartLine(), "src", req.Source(), "stack", string(debug.Stack()), reqid.Attr, reqid.FromTx(tx))
 	if !req.IsAck() && tx.ServerTransaction != nil && !tx.answered.Load() {
 		Respond(tx, req, 500, "Server Internal Error", nil)
 	}
@@ -106,6 +106,9 @@ type trackedTx struct {
 	sip.ServerTransaction
 	answered atomic.Bool
 }
+
+// Unwrap is the transaction t tracks (reqid.FromTx).
+func (t *trackedTx) Unwrap() sip.ServerTransaction { return t.ServerTransaction }
 
 func (t *trackedTx) Respond(res *sip.Response) error {
 	if res.StatusCode >= 200 {

@@ -109,7 +109,7 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 	}
 	down, err := client.TransactionRequest(ctx, fwd, sipgo.ClientRequestAddVia)
 	if err != nil {
-		log.Warn("next hop unreachable", "dest", fwd.Destination(), "method", fwd.Method, "err", err, reqid.Attr, reqid.FromSIP(req))
+		log.Warn("next hop unreachable", "dest", fwd.Destination(), "method", fwd.Method, "err", err, reqid.Attr, reqid.FromTx(tx))
 		Respond(tx, req, failCode, failReason, nil)
 		return nil
 	}
@@ -156,7 +156,7 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 				return nil
 			}
 			if err := tx.Respond(back); err != nil {
-				log.Debug("relaying response upstream", "status", res.StatusCode, "err", err, reqid.Attr, reqid.FromSIP(req))
+				log.Debug("relaying response upstream", "status", res.StatusCode, "err", err, reqid.Attr, reqid.FromTx(tx))
 			}
 			if !res.IsProvisional() {
 				return res
@@ -164,11 +164,11 @@ func (g *Guard) relay(ctx context.Context, client *sipgo.Client, tx sip.ServerTr
 		case <-down.Done():
 			if errors.Is(down.Err(), sip.ErrTransactionTransport) {
 				// The connection closed under the transaction.
-				log.Info("next hop's connection failed", "dest", fwd.Destination(), "method", fwd.Method, "err", down.Err(), reqid.Attr, reqid.FromSIP(req))
+				log.Info("next hop's connection failed", "dest", fwd.Destination(), "method", fwd.Method, "err", down.Err(), reqid.Attr, reqid.FromTx(tx))
 				Respond(tx, req, failCode, failReason, nil)
 				return nil
 			}
-			log.Warn("no final response from next hop", "dest", fwd.Destination(), "method", fwd.Method, "err", down.Err(), reqid.Attr, reqid.FromSIP(req))
+			log.Warn("no final response from next hop", "dest", fwd.Destination(), "method", fwd.Method, "err", down.Err(), reqid.Attr, reqid.FromTx(tx))
 			Respond(tx, req, 408, "Request Timeout", nil)
 			return nil
 		case <-ctx.Done():
