@@ -6,7 +6,9 @@
 // header a phone wrote, and the core believes the header only on
 // connections from an admitted edge (the MRA port, or an HTTPS client
 // certificate admitted in the handshake, S-11/S-12). Everywhere else the
-// core removes it and makes its own.
+// core ignores it and makes its own. On SIP the ID rides on the server
+// transaction (Tx), never written into the request sipgo holds; each tier
+// sets or strips the header only on the copies it forwards.
 //
 // Both tiers import it; neither imports the other.
 package reqid
