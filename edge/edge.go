@@ -56,6 +56,9 @@ type Server struct {
 	turnSecret []byte
 	turn       atomic.Pointer[TURN]
 	sipFront   atomic.Pointer[SIPFront]
+	// draining: a drain has begun (edge/drain.go StartDrain); the SIP
+	// front and the TURN server read it.
+	draining atomic.Bool
 
 	// activationBudget counts the activation grants the core refused, from
 	// every source (edge/budget.go, issue 9).
@@ -214,6 +217,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.cores.resolve(ctx)
 	front.setCoreAddrs(s.cores.allAddrs())
 	front.m = s.metrics
+	front.draining = &s.draining
 	s.sipFront.Store(front)
 
 	hs := httpx.NewServer(s.httpHandler(sipPort), s.log)
