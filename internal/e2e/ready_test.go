@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/testenv"
@@ -100,6 +101,8 @@ func TestEdgeNotReadyBeforeACoreIsChecked(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{Configure: func(l *quickstart.Layout) {
 		proxy = startHeldProxy(t, l.Edge.CoreMRA)
 		l.Edge.CoreMRA = proxy.ln.Addr().String()
+		// The check after the release comes soon (the first runs at once).
+		l.Edge.CoreHealthInterval, l.Edge.CoreHealthTimeout = 300*time.Millisecond, time.Second
 	}})
 	u := "http://" + env.Info.EdgeOps + "/readyz"
 	code, body := get(t, u)
