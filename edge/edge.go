@@ -78,7 +78,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log.With("tier", "edge", "node", cfg.Node), metrics: metrics.NewEdge()}
-	s.metrics.Reg.MustRegister(edgeCollector{s})
+	s.metrics.Reg.MustRegister(edgeCollector{s}, certCollector{s})
 	var err error
 	if cfg.TLS.ACME.Enabled() {
 		if s.public, err = newACMECerts(cfg.TLS.ACME, s.log.With("svc", "acme")); err != nil {
