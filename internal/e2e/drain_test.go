@@ -331,9 +331,11 @@ func TestDrainCoreRefusesNewMRAConnections(t *testing.T) {
 		c.Close()
 		t.Fatal("a new mTLS connection to the draining core's MRA port was accepted")
 	}
-	// The connection open before the drain is still served.
-	if status, err := optionsOver(open, "edgeway.test"); err != nil || !strings.HasPrefix(status, "SIP/2.0 200") {
-		t.Fatalf("OPTIONS on the MRA connection open before the drain: %q %v, want 200", status, err)
+	// The connection open before the drain is still served: its health
+	// check is answered, 503 now, which tells an edge to send new work to
+	// the next core of its list (core/proxy/drain.go).
+	if status, err := optionsOver(open, "edgeway.test"); err != nil || !strings.HasPrefix(status, "SIP/2.0 503") {
+		t.Fatalf("OPTIONS on the MRA connection open before the drain: %q %v, want 503 Service Unavailable", status, err)
 	}
 	select {
 	case err := <-drained:

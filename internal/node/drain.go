@@ -102,6 +102,9 @@ func (n *Node) DrainTimeout() time.Duration {
 func (n *Node) Drain(ctx context.Context, timeout time.Duration) error {
 	start := time.Now()
 	n.draining.Store(true)
+	if n.Core != nil {
+		n.Core.StartDrain()
+	}
 	if n.Edge != nil {
 		n.Edge.StartDrain()
 	}
