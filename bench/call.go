@@ -234,6 +234,9 @@ var ErrCallRefused = errors.New("call refused")
 type RefusedError struct {
 	Status int
 	Reason string
+	// RetryAfter is the answer's Retry-After value ("" without one;
+	// RFC 3261 §20.33): when a 503's sender says to try again.
+	RetryAfter string
 }
 
 func (e *RefusedError) Error() string {
@@ -271,7 +274,11 @@ func (p *Phone) Dial(ctx context.Context, line string, offer []byte) (*Call, err
 	if err := sess.WaitAnswer(ctx, sipgo.AnswerOptions{}); err != nil {
 		var de *sipgo.ErrDialogResponse
 		if errors.As(err, &de) {
-			return &Call{Status: de.Res.StatusCode, done: closedChan()}, &RefusedError{Status: de.Res.StatusCode, Reason: de.Res.Reason}
+			re := &RefusedError{Status: de.Res.StatusCode, Reason: de.Res.Reason}
+			if h := de.Res.GetHeader("Retry-After"); h != nil {
+				re.RetryAfter = h.Value()
+			}
+			return &Call{Status: de.Res.StatusCode, done: closedChan()}, re
 		}
 		return nil, fmt.Errorf("phone %s: waiting for an answer: %w", p.cfg.Device, err)
 	}

@@ -55,9 +55,10 @@ type Config struct {
 	// phones' (default 127.0.0.1:9464; "off" serves none).
 	OpsAddr string `yaml:"ops_addr"`
 	// DrainTimeout bounds a graceful drain on SIGTERM: the node turns
-	// not ready (/readyz 503 "draining"), refuses new connections, and
-	// waits this long at most for its calls and TURN allocations to end
-	// before it closes everything (default 30s).
+	// not ready (/readyz 503 "draining"), refuses new connections on its
+	// HTTPS, config, Phone OAuth and MRA ports (internal/node), and waits
+	// this long at most for the dialogs it routes to end before it closes
+	// everything (default 30s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 
 	// SIPDomain is the domain of every line's address of record (default edgeway.test).

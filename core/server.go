@@ -83,6 +83,20 @@ type Server struct {
 	// located is loc once Serve made it, for the bindings gauge, which
 	// scrapes read from other goroutines.
 	located atomic.Pointer[registrar.Location]
+
+	// draining: a drain has begun (StartDrain): new calls and health
+	// checks are answered 503 (core/proxy).
+	draining atomic.Bool
+}
+
+// StartDrain makes this node answer new calls and edges' health-check
+// OPTIONS 503 with Retry-After, so edges send new work to the next core
+// of their list; dialogs and REGISTERs go on (issue 12 §2; the assembler,
+// internal/node, closes the listeners). It cannot be undone.
+func (s *Server) StartDrain() {
+	if !s.draining.Swap(true) {
+		s.log.Info("drain: answering new calls and health checks 503; dialogs and registrations go on")
+	}
 }
 
 // Metrics are this node's Prometheus metrics.
@@ -355,7 +369,7 @@ func (s *Server) newSIP(phonePort, mraPort int) (phone, mra *registrar.Port, err
 	reg := registrar.New(registrar.Config{Node: s.cfg.Node, SIPDomain: s.cfg.SIPDomain, MaxRegisterExpires: s.cfg.MaxRegisterExpires},
 		registrar.Deps{Mode: mode, Edges: s.gate, Tokens: s.auth, Lookups: s.look, Location: s.loc, Now: s.now, Metrics: s.metrics})
 	x := proxy.New(proxy.Config{SIPDomain: s.cfg.SIPDomain, AdvertisedHost: s.cfg.AdvertisedHost, Node: s.cfg.Node},
-		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Edges: s.gate, Now: s.now, Metrics: s.metrics}, phone, mra)
+		proxy.Deps{Mode: mode, Tokens: s.auth, Store: s.st, Location: s.loc, Edges: s.gate, Now: s.now, Metrics: s.metrics, Draining: s.draining.Load}, phone, mra)
 	for _, p := range []*registrar.Port{phone, mra} {
 		ack, options, call := x.Handlers(p)
 		h := registrar.Handlers{Register: reg.Handler(p), Ack: ack, Options: options, Call: call}

@@ -36,9 +36,10 @@ type Config struct {
 	// public one (default 127.0.0.1:9465; "off" serves none).
 	OpsAddr string `yaml:"ops_addr"`
 	// DrainTimeout bounds a graceful drain on SIGTERM: the node turns
-	// not ready (/readyz 503 "draining"), refuses new connections, and
-	// waits this long at most for its calls and TURN allocations to end
-	// before it closes everything (default 30s).
+	// not ready (/readyz 503 "draining"), refuses new connections, new
+	// calls (503 + Retry-After) and new TURN allocations on those open
+	// (edge/drain.go), and waits this long at most for its calls and TURN
+	// allocations to end before it closes everything (default 30s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// AdvertisedHost is the name or address phones and the core use to reach
 	// this edge; it goes into Via and Path (default: host of sip_addr, or

@@ -57,6 +57,9 @@ type Server struct {
 	turnSecret []byte
 	turn       atomic.Pointer[TURN]
 	sipFront   atomic.Pointer[SIPFront]
+	// draining: a drain has begun (edge/drain.go StartDrain); the SIP
+	// front and the TURN server read it.
+	draining atomic.Bool
 
 	// activationBudget counts the activation grants the core refused, from
 	// every source (edge/budget.go, issue 9).
@@ -78,7 +81,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log.With("tier", "edge", "node", cfg.Node), metrics: metrics.NewEdge()}
-	s.metrics.Reg.MustRegister(edgeCollector{s})
+	s.metrics.Reg.MustRegister(edgeCollector{s}, certCollector{s})
 	var err error
 	if cfg.TLS.ACME.Enabled() {
 		if s.public, err = newACMECerts(cfg.TLS.ACME, s.log.With("svc", "acme")); err != nil {
@@ -217,6 +220,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	s.cores.resolve(ctx)
 	front.setCoreAddrs(s.cores.allAddrs())
 	front.m = s.metrics
+	front.draining = &s.draining
 	s.sipFront.Store(front)
 
 	hs := httpx.NewServer(s.httpHandler(sipPort), s.log)

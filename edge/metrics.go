@@ -16,14 +16,26 @@ func (s *Server) Metrics() *metrics.Edge { return s.metrics }
 // ErrNoCoreUp: readiness fails while no core of the list is up.
 var ErrNoCoreUp = errors.New("no core of the list is up")
 
-// Ready reports whether this edge can serve phones: at least one core of
-// its list is up (edge/cores.go health checks; /readyz, issue 12 §2).
+// ErrNoCoreChecked: readiness fails until a health check has found a core
+// of the list up. A core counts as up until its checks fail
+// (edge/cores.go), which must not make an edge that has not reached one
+// yet look ready.
+var ErrNoCoreChecked = errors.New("no core health-checked yet")
+
+// Ready reports whether this edge can serve phones: a core of its list is
+// up and has answered at least one health check (edge/cores.go, the first
+// round runs as Serve starts; /readyz, issue 12 §2).
 func (s *Server) Ready() error {
 	cores := s.Cores()
+	up := false
 	for _, c := range cores {
-		if c.Up {
+		if c.Up && c.Passed > 0 {
 			return nil
 		}
+		up = up || c.Up
+	}
+	if up {
+		return fmt.Errorf("%w (%d configured)", ErrNoCoreChecked, len(cores))
 	}
 	return fmt.Errorf("%w (%d configured)", ErrNoCoreUp, len(cores))
 }
@@ -42,7 +54,7 @@ var (
 	descPackets    = prometheus.NewDesc("edgeway_edge_turn_relayed_packets_total", "Datagrams the TURN relay relayed, by direction (to_peer, from_peer).", []string{"direction"}, nil)
 	descBytes      = prometheus.NewDesc("edgeway_edge_turn_relayed_bytes_total", "Bytes of the datagrams the TURN relay relayed, by direction (to_peer, from_peer).", []string{"direction"}, nil)
 	descTURNRefuse = prometheus.NewDesc("edgeway_edge_turn_refusals_total",
-		"TURN requests and datagrams refused, by reason: peer_policy (403 permission/channel/connect), peer_denied (datagram to a refused peer), over_bitrate (datagram dropped), capacity (turn.max_allocations), device_quota, redirected (300 Try Alternate).", []string{"reason"}, nil)
+		"TURN requests and datagrams refused, by reason: peer_policy (403 permission/channel/connect), peer_denied (datagram to a refused peer), over_bitrate (datagram dropped), capacity (turn.max_allocations), device_quota, redirected (300 Try Alternate), draining (508: a new allocation while the edge drains).", []string{"reason"}, nil)
 	descCoreUp        = prometheus.NewDesc("edgeway_edge_core_up", "1 while the core is in use by this edge (health checks pass), by core URL.", []string{"core"}, nil)
 	descCoreConnected = prometheus.NewDesc("edgeway_edge_core_connected", "1 while the edge holds an MRA connection to the core, by core URL.", []string{"core"}, nil)
 	descCoreChecks    = prometheus.NewDesc("edgeway_edge_core_health_checks_passed_total", "Health checks the core answered since the edge started, by core URL.", []string{"core"}, nil)
@@ -81,6 +93,7 @@ func (c edgeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTURNRefuse, t.atCap.Load(), "capacity")
 		counter(descTURNRefuse, t.quotaHits.Load(), "device_quota")
 		counter(descTURNRefuse, t.redirected.Load(), "redirected")
+		counter(descTURNRefuse, t.drainHits.Load(), "draining")
 	}
 	for _, cs := range c.s.Cores() {
 		gauge(descCoreUp, b2f(cs.Up), cs.URL)

@@ -62,6 +62,8 @@ type SIPFront struct {
 	// m counts REGISTER answers and the edge's own refusals; nil counts
 	// nothing (set before the front serves).
 	m *metrics.Edge
+	// draining is the edge's drain flag (edge/drain.go); nil: never.
+	draining *atomic.Bool
 }
 
 // legTable is what the edge knows of phones' flows and calls: the phones'
@@ -293,6 +295,10 @@ func (f *SIPFront) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if req.IsInvite() && !hasToTag(req) {
+		if f.draining != nil && f.draining.Load() {
+			f.refuseDraining(req, tx) // edge/drain.go
+			return
+		}
 		if !f.precheck(req, tx) {
 			return
 		}

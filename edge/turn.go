@@ -19,6 +19,9 @@ package edge
 //     edge does not offer: pion has no hook to answer 442 for them.
 //   - 300 Try Alternate instead of 508 when the relay is full and
 //     turn.alternate_servers names other edges (edge/turnalternate.go).
+//   - 508, or 300 Try Alternate with turn.alternate_servers, for every new
+//     Allocate once the edge drains (edge/drain.go); live allocations
+//     keep refreshing and relaying.
 //   - 401 also when the credential's refresh-token family was revoked
 //     (edge/turnrevoke.go); the family's live allocations are closed.
 //   - 403: pion, when the PermissionHandler (the peer policy,
@@ -68,6 +71,7 @@ var (
 	errTURNDeviceQuota = errors.New("edge: TURN: device allocation quota reached")
 	errTURNNoTCPRelay  = errors.New("edge: TURN: TCP relays (RFC 6062) are not offered")
 	errTURNClosed      = errors.New("edge: TURN: closed")
+	errTURNDraining    = errors.New("edge: TURN: draining: no new allocations")
 )
 
 // TURNListeners are the sockets the TURN server answers on; a nil one is
@@ -170,6 +174,7 @@ func (s *Server) startTURN(ctx context.Context, ls Listeners) (*TURN, error) {
 	t, err := newTURN(turnOptions{
 		cfg: s.cfg.TURN, secret: s.turnSecret, relayIP: relayIP, cert: s.public, listeners: tl, ownPorts: own, coreAddrs: core,
 		handshakeTimeout: s.cfg.HandshakeTimeout, maxConnsPerSource: s.cfg.MaxConnsPerSource, log: s.log.With("turn", "server"),
+		draining: &s.draining,
 	})
 	if err != nil {
 		tl.close()
@@ -232,6 +237,7 @@ type turnOptions struct {
 	log                *slog.Logger
 	now                func() time.Time // default time.Now
 	allocationLifetime time.Duration    // default pion's (10 min; clients may ask for up to 1 h)
+	draining           *atomic.Bool     // the edge's drain flag (edge/drain.go); nil: never
 }
 
 // TURN is a running TURN server. Its counters are safe for concurrent use.
@@ -256,6 +262,8 @@ type TURN struct {
 	allocKeys  *lru.Cache[string, []byte]
 	redirects  *lru.Cache[string, alternateRedirect]
 	redirected atomic.Uint64
+	// draining is the edge's drain flag: no new allocations (nil: never).
+	draining *atomic.Bool
 
 	mu        sync.Mutex
 	closed    bool
@@ -273,6 +281,7 @@ type TURN struct {
 	fromBytes atomic.Uint64 // bytes of fromPeers
 	atCap     atomic.Uint64 // allocations refused: turn.max_allocations reached (508)
 	quotaHits atomic.Uint64 // allocations refused: the device's quota (486/508)
+	drainHits atomic.Uint64 // allocations refused: the edge drains (508)
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -313,7 +322,7 @@ func newTURN(o turnOptions) (*TURN, error) {
 	}
 	t := &TURN{
 		cfg: o.cfg, secret: o.secret, log: o.log, now: o.now, chanBindKeys: keys, revoked: newRevokedFamilies(maxRevokedFamilies),
-		alternates: alternates, allocKeys: allocKeys, redirects: redirects,
+		alternates: alternates, allocKeys: allocKeys, redirects: redirects, draining: o.draining,
 		perDevice: map[string]int{}, relays: map[*relayConn]struct{}{}, tcpConns: map[string]*limitedConn{},
 	}
 	t.policy = newPeerPolicy(peerPolicyConfig{allowed: allowed, denied: denied, core: o.coreAddrs, ownIPs: ownIPs(o), ownPorts: o.ownPorts})
@@ -455,7 +464,7 @@ func (t *TURN) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 	if ra.Method == stun.MethodChannelBind && ra.SrcAddr != nil {
 		t.chanBindKeys.Add(ra.SrcAddr.String(), key)
 	}
-	if ra.Method == stun.MethodAllocate && ra.SrcAddr != nil && len(t.alternates) > 0 && t.full() {
+	if ra.Method == stun.MethodAllocate && ra.SrcAddr != nil && len(t.alternates) > 0 && (t.full() || t.isDraining()) {
 		t.allocKeys.Add(ra.SrcAddr.String(), key) // for a 300 (edge/turnalternate.go)
 	}
 	return turnUserID(name), key, true
@@ -504,6 +513,10 @@ func (t *TURN) reserve(device string) error {
 	switch {
 	case t.closed:
 		return errTURNClosed
+	case t.isDraining():
+		t.log.Info("TURN allocation refused: the edge is draining", "device", device)
+		t.drainHits.Add(1)
+		return errTURNDraining
 	case t.total >= t.cfg.MaxAllocations:
 		t.log.Warn("TURN allocation refused: turn.max_allocations reached", "device", device, "allocations", t.total)
 		t.atCap.Add(1)
@@ -532,6 +545,12 @@ func (t *TURN) unreserve(device string) {
 		delete(t.perDevice, device)
 	}
 }
+
+// isDraining reports whether the edge drains: no new allocations.
+func (t *TURN) isDraining() bool { return t.draining != nil && t.draining.Load() }
+
+// DrainRefused counts the allocations refused (508) because the edge drains.
+func (t *TURN) DrainRefused() uint64 { return t.drainHits.Load() }
 
 // permit is the pion PermissionHandler (false → 403 to CreatePermission
 // and Connect, 401 to ChannelBind which turnsock.go makes 403): the peer

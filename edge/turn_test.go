@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,6 +53,7 @@ type turnFixtureOptions struct {
 	core     []netip.AddrPort
 	lifetime time.Duration
 	udp      net.PacketConn // the UDP socket, when bound beforehand
+	draining *atomic.Bool   // the edge's drain flag (edge/drain.go)
 }
 
 func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
@@ -98,7 +100,7 @@ func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
 		cfg: cfg, secret: testTURNSecret, relayIP: net.IPv4(127, 0, 0, 1), cert: kp,
 		listeners: TURNListeners{UDP: udp, TCP: tcp, TLS: tl}, ownPorts: o.ownPorts, coreAddrs: o.core,
 		handshakeTimeout: 5 * time.Second, maxConnsPerSource: 100, allocationLifetime: o.lifetime,
-		log: slog.New(slog.DiscardHandler),
+		log: slog.New(slog.DiscardHandler), draining: o.draining,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -49,11 +49,18 @@ func (t *TURN) Redirected() uint64 { return t.redirected.Load() }
 
 // redirect decides, for an authenticated Allocate from src that passed
 // the device quota, whether it goes to an alternate server: the relay is
-// full and alternates are configured. It records the redirect for the
-// socket and reports true (the QuotaHandler then refuses, and pion's 486
-// becomes 300).
+// full, or the edge drains (edge/drain.go), and alternates are
+// configured. It records the redirect for the socket and reports true (the
+// QuotaHandler then refuses, and pion's 486 becomes 300).
 func (t *TURN) redirect(src net.Addr) bool {
-	if len(t.alternates) == 0 || src == nil || !t.full() {
+	if len(t.alternates) == 0 || src == nil {
+		return false
+	}
+	why := "turn.max_allocations reached"
+	switch {
+	case t.isDraining():
+		why = "the edge is draining"
+	case !t.full():
 		return false
 	}
 	key, ok := t.allocKeys.Get(src.String())
@@ -62,7 +69,7 @@ func (t *TURN) redirect(src net.Addr) bool {
 	}
 	to := t.nextAlternate()
 	t.redirects.Add(src.String(), alternateRedirect{key: key, to: to})
-	t.log.Debug("TURN allocation redirected: turn.max_allocations reached", "remote", src, "alternate", to)
+	t.log.Debug("TURN allocation redirected: "+why, "remote", src, "alternate", to)
 	return true
 }
 

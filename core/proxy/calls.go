@@ -105,6 +105,9 @@ type Deps struct {
 	Now   func() time.Time
 	// Metrics counts refused calls; nil counts nothing.
 	Metrics *metrics.Core
+	// Draining reports whether the node drains (proxy/drain.go); nil:
+	// never.
+	Draining func() bool
 }
 
 // Proxy routes calls between the lines registered on this node, across
@@ -184,6 +187,10 @@ func (x *Proxy) isSelf(u sip.Uri) bool {
 // onOptions answers an OPTIONS ping to this node and routes any other.
 func (x *Proxy) onOptions(p *registrar.Port, req *sip.Request, tx sip.ServerTransaction) {
 	if req.Route() == nil && !hasToTag(req) && req.Recipient.User == "" {
+		if x.draining() {
+			refuseDraining(req, tx) // edges take this node out
+			return
+		}
 		sipx.Respond(tx, req, 200, "OK", nil) // a ping to us
 		return
 	}
@@ -193,6 +200,11 @@ func (x *Proxy) onOptions(p *registrar.Port, req *sip.Request, tx sip.ServerTran
 // onCall routes a request other than REGISTER and ACK.
 func (x *Proxy) onCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransaction) {
 	if req.IsInvite() && !hasToTag(req) {
+		if x.draining() {
+			p.Log().Debug("INVITE refused: the node is draining", "src", req.Source())
+			refuseDraining(req, tx)
+			return
+		}
 		x.newCall(p, req, tx)
 		return
 	}

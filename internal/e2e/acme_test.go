@@ -98,8 +98,16 @@ func TestACMEEdgeCertificateObtainedAndRenewed(t *testing.T) {
 	listeners := map[string]string{"https": strings.TrimPrefix(env.Info.EdgeHTTPS, "https://"), "sip": env.Info.EdgeSIP, "turns": env.Info.EdgeTURNS}
 
 	first := acmeLeaf(t, listeners["https"], peb.Roots)
+	issued := time.Now() // the first certificate was issued before this
 	if !slices.Contains(first.DNSNames, acmeName) {
 		t.Fatalf("certificate names %v, want %s", first.DNSNames, acmeName)
+	}
+	// Its expiry is exported for alerting: the served certificate's NotAfter.
+	expiry := func() float64 {
+		return scrapeOps(t, env.Info.EdgeOps).value("edgeway_tls_certificate_expiry_timestamp_seconds", "name", acmeName, "source", "acme")
+	}
+	if got := expiry(); got != float64(first.NotAfter.Unix()) {
+		t.Fatalf("edgeway_tls_certificate_expiry_timestamp_seconds = %v, want the served certificate's NotAfter %d", got, first.NotAfter.Unix())
 	}
 	for name, addr := range listeners {
 		if got := acmeLeaf(t, addr, peb.Roots); got.SerialNumber.Cmp(first.SerialNumber) != 0 {
@@ -116,8 +124,17 @@ func TestACMEEdgeCertificateObtainedAndRenewed(t *testing.T) {
 	}
 	path := bindingPath(t, env, phoneA)
 
+	// A renewal in a later second than the first issuance, so that its
+	// NotAfter (whole seconds) is a later one.
+	for time.Now().Unix() == issued.Unix() {
+		<-time.After(time.Until(issued.Truncate(time.Second).Add(time.Second)))
+	}
 	if err := env.Edge.RenewPublicCertificate(ctx); err != nil {
 		t.Fatalf("forced renewal: %v", err)
+	}
+	renewed := acmeLeaf(t, listeners["https"], peb.Roots)
+	if got := expiry(); got != float64(renewed.NotAfter.Unix()) || got == float64(first.NotAfter.Unix()) {
+		t.Fatalf("expiry gauge after the renewal %v, want the renewed certificate's NotAfter %d (the first's: %d)", got, renewed.NotAfter.Unix(), first.NotAfter.Unix())
 	}
 
 	// New connections see the new certificate, on every listener.

@@ -381,4 +381,36 @@ func TestDashboardAndScrapeConfigMatchTheMetrics(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("deploy/prometheus.yml has no job for %v", want)
 	}
+
+	// The alert rules (deploy/prometheus-alerts.yml, loaded by
+	// prometheus.yml) query only exported metrics too.
+	r, err := os.ReadFile("../../deploy/prometheus-alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct{ Alert, Expr string }
+		}
+	}
+	if err := yaml.Unmarshal(r, &rules); err != nil {
+		t.Fatalf("deploy/prometheus-alerts.yml: %v", err)
+	}
+	alerts := 0
+	for _, g := range rules.Groups {
+		for _, rule := range g.Rules {
+			alerts++
+			for _, m := range name.FindAllString(rule.Expr, -1) {
+				if !exported[m] {
+					t.Errorf("alert %s queries %s, which neither tier exports", rule.Alert, m)
+				}
+			}
+		}
+	}
+	if alerts == 0 || !strings.Contains(string(r), "edgeway_tls_certificate_expiry_timestamp_seconds") {
+		t.Errorf("deploy/prometheus-alerts.yml: %d alerts, none on the certificate's expiry", alerts)
+	}
+	if !strings.Contains(string(y), "prometheus-alerts.yml") {
+		t.Error("deploy/prometheus.yml does not load deploy/prometheus-alerts.yml (rule_files)")
+	}
 }

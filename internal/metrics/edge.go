@@ -12,10 +12,11 @@ const (
 	EdgeKeysUnavailable        // 503: the core's keys could not be fetched to check the token
 	EdgeNoCore                 // 503: no core of the list is up
 	EdgeTooManyHops            // 483: Max-Forwards exhausted (RFC 3261 §16.6)
+	EdgeDraining               // 503 + Retry-After: a new call on an open connection while the edge drains (RFC 3261 §21.5.4)
 	edgeReasons
 )
 
-var edgeReasonNames = [edgeReasons]string{"no_credentials", "invalid_token", "keys_unavailable", "no_core", "too_many_hops"}
+var edgeReasonNames = [edgeReasons]string{"no_credentials", "invalid_token", "keys_unavailable", "no_core", "too_many_hops", "draining"}
 
 // Edge is an edge node's metrics: the counters its SIP front moves, on a
 // registry of its own; the edge adds a collector for what it keeps itself
@@ -38,7 +39,7 @@ func NewEdge() *Edge {
 	reg := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_edge_register_responses_total",
 		Help: "Final answers to phones' REGISTER requests at the edge (its own or a core's, relayed), by status code."}, []string{"code"})
 	ref := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_edge_sip_refusals_total",
-		Help: "SIP requests the edge refused itself, by reason: no_credentials, invalid_token (RFC 8898, S-2), keys_unavailable, no_core, too_many_hops."}, []string{"reason"})
+		Help: "SIP requests the edge refused itself, by reason: no_credentials, invalid_token (RFC 8898, S-2), keys_unavailable, no_core, too_many_hops, draining (a new call while the edge drains)."}, []string{"reason"})
 	act := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_edge_activation_attempts_total",
 		Help: "Activation-code grants through the edge, by result: attempted (every one), throttled (429 slow_down: the edge's failure budget is spent, issue 9)."}, []string{"result"})
 	r.MustRegister(reg, ref, act)

@@ -58,15 +58,18 @@ func (l *gateListener) Close() error {
 	return l.Listener.Close()
 }
 
-// active counts the work a drain waits for: the edge's dialogs (call
-// legs) and TURN allocations.
+// active counts the work a drain waits for: the dialogs the core routes
+// (core/proxy), the edge's call legs and its TURN allocations.
 func (n *Node) active() (dialogs, allocations int) {
 	if n.activeFn != nil {
 		return n.activeFn()
 	}
+	if n.Core != nil {
+		dialogs = n.Core.Calls()
+	}
 	if n.Edge != nil {
 		if f := n.Edge.SIP(); f != nil {
-			dialogs = f.Dialogs()
+			dialogs += f.Dialogs()
 		}
 		if t := n.Edge.TURN(); t != nil {
 			allocations = t.Allocations()
@@ -88,14 +91,23 @@ func (n *Node) DrainTimeout() time.Duration {
 }
 
 // Drain begins a graceful stop of a node being served: /readyz answers
-// 503 "draining" at once, the edge's public listeners (SIP/TLS, HTTPS)
+// 503 "draining" at once; the public listeners of both tiers (edge HTTPS,
+// SIP/TLS, TURN TCP/TLS; core HTTPS, config, Phone OAuth and MRA ports)
 // stop accepting new connections while the connections already open keep
-// being served, and Drain waits until no dialog or TURN allocation is
-// left (nil), the timeout passes (ErrDrainDeadline) or ctx ends (its
-// error: a second signal). The caller then stops Serve.
+// being served; the edge answers new calls on those 503 with Retry-After
+// and refuses new TURN allocations (edge/drain.go); and Drain waits until
+// no dialog or TURN allocation is left (nil), the timeout passes
+// (ErrDrainDeadline) or ctx ends (its error: a second signal). The caller
+// then stops Serve.
 func (n *Node) Drain(ctx context.Context, timeout time.Duration) error {
 	start := time.Now()
 	n.draining.Store(true)
+	if n.Core != nil {
+		n.Core.StartDrain()
+	}
+	if n.Edge != nil {
+		n.Edge.StartDrain()
+	}
 	for _, g := range n.gates {
 		g.drain()
 	}

@@ -44,7 +44,7 @@ func readyz(t *testing.T, ops net.Listener) (int, string) {
 }
 
 // TestDrainRefusesNewServesOpenWaits: a drain turns both tiers' /readyz
-// to 503 "draining" at once, refuses new connections on the edge's public
+// to 503 "draining" at once, refuses new connections on both tiers' public
 // ports while a connection opened before keeps being served, and returns
 // (before its deadline) when the last active call ends; Serve then stops.
 func TestDrainRefusesNewServesOpenWaits(t *testing.T) {
@@ -83,7 +83,14 @@ func TestDrainRefusesNewServesOpenWaits(t *testing.T) {
 			return code == http.StatusServiceUnavailable && strings.Contains(body, "draining")
 		})
 	}
-	for _, addr := range []string{ls.Edge.SIP.Addr().String(), ls.Edge.HTTPS.Addr().String()} {
+	// Every public listener of both tiers: the edge's HTTPS, SIP/TLS and
+	// TURN TCP/TLS, the core's HTTPS, config, Phone OAuth and MRA ports.
+	public := []net.Listener{ls.Edge.SIP, ls.Edge.HTTPS, ls.Edge.TURN.TCP, ls.Edge.TURN.TLS, ls.Core.HTTPS, ls.Core.Config, ls.Core.Phone, ls.Core.MRA}
+	for _, l := range public {
+		if l == nil {
+			t.Fatal("a public listener is not bound")
+		}
+		addr := l.Addr().String()
 		poll(t, "new connections refused on "+addr, func() bool {
 			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 			if err == nil {

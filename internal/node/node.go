@@ -143,9 +143,14 @@ func (n *Node) Bind(ctx context.Context, preset Listeners) error {
 			return err
 		}
 	}
-	// The edge's public listeners are gated so a drain can refuse new
-	// connections while the tier keeps serving those it has.
-	for _, l := range []*net.Listener{&ls.Edge.HTTPS, &ls.Edge.SIP} {
+	// The public listeners of both tiers are gated so a drain can refuse
+	// new connections while the tiers keep serving those they have: the
+	// edge's HTTPS, SIP/TLS and TURN TCP and TLS (TURN over UDP has no
+	// listener to close: the edge refuses new allocations there, edge/drain.go),
+	// and the core's HTTPS, config download, Phone OAuth and MRA ports, so
+	// edges fail over to the next core of their list (edge/cores.go).
+	for _, l := range []*net.Listener{&ls.Edge.HTTPS, &ls.Edge.SIP, &ls.Edge.TURN.TCP, &ls.Edge.TURN.TLS,
+		&ls.Core.HTTPS, &ls.Core.Config, &ls.Core.Phone, &ls.Core.MRA} {
 		if *l != nil {
 			g := newGate(*l)
 			n.gates = append(n.gates, g)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -287,6 +288,18 @@ func (n *ClusterNode) Running() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.n != nil
+}
+
+// Drain drains the running node (internal/node Drain) and returns its
+// result; the node keeps serving what it has until Stop.
+func (n *ClusterNode) Drain(ctx context.Context, timeout time.Duration) error {
+	n.mu.Lock()
+	nd := n.n
+	n.mu.Unlock()
+	if nd == nil {
+		return errors.New("testenv: " + n.Name + " is stopped")
+	}
+	return nd.Drain(ctx, timeout)
 }
 
 // Core is the running core node's server (nil while stopped).

@@ -1,0 +1,83 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/edgeway/edgeway/internal/pgtest"
+	"github.com/edgeway/edgeway/internal/testenv"
+)
+
+// Issue 12 §2: draining a core node of a cluster sends the edges' new work
+// to the next core of their list while its own calls finish. The node
+// closes its MRA port to new connections and answers the edges' health
+// checks 503 (Retry-After) on the connections they hold, so the edge takes
+// it out (edge/cores.go): phones that register now are bound through
+// core-2 and call each other through it, while the call core-1 held goes
+// on to its BYE (Record-Route keeps it on core-1), and the drain ends with
+// that call.
+func TestDrainCoreSendsEdgesToTheNextCore(t *testing.T) {
+	srv := pgtest.Start(t)
+	c := testenv.StartCluster(t, testenv.ClusterOptions{StoreURL: srv.URL, Cores: 2, Edges: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a := clusterRegistered(t, c, phoneA, 0)
+	b := clusterRegistered(t, c, phoneB, 0)
+	autoAnswer(b)
+	for _, d := range []string{phoneA, phoneB} {
+		if n := c.BindingNode(c.Devices[d].Line); n != "core-1" {
+			t.Fatalf("%s registered through %q, want core-1, the first of the list", d, n)
+		}
+	}
+	call, in := dialAnswered(t, ctx, a, b, c.Devices[phoneB].Line)
+	waitNodeCalls(t, c, 0, 1)
+
+	drained := make(chan error, 1)
+	go func() { drained <- c.Cores[0].Drain(ctx, time.Minute) }()
+	c.WaitEdgeCoreUp(0, 0, false)
+	refusesConnections(t, "core-1's MRA port", c.Cores[0].MRA)
+	if conn, err := net.DialTimeout("tcp", c.Cores[0].MRA, time.Second); err == nil {
+		conn.Close()
+		t.Fatal("core-1's MRA port took a new connection during its drain")
+	}
+
+	// New phones go through core-2 and call each other there.
+	devs := c.AddDevices(2)
+	x := clusterRegistered(t, c, devs[0].Name, 0)
+	y := clusterRegistered(t, c, devs[1].Name, 0)
+	autoAnswer(y)
+	for _, d := range devs {
+		if n := c.BindingNode(d.Line); n != "core-2" {
+			t.Fatalf("%s registered through %q during core-1's drain, want core-2, the next of the list", d.Name, n)
+		}
+	}
+	callCompletes(t, ctx, x, y, devs[1].Line, true)
+	if n := c.Cores[0].Core().Calls(); n != 1 {
+		t.Fatalf("core-1 routes %d calls during its drain, want 1 (the one it held)", n)
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("core-1's drain ended (%v) with its call up", err)
+	default:
+	}
+
+	// The call core-1 held ends through it, and so does the drain.
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatalf("BYE of the call core-1 held: %v", err)
+	}
+	select {
+	case <-in.Done():
+	case <-ctx.Done():
+		t.Fatal("the callee never saw the BYE")
+	}
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("core-1's drain after its last call ended: %v, want nil", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("core-1's drain did not end after its last call did")
+	}
+}
