@@ -61,7 +61,7 @@ func loadYAML(path string, into any) error {
 }
 
 func coreFlags(fs *flag.FlagSet, c *core.Config) {
-	fs.String("config", "", "YAML config file (see deploy/core.yaml); flags override it")
+	fs.String("config", "", "YAML config file (see deploy/core.yaml); flags override it. SIGHUP reads it again and applies log_level, drain_timeout and the certificate files' contents; other changes wait for a restart (deploy/README.md)")
 	fs.StringVar(&c.Node, "node", c.Node, "node name, unique in the cluster (default: host name)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (default ./edgeway-data)")
 	fs.StringVar(&c.Store, "store", c.Store, "SQLite database file (default DATA-DIR/core.db)")
@@ -99,12 +99,12 @@ func coreFlags(fs *flag.FlagSet, c *core.Config) {
 	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "Tomcat certificate (PEM)")
 	fs.StringVar(&c.TLS.Key, "tls-key", c.TLS.Key, "Tomcat key (PEM)")
 	fs.StringVar(&c.TLS.TomcatTrust, "tomcat-trust", c.TLS.TomcatTrust, "tomcat-trust bundle that verifies edge certificates (S-11)")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once; drain_timeout in the config file is reloaded on SIGHUP)")
 	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin API token file, created when missing (default DATA-DIR/admin.token)")
 }
 
 func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
-	fs.String("config", "", "YAML config file (see deploy/edge.yaml); flags override it")
+	fs.String("config", "", "YAML config file (see deploy/edge.yaml); flags override it. SIGHUP reads it again and applies log_level, drain_timeout and the certificate files' contents; other changes wait for a restart (deploy/README.md)")
 	fs.StringVar(&c.Node, "node", c.Node, "edge name in logs (default: host name)")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, "public HTTPS address for phones (default :8443)")
 	fs.StringVar(&c.SIPAddr, "sip-addr", c.SIPAddr, "public SIP/TLS address for phones (default :5061)")
@@ -132,7 +132,7 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a phone connection that has not registered this long after its handshake (default 30s)")
 	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one phone connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go's GC target for this process, as GOGC: heap growth over the live heap before a collection, in percent (default 50; negative: Go's 100; a GOGC environment variable wins)")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once; drain_timeout in the config file is reloaded on SIGHUP)")
 	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
 	fs.StringVar(&c.TLS.PublicKey, "public-key", c.TLS.PublicKey, "key of the public certificate (PEM)")
 	fs.StringVar(&c.TLS.ACME.Directory, "acme-directory", c.TLS.ACME.Directory, "take the public certificate from this ACME CA directory URL instead of --public-cert (tls.acme)")
