@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/internal/fdlimit"
+	"github.com/edgeway/edgeway/internal/reload"
 	"github.com/edgeway/edgeway/internal/sipx"
 )
 
@@ -60,6 +61,10 @@ type Config struct {
 	// this long at most for the dialogs it routes to end before it closes
 	// everything (default 30s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// LogLevel is the process's log level: debug, info, warn or error
+	// (default info; --log-level overrides it). A reload (SIGHUP) applies
+	// it to the running process.
+	LogLevel string `yaml:"log_level,omitempty"`
 
 	// SIPDomain is the domain of every line's address of record (default edgeway.test).
 	SIPDomain string `yaml:"sip_domain"`
@@ -323,6 +328,9 @@ func (c Config) Validate() error {
 	}
 	if c.SIPUnregisteredTimeout < 0 {
 		errs = append(errs, fmt.Errorf("sip_unregistered_timeout %s must be positive", c.SIPUnregisteredTimeout))
+	}
+	if err := reload.ValidateLogLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -54,6 +54,14 @@ type Server struct {
 
 	kp    *mtls.KeyPair
 	trust *mtls.TrustStore
+	// fileCfg is cfg as configured, before `admin node set` ports from
+	// the store replace its SIP ports (core/listen.go): what a reload
+	// compares a config file with.
+	fileCfg Config
+	// drainTimeout and logLevel are the reloadable fields (core/reload.go)
+	// as the last reload set them; zero/nil: cfg's.
+	drainTimeout atomic.Int64
+	logLevel     atomic.Pointer[string]
 
 	// gate admits edges (S-11, S-12) and owns the admitted MRA
 	// connections.
@@ -132,7 +140,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
+	s := &Server{cfg: cfg, fileCfg: cfg, st: st, look: lookups.New(st, lookups.TTL), log: log.With("tier", "core", "node", cfg.Node), now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
@@ -177,7 +185,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 }
 
 // Config returns the effective (defaulted) configuration.
-func (s *Server) Config() Config { return s.cfg }
+func (s *Server) Config() Config { return s.live(s.cfg) }
 
 // Activation is the activation-code service (admin API, quickstart).
 func (s *Server) Activation() *activation.Service { return s.auth.Activation() }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgeway/edgeway/internal/fdlimit"
+	"github.com/edgeway/edgeway/internal/reload"
 	"github.com/edgeway/edgeway/internal/sipx"
 )
 
@@ -41,6 +42,10 @@ type Config struct {
 	// (edge/drain.go), and waits this long at most for its calls and TURN
 	// allocations to end before it closes everything (default 30s).
 	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// LogLevel is the process's log level: debug, info, warn or error
+	// (default info; --log-level overrides it). A reload (SIGHUP) applies
+	// it to the running process.
+	LogLevel string `yaml:"log_level,omitempty"`
 	// AdvertisedHost is the name or address phones and the core use to reach
 	// this edge; it goes into Via and Path (default: host of sip_addr, or
 	// the node name when that is a wildcard).
@@ -366,6 +371,9 @@ const DefaultGCPercent = 50
 func (c Config) Validate() error {
 	var errs []error
 	errs = append(errs, c.validateCores()...)
+	if err := reload.ValidateLogLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
 	if p, err := url.Parse(c.PublicURL); err != nil || p.Scheme != "https" || p.Host == "" {
 		errs = append(errs, fmt.Errorf("public_url %q must be an https:// URL", c.PublicURL))
 	}

@@ -40,6 +40,10 @@ type Server struct {
 	public mtls.CertSource
 	client *mtls.KeyPair
 	trust  *mtls.TrustStore
+	// drainTimeout and logLevel are the reloadable fields (edge/reload.go)
+	// as the last reload set them; zero/nil: cfg's.
+	drainTimeout atomic.Int64
+	logLevel     atomic.Pointer[string]
 	// cores is the ordered core list with its health (edge/cores.go).
 	cores *coreSet
 	// coreURL and coreConfigURL are the bases of the requests the edge
@@ -116,7 +120,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 }
 
 // Config returns the effective (defaulted) configuration.
-func (s *Server) Config() Config { return s.cfg }
+func (s *Server) Config() Config { return s.live(s.cfg) }
 
 // Listeners are the plain TCP listeners an edge serves on.
 type Listeners struct {

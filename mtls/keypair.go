@@ -102,5 +102,34 @@ func (k *KeyPair) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certif
 	return k.Certificate()
 }
 
+// Check reads and parses the files now without putting them in service:
+// the error Reload would return, for a caller that must know every input
+// is good before it changes anything (a configuration reload, SIGHUP).
+func (k *KeyPair) Check() error {
+	if k == nil || k.r == nil {
+		return ErrNoKeyPair
+	}
+	_, err := k.load()
+	return err
+}
+
+// Reload reads the files now, without waiting for the once-per-second
+// stat, and serves the pair to the next handshakes; open connections keep
+// theirs. On failure the previous pair stays in service.
+func (k *KeyPair) Reload() error {
+	if k == nil || k.r == nil {
+		return ErrNoKeyPair
+	}
+	return k.r.reloadFiles()
+}
+
+// Files are the certificate and key files the pair is read from.
+func (k *KeyPair) Files() (certFile, keyFile string) {
+	if k == nil {
+		return "", ""
+	}
+	return k.certFile, k.keyFile
+}
+
 // expire forces the next use to re-stat the files (tests).
 func (k *KeyPair) expire() { k.r.expire() }

@@ -85,6 +85,26 @@ func (t *TrustStore) SetExtra(certs []*x509.Certificate) error {
 	return t.r.reload()
 }
 
+// Check reads and parses the bundle files now without putting them in
+// service (see KeyPair.Check).
+func (t *TrustStore) Check() error {
+	if t == nil || t.r == nil {
+		return ErrNoTrustStore
+	}
+	_, err := t.load()
+	return err
+}
+
+// Reload reads the bundle files now, without waiting for the
+// once-per-second stat, for the next handshakes. On failure the previous
+// pool stays in service.
+func (t *TrustStore) Reload() error {
+	if t == nil || t.r == nil {
+		return ErrNoTrustStore
+	}
+	return t.r.reloadFiles()
+}
+
 // Pool returns a copy of the current pool of trusted certificates.
 func (t *TrustStore) Pool() *x509.CertPool {
 	if t == nil || t.r == nil {

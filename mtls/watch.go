@@ -99,6 +99,29 @@ func (r *reloader[T]) reload() error {
 	return nil
 }
 
+// reloadFiles reads the files now, whatever their stamps (SIGHUP), and
+// puts the value in service. On failure the previous value stays and the
+// error is both recorded and returned.
+func (r *reloader[T]) reloadFiles() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	stamps, err := statAll(r.files)
+	if err != nil {
+		r.setErr(err)
+		return err
+	}
+	v, err := r.load()
+	if err != nil {
+		r.setErr(err)
+		return err
+	}
+	r.cur.Store(v)
+	r.stamps = stamps
+	r.next.Store(r.now().Add(recheckInterval).UnixNano())
+	r.setErr(nil)
+	return nil
+}
+
 // expire makes the next get run a stat round regardless of the interval.
 func (r *reloader[T]) expire() { r.next.Store(0) }
 

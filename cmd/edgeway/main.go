@@ -77,34 +77,47 @@ func main() {
 	os.Exit(2)
 }
 
+// procLevel and sipLevel are the levels of the process logger and of
+// sipgo's: LevelVars, so that a configuration reload (SIGHUP, log_level)
+// changes them on the running process (setLogLevel).
+var procLevel, sipLevel slog.LevelVar
+
 // newLogger builds the process logger on stderr (text or JSON), redacting
-// secrets, and sets it as the default for sipgo too.
+// secrets, and sets it as the default for sipgo too. Its level is
+// procLevel, which setLogLevel changes later.
 func newLogger(level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("%w: log level %q (debug, info, warn, error)", errUsage, level)
 	}
-	h, err := logx.NewHandler(os.Stderr, lv, format)
+	h, err := logx.NewHandler(os.Stderr, &procLevel, format)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errUsage, err)
 	}
+	setLogLevel(lv)
 	log := slog.New(h)
 	slog.SetDefault(log)
-	// sipgo's transport logs through a process-wide default logger (set
-	// once, here in main: see STYLE.md) and warns about its own connection
-	// bookkeeping; keep only its errors unless debugging. The handler
-	// redacts: sipgo dumps unparsable messages, tokens and all.
-	sipLevel := max(lv, slog.LevelError)
-	if lv <= slog.LevelDebug {
-		sipLevel = lv
-	}
 	// Once per process: sipgo reads it from its own goroutines without a
-	// lock, so it must be set before any of them run.
+	// lock, so it must be set before any of them run. The handler
+	// redacts: sipgo dumps unparsable messages, tokens and all.
 	sipLoggerOnce.Do(func() {
-		sh, _ := logx.NewHandler(os.Stderr, sipLevel, format)
+		sh, _ := logx.NewHandler(os.Stderr, &sipLevel, format)
 		sip.SetDefaultLogger(slog.New(sh).With("component", "sipgo"))
 	})
 	return log, nil
+}
+
+// setLogLevel sets the process's log level. sipgo's transport logs
+// through a process-wide default logger (set once, in newLogger: see
+// STYLE.md) and warns about its own connection bookkeeping; it keeps only
+// its errors unless debugging.
+func setLogLevel(lv slog.Level) {
+	procLevel.Set(lv)
+	if lv <= slog.LevelDebug {
+		sipLevel.Set(lv)
+	} else {
+		sipLevel.Set(max(lv, slog.LevelError))
+	}
 }
 
 var sipLoggerOnce sync.Once

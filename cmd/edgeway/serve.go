@@ -61,7 +61,7 @@ func loadYAML(path string, into any) error {
 }
 
 func coreFlags(fs *flag.FlagSet, c *core.Config) {
-	fs.String("config", "", "YAML config file (see deploy/core.yaml); flags override it")
+	fs.String("config", "", "YAML config file (see deploy/core.yaml); flags override it. SIGHUP reads it again and applies log_level, drain_timeout and the certificate files' contents; other changes wait for a restart (deploy/README.md)")
 	fs.StringVar(&c.Node, "node", c.Node, "node name, unique in the cluster (default: host name)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (default ./edgeway-data)")
 	fs.StringVar(&c.Store, "store", c.Store, "SQLite database file (default DATA-DIR/core.db)")
@@ -99,12 +99,12 @@ func coreFlags(fs *flag.FlagSet, c *core.Config) {
 	fs.StringVar(&c.TLS.Cert, "tls-cert", c.TLS.Cert, "Tomcat certificate (PEM)")
 	fs.StringVar(&c.TLS.Key, "tls-key", c.TLS.Key, "Tomcat key (PEM)")
 	fs.StringVar(&c.TLS.TomcatTrust, "tomcat-trust", c.TLS.TomcatTrust, "tomcat-trust bundle that verifies edge certificates (S-11)")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once; drain_timeout in the config file is reloaded on SIGHUP)")
 	fs.StringVar(&c.AdminTokenFile, "admin-token-file", c.AdminTokenFile, "admin API token file, created when missing (default DATA-DIR/admin.token)")
 }
 
 func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
-	fs.String("config", "", "YAML config file (see deploy/edge.yaml); flags override it")
+	fs.String("config", "", "YAML config file (see deploy/edge.yaml); flags override it. SIGHUP reads it again and applies log_level, drain_timeout and the certificate files' contents; other changes wait for a restart (deploy/README.md)")
 	fs.StringVar(&c.Node, "node", c.Node, "edge name in logs (default: host name)")
 	fs.StringVar(&c.HTTPSAddr, "https-addr", c.HTTPSAddr, "public HTTPS address for phones (default :8443)")
 	fs.StringVar(&c.SIPAddr, "sip-addr", c.SIPAddr, "public SIP/TLS address for phones (default :5061)")
@@ -132,7 +132,7 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.DurationVar(&c.SIPUnregisteredTimeout, "sip-unregistered-timeout", c.SIPUnregisteredTimeout, "close a phone connection that has not registered this long after its handshake (default 30s)")
 	fs.IntVar(&c.SIPMaxInFlight, "sip-max-inflight", c.SIPMaxInFlight, "requests of one phone connection worked on at once; its reads wait beyond (default 32; negative: no bound)")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "Go's GC target for this process, as GOGC: heap growth over the live heap before a collection, in percent (default 50; negative: Go's 100; a GOGC environment variable wins)")
-	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long to wait for calls and TURN allocations to end while refusing new work, before closing (default 30s; a second signal stops at once; drain_timeout in the config file is reloaded on SIGHUP)")
 	fs.StringVar(&c.TLS.PublicCert, "public-cert", c.TLS.PublicCert, "certificate phones see (PEM)")
 	fs.StringVar(&c.TLS.PublicKey, "public-key", c.TLS.PublicKey, "key of the public certificate (PEM)")
 	fs.StringVar(&c.TLS.ACME.Directory, "acme-directory", c.TLS.ACME.Directory, "take the public certificate from this ACME CA directory URL instead of --public-cert (tls.acme)")
@@ -151,25 +151,68 @@ func edgeFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.StringVar(&c.TLS.CoreTrust, "core-trust", c.TLS.CoreTrust, "CA bundle that verifies the core's certificate")
 }
 
+// tierFlags is a tier's command line over its config file: the YAML
+// (when --config is given) decoded into a fresh config, then the flags
+// addFlags registers, which override it. The tier's log_level is the
+// default of --log-level.
+type tierFlags[T any] struct {
+	name     string
+	addFlags func(*flag.FlagSet, *T)
+	logLevel func(*T) *string
+}
+
+// parse reads the config file and the flags in args. out takes the flag
+// set's usage and errors (io.Discard on a reload: they were shown at start).
+func (t tierFlags[T]) parse(args []string, out io.Writer) (cfg T, format, prof string, err error) {
+	if err := loadYAML(configPath(args), &cfg); err != nil {
+		return cfg, "", "", err
+	}
+	fs := flag.NewFlagSet("edgeway "+t.name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	t.addFlags(fs, &cfg)
+	lv := t.logLevel(&cfg)
+	if *lv == "" {
+		*lv = "info"
+	}
+	fs.StringVar(lv, "log-level", *lv, "log level: debug, info, warn, error (default: log_level of the config file, else info; "+
+		"SIGHUP re-reads the file, and a --log-level given here keeps winning over it)")
+	fmtFlag := fs.String("log-format", "text", "log format: text or json")
+	pp := pprofFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return cfg, "", "", err
+	}
+	return cfg, *fmtFlag, *pp, nil
+}
+
+// reload is the tier's config as a reload (SIGHUP) reads it: the file
+// again, with the same command line over it.
+func (t tierFlags[T]) reload(args []string) (*T, string, error) {
+	cfg, _, _, err := t.parse(args, io.Discard)
+	if err != nil {
+		return nil, configPath(args), err
+	}
+	return &cfg, configPath(args), nil
+}
+
 // tierConfig loads a tier's YAML (when --config is given) into cfg, lets
 // the flags registered by addFlags override it, and builds the logger.
-func tierConfig[T any](ctx context.Context, name string, args []string, cfg *T, addFlags func(*flag.FlagSet, *T)) (*slog.Logger, error) {
-	if err := loadYAML(configPath(args), cfg); err != nil {
-		return nil, err
-	}
-	fs := flag.NewFlagSet("edgeway "+name, flag.ContinueOnError)
-	addFlags(fs, cfg)
-	level, format := logFlags(fs)
-	prof := pprofFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	log, err := newLogger(*level, *format)
+func tierConfig[T any](ctx context.Context, t tierFlags[T], args []string, cfg *T) (*slog.Logger, error) {
+	c, format, prof, err := t.parse(args, os.Stderr)
 	if err != nil {
 		return nil, err
 	}
-	return log, servePprof(ctx, *prof, log)
+	*cfg = c
+	log, err := newLogger(*t.logLevel(cfg), format)
+	if err != nil {
+		return nil, err
+	}
+	return log, servePprof(ctx, prof, log)
 }
+
+var (
+	coreTier = tierFlags[core.Config]{name: "core", addFlags: coreFlags, logLevel: func(c *core.Config) *string { return &c.LogLevel }}
+	edgeTier = tierFlags[edge.Config]{name: "edge", addFlags: edgeFlags, logLevel: func(c *edge.Config) *string { return &c.LogLevel }}
+)
 
 // raiseFDLimit lifts the soft open-file limit to the hard one, before the
 // tiers' config defaults derive their connection caps from it (issue 9
@@ -196,7 +239,7 @@ func logEdgeCaps(log *slog.Logger, c edge.Config) {
 
 func runCore(ctx context.Context, args []string, out io.Writer) error {
 	var cfg core.Config
-	log, err := tierConfig(ctx, "core", args, &cfg, coreFlags)
+	log, err := tierConfig(ctx, coreTier, args, &cfg)
 	if err != nil {
 		return err
 	}
@@ -210,7 +253,7 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	n, err := node.New(ctx, node.Config{Core: &cfg, Store: st, Log: log})
+	n, err := node.New(ctx, node.Config{Core: &cfg, Store: st, Log: log, SetLevel: setLogLevel})
 	if err != nil {
 		return err
 	}
@@ -218,17 +261,23 @@ func runCore(ctx context.Context, args []string, out io.Writer) error {
 	if err := n.Bind(ctx, node.Listeners{}); err != nil {
 		return err
 	}
-	return serveDraining(ctx, n, log)
+	return serveDraining(ctx, n, log, func() (node.Reloaded, error) {
+		c, file, err := coreTier.reload(args)
+		if err != nil {
+			return node.Reloaded{}, fmt.Errorf("core config %s: %w", file, err)
+		}
+		return node.Reloaded{Core: c, CoreFile: file}, nil
+	})
 }
 
 func runEdge(ctx context.Context, args []string, out io.Writer) error {
 	var cfg edge.Config
-	log, err := tierConfig(ctx, "edge", args, &cfg, edgeFlags)
+	log, err := tierConfig(ctx, edgeTier, args, &cfg)
 	if err != nil {
 		return err
 	}
 	raiseFDLimit(log)
-	n, err := node.New(ctx, node.Config{Edge: &cfg, Log: log})
+	n, err := node.New(ctx, node.Config{Edge: &cfg, Log: log, SetLevel: setLogLevel})
 	if err != nil {
 		return err
 	}
@@ -241,7 +290,13 @@ func runEdge(ctx context.Context, args []string, out io.Writer) error {
 	if err := n.Bind(ctx, node.Listeners{}); err != nil {
 		return err
 	}
-	return serveDraining(ctx, n, log)
+	return serveDraining(ctx, n, log, func() (node.Reloaded, error) {
+		c, file, err := edgeTier.reload(args)
+		if err != nil {
+			return node.Reloaded{}, fmt.Errorf("edge config %s: %w", file, err)
+		}
+		return node.Reloaded{Edge: c, EdgeFile: file}, nil
+	})
 }
 
 // edgeGCPercent is the GC target the edge process runs with and where it
@@ -268,7 +323,8 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		return runQuickstartStop(ctx, args[1:], out)
 	}
 	fs := flag.NewFlagSet("edgeway quickstart", flag.ContinueOnError)
-	dir := fs.String("dir", "edgeway-data", "directory for PKI, configs, store and quickstart.json (reused when it exists)")
+	dir := fs.String("dir", "edgeway-data", "directory for PKI, configs, store and quickstart.json (reused when it exists; "+
+		"core.yaml and edge.yaml there are written at each start and re-read on SIGHUP)")
 	coreIP := fs.String("core-ip", "127.0.0.2", "loopback IP for the core (127.0.0.1 where 127.0.0.2 is unavailable)")
 	edgeIP := fs.String("edge-ip", "127.0.0.1", "loopback IP for the edge")
 	level, format := logFlags(fs)
@@ -297,6 +353,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	// Both tiers in one process: each takes its connection caps from half
 	// the open-file limit (issue 9 item 11).
 	lay.Core.FDLimit, lay.Edge.FDLimit = fdlimit.Current()/2, fdlimit.Current()/2
+	lay.Core.LogLevel, lay.Edge.LogLevel = *level, *level
 	// Another quickstart on these addresses: say so before touching the
 	// store it is using (stale bindings, codes, passwords).
 	if err := portsFree(lay.Edge.SIPAddr, lay.Edge.HTTPSAddr, lay.Core.HTTPSAddr); err != nil {
@@ -310,7 +367,7 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 	if err := dropStaleBindings(ctx, st, lay.Edge.SIPAddr, log); err != nil {
 		return err
 	}
-	n, err := node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: log})
+	n, err := node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: log, SetLevel: setLogLevel})
 	if err != nil {
 		return err
 	}
@@ -352,9 +409,38 @@ func runQuickstart(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	printNextSteps(out, infoPath, info)
-	err = serveDraining(ctx, n, log)
+	err = serveDraining(ctx, n, log, func() (node.Reloaded, error) {
+		return quickstartReload(lay, *level)
+	})
 	fmt.Fprintf(out, "stopped; state kept in %s\n", lay.Dir)
 	return err
+}
+
+// quickstartReload reads a quickstart's core.yaml and edge.yaml again for
+// a reload (SIGHUP), with what the start set beside them: the halved
+// open-file budgets, and --log-level where a file has no log_level. The
+// next start writes both files afresh.
+func quickstartReload(lay quickstart.Layout, level string) (node.Reloaded, error) {
+	r := node.Reloaded{Core: new(core.Config), CoreFile: filepath.Join(lay.Dir, "core.yaml"),
+		Edge: new(edge.Config), EdgeFile: filepath.Join(lay.Dir, "edge.yaml")}
+	if err := loadYAML(r.CoreFile, r.Core); err != nil {
+		return node.Reloaded{}, err
+	}
+	if err := loadYAML(r.EdgeFile, r.Edge); err != nil {
+		return node.Reloaded{}, err
+	}
+	if r.Core.FDLimit == 0 {
+		r.Core.FDLimit = lay.Core.FDLimit
+	}
+	if r.Edge.FDLimit == 0 {
+		r.Edge.FDLimit = lay.Edge.FDLimit
+	}
+	for _, lv := range []*string{&r.Core.LogLevel, &r.Edge.LogLevel} {
+		if *lv == "" {
+			*lv = level
+		}
+	}
+	return r, nil
 }
 
 // dropStaleBindings removes, before the core loads them, the bindings a
@@ -499,7 +585,13 @@ A load test (provisions its own phones through the admin API):
 // then drains it (internal/node Drain: not ready, no new connections,
 // calls and TURN allocations may end, up to drain_timeout) before it
 // stops. A second SIGTERM or Ctrl-C during the drain stops at once.
-func serveDraining(ctx context.Context, n *node.Node, log *slog.Logger) error {
+// Meanwhile each SIGHUP reloads the configuration that load reads
+// (node.Reload: what is safe applies, nothing changes on an error).
+func serveDraining(ctx context.Context, n *node.Node, log *slog.Logger, load func() (node.Reloaded, error)) error {
+	// SIGHUP is caught before anything is served, so that a node that
+	// answers (its ops address, say) never dies of one.
+	stopReloads := reloadOnHangup(n, load)
+	defer stopReloads()
 	sctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -516,6 +608,33 @@ func serveDraining(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	}
 	cancel()
 	return <-done
+}
+
+// reloadOnHangup reloads n's configuration on each SIGHUP, one at a time,
+// until the returned stop is called, which returns once the goroutine has
+// ended (a reload under way finishes first).
+func reloadOnHangup(n *node.Node, load func() (node.Reloaded, error)) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				// Errors are logged and counted by Reload.
+				_, _ = n.Reload(ctx, load)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		cancel()
+		<-ended
+	}
 }
 
 // portsFree reports the first of addrs something already listens on (TCP).

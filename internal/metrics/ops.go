@@ -35,3 +35,38 @@ func OpsHandler(reg *prometheus.Registry, ready func(context.Context) error) htt
 	})
 	return mux
 }
+
+// Reload counts configuration reloads (SIGHUP, issue 12 §2) by result and
+// keeps the time of the last good one, registered on every registry of the
+// process's tiers (quickstart serves both).
+type Reload struct {
+	ok, failed prometheus.Counter
+	last       prometheus.Gauge
+}
+
+// NewReload builds the reload metrics on regs; the last-success time
+// starts at now (the configuration loaded at start counts as one).
+func NewReload(now time.Time, regs ...*prometheus.Registry) *Reload {
+	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "edgeway_config_reload_total",
+		Help: "Configuration reloads (SIGHUP) by result: ok (applied, restart-only changes kept their old value) or error (nothing changed)."}, []string{"result"})
+	last := prometheus.NewGauge(prometheus.GaugeOpts{Name: "edgeway_config_last_reload_success_timestamp_seconds",
+		Help: "Unix time of the last successful configuration load: the start, or a reload (SIGHUP)."})
+	last.Set(float64(now.UnixNano()) / 1e9)
+	for _, r := range regs {
+		r.MustRegister(vec, last)
+	}
+	return &Reload{ok: vec.WithLabelValues("ok"), failed: vec.WithLabelValues("error"), last: last}
+}
+
+// Done counts one reload: failed when err is not nil, else good at now.
+func (m *Reload) Done(err error, now time.Time) {
+	if m == nil {
+		return
+	}
+	if err != nil {
+		m.failed.Inc()
+		return
+	}
+	m.ok.Inc()
+	m.last.Set(float64(now.UnixNano()) / 1e9)
+}

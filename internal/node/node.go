@@ -14,9 +14,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/edgeway/edgeway/core"
@@ -35,6 +37,9 @@ type Config struct {
 	// Edge, when set, builds an edge.
 	Edge *edge.Config
 	Log  *slog.Logger
+	// SetLevel, when set, applies the log_level a reload (SIGHUP) reads
+	// to the process's logger (a slog.LevelVar): Log is built on it.
+	SetLevel func(slog.Level)
 }
 
 // Listeners are the sockets of both tiers. Bind fills the nil ones.
@@ -66,6 +71,15 @@ type Node struct {
 	ls   Listeners
 	log  *slog.Logger
 
+	// reload (internal/node/reload.go): serialized, counted.
+	reloadMu      sync.Mutex
+	reloadMetrics *metrics.Reload
+	setLevel      func(slog.Level)
+	// mraConfigured and mraBound are the core's MRA port as configured
+	// and as bound (S-11, `admin node set`), which an edge assembled with
+	// it follows (followCoreMRA), at a reload too.
+	mraConfigured, mraBound int
+
 	draining atomic.Bool
 	gates    []*gateListener
 	activeFn func() (dialogs, allocations int) // tests
@@ -81,7 +95,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	n := &Node{log: log}
+	n := &Node{log: log, setLevel: cfg.SetLevel}
 	if cfg.Core != nil {
 		if cfg.Store == nil {
 			return nil, errors.New("node: a core needs a store")
@@ -95,7 +109,8 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Edge != nil {
 		ecfg := *cfg.Edge
 		if n.Core != nil {
-			if err := followCoreMRA(ctx, n.Core, &ecfg, log); err != nil {
+			var err error
+			if n.mraConfigured, n.mraBound, err = followCoreMRA(ctx, n.Core, &ecfg, log); err != nil {
 				return nil, err
 			}
 		}
@@ -105,6 +120,14 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.Edge = e
 	}
+	var regs []*prometheus.Registry
+	if n.Core != nil {
+		regs = append(regs, n.Core.Metrics().Reg)
+	}
+	if n.Edge != nil {
+		regs = append(regs, n.Edge.Metrics().Reg)
+	}
+	n.reloadMetrics = metrics.NewReload(time.Now(), regs...)
 	return n, nil
 }
 
@@ -265,17 +288,22 @@ func (n *Node) Close() { n.ls.Close() }
 // as an operator would re-point a separate edge's core-mra. Only the
 // single-core form (core_mra) follows: an edge with a cores list names
 // nodes of a cluster, each assembled on its own.
-func followCoreMRA(ctx context.Context, c *core.Server, ecfg *edge.Config, log *slog.Logger) error {
-	configured := c.Config().MRAPort
-	_, mra, err := c.SIPPorts(ctx)
-	if err != nil {
-		return err
+func followCoreMRA(ctx context.Context, c *core.Server, ecfg *edge.Config, log *slog.Logger) (configured, mra int, err error) {
+	configured = c.Config().MRAPort
+	if _, mra, err = c.SIPPorts(ctx); err != nil {
+		return 0, 0, err
 	}
+	followMRA(ecfg, configured, mra, log)
+	return configured, mra, nil
+}
+
+// followMRA re-points ecfg's core_mra from the core's configured MRA port
+// to the one it binds (followCoreMRA).
+func followMRA(ecfg *edge.Config, configured, mra int, log *slog.Logger) {
 	host, port, err := net.SplitHostPort(ecfg.CoreMRA)
 	if err != nil || mra == configured || port != strconv.Itoa(configured) {
-		return nil
+		return
 	}
 	ecfg.CoreMRA = net.JoinHostPort(host, strconv.Itoa(mra))
 	log.Info("edge follows the core's MRA port from the cluster settings", "core_mra", ecfg.CoreMRA)
-	return nil
 }
