@@ -15,7 +15,9 @@ import (
 // Guard is the door every SIP request handler of a tier goes through.
 // It validates the request (ValidateRequest) before any handler sees it:
 // a bad one is answered 400 with a reason phrase naming the header, or,
-// an ACK (which has no response, RFC 3261 §17.2.1), dropped. A request
+// an ACK (which has no response, RFC 3261 §17.2.1), dropped; both are
+// counted (the tiers' metrics read Refused and Dropped) and logged at
+// DEBUG, so a flood of malformed SIP does not flood the log. A request
 // that passes runs its handler under a recover: sipgo runs each handler in
 // a goroutine of its own, so a panic there would end the process; here it
 // is logged with the request's first line and a stack, counted, and
@@ -77,11 +79,11 @@ func (g *Guard) refuse(req *sip.Request, tx sip.ServerTransaction, err error) {
 	}
 	if req.IsAck() {
 		g.dropped.Add(1)
-		g.log.Info("ACK dropped", "why", reason, "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
+		g.log.Debug("ACK dropped", "why", reason, "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
 		return
 	}
 	g.refused.Add(1)
-	g.log.Info("request refused", "status", 400, "why", reason, "method", string(req.Method), "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
+	g.log.Debug("request refused", "status", 400, "why", reason, "method", string(req.Method), "src", req.Source(), reqid.Attr, reqid.FromTx(tx))
 	if tx != nil {
 		Respond(tx, req, 400, reason, nil)
 	}
