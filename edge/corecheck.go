@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -93,10 +94,41 @@ func (f *SIPFront) options(ctx context.Context, c *coreNode) error {
 	if err != nil {
 		return fmt.Errorf("OPTIONS to %s: %w", c.cfg.MRA, err)
 	}
+	if sipx.IsDraining(res) {
+		return fmt.Errorf("OPTIONS to %s: %d %s: %w", c.cfg.MRA, res.StatusCode, res.Reason, errCoreDraining)
+	}
 	if res.StatusCode != 200 {
 		return fmt.Errorf("OPTIONS to %s: %d %s", c.cfg.MRA, res.StatusCode, res.Reason)
 	}
 	return nil
+}
+
+// errCoreDraining: the core answered its health check 503 with Reason
+// "draining" (sipx.DrainingResponse): it is going away, and is taken out
+// at once rather than after core_down_after checks.
+var errCoreDraining = errors.New("the core is draining")
+
+// recheckInterval spaces the health checks a draining 503 triggers out of
+// schedule (recheckIfDraining): at most one per core per interval.
+const recheckInterval = time.Second
+
+// recheckIfDraining runs after a request sent to c was answered: when the
+// answer was a 503 saying "draining", it checks c at once, out of
+// schedule, instead of waiting for the next round (which may be
+// core_health_interval away, and the node out only after core_down_after
+// of them). The 503 itself is not believed — it may have been relayed by
+// c from a phone — only c's own answer to the OPTIONS is, so a phone
+// cannot take a core out; and at most one such check per core runs per
+// recheckInterval. It runs in the request's goroutine after the answer
+// went to the phone, bounded by the probe timeout.
+func (f *SIPFront) recheckIfDraining(c *coreNode, res *sip.Response) {
+	if c == nil || !sipx.IsDraining(res) || !f.cores.mayRecheck(c, time.Now(), recheckInterval) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.probeTimeout)
+	err := f.probe(ctx, c)
+	cancel()
+	f.cores.report(c, err)
 }
 
 // checkCores health-checks every core each interval, all at once, until

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -21,8 +22,11 @@ import (
 // also keeps a connection open to every node, so each can reach this
 // edge's phones: core/proxy), and new SIP requests and every HTTPS request
 // go to the first node that is up. A node that fails core_down_after
-// checks in a row is out; one that cannot even be connected to by a
-// request is out at once and the request goes on to the next node; a node
+// checks in a row is out; one that answers a check 503 "draining" (RFC
+// 3326 Reason, sent by a core whose drain began, issue 12 §2) is out at
+// once, and a draining 503 to a phone's request triggers such a check
+// at once; one that cannot even be connected to by a request is out at
+// once and the request goes on to the next node; a node
 // that is out comes back after core_up_after good checks, and is then
 // used again in its place in the order. Requests inside a dialog go to the
 // node whose Record-Route they carry (RFC 3261 §16.12), which holds the
@@ -47,6 +51,9 @@ type coreNode struct {
 	up         bool
 	fails, oks int
 	passed     uint64 // health checks answered since start
+	// rechecked is when a draining 503 last triggered a check out of
+	// schedule (edge/corecheck.go recheckIfDraining).
+	rechecked time.Time
 }
 
 // coreSet is the ordered list and its health.
@@ -140,10 +147,27 @@ func (s *coreSet) report(c *coreNode, err error) {
 	}
 	c.oks = 0
 	c.fails++
+	if c.up && errors.Is(err, errCoreDraining) {
+		c.up = false
+		s.log.Warn("core down: draining; failing over to the next core in the list", "core", c.cfg.URL, "mra", c.cfg.MRA, "position", c.index+1)
+		return
+	}
 	if c.up && c.fails >= s.downAfter {
 		c.up = false
 		s.log.Warn("core down: failing over to the next core in the list", "core", c.cfg.URL, "mra", c.cfg.MRA, "position", c.index+1, "failed_checks", c.fails, "err", err)
 	}
+}
+
+// mayRecheck reports whether a check of c out of schedule may run now
+// (at most one per every), and if so records it.
+func (s *coreSet) mayRecheck(c *coreNode, now time.Time, every time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.rechecked.IsZero() && now.Sub(c.rechecked) < every {
+		return false
+	}
+	c.rechecked = now
+	return true
 }
 
 // fail takes c out at once: a request could not open a connection to it.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -202,6 +203,8 @@ func TestCoreSetOrderFollowsHealth(t *testing.T) {
 		{"the second brings a back, first again", func() { s.report(s.nodes[0], nil) }, "acb", 2, 1},
 		{"b back after two good checks", func() { s.report(s.nodes[1], nil); s.report(s.nodes[1], nil) }, "abc", 2, 2},
 		{"good checks of a core that is up log nothing", func() { s.report(s.nodes[2], nil); s.report(s.nodes[2], nil) }, "abc", 2, 2},
+		{"a check answered draining takes a out at once", func() { s.report(s.nodes[0], fmt.Errorf("OPTIONS: 503: %w", errCoreDraining)) }, "bca", 3, 2},
+		{"a draining core comes back like any other", func() { s.report(s.nodes[0], nil); s.report(s.nodes[0], nil) }, "abc", 3, 3},
 	}
 	for _, st := range steps {
 		st.do()
@@ -353,5 +356,24 @@ func TestCoreAddrsCoverEveryCore(t *testing.T) {
 	want := []string{"10.77.3.11:8443", "10.77.3.11:6971", "10.77.3.11:5091", "10.77.3.12:9443", "10.77.3.32:7000", "10.77.3.22:6091"}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("core addresses = %v, want %v", s, want)
+	}
+}
+
+// A draining 503 may trigger a check out of schedule at most once per
+// interval and core.
+func TestCoreSetMayRecheck(t *testing.T) {
+	s := threeCores(t, &logCount{})
+	now := time.Now()
+	if !s.mayRecheck(s.nodes[0], now, time.Second) {
+		t.Fatal("the first recheck of a was refused")
+	}
+	if s.mayRecheck(s.nodes[0], now.Add(500*time.Millisecond), time.Second) {
+		t.Fatal("a second recheck of a within the interval was allowed")
+	}
+	if !s.mayRecheck(s.nodes[1], now.Add(500*time.Millisecond), time.Second) {
+		t.Fatal("a recheck of b was refused because of a's")
+	}
+	if !s.mayRecheck(s.nodes[0], now.Add(time.Second), time.Second) {
+		t.Fatal("a recheck of a after the interval was refused")
 	}
 }

@@ -1,11 +1,10 @@
 package edge
 
 import (
-	"strconv"
-
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgeway/edgeway/internal/metrics"
+	"github.com/edgeway/edgeway/internal/sipx"
 )
 
 // Drain (issue 12 §2). The listeners are closed by the assembler
@@ -31,7 +30,7 @@ import (
 
 // DrainRetryAfter is the Retry-After (seconds) of the 503 a new call gets
 // during a drain: soon, and by then at another edge.
-const DrainRetryAfter = 5
+const DrainRetryAfter = sipx.DrainRetryAfter
 
 // StartDrain makes the edge refuse new calls and new TURN allocations on
 // what is already open (see above). It cannot be undone: a drain ends with
@@ -45,11 +44,10 @@ func (s *Server) StartDrain() {
 // Draining reports whether StartDrain has been called.
 func (s *Server) Draining() bool { return s.draining.Load() }
 
-// refuseDraining answers a new call during a drain: 503 with Retry-After.
+// refuseDraining answers a new call during a drain: 503 with Retry-After
+// and Reason "draining".
 func (f *SIPFront) refuseDraining(req *sip.Request, tx sip.ServerTransaction) {
 	f.log.Debug("new call refused: the edge is draining", "src", req.Source())
 	f.m.Refused(metrics.EdgeDraining)
-	res := sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil)
-	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(DrainRetryAfter)))
-	_ = tx.Respond(res)
+	_ = tx.Respond(sipx.DrainingResponse(req))
 }

@@ -394,6 +394,7 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 	res := f.guard.Relay(context.Background(), f.client, tx, req, fwd, f.rewriteChallenge)
 	f.refusedByCore(req, tx, res)
 	f.legs.track(req, req.Source(), res)
+	f.recheckIfDraining(c, res) // edge/corecheck.go
 }
 
 // toPhone forwards the core's request down the phone's flow. A flow that

@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/internal/pgtest"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
@@ -65,6 +67,66 @@ func TestDrainCoreSendsEdgesToTheNextCore(t *testing.T) {
 
 	// The call core-1 held ends through it, and so does the drain.
 	if err := call.Hangup(ctx); err != nil {
+		t.Fatalf("BYE of the call core-1 held: %v", err)
+	}
+	select {
+	case <-in.Done():
+	case <-ctx.Done():
+		t.Fatal("the callee never saw the BYE")
+	}
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("core-1's drain after its last call ended: %v, want nil", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("core-1's drain did not end after its last call did")
+	}
+}
+
+// A draining core's 503 to a new call takes it out of the edge's list at
+// once: the edge checks it out of schedule, the core's own answer to the
+// OPTIONS says "draining" (RFC 3326 Reason), and the next new call goes to
+// the next core. The health checks here are an hour apart, so only that
+// can take core-1 out; without it every new call through the edge would
+// get core-1's 503 until the next round.
+func TestDrainingCoreTakenOutOnItsFirst503(t *testing.T) {
+	srv := pgtest.Start(t)
+	c := testenv.StartCluster(t, testenv.ClusterOptions{StoreURL: srv.URL, Cores: 2, Edges: 1, HealthInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a := clusterRegistered(t, c, phoneA, 0)
+	b := clusterRegistered(t, c, phoneB, 0)
+	autoAnswer(b)
+	lineB := c.Devices[phoneB].Line
+	held, in := dialAnswered(t, ctx, a, b, lineB) // holds core-1's drain open
+	waitNodeCalls(t, c, 0, 1)
+
+	drained := make(chan error, 1)
+	go func() { drained <- c.Cores[0].Drain(ctx, time.Minute) }()
+	// core-1's drain has begun once it refuses new connections.
+	refusesConnections(t, "core-1's MRA port", c.Cores[0].MRA)
+	for _, st := range c.Edges[0].Edge().Cores() {
+		if st.MRA == c.Cores[0].MRA && !st.Up {
+			t.Fatal("core-1 out of the edge's list before any request or check told it of the drain")
+		}
+	}
+
+	// The first new call still goes to core-1 and gets its 503.
+	_, err := a.Dial(ctx, lineB, testSDP)
+	var re *bench.RefusedError
+	if !errors.As(err, &re) || re.Status != 503 || re.RetryAfter == "" {
+		t.Fatalf("new call during core-1's drain: %v, want 503 with Retry-After", err)
+	}
+	c.WaitEdgeCoreUp(0, 0, false)
+
+	// The next goes to core-2, which routes it to B through the edge.
+	callCompletes(t, ctx, a, b, lineB, true)
+	if n := c.Cores[0].Core().Calls(); n != 1 {
+		t.Fatalf("core-1 routes %d calls, want 1 (the one it held)", n)
+	}
+
+	if err := held.Hangup(ctx); err != nil {
 		t.Fatalf("BYE of the call core-1 held: %v", err)
 	}
 	select {
