@@ -187,6 +187,14 @@ func (p *Phone) SetAnswerer(a Answerer) {
 	p.mu.Unlock()
 }
 
+// SetRefusalHeaders sets headers added to every refusal an Answerer asks
+// for (a Retry-After, a Reason), as a phone of another make might send.
+func (p *Phone) SetRefusalHeaders(hs ...sip.Header) {
+	p.mu.Lock()
+	p.refusalHdr = hs
+	p.mu.Unlock()
+}
+
 // Incoming delivers calls this phone answered.
 func (p *Phone) Incoming() <-chan *Call { return p.incoming }
 
@@ -196,7 +204,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.mu.Lock()
-	answer := p.answerer
+	answer, refusalHdr := p.answerer, p.refusalHdr
 	p.mu.Unlock()
 	ds, err := p.dialogsIn.ReadInvite(req, tx)
 	if err != nil {
@@ -208,7 +216,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	sdp, refuse := answer(req.Body())
 	if refuse != 0 {
-		_ = ds.Respond(refuse, "Refused", nil)
+		_ = ds.Respond(refuse, "Refused", nil, refusalHdr...)
 		return
 	}
 	_ = ds.Respond(180, "Ringing", nil)

@@ -167,6 +167,7 @@ type Phone struct {
 	dialogsIn  *sipgo.DialogServerCache
 	incoming   chan *Call
 	answerer   Answerer
+	refusalHdr []sip.Header // added to the refusals an Answerer asks for
 	calls      map[string]*Call
 }
 

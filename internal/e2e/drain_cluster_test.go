@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/edgeway/edgeway/bench"
+	"github.com/edgeway/edgeway/edge"
 	"github.com/edgeway/edgeway/internal/pgtest"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
@@ -141,5 +144,57 @@ func TestDrainingCoreTakenOutOnItsFirst503(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("core-1's drain did not end after its last call did")
+	}
+}
+
+// A phone cannot take a healthy core out of the edge's list by answering
+// calls with a forged draining 503: the edge checks the core out of
+// schedule, but only the core's own answer to that OPTIONS counts, and a
+// core that is not draining answers it 200.
+func TestForgedDraining503KeepsTheCore(t *testing.T) {
+	srv := pgtest.Start(t)
+	c := testenv.StartCluster(t, testenv.ClusterOptions{StoreURL: srv.URL, Cores: 2, Edges: 1, HealthInterval: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := clusterRegistered(t, c, phoneA, 0)
+	b := clusterRegistered(t, c, phoneB, 0)
+	b.SetAnswerer(func([]byte) ([]byte, int) { return nil, 503 })
+	b.SetRefusalHeaders(sip.NewHeader("Reason", `SIP;cause=503;text="draining"`), sip.NewHeader("Retry-After", "5"))
+	passed := func() uint64 {
+		for _, st := range c.Edges[0].Edge().Cores() {
+			if st.MRA == c.Cores[0].MRA {
+				return st.Passed
+			}
+		}
+		t.Fatal("core-1 not in the edge's list")
+		return 0
+	}
+	before := passed()
+
+	_, err := a.Dial(ctx, c.Devices[phoneB].Line, testSDP)
+	var re *bench.RefusedError
+	if !errors.As(err, &re) || re.Status < 500 {
+		t.Fatalf("call to a phone answering 503: %v, want a 5xx", err)
+	}
+	// The edge checked core-1 at once (one more check passed), and it
+	// stays up.
+	c.WaitEdge(0, "core-1 checked again and up", func(st []edge.CoreStatus) bool {
+		for _, s := range st {
+			if s.MRA == c.Cores[0].MRA {
+				return s.Up && s.Passed > before
+			}
+		}
+		return false
+	})
+	// Another forged 503 within a second triggers no second check.
+	after := passed()
+	if _, err := a.Dial(ctx, c.Devices[phoneB].Line, testSDP); !errors.As(err, &re) {
+		t.Fatalf("second call: %v, want refused", err)
+	}
+	if n := passed(); n > after+1 {
+		t.Fatalf("core-1 checked %d more times after a second forged 503, want at most 1", n-after)
+	}
+	if n := c.BindingNode(c.Devices[phoneA].Line); n != "core-1" {
+		t.Fatalf("A bound through %q, want core-1", n)
 	}
 }
