@@ -22,6 +22,12 @@ type ProcSample struct {
 	// shared memory) adds up to its real footprint where RSS would count
 	// the shared pages once per process. 0 when unreadable.
 	PSS int64
+	// FDs is the number of open file descriptors now (/proc/PID/fd); 0
+	// when unreadable (another user's process without privilege).
+	FDs int
+	// FDLimit is the process's soft limit on open files (RLIMIT_NOFILE,
+	// /proc/PID/limits); 0 when unreadable.
+	FDLimit int
 }
 
 // clockTick is USER_HZ, 100 on every Linux the project supports.
@@ -67,6 +73,19 @@ func ReadProc(pid int) (ProcSample, error) {
 			s.RSS = kb << 10
 		case "VmHWM":
 			s.PeakRSS = kb << 10
+		}
+	}
+	if fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); err == nil {
+		s.FDs = len(fds)
+	}
+	if limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid)); err == nil {
+		for _, line := range strings.Split(string(limits), "\n") {
+			if rest, ok := strings.CutPrefix(line, "Max open files"); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					s.FDLimit, _ = strconv.Atoi(f[0])
+				}
+				break
+			}
 		}
 	}
 	if rollup, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {

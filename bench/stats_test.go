@@ -226,6 +226,28 @@ func TestReadProcSelf(t *testing.T) {
 	if _, err := ReadProc(1 << 30); err == nil {
 		t.Error("a process that does not exist was read")
 	}
+	// Three more open files are three more descriptors; the limit is
+	// the one getrlimit gives.
+	var files []*os.File
+	for range 3 {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	s2, err := ReadProc(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.FDs <= 0 || s2.FDs != s.FDs+len(files) {
+		t.Errorf("descriptors %d, then %d after opening %d files", s.FDs, s2.FDs, len(files))
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < 1<<31 && s2.FDLimit != int(lim.Cur) {
+		t.Errorf("open-files limit %d, getrlimit says %d", s2.FDLimit, lim.Cur)
+	}
 	_ = buf[len(buf)-1]
 }
 

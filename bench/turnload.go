@@ -28,6 +28,11 @@ type TURNLoad struct {
 	// Credentials gives stream i its TURN username and password.
 	Credentials func(i int) (user, pass string)
 	Progress    io.Writer
+	// Allocated, when set, is called once every allocation has been
+	// tried and before the streams start, with the number held: the
+	// moment to sample the server's memory and descriptors per
+	// allocation.
+	Allocated func(n int)
 }
 
 // TURNStats counts a TURN load's packets.
@@ -128,6 +133,9 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 	}()
 	if st.Allocated == 0 {
 		return rec, st, errors.New("bench: no TURN allocation succeeded")
+	}
+	if l.Allocated != nil {
+		l.Allocated(st.Allocated)
 	}
 
 	// Stream: the recorder's clock starts now.

@@ -759,6 +759,8 @@ func (r *benchRun) turnRun(ctx context.Context) (bench.Result, error) {
 		}}
 	r.step("relaying %d G.711-sized streams through %s for %s", r.f.streams, target, r.f.duration)
 	before := r.sampleProcs()
+	var held map[string]bench.ProcSample // the servers with every allocation made
+	load.Allocated = func(int) { held = r.sampleProcs() }
 	rec, st, err := load.Run(ctx)
 	if err != nil {
 		return bench.Result{}, err
@@ -775,6 +777,29 @@ func (r *benchRun) turnRun(ctx context.Context) (bench.Result, error) {
 		if relayed > 0 {
 			res.Extra["server CPU per 1000 relayed datagrams, "+p.Name] = fmt.Sprintf("%.2f ms", 1e6*p.CPUSeconds/float64(relayed))
 			res.Figures["cpu_ms_per_1000_relayed"] = 1e6 * p.CPUSeconds / float64(relayed)
+		}
+	}
+	// What each allocation holds in the server: memory (RSS) and file
+	// descriptors with every allocation made, less the same before any,
+	// by process name; and so how many allocations the process's
+	// open-files limit (RLIMIT_NOFILE: 20,000 on the benchmark machine)
+	// would hold.
+	for name, h := range held {
+		b, ok := before[name]
+		if !ok || st.Allocated == 0 {
+			continue
+		}
+		kib := float64(h.RSS-b.RSS) / 1024 / float64(st.Allocated)
+		res.Extra["server memory per allocation, "+name] = fmt.Sprintf("%.1f KiB (RSS %.0f → %.0f MiB)", kib, float64(b.RSS)/(1<<20), float64(h.RSS)/(1<<20))
+		res.Figures["rss_kib_per_allocation"] = kib
+		if h.FDs > 0 && b.FDs > 0 {
+			fds := float64(h.FDs-b.FDs) / float64(st.Allocated)
+			res.Extra["server descriptors per allocation, "+name] = fmt.Sprintf("%.2f (%d → %d)", fds, b.FDs, h.FDs)
+			res.Figures["fds_per_allocation"] = fds
+			if fds > 0 && h.FDLimit > 0 {
+				res.Extra["allocations within its open-files limit, "+name] = fmt.Sprintf("%.0f (limit %d)", float64(h.FDLimit-b.FDs)/fds, h.FDLimit)
+				res.Figures["allocations_within_fd_limit"] = float64(h.FDLimit-b.FDs) / fds
+			}
 		}
 	}
 	return res, nil
@@ -815,6 +840,8 @@ func (r *benchRun) sampleProcs() map[string]bench.ProcSample {
 			sum.RSS += s.RSS
 			sum.PeakRSS += s.PeakRSS
 			sum.PSS += s.PSS
+			sum.FDs += s.FDs
+			sum.FDLimit = s.FDLimit
 		}
 		if sum.PID != 0 {
 			out[name] = sum

@@ -81,6 +81,8 @@ var pairs = []pair{
 		{"loss_pct", "relay loss (%)", false},
 		{"cpu_ms_per_1000_relayed", "server CPU per 1000 relayed datagrams (ms)", false},
 		{"p99_ms", "relay round trip p99 (ms)", false},
+		{"rss_kib_per_allocation", "server memory per allocation (KiB)", false},
+		{"fds_per_allocation", "server descriptors per allocation", false},
 	}},
 }
 
