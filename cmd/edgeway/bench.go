@@ -789,9 +789,15 @@ func (r *benchRun) turnRun(ctx context.Context) (bench.Result, error) {
 		if !ok || st.Allocated == 0 {
 			continue
 		}
+		// RSS is coarse: a collector may give memory back meanwhile, so a
+		// fall is reported as such, not as a negative cost.
 		kib := float64(h.RSS-b.RSS) / 1024 / float64(st.Allocated)
-		res.Extra["server memory per allocation, "+name] = fmt.Sprintf("%.1f KiB (RSS %.0f → %.0f MiB)", kib, float64(b.RSS)/(1<<20), float64(h.RSS)/(1<<20))
-		res.Figures["rss_kib_per_allocation"] = kib
+		if kib >= 0 {
+			res.Extra["server memory per allocation, "+name] = fmt.Sprintf("%.1f KiB (RSS %.0f → %.0f MiB)", kib, float64(b.RSS)/(1<<20), float64(h.RSS)/(1<<20))
+			res.Figures["rss_kib_per_allocation"] = kib
+		} else {
+			res.Extra["server memory per allocation, "+name] = fmt.Sprintf("not measurable here: RSS fell %.0f → %.0f MiB", float64(b.RSS)/(1<<20), float64(h.RSS)/(1<<20))
+		}
 		if h.FDs > 0 && b.FDs > 0 {
 			fds := float64(h.FDs-b.FDs) / float64(st.Allocated)
 			res.Extra["server descriptors per allocation, "+name] = fmt.Sprintf("%.2f (%d → %d)", fds, b.FDs, h.FDs)
