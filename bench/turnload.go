@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,24 +73,31 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 	if l.Interval == 0 {
 		l.Interval = 20 * time.Millisecond
 	}
-	echo, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	echo, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, TURNStats{}, err
 	}
 	defer echo.Close()
-	go func() { // the peer: send every datagram back where it came from
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := echo.ReadFrom(buf)
-			if err != nil {
-				return
+	_ = echo.SetReadBuffer(4 << 20)
+	_ = echo.SetWriteBuffer(4 << 20)
+	// The peer: every datagram back where it came from, read by a few
+	// goroutines at once so it is never the bottleneck.
+	for range echoReaders {
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := echo.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				_, _ = echo.WriteToUDPAddrPort(buf[:n], from)
 			}
-			_, _ = echo.WriteTo(buf[:n], from)
-		}
-	}()
+		}()
+	}
+	peer := echo.LocalAddr().(*net.UDPAddr)
 
 	// Allocate, a few at a time.
-	relays := make([]*media.Relay, l.Streams)
+	streams := make([]*chanStream, l.Streams)
 	start := time.Now()
 	rec := NewRecorder(start)
 	if err := Parallel(ctx, 16, l.Streams, func(ctx context.Context, i int) error {
@@ -97,13 +105,7 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		t0 := time.Now()
-		r, err := media.AllocateRelay(actx, l.Server, "udp", user, pass, l.Realm)
-		if err == nil {
-			err = r.Permit(echo.LocalAddr())
-			if err != nil {
-				r.Close()
-			}
-		}
+		cs, err := dialChanStream(actx, l.Server, peer, user, pass, l.Realm)
 		if err != nil {
 			var te *media.TURNError
 			class := ErrorClass(err)
@@ -113,23 +115,25 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 			rec.Record(time.Now(), time.Since(t0), "allocate: "+class)
 			return nil // counted; the run goes on with the others
 		}
-		relays[i] = r // each index written once, read after Parallel returns
+		streams[i] = cs // each index written once, read after Parallel returns
 		return nil
 	}); err != nil {
 		return nil, TURNStats{}, err
 	}
 	var st TURNStats
-	for _, r := range relays {
-		if r != nil {
-			st.Allocated++
+	var live []*chanStream
+	for _, cs := range streams {
+		if cs != nil {
+			live = append(live, cs)
 		}
 	}
+	st.Allocated = len(live)
+	var wg sync.WaitGroup
 	defer func() {
-		for _, r := range relays {
-			if r != nil {
-				r.Close()
-			}
+		for _, cs := range live {
+			cs.close() // ends its receiver
 		}
+		wg.Wait()
 	}()
 	if st.Allocated == 0 {
 		return rec, st, errors.New("bench: no TURN allocation succeeded")
@@ -143,51 +147,76 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 	var sent, received atomic.Uint64
 	sctx, cancel := context.WithTimeout(ctx, l.Duration)
 	defer cancel()
-	var wg sync.WaitGroup
-	base := time.Now()
-	for i, r := range relays {
-		if r == nil {
-			continue
-		}
-		conn := r.PacketConn()
-		wg.Add(2)
-		go func() { // sender, paced; streams are spread over the interval
-			defer wg.Done()
-			pkt := make([]byte, l.PacketSize)
-			next := base.Add(time.Duration(i) * l.Interval / time.Duration(l.Streams))
-			for seq := uint64(0); ; seq++ {
-				if d := time.Until(next); d > 0 {
-					select {
-					case <-sctx.Done():
-						return
-					case <-time.After(d):
-					}
-				} else if sctx.Err() != nil {
-					return
-				}
-				binary.BigEndian.PutUint64(pkt[0:], seq)
-				binary.BigEndian.PutUint64(pkt[8:], uint64(time.Now().UnixNano()))
-				if _, err := conn.WriteTo(pkt, echo.LocalAddr()); err == nil {
-					sent.Add(1)
-				}
-				next = next.Add(l.Interval)
-			}
-		}()
-		go func() { // receiver: until the relay closes
+	for _, cs := range live {
+		wg.Add(1)
+		go func() { // receiver: until the stream's socket closes
 			defer wg.Done()
 			buf := make([]byte, 2048)
 			for {
-				n, _, err := conn.ReadFrom(buf)
+				data, err := cs.recv(buf)
 				if err != nil {
 					return
 				}
-				if n < turnLoadHeader {
+				if len(data) < turnLoadHeader {
 					continue
 				}
 				at := time.Now()
-				sentAt := time.Unix(0, int64(binary.BigEndian.Uint64(buf[8:])))
+				sentAt := time.Unix(0, int64(binary.BigEndian.Uint64(data[8:])))
 				received.Add(1)
 				rec.Record(at, at.Sub(sentAt), "")
+			}
+		}()
+	}
+	// Senders: a few pacers, each sending for its share of the streams
+	// when each is due; the streams' first packets are spread evenly over
+	// the interval, as independent phones' would be.
+	base := time.Now()
+	shards := min(len(live), pacers())
+	var senders sync.WaitGroup
+	for sh := range shards {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			type due struct {
+				cs  *chanStream
+				at  time.Time
+				seq uint64
+			}
+			var mine []due
+			for i := sh; i < len(live); i += shards {
+				mine = append(mine, due{cs: live[i], at: base.Add(time.Duration(i) * l.Interval / time.Duration(len(live)))})
+			}
+			pkt := make([]byte, l.PacketSize)
+			frame := make([]byte, 4+l.PacketSize)
+			timer := time.NewTimer(0)
+			defer timer.Stop()
+			for {
+				now := time.Now()
+				next := now.Add(l.Interval)
+				for j := range mine {
+					d := &mine[j]
+					if !d.at.After(now) {
+						binary.BigEndian.PutUint64(pkt[0:], d.seq)
+						binary.BigEndian.PutUint64(pkt[8:], uint64(time.Now().UnixNano()))
+						if d.cs.send(frame, pkt) == nil {
+							sent.Add(1)
+						}
+						d.seq++
+						d.at = d.at.Add(l.Interval)
+						if d.at.Before(now) { // behind by a whole interval: skip, do not burst
+							d.at = now.Add(l.Interval)
+						}
+					}
+					if d.at.Before(next) {
+						next = d.at
+					}
+				}
+				timer.Reset(time.Until(next))
+				select {
+				case <-sctx.Done():
+					return
+				case <-timer.C:
+				}
 			}
 		}()
 	}
@@ -197,19 +226,22 @@ func (l TURNLoad) Run(ctx context.Context) (*Recorder, TURNStats, error) {
 		go Load{Progress: l.Progress, What: "relay"}.progress(rec, done)
 	}
 	<-sctx.Done()
+	senders.Wait()
 	time.Sleep(time.Second) // the last packets in flight
-	for _, r := range relays {
-		if r != nil {
-			r.Close()
-		}
-	}
-	wg.Wait()
 	st.Sent, st.Received = sent.Load(), received.Load()
 	if l.Progress != nil {
 		fmt.Fprintf(l.Progress, "\r%s\n", progressLine("relay", rec.Summary(time.Now()), 0))
 	}
 	return rec, st, nil
 }
+
+// echoReaders is the number of goroutines the echo peer reads with.
+const echoReaders = 4
+
+// pacers is the number of sender goroutines of a TURN load: a few per
+// CPU, so a thousand streams cost a few wake-ups per millisecond, not a
+// thousand.
+func pacers() int { return 4 * runtime.GOMAXPROCS(0) }
 
 // Parallel runs fn for 0..n-1 on up to workers goroutines; the first error
 // stops the rest and is returned (as is the end of ctx).

@@ -143,6 +143,18 @@ func TestBenchCommands(t *testing.T) {
 	if row(out, "allocations") != "5 of 5" || !strings.Contains(row(out, "packets"), "lost 0.000 %") || row(out, "errors") != "0" {
 		t.Errorf("turn:\n%s", out)
 	}
+	// A wrong shared secret: every allocation refused with the server's
+	// 401 after the challenge, counted by class, and the run says so.
+	badSecret := filepath.Join(t.TempDir(), "wrong-secret")
+	if err := os.WriteFile(badSecret, []byte("not-the-edges-secret-0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var bad bytes.Buffer
+	err = runBench(context.Background(), []string{"turn", "--secret-file", badSecret, "--streams", "3", "--duration", "1s",
+		"--quickstart", qs, "--progress", "never", "--log-level", "error"}, &bad)
+	if err == nil || !strings.Contains(err.Error(), "no TURN allocation succeeded") {
+		t.Errorf("turn with a wrong secret: %v, want no allocation\n%s", err, bad.String())
+	}
 
 	out = run("calls", "--calls", "2", "--talk", "1s", "--duration", "1s", "--prefix", "CALL", "--first-line", "7200000")
 	if row(out, "errors") != "0" || !strings.Contains(row(out, "media (both sides)"), "lost 0 (0.000 %), auth failures 0") {
