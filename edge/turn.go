@@ -57,10 +57,10 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
+	"github.com/edgeway/edgeway/internal/logx"
 	"github.com/edgeway/edgeway/internal/turncred"
 	"github.com/edgeway/edgeway/mtls"
 )
@@ -336,7 +336,7 @@ func newTURN(o turnOptions) (*TURN, error) {
 		Realm:              o.cfg.Realm,
 		AuthHandler:        t.authenticate,
 		QuotaHandler:       t.quota,
-		LoggerFactory:      pionLogs{o.log},
+		LoggerFactory:      logx.Pion(o.log),
 		AllocationLifetime: o.allocationLifetime,
 		EventHandler: turn.EventHandler{
 			OnAllocationCreated: func(src, dst net.Addr, _, _, _ string, _ net.Addr, _ int) { t.tcpAllocated(src, dst, true) },
@@ -768,31 +768,3 @@ func (b *tokenBucket) take(n int) bool {
 	b.tokens -= float64(n)
 	return true
 }
-
-// pionLogs bridges pion's LoggerFactory into slog. pion logs events
-// remote parties cause (failed handshakes, packets without permission)
-// at Info to Error: they come down one level, Info to Debug.
-type pionLogs struct{ log *slog.Logger }
-
-func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{f.log.With("pion", scope)}
-}
-
-type pionLogger struct{ l *slog.Logger }
-
-func (p pionLogger) logf(level slog.Level, format string, args ...any) {
-	if p.l.Enabled(context.Background(), level) {
-		p.l.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (pionLogger) Trace(string)                        {}
-func (pionLogger) Tracef(string, ...any)               {}
-func (p pionLogger) Debug(msg string)                  { p.l.Debug(msg) }
-func (p pionLogger) Debugf(format string, args ...any) { p.logf(slog.LevelDebug, format, args...) }
-func (p pionLogger) Info(msg string)                   { p.l.Debug(msg) }
-func (p pionLogger) Infof(format string, args ...any)  { p.logf(slog.LevelDebug, format, args...) }
-func (p pionLogger) Warn(msg string)                   { p.l.Info(msg) }
-func (p pionLogger) Warnf(format string, args ...any)  { p.logf(slog.LevelInfo, format, args...) }
-func (p pionLogger) Error(msg string)                  { p.l.Warn(msg) }
-func (p pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelWarn, format, args...) }

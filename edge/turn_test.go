@@ -24,10 +24,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
+	"github.com/edgeway/edgeway/internal/logx"
 	"github.com/edgeway/edgeway/internal/turncred"
 	"github.com/edgeway/edgeway/mtls"
 )
@@ -116,12 +116,6 @@ func startTURN(t testing.TB, o turnFixtureOptions) *turnFixture {
 	return &turnFixture{srv: srv, udp: udp.LocalAddr().String(), tcp: tcp.Addr().String(), tls: tl.Addr().String(), roots: roots}
 }
 
-type quietLogs struct{}
-
-func (quietLogs) NewLogger(string) logging.LeveledLogger {
-	return pionLogger{slog.New(slog.DiscardHandler)}
-}
-
 // turnClient is one pion client with its socket to the server.
 type turnClient struct {
 	c    *turn.Client
@@ -157,7 +151,7 @@ func (f *turnFixture) dial(t testing.TB, transport, username, password string) *
 	}
 	c, err := turn.NewClient(&turn.ClientConfig{
 		TURNServerAddr: server, Username: username, Password: password, Conn: conn,
-		RTO: 200 * time.Millisecond, LoggerFactory: quietLogs{},
+		RTO: 200 * time.Millisecond, LoggerFactory: logx.Pion(slog.New(slog.DiscardHandler)),
 	})
 	if err != nil {
 		t.Fatal(err)
