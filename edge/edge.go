@@ -245,7 +245,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return nil
 	})
 	if turnSrv != nil {
-		// TURN credentials die with their token family (edge/turnrevoke.go).
+		// TURN credentials die with their token family (edge/revocations.go, edge/relay/revoke.go).
 		w := &revocationWatcher{client: s.http, url: s.coreURL.JoinPath(RevokedFamiliesPath), every: s.cfg.TURN.RevocationPoll,
 			apply: turnSrv.RevokeFamilies, log: s.log.With("turn", "revocations")}
 		g.Go(func() error {
@@ -330,7 +330,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 			pr.Out.Host = s.coreURL.Host
 			traversalHeaders(pr)
 		},
-		ModifyResponse: fromCore(s.addTURNCredentials), // TURN credentials in token responses (edge/turn.go)
+		ModifyResponse: fromCore(s.addTURNCredentials), // TURN credentials in token responses (edge/turn.go, edge/relay)
 		ErrorHandler:   unavailable,
 	}
 	// Activation-code grants: the same, and each one the core refuses with
