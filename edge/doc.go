@@ -16,7 +16,7 @@
 // revoked (revocations.go polls the core) and, when full, sends clients
 // to another edge's relay with 300 Try Alternate (turn.alternate_servers);
 // the token proxy hands phones its credentials with each token response
-// (turnoffer.go).
+// (tokenproxy.go).
 //
 // The core is an ordered list of core nodes (cores.go, corecheck.go;
 // Unified CM's Call Manager Group order, issue 11): every node is
