@@ -1,5 +1,8 @@
 package relay
 
+// The credential check: TURN REST API credentials (internal/turncred) in
+// this realm, whose token family is not revoked (revoke.go).
+
 import (
 	"errors"
 	"strings"
@@ -9,9 +12,6 @@ import (
 
 	"github.com/edgeway/edgeway/internal/turncred"
 )
-
-// The credential check: TURN REST API credentials (internal/turncred) in
-// this realm, whose token family is not revoked (revoke.go).
 
 // errTURNFamilyRevoked: the credential's token family was revoked (401).
 var errTURNFamilyRevoked = errors.New("relay: the credential's token family was revoked")

@@ -1,12 +1,12 @@
 package relay
 
-import (
-	"sync/atomic"
-)
-
 // Metering: what the relay counts, read by the edge's metrics collector
 // (edge/metrics.go) at scrape time. Atomic counters, touched per datagram
 // or per refusal, safe for concurrent use.
+
+import (
+	"sync/atomic"
+)
 
 // meter holds the relay's counters.
 type meter struct {

@@ -1,10 +1,10 @@
 package relay
 
+// The per-device quota (486) and the relay's capacity (508).
+
 import (
 	"net"
 )
-
-// The per-device quota (486) and the relay's capacity (508).
 
 // quota is the pion QuotaHandler (false → 486), called once the Allocate
 // is authenticated: the per-device limit, then, when the relay is full and
