@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -159,7 +158,7 @@ type Config struct {
 
 	TLS TLSConfig `yaml:"tls"`
 
-	// TURN is the media relay (edge/turn.go); it runs when
+	// TURN is the media relay (edge/relay, edge/turn.go); it runs when
 	// turn.secret_file is set.
 	TURN TURNConfig `yaml:"turn"`
 }
@@ -454,7 +453,7 @@ func (c Config) validateCores() []error {
 	return errs
 }
 
-// ---- TURN (edge/turn.go) ----
+// ---- TURN (edge/turn.go, edge/relay) ----
 
 // TURNConfig configures the edge's TURN relay (RFC 8656). See
 // deploy/edge.yaml for every key with its default.
@@ -494,7 +493,7 @@ type TURNConfig struct {
 	// each direction (default 64000); excess datagrams are dropped.
 	MaxBitrate int `yaml:"max_bitrate"`
 	// AllowedPeers and DeniedPeers are CIDR prefixes (or single
-	// addresses) of peers relays may and may not reach (edge/turnpolicy.go).
+	// addresses) of peers relays may and may not reach (edge/relay/policy.go).
 	// By default loopback, unspecified, private (RFC 1918), shared
 	// (100.64/10), benchmarking (198.18/15), link-local, multicast and
 	// reserved IPv4 addresses, and IPv6 loopback, unspecified, ULA,
@@ -516,16 +515,6 @@ type TURNConfig struct {
 	// token families were revoked, to refuse their TURN credentials (401)
 	// and close their allocations (default 2s).
 	RevocationPoll time.Duration `yaml:"revocation_poll"`
-}
-
-// peerPrefixes returns allowed_peers and denied_peers parsed.
-func (t TURNConfig) peerPrefixes() (allowed, denied []netip.Prefix, err error) {
-	a, errA := parsePeerPrefixes("turn.allowed_peers", t.AllowedPeers)
-	d, errD := parsePeerPrefixes("turn.denied_peers", t.DeniedPeers)
-	if t.AllowLoopbackPeers {
-		a = append(a, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
-	}
-	return a, d, errors.Join(errA, errD)
 }
 
 func (t TURNConfig) withDefaults(c Config) TURNConfig {
@@ -577,56 +566,16 @@ func (t TURNConfig) validate() []error {
 			errs = append(errs, fmt.Errorf("%s %q: bad port", name, addr))
 		}
 	}
-	if t.PublicHost == "" || t.Realm == "" {
-		errs = append(errs, errors.New("turn.public_host and turn.realm must not be empty"))
+	if t.PublicHost == "" {
+		errs = append(errs, errors.New("turn.public_host must not be empty"))
 	}
-	if ip := net.ParseIP(t.RelayAddress); t.RelayAddress != "" && (ip == nil || ip.IsUnspecified()) {
-		errs = append(errs, fmt.Errorf("turn.relay_address %q must be an IP address phones can reach", t.RelayAddress))
+	if t.RevocationPoll < 0 {
+		errs = append(errs, errors.New("turn.revocation_poll must be positive"))
 	}
-	if net.ParseIP(t.RelayBind) == nil {
-		errs = append(errs, fmt.Errorf("turn.relay_bind %q must be an IP address", t.RelayBind))
-	}
-	if _, _, err := t.relayPortRange(); err != nil {
+	// The relay's own keys: realm, relay address, ports, peers, quotas,
+	// alternates, idle timeout (edge/relay/config.go).
+	if err := t.relayConfig().Validate(); err != nil {
 		errs = append(errs, err)
-	}
-	if _, _, err := t.peerPrefixes(); err != nil {
-		errs = append(errs, err)
-	}
-	if t.TCPIdleTimeout < 0 || t.RevocationPoll < 0 {
-		errs = append(errs, errors.New("turn.tcp_idle_timeout and turn.revocation_poll must be positive"))
-	}
-	if _, err := t.alternateServers(); err != nil {
-		errs = append(errs, err)
-	}
-	for name, v := range map[string]int{"turn.max_allocations_per_device": t.MaxAllocationsPerDevice, "turn.max_allocations": t.MaxAllocations, "turn.max_bitrate": t.MaxBitrate} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s %d must be positive", name, v))
-		}
 	}
 	return errs
-}
-
-// alternateServers parses AlternateServers: each an IP address and a
-// port, as ALTERNATE-SERVER carries (no names).
-func (t TURNConfig) alternateServers() ([]netip.AddrPort, error) {
-	out := make([]netip.AddrPort, 0, len(t.AlternateServers))
-	for _, s := range t.AlternateServers {
-		ap, err := netip.ParseAddrPort(strings.TrimSpace(s))
-		if err != nil || ap.Port() == 0 || ap.Addr().IsUnspecified() {
-			return nil, fmt.Errorf("turn.alternate_servers: %q: want ip:port, as ALTERNATE-SERVER carries an address (RFC 8489 §14.15)", s)
-		}
-		out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
-	}
-	return out, nil
-}
-
-// relayPortRange parses RelayPorts, "min-max".
-func (t TURNConfig) relayPortRange() (lo, hi uint16, err error) {
-	a, b, ok := strings.Cut(t.RelayPorts, "-")
-	x, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 16)
-	y, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 16)
-	if !ok || err1 != nil || err2 != nil || x == 0 || x > y {
-		return 0, 0, fmt.Errorf("turn.relay_ports %q: want min-max within 1-65535", t.RelayPorts)
-	}
-	return uint16(x), uint16(y), nil
 }

@@ -341,7 +341,7 @@ func orderOf2(s *coreSet) string {
 	return b.String()
 }
 
-// TURN never relays to any core of the list (edge/turnpolicy.go): every
+// TURN never relays to any core of the list (edge/relay/policy.go): every
 // node's HTTPS, config and MRA addresses are the cores' addresses.
 func TestCoreAddrsCoverEveryCore(t *testing.T) {
 	cfg := Config{Cores: []CoreNode{{URL: "https://10.77.3.11:8443"}, {URL: "https://10.77.3.12:9443", MRA: "10.77.3.22:6091", ConfigURL: "https://10.77.3.32:7000"}}}.WithDefaults()

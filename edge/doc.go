@@ -9,13 +9,14 @@
 // §16.3, sipx.Guard), pre-checks bearer
 // tokens against the core's JWKS, adds Path (RFC 3327) and Via, forwards
 // over mutual TLS to the core's MRA port (S-11), and relays responses back
-// on the phone's own connection. Its TURN relay (turn.go) hands phones
-// credentials with each token response, relays only to peers its policy
-// allows (turnpolicy.go: never the core, its own listeners or, by default,
-// non-public addresses), closes idle TCP/TLS connections (turnsock.go),
-// drops credentials whose token family the core revoked (turnrevoke.go) and,
-// when full, sends clients to another edge's relay with 300 Try Alternate
-// (turnalternate.go, turn.alternate_servers).
+// on the phone's own connection. Its TURN relay (package edge/relay,
+// started by turn.go) relays only to peers its policy allows (never the
+// core, its own listeners or, by default, non-public addresses), closes
+// idle TCP/TLS connections, drops credentials whose token family the core
+// revoked (revocations.go polls the core) and, when full, sends clients
+// to another edge's relay with 300 Try Alternate (turn.alternate_servers);
+// the token proxy hands phones its credentials with each token response
+// (tokenproxy.go).
 //
 // The core is an ordered list of core nodes (cores.go, corecheck.go;
 // Unified CM's Call Manager Group order, issue 11): every node is

@@ -23,9 +23,9 @@ import (
 //     registers it through another edge;
 //   - calls from the core to a phone registered here are still delivered:
 //     this edge is the only way to the phone until its connection closes;
-//   - a new TURN allocation, on UDP too, is refused (edge/turn.go reserve:
+//   - a new TURN allocation, on UDP too, is refused (edge/relay/quota.go reserve:
 //     508 Insufficient Capacity) or redirected with 300 Try Alternate when
-//     turn.alternate_servers names other edges (edge/turnalternate.go);
+//     turn.alternate_servers names other edges (edge/relay/alternate.go);
 //     live allocations keep relaying, refreshing and binding channels.
 
 // DrainRetryAfter is the Retry-After (seconds) of the 503 a new call gets

@@ -245,7 +245,7 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 		return nil
 	})
 	if turnSrv != nil {
-		// TURN credentials die with their token family (edge/turnrevoke.go).
+		// TURN credentials die with their token family (edge/revocations.go, edge/relay/revoke.go).
 		w := &revocationWatcher{client: s.http, url: s.coreURL.JoinPath(RevokedFamiliesPath), every: s.cfg.TURN.RevocationPoll,
 			apply: turnSrv.RevokeFamilies, log: s.log.With("turn", "revocations")}
 		g.Go(func() error {
@@ -323,29 +323,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 			return next(res)
 		}
 	}
-	oauth := &httputil.ReverseProxy{
-		Transport: s.http.Transport,
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(s.coreURL)
-			pr.Out.Host = s.coreURL.Host
-			traversalHeaders(pr)
-		},
-		ModifyResponse: fromCore(s.addTURNCredentials), // TURN credentials in token responses (edge/turn.go)
-		ErrorHandler:   unavailable,
-	}
-	// Activation-code grants: the same, and each one the core refuses with
-	// invalid_grant spends the edge's failure budget (edge/budget.go).
-	activation := &httputil.ReverseProxy{
-		Transport: oauth.Transport,
-		Rewrite:   oauth.Rewrite,
-		ModifyResponse: fromCore(func(res *http.Response) error {
-			if err := spendOnFailure(s.activationBudget, res); err != nil {
-				return err
-			}
-			return s.addTURNCredentials(res)
-		}),
-		ErrorHandler: unavailable,
-	}
+	oauth, activation := s.tokenProxies(traversalHeaders, fromCore, unavailable)
 	config := &httputil.ReverseProxy{
 		Transport: s.http.Transport,
 		Rewrite: func(pr *httputil.ProxyRequest) {

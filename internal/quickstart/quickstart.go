@@ -102,7 +102,7 @@ func Prepare(dir string, a Addrs) (Layout, error) {
 		AdvertisedHost: a.EdgeIP, CoreURL: coreURL, CoreConfigURL: fmt.Sprintf("https://%s:%d", a.CoreIP, a.CoreConf), CoreMRA: fmt.Sprintf("%s:%d", a.CoreIP, a.CoreMRA), CoreServerName: a.CoreIP,
 		TLS: edge.TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
 		// TURN on loopback: relays on the edge's IP. Loopback peers are
-		// refused by default (edge/turnpolicy.go); the demo's media peers
+		// refused by default (edge/relay/policy.go); the demo's media peers
 		// are allowed by address, nothing more: DemoMediaPeers.
 		TURN: edge.TURNConfig{SecretFile: turnSecret, Listen: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeTURN), TLSListen: fmt.Sprintf("%s:%d", a.EdgeIP, a.EdgeTURNS),
 			PublicHost: a.EdgeIP, Realm: Domain, RelayAddress: a.EdgeIP, RelayBind: a.EdgeIP, AllowedPeers: DemoMediaPeers(a)},

@@ -1,4 +1,4 @@
-package edge
+package relay
 
 import (
 	"errors"
@@ -137,7 +137,7 @@ func TestPeerPolicy(t *testing.T) {
 // The deprecated allow_loopback_peers is allowed_peers 127.0.0.0/8 and ::1,
 // and the core stays refused.
 func TestAllowLoopbackPeersDeprecated(t *testing.T) {
-	c := TURNConfig{AllowLoopbackPeers: true}
+	c := Config{AllowLoopbackPeers: true}
 	allowed, denied, err := c.peerPrefixes()
 	if err != nil || len(denied) != 0 {
 		t.Fatal(err)

@@ -1,8 +1,7 @@
-package edge
+package relay
 
 import (
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"runtime"
@@ -112,11 +111,9 @@ func FuzzTURNInput(f *testing.F) {
 		f.Add(seed)
 	}
 	mem := newMemPacketConn()
-	cfg := Config{Node: "expe-1", AdvertisedHost: "127.0.0.1", TURN: TURNConfig{
-		Realm: testRealm, RelayBind: "127.0.0.1", RelayAddress: "127.0.0.1", AllowedPeers: []string{"127.0.0.1/32"}, MaxBitrate: 1 << 30,
-	}}.WithDefaults().TURN
-	srv, err := newTURN(turnOptions{cfg: cfg, secret: testTURNSecret, relayIP: net.IPv4(127, 0, 0, 1),
-		listeners: TURNListeners{UDP: mem}, allocationLifetime: time.Hour, log: slog.New(slog.DiscardHandler)})
+	cfg := testConfig()
+	cfg.MaxBitrate, cfg.AllocationLifetime = 1<<30, time.Hour
+	srv, err := New(cfg, Deps{Listeners: Listeners{UDP: mem}})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package edge
+package relay
 
 import (
 	"net"
@@ -26,7 +26,7 @@ func FuzzTURNTryAlternate(f *testing.F) {
 	to := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 7), Port: 50000}
 	f.Fuzz(func(t *testing.T, p []byte) {
 		redirects, _ := lru.New[string, alternateRedirect](4)
-		tt := &TURN{alternates: []netip.AddrPort{alt}, redirects: redirects}
+		tt := &Server{alternates: []netip.AddrPort{alt}, redirects: redirects}
 		redirects.Add(to.String(), alternateRedirect{key: key, to: alt})
 		out, ok := tt.tryAlternate(p, to)
 		in := &stun.Message{Raw: append([]byte(nil), p...)}

@@ -1,26 +1,64 @@
 package edge
 
+// The OAuth proxy: /oauth2/token, /oauth2/revoke and the JWKS go to the
+// core's HTTPS port over mutual TLS (httpHandler routes them here), and
+// every token response on the way back gets TURN credentials.
+//
 // TURN credentials in the token response: the edge adds a "turn" member
 // (WebRTC's ICE-server shape) to every token response it forwards, with a
-// TURN REST API credential (internal/turncred) for the device that
-// expires no later than the access token and names its refresh-token
-// family, so it dies with it (turnrevoke.go).
+// TURN REST API credential (internal/turncred) for the device that lives
+// as long as the response's expires_in says the access token does (and
+// never past the token's exp) and names its refresh-token family, so it
+// dies with it (edge/revocations.go, edge/relay/revoke.go).
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/internal/turncred"
 )
+
+// tokenProxies are the proxies to the core's OAuth endpoints: oauth for
+// every request, activation for activation-code grants, whose refusals
+// (invalid_grant) also spend the edge's failure budget (edge/budget.go).
+// Both add TURN credentials to token responses (addTURNCredentials).
+func (s *Server) tokenProxies(rewrite func(*httputil.ProxyRequest), fromCore func(func(*http.Response) error) func(*http.Response) error,
+	unavailable func(http.ResponseWriter, *http.Request, error)) (oauth, activation *httputil.ReverseProxy) {
+	oauth = &httputil.ReverseProxy{
+		Transport: s.http.Transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(s.coreURL)
+			pr.Out.Host = s.coreURL.Host
+			rewrite(pr)
+		},
+		ModifyResponse: fromCore(s.addTURNCredentials),
+		ErrorHandler:   unavailable,
+	}
+	activation = &httputil.ReverseProxy{
+		Transport: oauth.Transport,
+		Rewrite:   oauth.Rewrite,
+		ModifyResponse: fromCore(func(res *http.Response) error {
+			if err := spendOnFailure(s.activationBudget, res); err != nil {
+				return err
+			}
+			return s.addTURNCredentials(res)
+		}),
+		ErrorHandler: unavailable,
+	}
+	return oauth, activation
+}
 
 // maxTokenResponse bounds the token response the edge rewrites; a larger
 // one passes through untouched.
@@ -86,7 +124,13 @@ func (s *Server) addTURNCredentials(res *http.Response) error {
 }
 
 // withTURN returns the token response body with the "turn" member added,
-// or false when body is not a token response.
+// or false when body is not a token response. The credential lives for
+// the response's expires_in (RFC 6749 §5.1: the access token's lifetime)
+// and never past the token's exp; it names the token's refresh family.
+// The token's claims are read, unverified, by the JWT library: it comes
+// from the core over mutual TLS, and a forged one would only give its
+// bearer a credential for the device it names, which the core already
+// gave it.
 func (s *Server) withTURN(body []byte, now time.Time) ([]byte, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
@@ -103,16 +147,17 @@ func (s *Server) withTURN(body []byte, now time.Time) ([]byte, bool) {
 		return nil, false
 	}
 	expires := now.Add(time.Duration(secs) * time.Second)
-	if exp, ok := jwtExpiry(access); ok && exp.Before(expires) {
-		expires = exp
+	claims := accessClaims(access)
+	if claims.ExpiresAt != nil && claims.ExpiresAt.Before(expires) {
+		expires = claims.ExpiresAt.Time
 	}
 	ttl := int64(expires.Sub(now) / time.Second)
 	if ttl <= 0 {
 		return nil, false
 	}
 	// The credential names the token's refresh family, so it dies with it
-	// (edge/turnrevoke.go).
-	user, cred := turncred.IssueName(s.turnSecret, turncred.Name{Device: device, Family: turncred.FamilyTag(jwtFamily(access))},
+	// (edge/relay/revoke.go).
+	user, cred := turncred.IssueName(s.turnSecret, turncred.Name{Device: device, Family: turncred.FamilyTag(claims.Family)},
 		now.Add(time.Duration(ttl)*time.Second))
 	offer, err := json.Marshal(TURNOffer{URLs: s.turnURLs(), Username: user, Credential: cred, TTL: ttl})
 	if err != nil {
@@ -126,39 +171,12 @@ func (s *Server) withTURN(body []byte, now time.Time) ([]byte, bool) {
 	return out, true
 }
 
-// jwtClaims reads the claims the edge needs of a JWT without verifying
-// it (the token comes from the core over mutual TLS; this only keeps TURN
-// credentials from outliving it or its refresh family).
-func jwtClaims(tok string) (c struct {
-	Exp    json.Number `json:"exp"`
-	Family string      `json:"fam"`
-}, ok bool) {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return c, false
+// accessClaims are the claims of the access token in a token response,
+// unverified (see withTURN); zero when it is not a JWT.
+func accessClaims(access string) *token.Claims {
+	var c token.Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(access, &c); err != nil {
+		return &token.Claims{}
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return c, false
-	}
-	return c, json.Unmarshal(payload, &c) == nil
-}
-
-// jwtFamily is the token's refresh family id (claim "fam"), or "".
-func jwtFamily(tok string) string {
-	c, _ := jwtClaims(tok)
-	return c.Family
-}
-
-// jwtExpiry reads the exp claim of a JWT without verifying it.
-func jwtExpiry(tok string) (time.Time, bool) {
-	c, ok := jwtClaims(tok)
-	if !ok || c.Exp == "" {
-		return time.Time{}, false
-	}
-	f, err := c.Exp.Float64()
-	if err != nil || f <= 0 {
-		return time.Time{}, false
-	}
-	return time.Unix(int64(f), 0), true
+	return &c
 }

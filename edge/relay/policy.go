@@ -1,4 +1,4 @@
-package edge
+package relay
 
 // Which peers the TURN relay may reach (issue 9, items 5 and 6). One
 // peerPolicy answers for CreatePermission, ChannelBind and RFC 6062 Connect
@@ -29,23 +29,20 @@ package edge
 // refused as a whole.
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"net/url"
-	"strconv"
 )
 
 // Reasons a peer is refused; errors.Is tells them apart.
 var (
-	errPeerCore     = errors.New("edge: TURN peer is the core (never relayed to)")
-	errPeerOwn      = errors.New("edge: TURN peer is one of the edge's own listeners")
-	errPeerDenied   = errors.New("edge: TURN peer is in turn.denied_peers")
-	errPeerDefault  = errors.New("edge: TURN peer is in the default-denied ranges (loopback, private, link-local, multicast, reserved); add it to turn.allowed_peers to relay to it")
-	errPeerInvalid  = errors.New("edge: TURN peer address is not a valid IP address")
-	errPeerNAT64LUP = errors.New("edge: TURN peer is in the NAT64 local-use prefix 64:ff9b:1::/48")
+	errPeerCore     = errors.New("relay: peer is the core (never relayed to)")
+	errPeerOwn      = errors.New("relay: peer is one of the edge's own listeners")
+	errPeerDenied   = errors.New("relay: peer is in turn.denied_peers")
+	errPeerDefault  = errors.New("relay: peer is in the default-denied ranges (loopback, private, link-local, multicast, reserved); add it to turn.allowed_peers to relay to it")
+	errPeerInvalid  = errors.New("relay: peer address is not a valid IP address")
+	errPeerNAT64LUP = errors.New("relay: peer is in the NAT64 local-use prefix 64:ff9b:1::/48")
 )
 
 // defaultDeniedPeers are refused unless turn.allowed_peers allows them:
@@ -255,49 +252,15 @@ func parsePeerPrefixes(key string, list []string) ([]netip.Prefix, error) {
 	return out, errors.Join(errs...)
 }
 
-// coreAddrs resolves the cores' addresses the edge knows from its config:
-// for every core of the list, the hosts of its url and config_url with
-// their ports, and its mra. A name that does not resolve is skipped (and
-// reported).
-func coreAddrs(ctx context.Context, cfg Config) ([]netip.AddrPort, []error) {
-	var hostports []string
-	for _, n := range cfg.CoreList() {
-		for _, raw := range []string{n.URL, n.ConfigURL} {
-			u, err := url.Parse(raw)
-			if err != nil || u.Hostname() == "" {
-				continue
-			}
-			port := u.Port()
-			if port == "" {
-				port = "443"
-			}
-			hostports = append(hostports, net.JoinHostPort(u.Hostname(), port))
-		}
-		hostports = append(hostports, n.MRA)
+// permit is the pion PermissionHandler (false → 403 to CreatePermission
+// and Connect, 401 to ChannelBind which sock.go makes 403): the peer
+// policy (this file).
+func (t *Server) permit(client net.Addr, peer net.IP) bool {
+	ip, _ := netip.AddrFromSlice(peer)
+	if err := t.policy.checkIP(ip); err != nil {
+		t.refused.Add(1)
+		t.log.Debug("TURN peer refused", "client", client, "peer", peer, "err", err)
+		return false
 	}
-	var out []netip.AddrPort
-	var errs []error
-	for _, hp := range hostports {
-		host, portStr, err := net.SplitHostPort(hp)
-		if err != nil {
-			continue
-		}
-		port, err := strconv.ParseUint(portStr, 10, 16)
-		if err != nil {
-			continue
-		}
-		if ip, err := netip.ParseAddr(host); err == nil {
-			out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
-			continue
-		}
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("resolving the core's %s: %w", host, err))
-			continue
-		}
-		for _, ip := range ips {
-			out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
-		}
-	}
-	return out, errs
+	return true
 }

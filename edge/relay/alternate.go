@@ -1,4 +1,4 @@
-package edge
+package relay
 
 // 300 Try Alternate (RFC 8656 §7.2 step 8, RFC 8489 §10 ALTERNATE-SERVER):
 // when this relay holds turn.max_allocations and turn.alternate_servers
@@ -31,28 +31,21 @@ type alternateRedirect struct {
 	to  netip.AddrPort
 }
 
-// full reports whether the relay holds turn.max_allocations.
-func (t *TURN) full() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.total >= t.cfg.MaxAllocations
-}
-
 // nextAlternate is the alternate server for the next redirect (round robin).
-func (t *TURN) nextAlternate() netip.AddrPort {
+func (t *Server) nextAlternate() netip.AddrPort {
 	n := t.altNext.Add(1) - 1
 	return t.alternates[n%uint64(len(t.alternates))]
 }
 
 // Redirected counts the Allocate requests answered 300 Try Alternate.
-func (t *TURN) Redirected() uint64 { return t.redirected.Load() }
+func (t *Server) Redirected() uint64 { return t.redirected.Load() }
 
 // redirect decides, for an authenticated Allocate from src that passed
 // the device quota, whether it goes to an alternate server: the relay is
 // full, or the edge drains (edge/drain.go), and alternates are
 // configured. It records the redirect for the socket and reports true (the
 // QuotaHandler then refuses, and pion's 486 becomes 300).
-func (t *TURN) redirect(src net.Addr) bool {
+func (t *Server) redirect(src net.Addr) bool {
 	if len(t.alternates) == 0 || src == nil {
 		return false
 	}
@@ -80,7 +73,7 @@ var allocateError = stun.NewType(stun.MethodAllocate, stun.ClassErrorResponse).V
 // under the request's key (RFC 8489 §10: the redirect of an authenticated
 // request must be authenticated). ok is false for anything else, which is
 // written unchanged.
-func (t *TURN) tryAlternate(p []byte, to net.Addr) ([]byte, bool) {
+func (t *Server) tryAlternate(p []byte, to net.Addr) ([]byte, bool) {
 	if len(p) < 20 || binary.BigEndian.Uint16(p) != allocateError || to == nil || len(t.alternates) == 0 {
 		return nil, false
 	}

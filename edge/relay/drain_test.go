@@ -1,4 +1,4 @@
-package edge
+package relay
 
 import (
 	"bytes"
@@ -77,7 +77,7 @@ func TestTURNDrainRefusesNewAllocations(t *testing.T) {
 func TestTURNDrainRedirectsToAlternate(t *testing.T) {
 	b := startTURN(t, turnFixtureOptions{})
 	var draining atomic.Bool
-	a := startTURN(t, turnFixtureOptions{draining: &draining, cfg: func(c *TURNConfig) { c.AlternateServers = []string{b.udp} }})
+	a := startTURN(t, turnFixtureOptions{draining: &draining, cfg: func(c *Config) { c.AlternateServers = []string{b.udp} }})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	alloc := func(device string) *media.Relay {

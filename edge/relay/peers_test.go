@@ -1,4 +1,4 @@
-package edge
+package relay
 
 import (
 	"net"
@@ -83,7 +83,7 @@ func TestTURNPeerPolicyIPv6(t *testing.T) {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
 	probe.Close()
-	f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.RelayBind = "::1" }})
+	f := startTURN(t, turnFixtureOptions{cfg: func(c *Config) { c.RelayBind = "::1" }})
 	u, p := creds("SEP00AABBCC02", time.Hour)
 	c := dialRaw(t, "udp4", f.udp, u, p)
 	if res := c.allocate(true); !isSuccess(res) {

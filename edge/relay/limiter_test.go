@@ -1,4 +1,4 @@
-package edge
+package relay
 
 import (
 	"crypto/tls"
@@ -17,7 +17,7 @@ import (
 // an allocation stays open.
 func TestTURNIdleTCPClosed(t *testing.T) {
 	const idle = 300 * time.Millisecond
-	f := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) { c.TCPIdleTimeout = idle }})
+	f := startTURN(t, turnFixtureOptions{cfg: func(c *Config) { c.TCPIdleTimeout = idle }})
 	// closedWithin waits for EOF (or a reset) on c, at most 10 s.
 	closedWithin := func(t *testing.T, c net.Conn) {
 		t.Helper()

@@ -1,115 +1,26 @@
-package edge
+package relay
 
-// The sockets pion's TURN server reads and writes through: the UDP socket
-// (turnSocket) and the accepted TCP/TLS connections (connLimiter,
-// limitedConn). What they add to pion:
-//   - ChannelData over UDP without padding (unpaddedUDP);
-//   - a ChannelBind refused by the peer policy answered 403 Forbidden, as
-//     RFC 8656 §12.2 says, where pion answers 401 (channelBindRefusal);
+// The TCP/TLS connections pion's TURN server reads and writes through
+// (connLimiter, limitedConn). What they add to pion:
 //   - caps on TCP/TLS connections per listener and per source IP;
 //   - TCP/TLS connections that hold no allocation closed after
 //     turn.tcp_idle_timeout (issue 9, item 12): one that never allocates,
-//     or whose allocation ended.
+//     or whose allocation ended;
+//   - the same answer rewriting as the UDP socket (sock.go).
 
 import (
-	"encoding/binary"
 	"net"
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/pion/stun/v4"
 )
-
-// turnSocket is the TURN UDP socket as pion sees it.
-type turnSocket struct {
-	net.PacketConn
-	t *TURN
-}
-
-func (s *turnSocket) WriteTo(p []byte, addr net.Addr) (int, error) {
-	fixed, ok := s.t.channelBindRefusal(p, addr)
-	if !ok {
-		fixed, ok = s.t.tryAlternate(p, addr)
-	}
-	if ok {
-		if _, err := s.PacketConn.WriteTo(fixed, addr); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return unpaddedUDP{s.PacketConn}.WriteTo(p, addr)
-}
-
-var channelBindError = stun.NewType(stun.MethodChannelBind, stun.ClassErrorResponse).Value()
-
-// channelBindRefusal rewrites pion's answer to a ChannelBind whose peer
-// the PermissionHandler refused — 401 Unauthorized with MESSAGE-INTEGRITY,
-// which no other ChannelBind path sends (a 401 challenge carries none) —
-// into 403 Forbidden signed with the same key (RFC 8656 §12.2: "the server
-// rejects the request with a 403 (Forbidden) error"). A 401 tells a client
-// its credential is wrong and invites it to retry; the peer is the
-// problem. ok is false for anything else, which is written unchanged.
-func (t *TURN) channelBindRefusal(p []byte, to net.Addr) ([]byte, bool) {
-	if len(p) < 20 || binary.BigEndian.Uint16(p) != channelBindError || to == nil {
-		return nil, false
-	}
-	m := &stun.Message{Raw: append([]byte(nil), p...)}
-	var code stun.ErrorCodeAttribute
-	if m.Decode() != nil || code.GetFrom(m) != nil || code.Code != stun.CodeUnauthorized || !m.Contains(stun.AttrMessageIntegrity) {
-		return nil, false
-	}
-	key, ok := t.chanBindKeys.Get(to.String())
-	if !ok {
-		return nil, false
-	}
-	out, err := stun.Build(&stun.Message{TransactionID: m.TransactionID}, stun.NewType(stun.MethodChannelBind, stun.ClassErrorResponse),
-		&stun.ErrorCodeAttribute{Code: stun.CodeForbidden, Reason: []byte("Forbidden")}, stun.MessageIntegrity(key))
-	if err != nil {
-		return nil, false
-	}
-	return out.Raw, true
-}
-
-// unpaddedUDP sends ChannelData messages over UDP without the padding
-// pion/turn adds to a multiple of 4 bytes. RFC 8656 section 12.5 makes
-// that padding optional over UDP, and clients that take the datagram's
-// length for the data's (libre, hence baresip) then see two stray bytes
-// on every G.711 SRTP packet (12 + 160 + 10 = 182) and fail its
-// authentication. coturn does not pad over UDP either.
-type unpaddedUDP struct{ net.PacketConn }
-
-func (u unpaddedUDP) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if n := channelDataLen(p); n < len(p) {
-		if _, err := u.PacketConn.WriteTo(p[:n], addr); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return u.PacketConn.WriteTo(p, addr)
-}
-
-// channelDataLen is the length of the ChannelData message in p without its
-// padding (RFC 8656 section 12.4: channel numbers 0x4000-0x4FFF, the
-// 16-bit length counts the application data only), or len(p) when p is
-// not ChannelData or its padding is not 1 to 3 bytes.
-func channelDataLen(p []byte) int {
-	if len(p) < 4 || p[0]&0xF0 != 0x40 {
-		return len(p)
-	}
-	n := 4 + int(binary.BigEndian.Uint16(p[2:4]))
-	if n < len(p) && len(p)-n < 4 {
-		return n
-	}
-	return len(p)
-}
 
 // connLimiter caps TURN TCP/TLS connections per listener and per source
 // IP, closes the ones that hold no allocation for idle, and closes the
 // accepted ones when it is closed (pion closes only the listener).
 type connLimiter struct {
 	net.Listener
-	t              *TURN
+	t              *Server
 	max, perSource int
 	idle           time.Duration
 
@@ -117,6 +28,13 @@ type connLimiter struct {
 	closed   bool
 	conns    map[*limitedConn]struct{}
 	bySource map[netip.Addr]int
+}
+
+// newConnLimiter wraps ln with the caps of t: turn.max_allocations
+// connections, max_conns_per_source per source IP, turn.tcp_idle_timeout.
+func newConnLimiter(ln net.Listener, t *Server) *connLimiter {
+	return &connLimiter{Listener: ln, t: t, max: t.cfg.MaxAllocations, perSource: t.cfg.MaxConnsPerSource, idle: t.cfg.TCPIdleTimeout,
+		conns: map[*limitedConn]struct{}{}, bySource: map[netip.Addr]int{}}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
@@ -246,7 +164,7 @@ func tupleKey(client, server net.Addr) string {
 }
 
 // trackTCP registers an accepted connection and starts its idle timer.
-func (t *TURN) trackTCP(c *limitedConn) {
+func (t *Server) trackTCP(c *limitedConn) {
 	t.mu.Lock()
 	t.tcpConns[c.key] = c
 	t.mu.Unlock()
@@ -257,7 +175,7 @@ func (t *TURN) trackTCP(c *limitedConn) {
 	}
 }
 
-func (t *TURN) untrackTCP(c *limitedConn) {
+func (t *Server) untrackTCP(c *limitedConn) {
 	t.mu.Lock()
 	if t.tcpConns[c.key] == c {
 		delete(t.tcpConns, c.key)
@@ -268,7 +186,7 @@ func (t *TURN) untrackTCP(c *limitedConn) {
 // tcpAllocated is told of every allocation created and deleted (pion's
 // EventHandler); for TCP and TLS connections it pauses or restarts the
 // idle timer.
-func (t *TURN) tcpAllocated(client, server net.Addr, yes bool) {
+func (t *Server) tcpAllocated(client, server net.Addr, yes bool) {
 	t.mu.Lock()
 	c := t.tcpConns[tupleKey(client, server)]
 	t.mu.Unlock()

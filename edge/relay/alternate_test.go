@@ -1,4 +1,4 @@
-package edge
+package relay
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 // gets its relay on B, which carries media both ways.
 func TestTURNAlternateServer(t *testing.T) {
 	b := startTURN(t, turnFixtureOptions{})
-	a := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) {
+	a := startTURN(t, turnFixtureOptions{cfg: func(c *Config) {
 		c.MaxAllocations = 1
 		c.AlternateServers = []string{b.udp}
 	}})
@@ -86,7 +86,7 @@ func TestTURNAlternateServer(t *testing.T) {
 // 486; once the relay has room again, Allocates succeed there.
 func TestTURNAlternateServerAfterAuthentication(t *testing.T) {
 	alt := netip.MustParseAddrPort("127.0.0.1:3478")
-	a := startTURN(t, turnFixtureOptions{cfg: func(c *TURNConfig) {
+	a := startTURN(t, turnFixtureOptions{cfg: func(c *Config) {
 		c.MaxAllocations = 1
 		c.MaxAllocationsPerDevice = 1
 		c.AlternateServers = []string{alt.String()}
@@ -158,7 +158,7 @@ func TestTURNAlternateServerLoopRefused(t *testing.T) {
 		socks[i] = c
 	}
 	full := func(sock, other net.PacketConn) turnFixtureOptions {
-		return turnFixtureOptions{udp: sock, cfg: func(c *TURNConfig) {
+		return turnFixtureOptions{udp: sock, cfg: func(c *Config) {
 			c.MaxAllocations = 1
 			c.AlternateServers = []string{other.LocalAddr().String()}
 		}}
