@@ -251,21 +251,17 @@ func (g *gatedBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
 	return g.batchConn.WriteBatch(ms, flags)
 }
 
-// TestFullQueueDropsAndCounts: while the flusher is held in sendmmsg, a
-// queue of 4 takes 4 datagrams and drops the next 2, counting them; once
-// the flusher goes on, the 5 accepted datagrams arrive, in order.
-func TestFullQueueDropsAndCounts(t *testing.T) {
-	if !batching {
-		t.Skip("no write queue without batching")
-	}
-	c := newConn(t, "udp4", "127.0.0.1:0", Options{WriteQueue: 4})
+// holdFlusher wraps c's batch writer so that the first flusher stops in
+// WriteBatch, and starts a goroutine whose WriteTo becomes that flusher
+// (datagram 0 to peer). It returns once the flusher is held, with the
+// function that releases it and waits for its WriteTo to return.
+func holdFlusher(t *testing.T, c *Conn, peer net.Addr) (release func()) {
+	t.Helper()
 	g := &gatedBatch{batchConn: c.bc, entered: make(chan struct{}), release: make(chan struct{})}
 	c.bc = g
-	peer := listen(t, "udp4", "127.0.0.1:0")
-
 	flushed := make(chan error, 1)
 	go func() {
-		_, err := c.WriteTo([]byte{0}, peer.LocalAddr())
+		_, err := c.WriteTo([]byte{0}, peer)
 		flushed <- err
 	}()
 	select {
@@ -273,6 +269,81 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("no flusher")
 	}
+	return func() {
+		close(g.release)
+		if err := <-flushed; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// expectBytes reads datagrams of one byte from peer and checks their values.
+func expectBytes(t *testing.T, peer *net.UDPConn, want ...byte) {
+	t.Helper()
+	peer.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 8)
+	for _, w := range want {
+		n, _, err := peer.ReadFrom(buf)
+		if err != nil || n != 1 || buf[0] != w {
+			t.Fatalf("got %x, %v; want %d", buf[:n], err, w)
+		}
+	}
+}
+
+// TestFullQueueWaits: while the flusher is held in sendmmsg, a queue of 4
+// takes 4 datagrams; the next WriteTo waits (it has not returned) until the
+// flusher takes the queue, and then every datagram arrives, in order.
+func TestFullQueueWaits(t *testing.T) {
+	if !batching {
+		t.Skip("no write queue without batching")
+	}
+	c := newConn(t, "udp4", "127.0.0.1:0", Options{WriteQueue: 4})
+	peer := listen(t, "udp4", "127.0.0.1:0")
+	waiting := make(chan struct{})
+	c.onWait = func() { close(waiting) }
+	release := holdFlusher(t, c, peer.LocalAddr())
+	for i := byte(1); i <= 4; i++ {
+		if n, err := c.WriteTo([]byte{i}, peer.LocalAddr()); n != 1 || err != nil {
+			t.Fatalf("WriteTo %d: %d, %v", i, n, err)
+		}
+	}
+	fifth := make(chan error, 1)
+	go func() {
+		_, err := c.WriteTo([]byte{5}, peer.LocalAddr())
+		fifth <- err
+	}()
+	select {
+	case <-waiting:
+	case err := <-fifth:
+		t.Fatalf("WriteTo on a full queue returned (%v) instead of waiting", err)
+	case <-time.After(wait):
+		t.Fatal("fifth WriteTo neither waited nor returned")
+	}
+	select {
+	case err := <-fifth:
+		t.Fatalf("WriteTo returned (%v) while the queue was full", err)
+	default:
+	}
+	release()
+	if err := <-fifth; err != nil {
+		t.Fatal(err)
+	}
+	expectBytes(t, peer, 0, 1, 2, 3, 4, 5)
+	if s := c.Stats(); s.DatagramsWritten != 6 || s.WriteWaits != 1 || s.WriteDrops != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestFullQueueDropsAndCounts: with DropWhenFull, a queue of 4 behind a
+// held flusher takes 4 datagrams and drops the next 2, counting them; the 5
+// accepted datagrams arrive, in order.
+func TestFullQueueDropsAndCounts(t *testing.T) {
+	if !batching {
+		t.Skip("no write queue without batching")
+	}
+	c := newConn(t, "udp4", "127.0.0.1:0", Options{WriteQueue: 4, DropWhenFull: true})
+	peer := listen(t, "udp4", "127.0.0.1:0")
+	release := holdFlusher(t, c, peer.LocalAddr())
 	for i := byte(1); i <= 6; i++ {
 		if n, err := c.WriteTo([]byte{i}, peer.LocalAddr()); n != 1 || err != nil {
 			t.Fatalf("WriteTo %d: %d, %v", i, n, err)
@@ -281,20 +352,47 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 	if s := c.Stats(); s.WriteDrops != 2 {
 		t.Fatalf("WriteDrops %d, want 2", s.WriteDrops)
 	}
-	close(g.release)
-	if err := <-flushed; err != nil {
-		t.Fatal(err)
-	}
-	peer.SetReadDeadline(time.Now().Add(wait))
-	buf := make([]byte, 8)
-	for want := byte(0); want <= 4; want++ {
-		n, _, err := peer.ReadFrom(buf)
-		if err != nil || n != 1 || buf[0] != want {
-			t.Fatalf("got %x, %v; want %d", buf[:n], err, want)
-		}
-	}
+	release()
+	expectBytes(t, peer, 0, 1, 2, 3, 4)
 	if s := c.Stats(); s.DatagramsWritten != 5 {
 		t.Fatalf("DatagramsWritten %d, want 5", s.DatagramsWritten)
+	}
+}
+
+// TestCloseReleasesWaitingWriter: a WriteTo waiting for room behind a held
+// flusher returns net.ErrClosed when the Conn is closed.
+func TestCloseReleasesWaitingWriter(t *testing.T) {
+	if !batching {
+		t.Skip("no write queue without batching")
+	}
+	c := newConn(t, "udp4", "127.0.0.1:0", Options{WriteQueue: 1})
+	peer := listen(t, "udp4", "127.0.0.1:0")
+	waiting := make(chan struct{})
+	c.onWait = func() { close(waiting) }
+	release := holdFlusher(t, c, peer.LocalAddr())
+	c.WriteTo([]byte{1}, peer.LocalAddr())
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.WriteTo([]byte{2}, peer.LocalAddr())
+		second <- err
+	}()
+	select {
+	case <-waiting:
+	case <-time.After(wait):
+		t.Fatal("second WriteTo did not wait")
+	}
+	c.Close()
+	select {
+	case err := <-second:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("waiting WriteTo: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("waiting WriteTo still blocked after Close")
+	}
+	release()
+	if s := c.Stats(); s.WriteErrors != 2 {
+		t.Fatalf("WriteErrors %d, want 2 (datagram 0 sent on the closed socket, 1 dropped from the queue)", s.WriteErrors)
 	}
 }
 
