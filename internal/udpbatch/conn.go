@@ -115,9 +115,10 @@ type Conn struct {
 	spare    []outgoing
 	flushing bool
 	closed   bool
-	room     sync.Cond      // on wmu: signalled when the flusher takes the queue, and at Close
-	out      []ipv4.Message // owned by the flusher
-	onWait   func()         // test hook: a writer is about to wait for room
+	room     sync.Cond                               // on wmu: signalled when the flusher takes the queue, and at Close
+	out      []ipv4.Message                          // owned by the flusher
+	onWait   func()                                  // test hook: a writer is about to wait for room
+	sendto   func([]byte, *net.UDPAddr) (int, error) // c.c.WriteToUDP; tests wrap it
 
 	pool sync.Pool // *[]byte of cap MaxDatagram
 
@@ -138,6 +139,7 @@ func New(c *net.UDPConn, opts Options) *Conn {
 	opts = opts.withDefaults()
 	bc := &Conn{c: c, opts: opts, laddr: c.LocalAddr()}
 	bc.room.L = &bc.wmu
+	bc.sendto = c.WriteToUDP
 	if la, ok := bc.laddr.(*net.UDPAddr); ok && la.IP.To4() == nil {
 		// "[::]" (also what Go makes of ":port" and "0.0.0.0:port") and IPv6
 		// addresses: the socket is AF_INET6.
@@ -249,12 +251,13 @@ func transient(err error) bool {
 		errors.Is(err, syscall.ECONNRESET)
 }
 
-// WriteTo queues p for addr and returns len(p), nil: the datagram is sent by
-// this call (if no other goroutine is flushing) or by the flusher's next
-// sendmmsg, microseconds later. Errors the kernel reports for a queued
-// datagram are counted in Stats.WriteErrors, not returned. addr must be a
-// *net.UDPAddr, and must not be modified afterwards (pion/turn's addresses
-// never are).
+// WriteTo sends p to addr. If no other goroutine is flushing, it sends p
+// itself with one sendto (returning its error, as (*net.UDPConn).WriteTo
+// would) and then flushes what others queued meanwhile. Otherwise it copies
+// p into the queue and returns len(p), nil: the flusher's next sendmmsg,
+// microseconds later, sends it, and an error the kernel reports for it is
+// only counted in Stats.WriteErrors. addr must be a *net.UDPAddr, and must
+// not be modified afterwards (pion/turn's addresses never are).
 func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
 	if !ok || ua == nil {
@@ -282,17 +285,36 @@ func (c *Conn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		c.wmu.Unlock()
 		return 0, c.opErr("write", net.ErrClosed)
 	}
+	if !c.flushing {
+		// Nothing queued and nobody flushing: send p from here with one
+		// sendto, without copying it, then flush whatever other writers
+		// queued meanwhile. Holding the flusher role keeps the order.
+		c.flushing = true
+		c.wmu.Unlock()
+		n, err := c.writeOne(p, ua)
+		c.flush()
+		return n, err
+	}
 	buf := c.buffer(len(p))
 	n := copy(*buf, p)
 	c.queue = append(c.queue, outgoing{buf: buf, n: n, addr: ua})
-	if c.flushing {
-		c.wmu.Unlock()
-		return len(p), nil
-	}
-	c.flushing = true
 	c.wmu.Unlock()
-	c.flush()
 	return len(p), nil
+}
+
+// writeOne sends p with one sendto. Called by the flusher only.
+func (c *Conn) writeOne(p []byte, addr *net.UDPAddr) (int, error) {
+	n, err := c.sendto(p, addr)
+	if err != nil && transient(err) {
+		n, err = c.sendto(p, addr) // see send: a pending ICMP error of an earlier datagram
+	}
+	if err != nil {
+		c.writeErrors.Add(1)
+		return n, err
+	}
+	c.datagramsWritten.Add(1)
+	c.writeSyscalls.Add(1)
+	return n, nil
 }
 
 // buffer returns a buffer for an n-byte datagram: a pooled one, or for a

@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/net/ipv4"
 )
 
 // wait bounds every blocking step of a test; nothing here sleeps.
@@ -234,31 +232,30 @@ func TestCloseUnblocksReadFrom(t *testing.T) {
 	}
 }
 
-// gatedBatch holds the flusher inside WriteBatch until released, so a test
+// gate holds the first flusher inside its sendto until released, so a test
 // can fill the queue behind it.
-type gatedBatch struct {
-	batchConn
+type gate struct {
+	sendto  func([]byte, *net.UDPAddr) (int, error)
 	entered chan struct{}
 	release chan struct{}
 	once    sync.Once
 }
 
-func (g *gatedBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+func (g *gate) send(p []byte, addr *net.UDPAddr) (int, error) {
 	g.once.Do(func() {
 		close(g.entered)
 		<-g.release
 	})
-	return g.batchConn.WriteBatch(ms, flags)
+	return g.sendto(p, addr)
 }
 
-// holdFlusher wraps c's batch writer so that the first flusher stops in
-// WriteBatch, and starts a goroutine whose WriteTo becomes that flusher
+// holdFlusher wraps c's sendto so that the first flusher stops in it, and starts a goroutine whose WriteTo becomes that flusher
 // (datagram 0 to peer). It returns once the flusher is held, with the
-// function that releases it and waits for its WriteTo to return.
-func holdFlusher(t *testing.T, c *Conn, peer net.Addr) (release func()) {
+// function that releases it and returns what its WriteTo returned.
+func holdFlusher(t *testing.T, c *Conn, peer net.Addr) (release func() error) {
 	t.Helper()
-	g := &gatedBatch{batchConn: c.bc, entered: make(chan struct{}), release: make(chan struct{})}
-	c.bc = g
+	g := &gate{sendto: c.sendto, entered: make(chan struct{}), release: make(chan struct{})}
+	c.sendto = g.send
 	flushed := make(chan error, 1)
 	go func() {
 		_, err := c.WriteTo([]byte{0}, peer)
@@ -269,11 +266,9 @@ func holdFlusher(t *testing.T, c *Conn, peer net.Addr) (release func()) {
 	case <-time.After(wait):
 		t.Fatal("no flusher")
 	}
-	return func() {
+	return func() error {
 		close(g.release)
-		if err := <-flushed; err != nil {
-			t.Fatal(err)
-		}
+		return <-flushed
 	}
 }
 
@@ -324,7 +319,9 @@ func TestFullQueueWaits(t *testing.T) {
 		t.Fatalf("WriteTo returned (%v) while the queue was full", err)
 	default:
 	}
-	release()
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
 	if err := <-fifth; err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +349,9 @@ func TestFullQueueDropsAndCounts(t *testing.T) {
 	if s := c.Stats(); s.WriteDrops != 2 {
 		t.Fatalf("WriteDrops %d, want 2", s.WriteDrops)
 	}
-	release()
+	if err := release(); err != nil {
+		t.Fatal(err)
+	}
 	expectBytes(t, peer, 0, 1, 2, 3, 4)
 	if s := c.Stats(); s.DatagramsWritten != 5 {
 		t.Fatalf("DatagramsWritten %d, want 5", s.DatagramsWritten)
@@ -390,7 +389,9 @@ func TestCloseReleasesWaitingWriter(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("waiting WriteTo still blocked after Close")
 	}
-	release()
+	if err := release(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("held flusher's WriteTo: %v, want net.ErrClosed", err)
+	}
 	if s := c.Stats(); s.WriteErrors != 2 {
 		t.Fatalf("WriteErrors %d, want 2 (datagram 0 sent on the closed socket, 1 dropped from the queue)", s.WriteErrors)
 	}

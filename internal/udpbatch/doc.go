@@ -10,13 +10,14 @@
 // Go's netpoller parks the caller only while nothing at all is queued);
 // ReadFrom hands them out one per call.
 //
-// Writes: flat combining. WriteTo copies the datagram into a pooled buffer
-// and queues it. If no goroutine is flushing, the caller becomes the flusher
-// and sends everything queued with WriteBatch, repeating until the queue is
-// empty. A caller that finds a flusher at work returns at once; its datagram
-// leaves in the flusher's next sendmmsg. No datagram waits for more traffic
-// (issue 13: "send what is there"). When the queue is full a datagram is
-// dropped and counted, as a full socket buffer would drop it.
+// Writes: flat combining. If no goroutine is flushing, WriteTo becomes the
+// flusher: it sends its own datagram with one sendto, then sends whatever
+// other writers queued meanwhile with WriteBatch, until the queue is empty.
+// A caller that finds a flusher at work copies its datagram into the queue
+// and returns at once; it leaves in the flusher's next sendmmsg. No datagram
+// waits for more traffic (issue 13: "send what is there"). When the queue is
+// full, WriteTo waits for the flusher to take it (or, with DropWhenFull,
+// drops the datagram and counts it).
 //
 // Batching is used on Linux only. On other systems (batch_other.go) Conn
 // passes ReadFrom and WriteTo straight to the *net.UDPConn.
