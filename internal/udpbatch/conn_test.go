@@ -449,3 +449,65 @@ func roundTrip(t *testing.T, c *Conn, peer *net.UDPConn) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestConcurrentReadersShareBatches: 4 goroutines call ReadFrom on one Conn;
+// together they receive each of 2000 datagrams exactly once, with its bytes.
+func TestConcurrentReadersShareBatches(t *testing.T) {
+	const total, readers, window = 2000, 4, 64
+	rx := newConn(t, "udp4", "127.0.0.1:0", Options{ReadBatch: 8})
+	tx := listen(t, "udp4", "127.0.0.1:0")
+	credits := make(chan struct{}, window)
+	for range window {
+		credits <- struct{}{}
+	}
+	var mu sync.Mutex
+	seen := make(map[uint32]int)
+	var wg sync.WaitGroup
+	rx.SetReadDeadline(time.Now().Add(wait))
+	for range readers {
+		wg.Go(func() {
+			buf := make([]byte, 2048)
+			for {
+				n, _, err := rx.ReadFrom(buf)
+				if err != nil {
+					return // closed at the end
+				}
+				seq := binary.BigEndian.Uint32(buf[1:5])
+				if !bytes.Equal(buf[:n], payload(9, seq)) {
+					t.Errorf("datagram %d: content differs", seq)
+				}
+				mu.Lock()
+				seen[seq]++
+				mu.Unlock()
+				credits <- struct{}{}
+			}
+		})
+	}
+	for seq := range uint32(total) {
+		select {
+		case <-credits:
+		case <-time.After(wait):
+			t.Fatal("no credit: datagrams lost")
+		}
+		if _, err := tx.WriteTo(payload(9, seq), rx.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range window { // every datagram read
+		select {
+		case <-credits:
+		case <-time.After(wait):
+			t.Fatal("datagrams not read")
+		}
+	}
+	rx.Close()
+	wg.Wait()
+	if len(seen) != total {
+		t.Fatalf("%d distinct datagrams, want %d", len(seen), total)
+	}
+	for seq, n := range seen {
+		if n != 1 {
+			t.Fatalf("datagram %d read %d times", seq, n)
+		}
+	}
+}
