@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/logx"
 )
 
 func msec(n int) time.Duration { return time.Duration(n) * time.Millisecond }
@@ -282,7 +284,7 @@ func TestLoadDrain(t *testing.T) {
 // The progress line: rewritten in place each second, then left on screen
 // with the final figures.
 func TestLoadProgressLine(t *testing.T) {
-	var buf syncBuffer
+	var buf logx.Buffer
 	_, err := Load{Workers: 2, Count: 40, Duration: time.Minute, Rate: 20, Progress: &buf, What: "REGISTER"}.Run(context.Background(),
 		func(context.Context, int) string { return "" })
 	if err != nil {
@@ -302,21 +304,4 @@ func TestLoadProgressLine(t *testing.T) {
 	if !strings.HasSuffix(out, "\n") {
 		t.Errorf("the final progress line does not end the line: %q", out)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -12,39 +12,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/logx"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/mtls"
 )
 
-// lockedBuffer is a child process's stderr, read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startEdgewayLogged is startEdgeway with the child's stderr readable.
-func startEdgewayLogged(t *testing.T, args ...string) (*exec.Cmd, *lockedBuffer) {
+func startEdgewayLogged(t *testing.T, args ...string) (*exec.Cmd, *logx.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), mainArgsEnv+"="+strings.Join(args, "\x1f"))
-	logs := &lockedBuffer{}
+	logs := &logx.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

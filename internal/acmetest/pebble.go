@@ -7,7 +7,6 @@
 package acmetest
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -26,9 +25,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/logx"
 )
 
 // Options place Pebble's validation.
@@ -57,7 +57,7 @@ type Pebble struct {
 
 	mgmt string
 	hc   *http.Client
-	out  *syncBuffer
+	out  *logx.Buffer
 }
 
 // Output is what Pebble has logged so far.
@@ -109,7 +109,7 @@ func Start(t testing.TB, o Options) *Pebble {
 	// No sleeps before validation, no bad-nonce injection, and real
 	// validation (never "always valid").
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_VA_ALWAYS_VALID=0", "PEBBLE_AUTHZREUSE=0")
-	out := &syncBuffer{}
+	out := &logx.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
@@ -226,21 +226,4 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,17 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/internal/logx"
 	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/testenv"
 	"github.com/edgeway/edgeway/internal/token"
@@ -19,27 +18,13 @@ import (
 
 // logBuffer is both tiers' log, kept for a test to read; waiters are woken
 // on every write.
-type logBuffer struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
-	changed chan struct{}
-}
+type logBuffer struct{ logx.Buffer }
 
-func newLogBuffer() *logBuffer { return &logBuffer{changed: make(chan struct{})} }
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n, err := b.buf.Write(p)
-	close(b.changed)
-	b.changed = make(chan struct{})
-	return n, err
-}
+func newLogBuffer() *logBuffer { return &logBuffer{} }
 
 func (b *logBuffer) lines() ([]string, <-chan struct{}) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(b.buf.String(), "\n"), b.changed
+	s, changed := b.Snapshot()
+	return strings.Split(s, "\n"), changed
 }
 
 // waitLine returns the first line holding every part, waiting for it up

@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,30 +23,12 @@ import (
 
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/edge"
+	"github.com/edgeway/edgeway/internal/logx"
 	"github.com/edgeway/edgeway/internal/node"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/mtls"
 )
-
-// syncBuffer is a log sink the node's goroutines write to while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // reloadable is a served quickstart-style node (core and edge, dev PKI
 // files) whose logger level a reload sets, as `edgeway quickstart` builds
@@ -55,7 +36,7 @@ func (s *syncBuffer) String() string {
 type reloadable struct {
 	n     *node.Node
 	lay   quickstart.Layout
-	logs  *syncBuffer
+	logs  *logx.Buffer
 	level *slog.LevelVar
 }
 
@@ -70,7 +51,7 @@ func serveReloadable(t *testing.T) *reloadable {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &reloadable{lay: lay, logs: &syncBuffer{}, level: new(slog.LevelVar)}
+	r := &reloadable{lay: lay, logs: &logx.Buffer{}, level: new(slog.LevelVar)}
 	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: r.level}))
 	r.n, err = node.New(ctx, node.Config{Core: &lay.Core, Store: st, Edge: &lay.Edge, Log: log, SetLevel: r.level.Set})
 	if err != nil {
