@@ -28,21 +28,8 @@ func TestDrainCoreSendsEdgesToTheNextCore(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterOptions{StoreURL: srv.URL, Cores: 2, Edges: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	a := clusterRegistered(t, c, phoneA, 0)
-	b := clusterRegistered(t, c, phoneB, 0)
-	autoAnswer(b)
-	for _, d := range []string{phoneA, phoneB} {
-		if n := c.BindingNode(c.Devices[d].Line); n != "core-1" {
-			t.Fatalf("%s registered through %q, want core-1, the first of the list", d, n)
-		}
-	}
-	call, in := dialAnswered(t, ctx, a, b, c.Devices[phoneB].Line)
-	waitNodeCalls(t, c, 0, 1)
-
-	drained := make(chan error, 1)
-	go func() { drained <- c.Cores[0].Drain(ctx, time.Minute) }()
+	h := drainHoldingACall(t, ctx, c)
 	c.WaitEdgeCoreUp(0, 0, false)
-	refusesConnections(t, "core-1's MRA port", c.Cores[0].MRA)
 	if conn, err := net.DialTimeout("tcp", c.Cores[0].MRA, time.Second); err == nil {
 		conn.Close()
 		t.Fatal("core-1's MRA port took a new connection during its drain")
@@ -62,29 +49,60 @@ func TestDrainCoreSendsEdgesToTheNextCore(t *testing.T) {
 	if n := c.Cores[0].Core().Calls(); n != 1 {
 		t.Fatalf("core-1 routes %d calls during its drain, want 1 (the one it held)", n)
 	}
-	select {
-	case err := <-drained:
-		t.Fatalf("core-1's drain ended (%v) with its call up", err)
-	default:
-	}
 
 	// The call core-1 held ends through it, and so does the drain.
-	if err := call.Hangup(ctx); err != nil {
-		t.Fatalf("BYE of the call core-1 held: %v", err)
-	}
-	select {
-	case <-in.Done():
-	case <-ctx.Done():
-		t.Fatal("the callee never saw the BYE")
-	}
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("core-1's drain after its last call ended: %v, want nil", err)
+	h.end()
+}
+
+// heldDrain is core-1 of a 2-core cluster draining with a call up: A and B
+// registered through core-1 (the first of the edge's list), A's call to B
+// up through it, and core-1's drain begun (its MRA port refuses new
+// connections). end hangs that call up and requires the drain to end with
+// it, nil.
+type heldDrain struct {
+	a, b *bench.Phone
+	end  func()
+}
+
+func drainHoldingACall(t *testing.T, ctx context.Context, c *testenv.Cluster) heldDrain {
+	t.Helper()
+	a := clusterRegistered(t, c, phoneA, 0)
+	b := clusterRegistered(t, c, phoneB, 0)
+	autoAnswer(b)
+	for _, d := range []string{phoneA, phoneB} {
+		if n := c.BindingNode(c.Devices[d].Line); n != "core-1" {
+			t.Fatalf("%s registered through %q, want core-1, the first of the list", d, n)
 		}
-	case <-ctx.Done():
-		t.Fatal("core-1's drain did not end after its last call did")
 	}
+	call, in := dialAnswered(t, ctx, a, b, c.Devices[phoneB].Line)
+	waitNodeCalls(t, c, 0, 1)
+	drained := make(chan error, 1)
+	go func() { drained <- c.Cores[0].Drain(ctx, time.Minute) }()
+	refusesConnections(t, "core-1's MRA port", c.Cores[0].MRA)
+	return heldDrain{a: a, b: b, end: func() {
+		t.Helper()
+		select {
+		case err := <-drained:
+			t.Fatalf("core-1's drain ended (%v) with its call up", err)
+		default:
+		}
+		if err := call.Hangup(ctx); err != nil {
+			t.Fatalf("BYE of the call core-1 held: %v", err)
+		}
+		select {
+		case <-in.Done():
+		case <-ctx.Done():
+			t.Fatal("the callee never saw the BYE")
+		}
+		select {
+		case err := <-drained:
+			if err != nil {
+				t.Fatalf("core-1's drain after its last call ended: %v, want nil", err)
+			}
+		case <-ctx.Done():
+			t.Fatal("core-1's drain did not end after its last call did")
+		}
+	}}
 }
 
 // A draining core's 503 to a new call takes it out of the edge's list at
@@ -98,17 +116,7 @@ func TestDrainingCoreTakenOutOnItsFirst503(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterOptions{StoreURL: srv.URL, Cores: 2, Edges: 1, HealthInterval: time.Hour})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	a := clusterRegistered(t, c, phoneA, 0)
-	b := clusterRegistered(t, c, phoneB, 0)
-	autoAnswer(b)
-	lineB := c.Devices[phoneB].Line
-	held, in := dialAnswered(t, ctx, a, b, lineB) // holds core-1's drain open
-	waitNodeCalls(t, c, 0, 1)
-
-	drained := make(chan error, 1)
-	go func() { drained <- c.Cores[0].Drain(ctx, time.Minute) }()
-	// core-1's drain has begun once it refuses new connections.
-	refusesConnections(t, "core-1's MRA port", c.Cores[0].MRA)
+	h := drainHoldingACall(t, ctx, c)
 	for _, st := range c.Edges[0].Edge().Cores() {
 		if st.MRA == c.Cores[0].MRA && !st.Up {
 			t.Fatal("core-1 out of the edge's list before any request or check told it of the drain")
@@ -116,7 +124,8 @@ func TestDrainingCoreTakenOutOnItsFirst503(t *testing.T) {
 	}
 
 	// The first new call still goes to core-1 and gets its 503.
-	_, err := a.Dial(ctx, lineB, testSDP)
+	lineB := c.Devices[phoneB].Line
+	_, err := h.a.Dial(ctx, lineB, testSDP)
 	var re *bench.RefusedError
 	if !errors.As(err, &re) || re.Status != 503 || re.RetryAfter == "" {
 		t.Fatalf("new call during core-1's drain: %v, want 503 with Retry-After", err)
@@ -124,27 +133,11 @@ func TestDrainingCoreTakenOutOnItsFirst503(t *testing.T) {
 	c.WaitEdgeCoreUp(0, 0, false)
 
 	// The next goes to core-2, which routes it to B through the edge.
-	callCompletes(t, ctx, a, b, lineB, true)
+	callCompletes(t, ctx, h.a, h.b, lineB, true)
 	if n := c.Cores[0].Core().Calls(); n != 1 {
 		t.Fatalf("core-1 routes %d calls, want 1 (the one it held)", n)
 	}
-
-	if err := held.Hangup(ctx); err != nil {
-		t.Fatalf("BYE of the call core-1 held: %v", err)
-	}
-	select {
-	case <-in.Done():
-	case <-ctx.Done():
-		t.Fatal("the callee never saw the BYE")
-	}
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("core-1's drain after its last call ended: %v, want nil", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("core-1's drain did not end after its last call did")
-	}
+	h.end()
 }
 
 // A phone cannot take a healthy core out of the edge's list by answering
