@@ -86,22 +86,7 @@ func drainHoldingACall(t *testing.T, ctx context.Context, c *testenv.Cluster) he
 			t.Fatalf("core-1's drain ended (%v) with its call up", err)
 		default:
 		}
-		if err := call.Hangup(ctx); err != nil {
-			t.Fatalf("BYE of the call core-1 held: %v", err)
-		}
-		select {
-		case <-in.Done():
-		case <-ctx.Done():
-			t.Fatal("the callee never saw the BYE")
-		}
-		select {
-		case err := <-drained:
-			if err != nil {
-				t.Fatalf("core-1's drain after its last call ended: %v, want nil", err)
-			}
-		case <-ctx.Done():
-			t.Fatal("core-1's drain did not end after its last call did")
-		}
+		hangUpEndsDrain(t, ctx, call, in, drained)
 	}}
 }
 

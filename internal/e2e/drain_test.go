@@ -73,22 +73,7 @@ func TestDrainLetsARealCallEnd(t *testing.T) {
 	}
 
 	// The call's dialog still works through the draining edge: BYE.
-	if err := call.Hangup(ctx); err != nil {
-		t.Fatalf("BYE during the drain: %v", err)
-	}
-	select {
-	case <-in.Done():
-	case <-ctx.Done():
-		t.Fatal("the callee never saw the BYE sent during the drain")
-	}
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("drain after the call ended: %v, want nil", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the drain did not end after the last call did")
-	}
+	hangUpEndsDrain(t, ctx, call, in, drained)
 }
 
 // A call that never ends holds a drain only until drain's deadline.
@@ -185,22 +170,7 @@ func TestDrainRefusesNewCallsOnOpenConnections(t *testing.T) {
 	}
 
 	// The call that was up ends normally: its BYE goes through.
-	if err := call.Hangup(ctx); err != nil {
-		t.Fatalf("BYE during the drain: %v", err)
-	}
-	select {
-	case <-in.Done():
-	case <-ctx.Done():
-		t.Fatal("the callee never saw the BYE sent during the drain")
-	}
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("drain after the call ended: %v, want nil", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the drain did not end after the last call did")
-	}
+	hangUpEndsDrain(t, ctx, call, in, drained)
 }
 
 // Issue 12 §2: during a drain the edge's TURN TCP and TLS ports refuse new
@@ -358,5 +328,28 @@ func TestDrainCoreRefusesNewMRAConnections(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the drain did not end after the core's last dialog did")
+	}
+}
+
+// hangUpEndsDrain hangs up the last call a drain waits for, through the
+// draining node, and requires the callee to see the BYE and the drain to
+// end with it (nil).
+func hangUpEndsDrain(t *testing.T, ctx context.Context, call, in *bench.Call, drained <-chan error) {
+	t.Helper()
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatalf("BYE during the drain: %v", err)
+	}
+	select {
+	case <-in.Done():
+	case <-ctx.Done():
+		t.Fatal("the callee never saw the BYE sent during the drain")
+	}
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatalf("drain after the call ended: %v, want nil", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the drain did not end after the last call did")
 	}
 }
