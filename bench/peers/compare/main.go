@@ -91,9 +91,13 @@ type result struct {
 	Figures map[string]float64 `json:"figures"`
 }
 
+// placement says where the servers and the generator ran (--placement).
+var placement = "the generator on the same CPUs"
+
 func main() {
 	out := flag.String("out", "", "also write the table (Markdown) to this file")
 	med := flag.String("median", "", "print only the median of one figure over the rounds, named TEST:SIDE:KEY (e.g. register:core:throughput_per_s)")
+	flag.StringVar(&placement, "placement", "the generator on the same CPUs", "where the servers and the generator ran, for the table's notes (bench/peers/run --pin sets it)")
 	flag.Parse()
 	if *med != "" && flag.NArg() == 1 {
 		v, err := medianOf(flag.Arg(0), *med)
@@ -216,8 +220,8 @@ func compare(dir string) (string, error) {
 	if rounds == 0 {
 		return "", errors.New("no results to compare in " + dir)
 	}
-	fmt.Fprintf(&b, "Medians of the rounds; in each round the four REGISTER set-ups, then sipp, then the two TURN relays, one after another (then, in rounds of their own, each REGISTER pair at half of the Edgeway side's median maximum), driven by the same load generator (`edgeway bench`) in one run, %s, %d CPUs (%s), the generator on the same CPUs.\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel())
+	fmt.Fprintf(&b, "Medians of the rounds; in each round the four REGISTER set-ups, then sipp, then the two TURN relays, one after another (then, in rounds of their own, each REGISTER pair at half of the Edgeway side's median maximum), driven by the same load generator (`edgeway bench`) in one run, %s, %d CPUs (%s), %s.\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpuModel(), placement)
 	fmt.Fprintf(&b, "REGISTER, Edgeway: the phones onboard through the edge; \"core alone\" sends the REGISTERs to the core's Phone OAuth port (5090), which verifies the bearer JWT, checks revocation and stores the binding in SQLite; \"edge + core\" sends them to the edge, which verifies the JWT too, adds Path and forwards over mutual TLS to the core's MRA port (5091). Both tiers (and the idle TURN relay) are one quickstart process, measured whole.\n")
 	fmt.Fprintf(&b, "REGISTER, Kamailio: no credentials checked, bindings in memory (usrloc), as many workers as CPUs in each process; the registrar alone is one process, the two-tier peer two (a transaction-stateful proxy adding Path, forwarding over TLS with a client certificate to the registrar, which requires one and keeps the Path; Kamailio's TLS client verifies the chain, not the name). CPU and memory are summed over every Kamailio process; RSS sums count Kamailio's shared memory once per process, PSS by its share.\n")
 	fmt.Fprintf(&b, "sipp: Debian's sipp over TCP into stunnel (the TLS client), up to 32 REGISTERs outstanding on one connection (the edge's bound per connection), 200 users with Edgeway tokens (Kamailio ignores them).\n")
