@@ -113,7 +113,7 @@ func TestTURNUDPMetricsMoveWithTraffic(t *testing.T) {
 	before := scrapeEdge(t, s)
 	for _, dir := range []string{"read", "write"} {
 		if v := before.counter("edgeway_edge_turn_udp_datagrams_total", "direction", dir); v != 0 {
-			t.Errorf("edgeway_edge_turn_udp_datagrams_total{direction=%q} = %v before any traffic, want 0", dir, v)
+			t.Fatalf("edgeway_edge_turn_udp_datagrams_total{direction=%q} = %v before any traffic, want 0 (-1: not exported)", dir, v)
 		}
 	}
 
@@ -160,16 +160,22 @@ func TestTURNUDPMetricsMoveWithTraffic(t *testing.T) {
 		}
 	}
 
-	after := scrapeEdge(t, s)
-	to, from := after.counter("edgeway_edge_turn_relayed_packets_total", "direction", "to_peer"), after.counter("edgeway_edge_turn_relayed_packets_total", "direction", "from_peer")
-	if to < n+1 || from < n {
-		t.Errorf("relayed %v to and %v from the peer, want ≥ %d and ≥ %d", to, from, n+1, n)
-	}
-	// The client's datagrams (Allocate, CreatePermission, ChannelBind,
-	// Send indications or ChannelData: ≥ to_peer) were read from the
-	// listener; what went back to it (answers, Data indications or
-	// ChannelData: ≥ from_peer) was written to it.
-	for dir, least := range map[string]float64{"read": to, "write": from} {
+	// The relay counts a datagram just after the system call that sends
+	// it, so the last ones may be counted after the test has read them:
+	// wait until every datagram is counted (the client's answers and
+	// datagrams from the peer are ≥ from_peer + 2 writes to it: the
+	// Allocate and CreatePermission answers at least).
+	var after edgeScrape
+	var to, from float64
+	waitFor(t, "the relayed datagrams to be counted", func() bool {
+		after = scrapeEdge(t, s)
+		to = after.counter("edgeway_edge_turn_relayed_packets_total", "direction", "to_peer")
+		from = after.counter("edgeway_edge_turn_relayed_packets_total", "direction", "from_peer")
+		return to >= n+1 && from >= n && after.counter("edgeway_edge_turn_udp_datagrams_total", "direction", "write") >= from+2
+	})
+	// Every datagram relayed to the peer was read from the listener first
+	// (≥ to_peer + 2: the Allocate and CreatePermission requests at least).
+	for dir, least := range map[string]float64{"read": to + 2, "write": from + 2} {
 		d := after.counter("edgeway_edge_turn_udp_datagrams_total", "direction", dir)
 		sc := after.counter("edgeway_edge_turn_udp_syscalls_total", "direction", dir)
 		if d < least || sc < 1 || sc > d {

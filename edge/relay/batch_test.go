@@ -32,7 +32,12 @@ func TestTURNBatchIO(t *testing.T) {
 			// The client sent ≥ n+2 datagrams to the listener (Allocate,
 			// CreatePermission, n+ Send indications or ChannelData), and the
 			// listener sent it ≥ n+2 (answers, n Data indications or
-			// ChannelData).
+			// ChannelData). A datagram is counted just after the system
+			// call that sent it, so the client may have the last one first.
+			waitFor(t, "the datagrams written to be counted", func() bool {
+				st, _ = f.srv.UDPStats()
+				return st.DatagramsWritten >= n+2
+			})
 			if st.DatagramsRead < n+2 || st.ReadSyscalls == 0 || st.ReadSyscalls > st.DatagramsRead {
 				t.Errorf("read: %d datagrams in %d system calls; want ≥ %d in 1..datagrams", st.DatagramsRead, st.ReadSyscalls, n+2)
 			}
