@@ -3,6 +3,8 @@ package relay
 import (
 	"fmt"
 	"net"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,6 +49,16 @@ func TestTURNBatchIO(t *testing.T) {
 			if st.WriteDrops != 0 || st.WriteErrors != 0 || st.Truncated != 0 {
 				t.Errorf("drops %d, write errors %d, truncated %d; want none", st.WriteDrops, st.WriteErrors, st.Truncated)
 			}
+
+			// Close ends pion's read loop on the batched listener (its
+			// recvmmsg returns net.ErrClosed): the goroutine is gone.
+			if !udpReadLoopRuns() {
+				t.Fatal("no pion read loop on the UDP listener while the relay runs")
+			}
+			if err := f.srv.Close(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "pion's read loop on the batched listener to end", func() bool { return !udpReadLoopRuns() })
 		})
 	}
 }
@@ -75,4 +87,24 @@ func relayBoth(t testing.TB, relay, peer net.PacketConn, from net.Addr, pkt []by
 	}
 	_ = peer.SetReadDeadline(time.Time{})
 	_ = relay.SetReadDeadline(time.Time{})
+}
+
+// udpReadLoopRuns reports whether a pion TURN server's read loop on a UDP
+// listener runs: a goroutine in (*Server).readLoop started by NewServer
+// (the loops of TCP and TLS connections are started by readListener).
+func udpReadLoopRuns() bool {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n == len(buf) {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "turn/v5.(*Server).readLoop") && strings.Contains(g, "created by github.com/pion/turn/v5.NewServer") {
+				return true
+			}
+		}
+		return false
+	}
 }
