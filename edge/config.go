@@ -515,6 +515,12 @@ type TURNConfig struct {
 	// token families were revoked, to refuse their TURN credentials (401)
 	// and close their allocations (default 2s).
 	RevocationPoll time.Duration `yaml:"revocation_poll"`
+	// BatchIO reads and writes the TURN UDP listener's datagrams several
+	// per system call (recvmmsg/sendmmsg, internal/udpbatch) instead of one
+	// recvfrom or sendto each (default true). A datagram is never held back
+	// waiting for more. false serves the socket one datagram per call, as
+	// before issue 13.
+	BatchIO *bool `yaml:"batch_io,omitempty"`
 }
 
 func (t TURNConfig) withDefaults(c Config) TURNConfig {
@@ -553,6 +559,10 @@ func (t TURNConfig) withDefaults(c Config) TURNConfig {
 	}
 	if t.RevocationPoll == 0 {
 		t.RevocationPoll = 2 * time.Second
+	}
+	if t.BatchIO == nil {
+		on := true
+		t.BatchIO = &on
 	}
 	return t
 }

@@ -55,13 +55,21 @@ var (
 	descBytes      = prometheus.NewDesc("edgeway_edge_turn_relayed_bytes_total", "Bytes of the datagrams the TURN relay relayed, by direction (to_peer, from_peer).", []string{"direction"}, nil)
 	descTURNRefuse = prometheus.NewDesc("edgeway_edge_turn_refusals_total",
 		"TURN requests and datagrams refused, by reason: peer_policy (403 permission/channel/connect), peer_denied (datagram to a refused peer), over_bitrate (datagram dropped), capacity (turn.max_allocations), device_quota, redirected (300 Try Alternate), draining (508: a new allocation while the edge drains).", []string{"reason"}, nil)
+	// The TURN UDP listener's socket work when turn.batch_io batches it
+	// (internal/udpbatch): datagrams per system call is datagrams_total
+	// over syscalls_total, by direction.
+	descUDPDatagrams = prometheus.NewDesc("edgeway_edge_turn_udp_datagrams_total", "Datagrams the TURN UDP listener read and wrote (turn.batch_io), by direction (read, write).", []string{"direction"}, nil)
+	descUDPSyscalls  = prometheus.NewDesc("edgeway_edge_turn_udp_syscalls_total", "System calls (recvmmsg, sendmmsg, sendto) that moved those datagrams (turn.batch_io), by direction (read, write).", []string{"direction"}, nil)
+	descUDPDrops     = prometheus.NewDesc("edgeway_edge_turn_udp_drops_total",
+		"Datagrams of the TURN UDP listener lost (turn.batch_io), by reason: write_error (the kernel refused it, or it was queued at close), queue_full (the write queue was full), truncated (longer than the read buffer).", []string{"reason"}, nil)
+	descUDPWaits      = prometheus.NewDesc("edgeway_edge_turn_udp_write_waits_total", "Writes to the TURN UDP listener that waited for room in its write queue (turn.batch_io).", nil, nil)
 	descCoreUp        = prometheus.NewDesc("edgeway_edge_core_up", "1 while the core is in use by this edge (health checks pass), by core URL.", []string{"core"}, nil)
 	descCoreConnected = prometheus.NewDesc("edgeway_edge_core_connected", "1 while the edge holds an MRA connection to the core, by core URL.", []string{"core"}, nil)
 	descCoreChecks    = prometheus.NewDesc("edgeway_edge_core_health_checks_passed_total", "Health checks the core answered since the edge started, by core URL.", []string{"core"}, nil)
 )
 
 func (c edgeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFlows, descDialogs, descSIPBad, descAllocs, descPackets, descBytes, descTURNRefuse, descCoreUp, descCoreConnected, descCoreChecks} {
+	for _, d := range []*prometheus.Desc{descFlows, descDialogs, descSIPBad, descAllocs, descPackets, descBytes, descTURNRefuse, descUDPDatagrams, descUDPSyscalls, descUDPDrops, descUDPWaits, descCoreUp, descCoreConnected, descCoreChecks} {
 		ch <- d
 	}
 }
@@ -95,6 +103,16 @@ func (c edgeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTURNRefuse, r.DeviceQuota, "device_quota")
 		counter(descTURNRefuse, r.Redirected, "redirected")
 		counter(descTURNRefuse, r.Draining, "draining")
+		if u, ok := t.UDPStats(); ok {
+			counter(descUDPDatagrams, u.DatagramsRead, "read")
+			counter(descUDPDatagrams, u.DatagramsWritten, "write")
+			counter(descUDPSyscalls, u.ReadSyscalls, "read")
+			counter(descUDPSyscalls, u.WriteSyscalls, "write")
+			counter(descUDPDrops, u.WriteErrors, "write_error")
+			counter(descUDPDrops, u.WriteDrops, "queue_full")
+			counter(descUDPDrops, u.Truncated, "truncated")
+			counter(descUDPWaits, u.WriteWaits)
+		}
 	}
 	for _, cs := range c.s.Cores() {
 		gauge(descCoreUp, b2f(cs.Up), cs.URL)

@@ -73,7 +73,7 @@ func (t TURNConfig) relayConfig() relay.Config {
 		MaxAllocationsPerDevice: t.MaxAllocationsPerDevice, MaxAllocations: t.MaxAllocations,
 		AlternateServers: t.AlternateServers, MaxBitrate: t.MaxBitrate,
 		AllowedPeers: t.AllowedPeers, DeniedPeers: t.DeniedPeers, AllowLoopbackPeers: t.AllowLoopbackPeers,
-		TCPIdleTimeout: t.TCPIdleTimeout,
+		TCPIdleTimeout: t.TCPIdleTimeout, BatchIO: t.BatchIO == nil || *t.BatchIO,
 	}
 }
 
@@ -127,7 +127,7 @@ func (s *Server) startTURN(ctx context.Context, ls Listeners) (*TURN, error) {
 		return nil, fmt.Errorf("edge: TURN: %w", err)
 	}
 	s.turn.Store(t)
-	s.log.Info("TURN listening", "udp", addrOf(tl.UDP), "tcp", addrOf(tl.TCP), "tls", addrOf(tl.TLS), "relay", relayIP, "relay_ports", s.cfg.TURN.RelayPorts, "realm", s.cfg.TURN.Realm)
+	s.log.Info("TURN listening", "udp", addrOf(tl.UDP), "tcp", addrOf(tl.TCP), "tls", addrOf(tl.TLS), "relay", relayIP, "relay_ports", s.cfg.TURN.RelayPorts, "realm", s.cfg.TURN.Realm, "batch_io", rc.BatchIO)
 	return t, nil
 }
 

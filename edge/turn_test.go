@@ -69,6 +69,7 @@ func TestTURNConfigDefaults(t *testing.T) {
 		{"max_bitrate", c.MaxBitrate, 64000},
 		{"allow_loopback_peers", c.AllowLoopbackPeers, false},
 		{"alternate_servers", len(c.AlternateServers), 0},
+		{"batch_io", c.BatchIO != nil && *c.BatchIO, true},
 	} {
 		if ck.got != ck.want {
 			t.Errorf("turn.%s = %v, want %v", ck.key, ck.got, ck.want)
@@ -81,6 +82,9 @@ func TestTURNConfigDefaults(t *testing.T) {
 	ok.AlternateServers = []string{"10.77.2.12:3478", "[2001:db8::12]:3478"}
 	if errs := ok.validate(); len(errs) != 0 {
 		t.Errorf("alternate_servers %v do not validate: %v", ok.AlternateServers, errs)
+	}
+	if off := false; (TURNConfig{BatchIO: &off}).withDefaults(Config{}).relayConfig().BatchIO {
+		t.Error("turn.batch_io: false does not reach the relay")
 	}
 	if named := (Config{Node: "e", AdvertisedHost: "expe-1.example.com"}).WithDefaults().TURN; named.RelayAddress != "" {
 		t.Errorf("relay_address %q from a host name; want it resolved at start", named.RelayAddress)

@@ -116,6 +116,7 @@ func TestDeployEdgeYAML(t *testing.T) {
 		{"max_conns_per_source", e.MaxConnsPerSource, 200},
 		{"activation_failures", e.ActivationFailures, edge.Config{}.WithDefaults().ActivationFailures},
 		{"tls.mtls_cert", e.TLS.MTLSCert, "/etc/edgeway/edge-mtls.pem"},
+		{"turn.batch_io", e.TURN.BatchIO != nil && *e.TURN.BatchIO, true},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {

@@ -58,6 +58,11 @@ type Config struct {
 	// AllocationLifetime is the default allocation lifetime (0: pion's,
 	// 10 min; clients may ask for up to 1 h).
 	AllocationLifetime time.Duration
+	// BatchIO serves the UDP listener through internal/udpbatch: several
+	// datagrams per recvmmsg and sendmmsg instead of one recvfrom and one
+	// sendto each (turn.batch_io; the edge defaults it to true). It applies
+	// when Listeners.UDP is a *net.UDPConn.
+	BatchIO bool
 }
 
 // Validate reports every field that is malformed, joined.

@@ -40,7 +40,8 @@
 // (revoke.go); the per-device quota and the relay's capacity (quota.go);
 // the peer policy (policy.go); metering (meter.go) and the token bucket
 // (tokenbucket.go) of the relay sockets (relayconn.go); the UDP socket's
-// answer rewriting (sock.go); the TCP/TLS connection limiter and idle
+// answer rewriting (sock.go), over the listener batched by Config.BatchIO
+// (internal/udpbatch: recvmmsg/sendmmsg); the TCP/TLS connection limiter and idle
 // timeout (limiter.go); the ALTERNATE-SERVER redirect (alternate.go); the
 // drain (drain.go). The field names of Config are the turn.* keys of the
 // edge's configuration, which the edge maps to it (edge/turn.go).

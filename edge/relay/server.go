@@ -15,6 +15,7 @@ import (
 	"github.com/pion/turn/v5"
 
 	"github.com/edgeway/edgeway/internal/logx"
+	"github.com/edgeway/edgeway/internal/udpbatch"
 	"github.com/edgeway/edgeway/mtls"
 )
 
@@ -85,6 +86,9 @@ type Server struct {
 	redirects  *lru.Cache[string, alternateRedirect]
 	// draining is the edge's drain flag: no new allocations (nil: never).
 	draining *atomic.Bool
+	// udp is the UDP listener batched by turn.batch_io (nil: not batched);
+	// pion reads and writes it through turnSocket, and closes it.
+	udp *udpbatch.Conn
 
 	mu        sync.Mutex
 	closed    bool
@@ -158,7 +162,16 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	l := d.Listeners
 	if l.UDP != nil {
-		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: &turnSocket{PacketConn: l.UDP, t: t}, RelayAddressGenerator: gen(), PermissionHandler: t.permit})
+		pc := l.UDP
+		if cfg.BatchIO {
+			if uc, ok := l.UDP.(*net.UDPConn); ok {
+				t.udp = udpbatch.New(uc, udpbatch.Options{})
+				pc = t.udp
+			} else {
+				d.Log.Warn("TURN: turn.batch_io is on but the UDP listener is not a UDP socket; serving it unbatched", "type", fmt.Sprintf("%T", l.UDP))
+			}
+		}
+		sc.PacketConnConfigs = append(sc.PacketConnConfigs, turn.PacketConnConfig{PacketConn: &turnSocket{PacketConn: pc, t: t}, RelayAddressGenerator: gen(), PermissionHandler: t.permit})
 	}
 	if l.TCP != nil {
 		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{Listener: newConnLimiter(l.TCP, t), RelayAddressGenerator: gen(), PermissionHandler: t.permit})
@@ -204,6 +217,16 @@ func (t *Server) Close() error {
 		}
 	})
 	return t.closeErr
+}
+
+// UDPStats are the batched UDP listener's counters (datagrams and system
+// calls each way, drops); ok is false when turn.batch_io is off or there
+// is no UDP listener.
+func (t *Server) UDPStats() (s udpbatch.Stats, ok bool) {
+	if t.udp == nil {
+		return udpbatch.Stats{}, false
+	}
+	return t.udp.Stats(), true
 }
 
 // Allocations is the number of live allocations.

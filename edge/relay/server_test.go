@@ -54,7 +54,7 @@ func testConfig() Config {
 		RelayAddress: "127.0.0.1", RelayBind: "127.0.0.1", RelayPorts: "36000-59999",
 		MaxAllocationsPerDevice: 4, MaxAllocations: 10000, MaxBitrate: 64000,
 		AllowedPeers: []string{"127.0.0.1/32"}, TCPIdleTimeout: 10 * time.Second,
-		HandshakeTimeout: 5 * time.Second, MaxConnsPerSource: 100,
+		HandshakeTimeout: 5 * time.Second, MaxConnsPerSource: 100, BatchIO: true,
 	}
 }
 

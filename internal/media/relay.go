@@ -12,9 +12,10 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"github.com/edgeway/edgeway/internal/logx"
 )
 
 // ErrTransport: AllocateRelay was asked for a transport other than udp,
@@ -63,7 +64,9 @@ type relayConfig struct {
 // server against the system roots under the host name of server.
 func WithTLSConfig(c *tls.Config) RelayOption { return func(rc *relayConfig) { rc.tls = c } }
 
-// WithLogger sends pion/turn's log lines to l (default slog.Default()).
+// WithLogger sends pion/turn's log lines to l (default slog.Default())
+// through logx.Pion: one level down (pion's Info at Debug, Warn at Info,
+// Error at Warn), Trace dropped, each line with pion=<scope>.
 func WithLogger(l *slog.Logger) RelayOption { return func(rc *relayConfig) { rc.log = l } }
 
 // AllocateRelay connects to the TURN server at server (host:port) over
@@ -178,7 +181,7 @@ func allocateOnce(ctx context.Context, serverAP netip.AddrPort, host, transport,
 		Username:               username,
 		Password:               credential,
 		Realm:                  realm,
-		LoggerFactory:          pionLogs{rc.log},
+		LoggerFactory:          logx.Pion(rc.log),
 		RequestedAddressFamily: family,
 	})
 	if err != nil {
@@ -323,32 +326,3 @@ func (r *Relay) Close() error {
 	})
 	return r.closeErr
 }
-
-// pionLogs bridges pion's LoggerFactory to slog (STYLE: one slog stream).
-type pionLogs struct{ log *slog.Logger }
-
-func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{f.log.With("component", "pion/"+scope)}
-}
-
-type pionLogger struct{ log *slog.Logger }
-
-const levelTrace = slog.LevelDebug - 4
-
-func (p pionLogger) logf(level slog.Level, format string, args ...any) {
-	ctx := context.Background()
-	if p.log.Enabled(ctx, level) {
-		p.log.Log(ctx, level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (p pionLogger) Trace(msg string)                  { p.logf(levelTrace, "%s", msg) }
-func (p pionLogger) Tracef(format string, args ...any) { p.logf(levelTrace, format, args...) }
-func (p pionLogger) Debug(msg string)                  { p.logf(slog.LevelDebug, "%s", msg) }
-func (p pionLogger) Debugf(format string, args ...any) { p.logf(slog.LevelDebug, format, args...) }
-func (p pionLogger) Info(msg string)                   { p.logf(slog.LevelInfo, "%s", msg) }
-func (p pionLogger) Infof(format string, args ...any)  { p.logf(slog.LevelInfo, format, args...) }
-func (p pionLogger) Warn(msg string)                   { p.logf(slog.LevelWarn, "%s", msg) }
-func (p pionLogger) Warnf(format string, args ...any)  { p.logf(slog.LevelWarn, format, args...) }
-func (p pionLogger) Error(msg string)                  { p.logf(slog.LevelError, "%s", msg) }
-func (p pionLogger) Errorf(format string, args ...any) { p.logf(slog.LevelError, format, args...) }

@@ -3,10 +3,14 @@ package media
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgeway/edgeway/internal/logx"
 )
 
 func udpAddr(ap netip.AddrPort) net.Addr { return net.UDPAddrFromAddrPort(ap) }
@@ -100,5 +104,36 @@ func TestAllocateRelayRefused(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("allocation on a silent server took %v despite a 300 ms context", d)
+	}
+}
+
+// pion's TURN client logs through logx.Pion, as the relay does: each line
+// tagged pion=<scope>, one level down, so an ordinary allocation and
+// release log nothing at Info (issue 13 §1: one bridge, not two).
+func TestAllocateRelayLogsThroughLogxPion(t *testing.T) {
+	srv := startTURN(t)
+	for _, tc := range []struct {
+		level slog.Level
+		want  bool // pion lines expected
+	}{{slog.LevelDebug, true}, {slog.LevelInfo, false}} {
+		var buf logx.Buffer
+		log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.level}))
+		r, err := AllocateRelay(t.Context(), srv.udp, "udp", "alice", testUsers["alice"], testRealm, WithLogger(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		srv.waitAllocations(t, 0)
+		out := buf.String()
+		if got := strings.Contains(out, "pion=turnc"); got != tc.want {
+			t.Errorf("at %v: pion client lines tagged pion=turnc: %v, want %v:\n%s", tc.level, got, tc.want, out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line != "" && !strings.Contains(line, "pion=") {
+				t.Errorf("at %v: a line without its pion scope: %s", tc.level, line)
+			}
+		}
 	}
 }

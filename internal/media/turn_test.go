@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/pion/turn/v5"
+
+	"github.com/edgeway/edgeway/internal/logx"
 )
 
 // An in-test TURN server (pion/turn/v5) on 127.0.0.1 over UDP, TCP and
@@ -85,7 +87,7 @@ func startTURN(t *testing.T) *testTURN {
 			{Listener: &captureListener{Listener: tcp, c: tt.wire}, RelayAddressGenerator: relay(), PermissionHandler: permit},
 			{Listener: tlsLn, RelayAddressGenerator: relay(), PermissionHandler: permit},
 		},
-		LoggerFactory: pionLogs{quietLog},
+		LoggerFactory: logx.Pion(quietLog),
 	})
 	if err != nil {
 		t.Fatal(err)
