@@ -2,10 +2,12 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,8 +21,9 @@ import (
 )
 
 // serveTURN runs an edge with TURN on loopback sockets (turn.* adjusted
-// by set) until the test ends, and returns it with its TURN UDP address.
-func serveTURN(t *testing.T, set func(*TURNConfig)) (*Server, string) {
+// by set) and returns it with its TURN UDP address and stop, which ends
+// Serve and returns its error (the test's end stops it too).
+func serveTURN(t *testing.T, set func(*TURNConfig)) (s *Server, udpAddr string, stop func() error) {
 	t.Helper()
 	dir := t.TempDir()
 	pki, err := mtls.InitDevPKI(mtls.DevPKIOptions{Dir: dir})
@@ -38,7 +41,7 @@ func serveTURN(t *testing.T, set func(*TURNConfig)) (*Server, string) {
 	if set != nil {
 		set(&cfg.TURN)
 	}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
+	s, err = New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,19 +60,26 @@ func serveTURN(t *testing.T, set func(*TURNConfig)) (*Server, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, ls) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
+	var once sync.Once
+	var stopErr error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case stopErr = <-done:
+			case <-time.After(10 * time.Second):
+				stopErr = errors.New("Serve did not stop")
 			}
-		case <-time.After(10 * time.Second):
-			t.Error("Serve did not stop")
+		})
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 	})
 	waitFor(t, "TURN to start", func() bool { return s.TURN() != nil })
-	return s, udp.LocalAddr().String()
+	return s, udp.LocalAddr().String(), stop
 }
 
 // edgeScrape is the edge's /metrics, parsed by Prometheus's text parser.
@@ -109,7 +119,7 @@ func (s edgeScrape) counter(name, label, value string) float64 {
 // system call and at most one per datagram, and none lost.
 func TestTURNUDPMetricsMoveWithTraffic(t *testing.T) {
 	const n = 50
-	s, server := serveTURN(t, nil)
+	s, server, _ := serveTURN(t, nil)
 	before := scrapeEdge(t, s)
 	for _, dir := range []string{"read", "write"} {
 		if v := before.counter("edgeway_edge_turn_udp_datagrams_total", "direction", dir); v != 0 {
@@ -196,7 +206,7 @@ func TestTURNUDPMetricsMoveWithTraffic(t *testing.T) {
 // relayed and no edgeway_edge_turn_udp_* series is exported.
 func TestTURNUDPMetricsAbsentWithoutBatchIO(t *testing.T) {
 	off := false
-	s, server := serveTURN(t, func(c *TURNConfig) { c.BatchIO = &off })
+	s, server, _ := serveTURN(t, func(c *TURNConfig) { c.BatchIO = &off })
 	u, p := turncred.Issue(testTURNSecret, "SEP0BA7C4ED1", time.Now().Add(time.Hour))
 	relay, err := dialTURN(t, server, u, p).Allocate()
 	if err != nil {

@@ -1,11 +1,9 @@
 package edge
 
 import (
-	"context"
 	"encoding/json"
 	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -13,7 +11,6 @@ import (
 
 	"github.com/edgeway/edgeway/internal/logx"
 	"github.com/edgeway/edgeway/internal/throttle"
-	"github.com/edgeway/edgeway/mtls"
 )
 
 var testTURNSecret = []byte("edgeway-test-turn-secret-0123456789abcdef")
@@ -115,40 +112,7 @@ func TestTURNConfigDefaults(t *testing.T) {
 // set, the credential its token responses carry allocates there, and the
 // server stops with everything else.
 func TestTURNServe(t *testing.T) {
-	dir := t.TempDir()
-	pki, err := mtls.InitDevPKI(mtls.DevPKIOptions{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secretFile := dir + "/turn.secret"
-	if err := os.WriteFile(secretFile, append(testTURNSecret, '\n'), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Node: "expe-1", HTTPSAddr: "127.0.0.1:0", SIPAddr: "127.0.0.1:0", AdvertisedHost: "127.0.0.1",
-		CoreURL: "https://127.0.0.1:1", CoreRetry: time.Hour,
-		TLS:  TLSConfig{PublicCert: pki.EdgePublicCert, PublicKey: pki.EdgePublicKey, MTLSCert: pki.EdgeMTLSCert, MTLSKey: pki.EdgeMTLSKey, CoreTrust: pki.PhoneEdgeTrust},
-		TURN: TURNConfig{SecretFile: secretFile, RelayBind: "127.0.0.1", AllowedPeers: []string{"127.0.0.1"}}}
-	s, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := func() net.Listener {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls := Listeners{HTTPS: listen(), SIP: listen(), TURN: TURNListeners{UDP: udp, TCP: listen(), TLS: listen()}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ls) }()
-	waitFor(t, "TURN to start", func() bool { return s.TURN() != nil })
+	s, udpAddr, stop := serveTURN(t, nil)
 	tr := s.TURN()
 
 	body, ok := s.withTURN([]byte(`{"access_token":"x","expires_in":60,"device":"SEP5A"}`), time.Now())
@@ -162,7 +126,7 @@ func TestTURNServe(t *testing.T) {
 	if res.TURN.URLs[0] != "turn:127.0.0.1:3478?transport=udp" {
 		t.Errorf("urls %q", res.TURN.URLs)
 	}
-	c := dialTURN(t, udp.LocalAddr().String(), res.TURN.Username, res.TURN.Credential)
+	c := dialTURN(t, udpAddr, res.TURN.Username, res.TURN.Credential)
 	relay, err := c.Allocate()
 	if err != nil {
 		t.Fatalf("allocating with the offered credential: %v", err)
@@ -172,19 +136,13 @@ func TestTURNServe(t *testing.T) {
 		t.Error("allocation not counted for the device")
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("Serve: %v", err)
 	}
 	if s.TURN() != nil || tr.Allocations() != 0 {
 		t.Errorf("after Serve: TURN() = %v, %d allocations", s.TURN(), tr.Allocations())
 	}
-	if _, err := net.ListenPacket("udp4", udp.LocalAddr().String()); err != nil {
+	if _, err := net.ListenPacket("udp4", udpAddr); err != nil {
 		t.Errorf("TURN UDP port still bound after Serve: %v", err)
 	}
 }
