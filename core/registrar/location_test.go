@@ -104,7 +104,7 @@ func put(l *location, b store.Registration) ([]store.Registration, error) {
 				live[i].Contact = contact.Address.String()
 			}
 		}
-		if err := checkOrdering(live, []sip.ContactHeader{contact}, b.CallID, b.CSeq); err != nil {
+		if err := checkOrdering(live, []string{contact.Address.String()}, b.CallID, b.CSeq); err != nil {
 			return bindingChange{}, err
 		}
 		return bindingChange{Put: []store.Registration{b}}, nil

@@ -345,17 +345,22 @@ func (g *Registrar) register(ctx context.Context, p *Port, req *sip.Request, rid
 	// other change to the AOR in between, and returns the bindings only
 	// once the change is durable: the 200 below acknowledges nothing a
 	// crash could lose.
+	// Each contact's binding key (its URI as written), made once.
+	keys := make([]string, len(contacts))
+	for i := range contacts {
+		keys[i] = contacts[i].Address.String()
+	}
 	bindings, err := g.d.Location.Update(ctx, aor, func(existing []store.Registration) (bindingChange, error) {
 		var ch bindingChange
-		if err := checkOrdering(existing, contacts, callID, cseq); err != nil {
+		if err := checkOrdering(existing, keys, callID, cseq); err != nil {
 			return ch, err
 		}
-		if n := newBindings(existing, contacts, defExpires); n > maxBindingsPerAOR {
+		if n := newBindings(existing, contacts, keys, defExpires); n > maxBindingsPerAOR {
 			return ch, Forbidden(fmt.Errorf("too many bindings for %s: at most %d", aor, maxBindingsPerAOR))
 		}
-		for _, c := range contacts {
+		for i, c := range contacts {
 			exp := min(contactExpires(c, defExpires), g.cfg.MaxRegisterExpires, max(tokenLeft, 0))
-			contact := c.Address.String()
+			contact := keys[i]
 			if exp == 0 {
 				ch.Delete = append(ch.Delete, contact)
 				continue
@@ -384,7 +389,7 @@ func okResponse(p *Port, req *sip.Request, regs []store.Registration, now time.T
 	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
 	for _, b := range regs {
 		left := int(b.ExpiresAt.Sub(now).Round(time.Second) / time.Second)
-		res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<%s>;expires=%d", b.Contact, left)))
+		res.AppendHeader(sip.NewHeader("Contact", "<"+b.Contact+">;expires="+strconv.Itoa(left)))
 	}
 	// RFC 3327 §5.3: echo the stored Path to a UA that supports it.
 	if p.MRA() && supports(req, "path") {
@@ -413,13 +418,14 @@ func supports(req *sip.Request, option string) bool {
 // checkOrdering applies RFC 3261 §10.3 step 7: a request on the Call-ID of
 // an existing binding must have a higher CSeq, or it is an old request
 // arriving late and must change nothing.
-func checkOrdering(existing []store.Registration, contacts []sip.ContactHeader, callID string, cseq uint32) error {
+// keys are the request's contact URIs as written.
+func checkOrdering(existing []store.Registration, keys []string, callID string, cseq uint32) error {
 	for _, b := range existing {
 		if b.CallID != callID || b.CSeq < cseq {
 			continue
 		}
-		for _, c := range contacts {
-			if c.Address.String() == b.Contact {
+		for _, k := range keys {
+			if k == b.Contact {
 				return &Refusal{Status: 500, Reason: "Server Internal Error",
 					Err: fmt.Errorf("CSeq %d is not higher than %d already seen on this Call-ID (RFC 3261 §10.3 step 7)", cseq, b.CSeq)}
 			}
@@ -429,13 +435,13 @@ func checkOrdering(existing []store.Registration, contacts []sip.ContactHeader, 
 }
 
 // newBindings counts the bindings the AOR would have after the request.
-func newBindings(existing []store.Registration, contacts []sip.ContactHeader, defExpires int) int {
+func newBindings(existing []store.Registration, contacts []sip.ContactHeader, keys []string, defExpires int) int {
 	seen := make(map[string]bool, len(existing)+len(contacts))
 	for _, b := range existing {
 		seen[b.Contact] = true
 	}
-	for _, c := range contacts {
-		seen[c.Address.String()] = contactExpires(c, defExpires) > 0
+	for i, c := range contacts {
+		seen[keys[i]] = contactExpires(c, defExpires) > 0
 	}
 	n := 0
 	for _, keep := range seen {
