@@ -28,16 +28,7 @@ func TestTURNAlternateServer(t *testing.T) {
 	}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	alloc := func(device string) *media.Relay {
-		t.Helper()
-		u, p := creds(device, time.Hour)
-		r, err := media.AllocateRelay(ctx, a.udp, "udp", u, p, "")
-		if err != nil {
-			t.Fatalf("allocation for %s through A: %v", device, err)
-		}
-		t.Cleanup(func() { _ = r.Close() })
-		return r
-	}
+	alloc := func(device string) *media.Relay { t.Helper(); return a.mediaRelay(ctx, t, device) }
 	first, second := alloc("SEP0000000000A1"), alloc("SEP0000000000A2")
 	aAddr, bAddr := netip.MustParseAddrPort(a.udp), netip.MustParseAddrPort(b.udp)
 	if first.Server() != aAddr || !slices.Equal(first.Tried(), []netip.AddrPort{aAddr}) {
@@ -183,4 +174,18 @@ func TestTURNAlternateServerLoopRefused(t *testing.T) {
 	if a.srv.Redirected() != 1 || b.srv.Redirected() != 1 {
 		t.Fatalf("redirects A=%d B=%d, want 1 each (no loop)", a.srv.Redirected(), b.srv.Redirected())
 	}
+}
+
+// mediaRelay allocates a UDP relay on f for device as a phone's media
+// stack does (media.AllocateRelay, which follows a signed 300 Try
+// Alternate), closed when the test ends.
+func (f *turnFixture) mediaRelay(ctx context.Context, t *testing.T, device string) *media.Relay {
+	t.Helper()
+	u, p := creds(device, time.Hour)
+	r, err := media.AllocateRelay(ctx, f.udp, "udp", u, p, "")
+	if err != nil {
+		t.Fatalf("allocation for %s through %s: %v", device, f.udp, err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
 }

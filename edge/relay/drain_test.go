@@ -80,16 +80,7 @@ func TestTURNDrainRedirectsToAlternate(t *testing.T) {
 	a := startTURN(t, turnFixtureOptions{draining: &draining, cfg: func(c *Config) { c.AlternateServers = []string{b.udp} }})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	alloc := func(device string) *media.Relay {
-		t.Helper()
-		u, p := creds(device, time.Hour)
-		r, err := media.AllocateRelay(ctx, a.udp, "udp", u, p, "")
-		if err != nil {
-			t.Fatalf("allocation for %s through A: %v", device, err)
-		}
-		t.Cleanup(func() { _ = r.Close() })
-		return r
-	}
+	alloc := func(device string) *media.Relay { t.Helper(); return a.mediaRelay(ctx, t, device) }
 	before := alloc("SEP0000000000E1")
 	draining.Store(true)
 	after := alloc("SEP0000000000E2")
