@@ -74,6 +74,24 @@ func (u *UI) toLogin(w http.ResponseWriter, r *http.Request, why string) {
 	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
+// sameOrigin tells a post from these pages. A browser that sends
+// Sec-Fetch-Site must say same-origin; one that does not is judged by
+// Origin, which must name this host (the pages' Referrer-Policy
+// no-referrer makes browsers send "Origin: null" on their own forms, so
+// null is accepted only with Sec-Fetch-Site same-origin). A client that
+// sends neither is no browser another site could drive.
+func sameOrigin(r *http.Request) bool {
+	if sfs := r.Header.Get("Sec-Fetch-Site"); sfs != "" {
+		return sfs == "same-origin"
+	}
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	ou, err := url.Parse(o)
+	return err == nil && ou.Scheme == "https" && strings.EqualFold(ou.Host, r.Host)
+}
+
 func clearCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: Prefix, MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 }
@@ -92,6 +110,13 @@ func (u *UI) loginPage(w http.ResponseWriter, r *http.Request) {
 // shows as they are; success sets the session cookie to the new login
 // API token (LoginTokenTTL).
 func (u *UI) login(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		// Login CSRF: another site must not log the browser in to an
+		// account of its choosing (there is no session to bind a token
+		// to yet, so the browser's own Origin and Sec-Fetch-Site say it).
+		http.Error(w, "403 forbidden: the login form was posted from another site", http.StatusForbidden)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "the form could not be read", http.StatusBadRequest)

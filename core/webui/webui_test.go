@@ -386,3 +386,68 @@ func TestSessionEndsAtLogoutAndExpiry(t *testing.T) {
 		t.Errorf("a POST with an expired session: at %s, want the login page", p.url.Path)
 	}
 }
+
+// The audit log pages 50 entries at a time (?page=N, kept in range) and
+// filters them, keeping the filter in the page links.
+func TestAuditPagingAndFilter(t *testing.T) {
+	u := startUI(t, testenv.Options{})
+	ctx := context.Background()
+	for i := range 120 {
+		if err := u.env.Store.Audit(ctx, store.AuditEntry{At: time.Now(), Actor: "paging test", Action: "test.paging", Detail: "n=" + strconv.Itoa(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u.login(account, password)
+	rows := func(p page) int { return strings.Count(p.body, "<td>test.paging</td>") }
+	p := u.get("/ui/audit?q=test.paging")
+	if n := rows(p); n != webui.PageSize || !strings.Contains(p.body, "Entries: 120, newest first; page 1 of 3") {
+		t.Fatalf("page 1: %d rows, want %d of 120 on 3 pages:\n%s", n, webui.PageSize, p.body)
+	}
+	if !strings.Contains(p.body, `href="/ui/audit?page=2&amp;q=test.paging" rel="next"`) || strings.Contains(p.body, `rel="prev"`) {
+		t.Errorf("page 1's links do not lead to page 2 with the filter kept")
+	}
+	if p := u.get("/ui/audit?q=test.paging&page=3"); rows(p) != 20 || strings.Contains(p.body, `rel="next"`) {
+		t.Errorf("page 3: %d rows, want the last 20 and no next link", rows(p))
+	}
+	if p := u.get("/ui/audit?q=test.paging&page=99"); !strings.Contains(p.body, "page 3 of 3") {
+		t.Errorf("page 99 is not kept to the last page")
+	}
+	if p := u.get("/ui/audit?q=n%3D7"); rows(p) != 11 { // n=7, n=70..79
+		t.Errorf("filter n=7: %d rows, want 11", rows(p))
+	}
+	// The registrations page filters the same way (by device here; none).
+	if p := u.get("/ui/registrations?device=SEPNOSUCH&page=2"); !strings.Contains(p.body, "Bindings: 0; page 1 of 1") {
+		t.Errorf("registrations filtered to an unknown device:\n%s", p.body)
+	}
+}
+
+// A login form posted from another site is refused (login CSRF), and the
+// pages are not reachable through the edge (only the OAuth endpoints are
+// proxied, S-12).
+func TestLoginFromAnotherSiteAndThroughTheEdgeRefused(t *testing.T) {
+	u := startUI(t, testenv.Options{})
+	for _, h := range []map[string]string{{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site", "Origin": "null"}} {
+		req, _ := http.NewRequest(http.MethodPost, u.base+"/ui/login", strings.NewReader(url.Values{"account": {account}, "password": {password}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range h {
+			req.Header.Set(k, v)
+		}
+		if p := u.do(req); p.status != http.StatusForbidden || u.sessionCookie() != nil {
+			t.Errorf("login posted with %v: HTTP %d, cookie %v; want 403 and none", h, p.status, u.sessionCookie())
+		}
+	}
+	// The same login from the page's own origin works.
+	req, _ := http.NewRequest(http.MethodPost, u.base+"/ui/login", strings.NewReader(url.Values{"account": {account}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", u.base)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	if p := u.do(req); p.status != 200 || u.sessionCookie() == nil {
+		t.Fatalf("same-origin login: HTTP %d, cookie %v", p.status, u.sessionCookie())
+	}
+	edge := &ui{t: t, env: u.env, base: u.env.Info.EdgeHTTPS, c: newClient(t, u.env)}
+	for _, path := range []string{"/ui/login", "/ui/expressway", "/"} {
+		if p := edge.get(path); p.status != http.StatusNotFound || strings.Contains(p.body, "Edgeway administration") {
+			t.Errorf("GET %s through the edge: HTTP %d, want 404", path, p.status)
+		}
+	}
+}
