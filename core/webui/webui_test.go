@@ -451,3 +451,43 @@ func TestLoginFromAnotherSiteAndThroughTheEdgeRefused(t *testing.T) {
 		}
 	}
 }
+
+// Delete (an Expressway-C entry) and revoke (an activation code) are
+// POSTs with the CSRF token, carried out and audited by the API.
+func TestDeleteAndRevokeThroughForms(t *testing.T) {
+	u := startUI(t, testenv.Options{})
+	home := u.login(account, password)
+	tok := csrf(t, home)
+	before := u.expressways()
+	if len(before) == 0 {
+		t.Fatal("quickstart provisioned no Expressway-C entry")
+	}
+	id := before[0].ID
+	if p := u.post("/ui/expressway/"+itoa(id)+"/delete", url.Values{"csrf": {tok}}); p.status != 200 || p.url.Path != "/ui/expressway" {
+		t.Fatalf("delete: HTTP %d at %s", p.status, p.url)
+	}
+	if after := u.expressways(); len(after) != len(before)-1 {
+		t.Fatalf("after delete: %d entries, want %d", len(after), len(before)-1)
+	}
+	if !auditHas(t, u.env, "expressway.delete", account+" (token", "id="+itoa(id)) {
+		t.Errorf("the delete is not audited by %s as the API audits it", account)
+	}
+	// Deleting it again: the API's 404, shown on the page.
+	if p := u.post("/ui/expressway/"+itoa(id)+"/delete", url.Values{"csrf": {tok}}); p.status != http.StatusNotFound || !strings.Contains(p.body, `class="error"`) {
+		t.Errorf("deleting a deleted entry: HTTP %d, want the API's 404 on the page", p.status)
+	}
+
+	code, b := u.env.Admin(t, http.MethodGet, "/api/v1/activation?device=SEP001122334402", nil)
+	var codes []admin.CodeView
+	if err := json.Unmarshal(b, &codes); err != nil || code != 200 || len(codes) == 0 {
+		t.Fatalf("codes: HTTP %d %s", code, b)
+	}
+	if p := u.post("/ui/activation/"+url.PathEscape(codes[0].ID)+"/revoke", url.Values{"csrf": {tok}}); p.status != 200 || p.url.Path != "/ui/activation" {
+		t.Fatalf("revoke: HTTP %d at %s", p.status, p.url)
+	}
+	_, b = u.env.Admin(t, http.MethodGet, "/api/v1/activation?device=SEP001122334402", nil)
+	_ = json.Unmarshal(b, &codes)
+	if codes[0].State != "revoked" {
+		t.Errorf("after revoke through the page the code is %q", codes[0].State)
+	}
+}
