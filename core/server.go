@@ -18,7 +18,6 @@ import (
 
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/core/admin"
-	"github.com/edgeway/edgeway/core/webui"
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/configfile"
 	"github.com/edgeway/edgeway/core/lookups"
@@ -26,6 +25,7 @@ import (
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/core/proxy"
 	"github.com/edgeway/edgeway/core/registrar"
+	"github.com/edgeway/edgeway/core/webui"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/reqid"
