@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"image/png"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -221,6 +222,13 @@ func TestBrowserAdministratorFlow(t *testing.T) {
 		t.Errorf("the phone's row %q lacks its line %s or its edge", row, line)
 	}
 	shot(t, ctx, dir, "registrations")
+	// Filtered by its line instead, and by its whole AOR (the API's filter).
+	for _, q := range []string{"?aor=" + line, "?aor=" + url.QueryEscape("sip:"+line+"@"+u.env.Info.Domain)} {
+		do(t, ctx, "registrations filtered "+q, chromedp.Navigate(u.base+"/ui/registrations"+q), chromedp.WaitVisible(chromedp.ID("registrations")))
+		if tbl := get(t, ctx, "registrations table", chromedp.Text(chromedp.ID("registrations"))); !strings.Contains(tbl, device) {
+			t.Errorf("registrations%s lacks %s:\n%s", q, device, tbl)
+		}
+	}
 
 	// The audit log shows what the browser did, as the API recorded it.
 	do(t, ctx, "audit log", chromedp.Navigate(u.base+"/ui/audit?q=expressway.add"), chromedp.WaitVisible(chromedp.ID("audit")))

@@ -254,8 +254,10 @@ type registrationsData struct {
 func (u *UI) registrationsPage(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
 	d := registrationsData{AOR: strings.TrimSpace(q.Get("aor")), Device: strings.TrimSpace(q.Get("device"))}
-	path := "/api/v1/registrations"
-	if d.AOR != "" {
+	// A whole AOR (sip:…) is the API's own filter; a line number or part
+	// of an AOR is matched here.
+	path, exact := "/api/v1/registrations", strings.HasPrefix(d.AOR, "sip:") || strings.HasPrefix(d.AOR, "sips:")
+	if exact {
 		path += "?" + url.Values{"aor": {d.AOR}}.Encode()
 	}
 	var all []admin.RegistrationView
@@ -263,10 +265,10 @@ func (u *UI) registrationsPage(w http.ResponseWriter, r *http.Request, s *sessio
 	if err := res.decode(&all); err != nil {
 		d.LoadError = err.Error()
 	}
-	if d.Device != "" {
+	if d.Device != "" || (d.AOR != "" && !exact) {
 		kept := all[:0]
 		for _, g := range all {
-			if strings.EqualFold(g.Device, d.Device) {
+			if (d.Device == "" || strings.EqualFold(g.Device, d.Device)) && (exact || strings.Contains(g.AOR, d.AOR)) {
 				kept = append(kept, g)
 			}
 		}
