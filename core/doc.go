@@ -20,6 +20,9 @@
 //     config port (S-2, S-4, S-8, S-16, S-20);
 //   - core/admin: the admin API the `edgeway admin` CLI speaks (S-5, S-7,
 //     S-8, S-9, S-10, S-11, S-12, S-13, S-14, S-15, S-16, S-17, S-19);
+//   - core/webui: the web administration at /ui/ on the same HTTPS
+//     address, its pages served through the admin API in process (same
+//     login, refusals and audit);
 //   - core/policy and core/lookups: the device and parameter rules every
 //     component consults, and the per-REGISTER cache.
 //

@@ -25,6 +25,7 @@ import (
 	"github.com/edgeway/edgeway/core/policy"
 	"github.com/edgeway/edgeway/core/proxy"
 	"github.com/edgeway/edgeway/core/registrar"
+	"github.com/edgeway/edgeway/core/webui"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/reqid"
@@ -48,6 +49,9 @@ type Server struct {
 	now func() time.Time
 	// admin is the admin API (core/admin).
 	admin *admin.API
+	// ui is the web administration over the admin API (core/webui), at
+	// /ui/ on the same HTTPS address.
+	ui *webui.UI
 	// auth is the OAuth authorization server (core/oauth): grants, keys,
 	// revocation and the access-token check.
 	auth *oauth.Server
@@ -179,6 +183,9 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 			},
 			SetMode: s.sipOAuthMode.Store, Ports: s.listeningPorts, Purge: s.look.Purge, Now: s.now, Log: s.log})
 	if err := s.admin.EnsureBootstrapToken(ctx); err != nil {
+		return nil, err
+	}
+	if s.ui, err = webui.New(s.admin, s.log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -429,7 +436,7 @@ func (s *Server) SIPDropped() uint64 { return s.sipGuard.Dropped() }
 func (s *Server) SIPPanics() uint64 { return s.sipGuard.Panics() }
 
 // httpHandler routes the core's HTTPS port: OAuth endpoints for phones and
-// edges, the admin API for operators.
+// edges, the admin API and its web pages (/ui/) for operators.
 func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
@@ -437,6 +444,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
 	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
 	s.admin.Routes(mux)
+	s.ui.Routes(mux)
 	return mux
 }
 

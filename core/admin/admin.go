@@ -18,6 +18,15 @@ import (
 // (POST /api/v1/auth/tokens, HTTP Basic) and everything under /api/ behind
 // a bearer API token.
 func (a *API) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/auth/tokens", a.handleLogin) // HTTP Basic, not a token
+	mux.Handle("/api/", a.Handler())
+}
+
+// Handler is the admin API under /api/ behind a bearer API token (all but
+// the password login): what Routes mounts, and what the web UI serves its
+// pages' requests through, so that they get the API's own checks,
+// refusals and audit entries.
+func (a *API) Handler() http.Handler {
 	inv := a.inv
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/v1/registrations", a.apiRegistrations)
@@ -37,8 +46,7 @@ func (a *API) Routes(mux *http.ServeMux) {
 	api.HandleFunc("PUT /api/v1/accounts/{username}", a.apiAccountSet)
 	api.HandleFunc("GET /api/v1/audit", a.apiAudit)
 	a.adminRoutes(api)
-	mux.HandleFunc("POST /api/v1/auth/tokens", a.handleLogin) // HTTP Basic, not a token
-	mux.Handle("/api/", a.requireAdmin(api))
+	return a.requireAdmin(api)
 }
 
 func apiError(w http.ResponseWriter, status int, err error) {

@@ -152,28 +152,54 @@ func (s *API) EnsureBootstrapToken(ctx context.Context) error {
 // bootstrapID is a stable id for an adopted token file.
 func bootstrapID(raw string) string { return "file-" + hex.EncodeToString(hashAPIToken(raw)[:6]) }
 
+// TokenError is why a bearer API token was refused: the status and
+// WWW-Authenticate challenge the admin API answers with, and the message.
+type TokenError struct {
+	Status    int
+	Challenge string
+	Err       error
+}
+
+func (e *TokenError) Error() string { return e.Err.Error() }
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Authenticate checks a raw API token exactly as every admin API request
+// is checked (requireAdmin): unknown, revoked and expired tokens are
+// refused with the API's own answer. The web UI checks its session cookie
+// with it.
+func (s *API) Authenticate(ctx context.Context, raw string) (store.APIToken, *TokenError) {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return store.APIToken{}, &TokenError{Status: http.StatusUnauthorized, Challenge: `Bearer realm="edgeway-admin"`,
+			Err: errors.New("admin API: a bearer API token is required (edgeway admin token create)")}
+	}
+	t, err := s.st.APITokenByHash(ctx, hashAPIToken(raw), s.now())
+	switch {
+	case errors.Is(err, store.ErrExpired):
+		return t, &TokenError{Status: http.StatusUnauthorized, Challenge: `Bearer realm="edgeway-admin", error="invalid_token", error_description="the API token has expired"`,
+			Err: errors.New("admin API: the API token has expired; log in again (edgeway admin login) or create a new one (edgeway admin token create --ttl)")}
+	case errors.Is(err, store.ErrNotFound):
+		return t, &TokenError{Status: http.StatusUnauthorized, Challenge: `Bearer realm="edgeway-admin", error="invalid_token"`,
+			Err: errors.New("admin API: unknown or revoked API token")}
+	case err != nil:
+		return t, &TokenError{Status: http.StatusServiceUnavailable, Err: err}
+	}
+	return t, nil
+}
+
 // requireAdmin authenticates an admin API request by its bearer API token.
 func (s *API) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		tok = strings.TrimSpace(tok)
-		if !ok || tok == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin"`)
-			apiError(w, http.StatusUnauthorized, errors.New("admin API: a bearer API token is required (edgeway admin token create)"))
-			return
+		if !ok {
+			tok = ""
 		}
-		t, err := s.st.APITokenByHash(r.Context(), hashAPIToken(tok), s.now())
-		if errors.Is(err, store.ErrExpired) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin", error="invalid_token", error_description="the API token has expired"`)
-			apiError(w, http.StatusUnauthorized, errors.New("admin API: the API token has expired; log in again (edgeway admin login) or create a new one (edgeway admin token create --ttl)"))
-			return
-		}
-		if errors.Is(err, store.ErrNotFound) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway-admin", error="invalid_token"`)
-			apiError(w, http.StatusUnauthorized, errors.New("admin API: unknown or revoked API token"))
-			return
-		} else if err != nil {
-			apiError(w, http.StatusServiceUnavailable, err)
+		t, terr := s.Authenticate(r.Context(), tok)
+		if terr != nil {
+			if terr.Challenge != "" {
+				w.Header().Set("WWW-Authenticate", terr.Challenge)
+			}
+			apiError(w, terr.Status, terr.Err)
 			return
 		}
 		if err := httpx.BufferBody(w, r, maxAdminBody); err != nil {
@@ -212,6 +238,77 @@ func (s *auditor) audit(r *http.Request, action, format string, args ...any) {
 	}
 }
 
+// LoginError is why a password login was refused: the status the admin
+// API answers with, the headers it sets (WWW-Authenticate, Retry-After)
+// and the message.
+type LoginError struct {
+	Status  int
+	Headers map[string]string
+	Err     error
+}
+
+func (e *LoginError) Error() string { return e.Err.Error() }
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// Login is a successful password login: the new login API token's
+// plaintext (shown once) and its record.
+type Login struct {
+	Raw   string
+	Token store.APIToken
+}
+
+// PasswordLogin checks an admin account's password and makes a login API
+// token (Login true) that expires after ttl. It is the one password check
+// of the admin API (POST /api/v1/auth/tokens) and the web UI's login form:
+// throttled like any password login, refused through an edge, audited as
+// auth.token-create by "<user> (password login)".
+func (s *API) PasswordLogin(r *http.Request, user, pass, name string, ttl time.Duration) (Login, *LoginError) {
+	basic := map[string]string{"WWW-Authenticate": `Basic realm="edgeway-admin"`}
+	if user == "" {
+		return Login{}, &LoginError{Status: http.StatusUnauthorized, Headers: basic, Err: errors.New("admin login needs HTTP Basic credentials of an admin account")}
+	}
+	if name == "" {
+		name = "login " + s.now().UTC().Format(time.RFC3339)
+	}
+	p, _ := s.auth.PeerOf(r)
+	if p.MRA {
+		return Login{}, &LoginError{Status: http.StatusForbidden, Err: errors.New("the admin API is not reachable through an edge")}
+	}
+	a, err := s.auth.Logins().Begin(p.Source, "admin:"+user)
+	if err != nil {
+		if te := oauth.Throttled(err); te != nil {
+			return Login{}, &LoginError{Status: http.StatusTooManyRequests, Headers: map[string]string{"Retry-After": fmt.Sprint(int(te.RetryAfter/time.Second) + 1)}, Err: te}
+		}
+		return Login{}, &LoginError{Status: http.StatusServiceUnavailable, Err: err}
+	}
+	defer a.Abandon()
+	release, ok := s.auth.PasswordSlot()
+	if !ok {
+		return Login{}, &LoginError{Status: http.StatusServiceUnavailable, Headers: map[string]string{"Retry-After": "1"}, Err: errors.New("too many logins in progress; try again")}
+	}
+	defer release()
+	acct, err := s.st.GetAdmin(r.Context(), user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Login{}, &LoginError{Status: http.StatusServiceUnavailable, Err: err}
+	}
+	hash := acct.PasswordHash
+	if hash == "" {
+		hash = oauth.DummyHash()
+	}
+	if perr := passwd.Check(hash, pass); perr != nil || err != nil {
+		a.Fail()
+		return Login{}, &LoginError{Status: http.StatusUnauthorized, Headers: basic, Err: errors.New("invalid admin username or password")}
+	}
+	a.Succeed()
+	raw, t, err := s.newAPIToken(r.Context(), name, user, "", true, s.now().Add(ttl))
+	if err != nil {
+		return Login{}, &LoginError{Status: http.StatusServiceUnavailable, Err: err}
+	}
+	ctx := context.WithValue(r.Context(), actorKey{}, user+" (password login)")
+	s.audit(r.WithContext(ctx), "auth.token-create", "id=%s name=%q expires=%s", t.ID, t.Name, t.ExpiresAt.UTC().Format(time.RFC3339))
+	return Login{Raw: raw, Token: t}, nil
+}
+
 // handleLogin is POST /api/v1/auth/tokens with HTTP Basic credentials of an
 // admin account: it returns a new API token. Failures are throttled like
 // any password login.
@@ -231,62 +328,21 @@ func (s *API) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = json.NewDecoder(r.Body).Decode(&body)
-	if body.Name == "" {
-		body.Name = "login " + s.now().UTC().Format(time.RFC3339)
-	}
 	ttl, err := parseTokenTTL(body.TTL, LoginTokenTTL, MaxLoginTokenTTL)
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err)
 		return
 	}
-	p, _ := s.auth.PeerOf(r)
-	if p.MRA {
-		apiError(w, http.StatusForbidden, errors.New("the admin API is not reachable through an edge"))
-		return
-	}
-	a, err := s.auth.Logins().Begin(p.Source, "admin:"+user)
-	if err != nil {
-		if te := oauth.Throttled(err); te != nil {
-			w.Header().Set("Retry-After", fmt.Sprint(int(te.RetryAfter/time.Second)+1))
-			apiError(w, http.StatusTooManyRequests, te)
-			return
+	l, lerr := s.PasswordLogin(r, user, pass, body.Name, ttl)
+	if lerr != nil {
+		for k, v := range lerr.Headers {
+			w.Header().Set(k, v)
 		}
-		apiError(w, http.StatusServiceUnavailable, err)
+		apiError(w, lerr.Status, lerr.Err)
 		return
 	}
-	defer a.Abandon()
-	release, ok := s.auth.PasswordSlot()
-	if !ok {
-		w.Header().Set("Retry-After", "1")
-		apiError(w, http.StatusServiceUnavailable, errors.New("too many logins in progress; try again"))
-		return
-	}
-	defer release()
-	acct, err := s.st.GetAdmin(r.Context(), user)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		apiError(w, http.StatusServiceUnavailable, err)
-		return
-	}
-	hash := acct.PasswordHash
-	if hash == "" {
-		hash = oauth.DummyHash()
-	}
-	if perr := passwd.Check(hash, pass); perr != nil || err != nil {
-		a.Fail()
-		w.Header().Set("WWW-Authenticate", `Basic realm="edgeway-admin"`)
-		apiError(w, http.StatusUnauthorized, errors.New("invalid admin username or password"))
-		return
-	}
-	a.Succeed()
-	raw, t, err := s.newAPIToken(r.Context(), body.Name, user, "", true, s.now().Add(ttl))
-	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, err)
-		return
-	}
-	ctx := context.WithValue(r.Context(), actorKey{}, user+" (password login)")
-	s.audit(r.WithContext(ctx), "auth.token-create", "id=%s name=%q expires=%s", t.ID, t.Name, t.ExpiresAt.UTC().Format(time.RFC3339))
-	v := tokenView(t)
-	v.Token = raw
+	v := tokenView(l.Token)
+	v.Token = l.Raw
 	writeJSON(w, http.StatusCreated, v)
 }
 
