@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,21 +17,60 @@ import (
 	"github.com/edgeway/edgeway/core/admin"
 )
 
-// pageNames are the templates, each rendered inside layout.html.
-var pageNames = []string{"login", "expressway", "activation", "registrations", "audit"}
-
-// pageRules is the rule each page implements, shown under its heading.
-var pageRules = map[string]string{
-	"login":         "Admin login: the admin API's password login (POST /api/v1/auth/tokens), throttled and audited like it",
-	"expressway":    "S-12: an edge is admitted only if an Expressway-C entry lists a name its certificate presents; Find lists the names edges presented",
-	"activation":    "S-17: an activation code onboards one device once, before it expires; issuing a new code replaces the old one",
-	"registrations": "Live registrations: the bindings of the location service (RFC 3261 §10, outbound flows RFC 5626) on this cluster",
-	"audit":         "Audit log: every administrative change, by whom and when (issue 9)",
+// page is one page of the UI: its template (templates/<Name>.html,
+// rendered inside layout.html), its title, the rule it implements (shown
+// under its heading) and where the menu lists it.
+type page struct {
+	Name  string
+	Title string
+	Rule  string
+	Label string // the menu's text; "" is Title
+	Menu  string // the menu group; "" keeps it out of the menu
+	Path  string // the menu's link
 }
 
-var pageTitles = map[string]string{
-	"login": "Log in", "expressway": "Device → Expressway-C", "activation": "Activation codes",
-	"registrations": "Live registrations", "audit": "Audit log",
+// menuGroups is the menu's order, after Unified CM Administration's.
+var menuGroups = []string{"System", "Device", "User Management", "Certificates", "Monitoring"}
+
+// basePages are the pages of this file; each area's file adds its own
+// list (system.go, device.go, certs.go), so the menu and the templates
+// are all read from allPages.
+var basePages = []page{
+	{Name: "login", Title: "Log in", Rule: "Admin login: the admin API's password login (POST /api/v1/auth/tokens), throttled and audited like it"},
+	{Name: "expressway", Title: "Device → Expressway-C", Label: "Expressway-C", Menu: "Device", Path: "/ui/expressway",
+		Rule: "S-12: an edge is admitted only if an Expressway-C entry lists a name its certificate presents; Find lists the names edges presented"},
+	{Name: "activation", Title: "Activation codes", Menu: "Device", Path: "/ui/activation",
+		Rule: "S-17: an activation code onboards one device once, before it expires; issuing a new code replaces the old one"},
+	{Name: "registrations", Title: "Live registrations", Menu: "Monitoring", Path: "/ui/registrations",
+		Rule: "Live registrations: the bindings of the location service (RFC 3261 §10, outbound flows RFC 5626) on this cluster"},
+	{Name: "audit", Title: "Audit log", Menu: "Monitoring", Path: "/ui/audit",
+		Rule: "Audit log: every administrative change, by whom and when (issue 9)"},
+}
+
+func allPages() []page {
+	return slices.Concat(basePages, systemPages, devicePages, certPages)
+}
+
+// menuGroup is one heading of the menu with its pages.
+type menuGroup struct {
+	Name  string
+	Pages []page
+}
+
+func buildMenu(pages []page) []menuGroup {
+	var out []menuGroup
+	for _, g := range menuGroups {
+		mg := menuGroup{Name: g}
+		for _, p := range pages {
+			if p.Menu == g {
+				mg.Pages = append(mg.Pages, p)
+			}
+		}
+		if len(mg.Pages) > 0 {
+			out = append(out, mg)
+		}
+	}
+	return out
 }
 
 var funcs = template.FuncMap{
@@ -43,14 +83,17 @@ var funcs = template.FuncMap{
 	"join": strings.Join,
 }
 
-func parsePages() (map[string]*template.Template, error) {
+func parsePages(pages []page) (map[string]*template.Template, error) {
 	out := map[string]*template.Template{}
-	for _, n := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+n+".html")
-		if err != nil {
-			return nil, fmt.Errorf("webui: template %s: %w", n, err)
+	for _, p := range pages {
+		if _, dup := out[p.Name]; dup {
+			return nil, fmt.Errorf("webui: two pages named %s", p.Name)
 		}
-		out[n] = t
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+p.Name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("webui: template %s: %w", p.Name, err)
+		}
+		out[p.Name] = t
 	}
 	return out, nil
 }
@@ -59,15 +102,17 @@ func parsePages() (map[string]*template.Template, error) {
 type pageData struct {
 	Page, Title, Rule string
 	User, CSRF        string
+	Menu              []menuGroup
 	Data              any
 }
 
 // render writes a page; templates are executed into a buffer first so a
 // failure is a clean 500.
 func (u *UI) render(w http.ResponseWriter, status int, page string, s *session, data any) {
-	pd := pageData{Page: page, Title: pageTitles[page], Rule: pageRules[page], Data: data}
+	p := u.byName[page]
+	pd := pageData{Page: page, Title: p.Title, Rule: p.Rule, Data: data}
 	if s != nil {
-		pd.User, pd.CSRF = s.token.Owner, s.csrf
+		pd.User, pd.CSRF, pd.Menu = s.token.Owner, s.csrf, u.menu
 	}
 	var b bytes.Buffer
 	if err := u.pages[page].ExecuteTemplate(&b, "layout", pd); err != nil {

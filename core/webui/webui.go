@@ -61,6 +61,8 @@ type UI struct {
 	api     http.Handler
 	csrfKey []byte
 	pages   map[string]*template.Template
+	byName  map[string]page
+	menu    []menuGroup
 	log     *slog.Logger
 }
 
@@ -71,14 +73,19 @@ func New(be Backend, log *slog.Logger) (*UI, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	pages, err := parsePages()
+	all := allPages()
+	pages, err := parsePages(all)
 	if err != nil {
 		return nil, err
+	}
+	byName := make(map[string]page, len(all))
+	for _, p := range all {
+		byName[p.Name] = p
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &UI{be: be, api: be.Handler(), csrfKey: key, pages: pages, log: log}, nil
+	return &UI{be: be, api: be.Handler(), csrfKey: key, pages: pages, byName: byName, menu: buildMenu(all), log: log}, nil
 }
 
 // Routes mounts the UI at /ui/ on mux, and sends "/" there.
@@ -106,6 +113,9 @@ func (u *UI) Handler() http.Handler {
 	m.Handle("POST /ui/activation/{id}/revoke", u.session(u.activationRevoke))
 	m.Handle("GET /ui/registrations", u.session(u.registrationsPage))
 	m.Handle("GET /ui/audit", u.session(u.auditPage))
+	u.systemRoutes(m)
+	u.deviceRoutes(m)
+	u.certRoutes(m)
 	return securityHeaders(m)
 }
 
