@@ -2,7 +2,7 @@ package webui
 
 import "net/http"
 
-// Certificate Management (S-8), activation codes in bulk as CSV, and a user's refresh-token families.
+// Certificate Management (S-8, S-11) and activation codes in bulk as CSV (S-17).
 
 // certPages are this file's pages (see allPages).
 var certPages = []page{}

@@ -33,7 +33,7 @@ type page struct {
 var menuGroups = []string{"System", "Device", "User Management", "Certificates", "Monitoring"}
 
 // basePages are the pages of this file; each area's file adds its own
-// list (system.go, device.go, certs.go), so the menu and the templates
+// list (system.go, device.go, users.go, certs.go), so the menu and the templates
 // are all read from allPages.
 var basePages = []page{
 	{Name: "login", Title: "Log in", Rule: "Admin login: the admin API's password login (POST /api/v1/auth/tokens), throttled and audited like it"},
@@ -48,7 +48,7 @@ var basePages = []page{
 }
 
 func allPages() []page {
-	return slices.Concat(basePages, systemPages, devicePages, certPages)
+	return slices.Concat(basePages, systemPages, devicePages, userPages, certPages)
 }
 
 // menuGroup is one heading of the menu with its pages.

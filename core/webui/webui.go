@@ -115,6 +115,7 @@ func (u *UI) Handler() http.Handler {
 	m.Handle("GET /ui/audit", u.session(u.auditPage))
 	u.systemRoutes(m)
 	u.deviceRoutes(m)
+	u.userRoutes(m)
 	u.certRoutes(m)
 	return securityHeaders(m)
 }
