@@ -45,6 +45,9 @@ var staticFS embed.FS
 // script or style, forms post only here, never framed.
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
+// HSTS is the Strict-Transport-Security of every /ui/ response.
+const HSTS = "max-age=31536000"
+
 // Backend is what the UI needs of the admin API.
 type Backend interface {
 	// PasswordLogin is the API's password login (POST /api/v1/auth/tokens).
@@ -129,6 +132,9 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
 		h.Set("X-Frame-Options", "DENY")
+		// The admin address is HTTPS only: a browser that has been here
+		// once never tries it in the clear (RFC 6797).
+		h.Set("Strict-Transport-Security", HSTS)
 		next.ServeHTTP(w, r)
 	})
 }

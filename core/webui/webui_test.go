@@ -314,6 +314,7 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 		for h, want := range map[string]string{
 			"Content-Security-Policy": webui.CSP, "X-Content-Type-Options": "nosniff",
 			"Referrer-Policy": "no-referrer", "Cache-Control": "no-store",
+			"X-Frame-Options": "DENY", "Strict-Transport-Security": webui.HSTS,
 		} {
 			if got := p.header.Get(h); got != want {
 				t.Errorf("%s (%s, HTTP %d): %s = %q, want %q", what, p.url.Path, p.status, h, got, want)
@@ -325,12 +326,17 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 	check("stylesheet", u.get("/ui/static/style.css"))
 	home := u.login(account, password)
 	check("after login", home)
-	for _, path := range []string{"/ui/expressway", "/ui/activation", "/ui/registrations", "/ui/audit", "/ui/registrations?page=3&aor=x", "/ui/nope"} {
+	// Every page of the menu, as the menu lists them.
+	menu := menuLinks(t, home)
+	if len(menu) < 4 {
+		t.Fatalf("the menu lists %d pages: %v", len(menu), menu)
+	}
+	for _, path := range append(menu, "/ui/registrations?page=3&aor=x", "/ui/nope") {
 		check(path, u.get(path))
 	}
 	check("CSRF refusal", u.post("/ui/expressway", url.Values{}))
 	// No inline script or style anywhere on the pages.
-	for _, path := range []string{"/ui/login", "/ui/expressway", "/ui/activation", "/ui/registrations", "/ui/audit"} {
+	for _, path := range append(menu, "/ui/login") {
 		body := u.get(path).body
 		if strings.Contains(body, "<script>") || strings.Contains(body, "<style") || strings.Contains(body, " style=") || strings.Contains(body, " onclick=") {
 			t.Errorf("%s has inline script or style", path)
@@ -338,6 +344,44 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 	}
 	if p := u.get("/"); p.url.Path != "/ui/expressway" {
 		t.Errorf("/ leads to %s, want the UI", p.url.Path)
+	}
+}
+
+var menuRE = regexp.MustCompile(`<li><a href="(/ui/[^"]*)"`)
+
+// menuLinks are the pages the menu of p links to.
+func menuLinks(t *testing.T, p page) []string {
+	t.Helper()
+	var out []string
+	for _, m := range menuRE.FindAllStringSubmatch(p.body, -1) {
+		out = append(out, html.UnescapeString(m[1]))
+	}
+	return out
+}
+
+// The login form is throttled as the API's password login is: after the
+// wrong guesses the API allows, the page answers 429 with Retry-After
+// and the API's words, and the right password is refused too until then.
+func TestLoginThrottledLikeTheAPI(t *testing.T) {
+	u := startUI(t, testenv.Options{})
+	var last page
+	for i := 0; i < 20 && last.status != http.StatusTooManyRequests; i++ {
+		last = u.login(account, "wrong password!")
+	}
+	if last.status != http.StatusTooManyRequests {
+		t.Fatalf("20 wrong passwords through the form: last HTTP %d, want 429", last.status)
+	}
+	if last.header.Get("Retry-After") == "" || !strings.Contains(last.body, `id="login-error"`) {
+		t.Errorf("the 429 page lacks Retry-After (%q) or the error text:\n%s", last.header.Get("Retry-After"), last.body)
+	}
+	if p := u.login(account, password); p.status != http.StatusTooManyRequests || u.sessionCookie() != nil {
+		t.Errorf("the right password while throttled: HTTP %d, cookie %v; want 429 and no session", p.status, u.sessionCookie())
+	}
+	// The API sees the same throttle: it is one budget, not two.
+	req, _ := http.NewRequest(http.MethodPost, u.base+"/api/v1/auth/tokens", nil)
+	req.SetBasicAuth(account, password)
+	if p := u.do(req); p.status != http.StatusTooManyRequests {
+		t.Errorf("the API's login after the form's throttle: HTTP %d, want 429", p.status)
 	}
 }
 
