@@ -8,16 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgeway/edgeway/bench"
-	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/testenv"
-	"github.com/edgeway/edgeway/mtls"
 )
 
 // The chapter's task flow, step by step, through `edgeway admin` against a
@@ -94,32 +91,11 @@ func flowSteps() []flowStep {
 	}
 }
 
-// startFlowEnv starts a bare core and edge whose edge certificate comes
-// from a separate Expressway CA and whose core has no Phone-Edge-Trust file.
+// startFlowEnv starts a bare core and edge as the chapter finds them
+// (testenv.StartChapter).
 func startFlowEnv(t *testing.T) *flow {
-	f := &flow{t: t}
-	f.env = testenv.Start(t, testenv.Options{Bare: true, Configure: func(l *quickstart.Layout) {
-		expCA, err := mtls.NewCA("Expressway CA", 24*time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certPEM, keyPEM, err := expCA.Issue(mtls.CertRequest{CommonName: "expc.flow.example", Names: []string{"expc.flow.example"}, Client: true, Server: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.expCA = filepath.Join(l.Dir, "expressway-ca.pem")
-		l.Edge.TLS.MTLSCert, l.Edge.TLS.MTLSKey = filepath.Join(l.Dir, "expc.pem"), filepath.Join(l.Dir, "expc-key.pem")
-		for path, b := range map[string][]byte{f.expCA: expCA.CertPEM, l.Edge.TLS.MTLSCert: certPEM, l.Edge.TLS.MTLSKey: keyPEM} {
-			if err := os.WriteFile(path, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		f.coreCAFile = l.PKI.CACert
-		l.Core.TLS.PhoneEdgeTrust = "" // S-8 is the administrator's upload
-		l.Edge.CoreRetry = 100 * time.Millisecond
-	}})
-	f.nodeName = f.env.Layout.Core.Node
-	return f
+	env, ch := testenv.StartChapter(t, "expc.flow.example")
+	return &flow{t: t, env: env, expCA: ch.ExpresswayCA, coreCAFile: ch.TomcatCA, nodeName: env.Layout.Core.Node}
 }
 
 func (f *flow) admin(args ...string) (string, error) {
