@@ -535,3 +535,28 @@ func TestDeleteAndRevokeThroughForms(t *testing.T) {
 		t.Errorf("after revoke through the page the code is %q", codes[0].State)
 	}
 }
+
+// Text stored through the API is shown escaped: an Expressway-C entry
+// whose description is markup, and an audit entry quoting it, cannot run
+// script or add elements on the pages (html/template's escaping).
+func TestStoredMarkupIsEscaped(t *testing.T) {
+	u := startUI(t, testenv.Options{})
+	const evil = `<script src="/ui/static/x.js"></script><img src=x onerror=alert(1)>`
+	if code, b := u.env.Admin(t, http.MethodPost, "/api/v1/expressway", map[string]any{
+		"address": "expc-x.example.com", "names": []string{"expc-x.example.com"}, "description": evil}); code != http.StatusCreated {
+		t.Fatalf("adding the entry through the API: HTTP %d %s", code, b)
+	}
+	u.login(account, password)
+	for _, path := range []string{"/ui/expressway", "/ui/audit"} {
+		p := u.get(path)
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", path, p.status)
+		}
+		if strings.Contains(p.body, "<script src=") || strings.Contains(p.body, "<img src=x") {
+			t.Errorf("%s shows the stored markup unescaped", path)
+		}
+		if path == "/ui/expressway" && !strings.Contains(p.body, html.EscapeString(evil)) {
+			t.Errorf("%s does not show the description as text", path)
+		}
+	}
+}
