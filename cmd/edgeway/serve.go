@@ -549,6 +549,7 @@ Demo devices (activation codes are one-time, valid 168 h):
 	}
 	if info.Admin != nil {
 		fmt.Fprintf(out, "  admin API account %s password %s (the admin CLI uses %s)\n", info.Admin.Username, info.Admin.Password, info.AdminTokenFile)
+		fmt.Fprintf(out, "  web administration %s/ui/ (log in as %s with that password)\n", info.CoreHTTPS, info.Admin.Username)
 	}
 	var mra []quickstart.Device
 	for _, d := range info.Devices {
