@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/edgeway/edgeway/core/admin"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
@@ -437,5 +439,51 @@ func TestDeviceFormsWithoutCSRFRefused(t *testing.T) {
 		if n := auditCount(t, u.env, a, account); n != 0 {
 			t.Errorf("%d %s audited by %s after CSRF-less forms", n, a, account)
 		}
+	}
+}
+
+// In a real browser: Device → Phone → Add new, the S-17 refusal shown
+// next to the form, then saved and applied; the Expressway-C entry
+// edited from its row's Edit link; the Phone page usable at phone width.
+func TestBrowserPhoneAndExpresswayEdit(t *testing.T) {
+	ctx := browser(t)
+	u := startUI(t, testenv.Options{})
+	dir := screenshotDir(t)
+	const name = "SEPB0B0B0B0B001"
+	do(t, ctx, "logging in", chromedp.Navigate(u.base+"/ui/login"), chromedp.WaitVisible(chromedp.ID("account")),
+		chromedp.SendKeys(chromedp.ID("account"), account), chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.CSS(`nav[aria-label="Main menu"]`)))
+
+	do(t, ctx, "adding a phone without its MRA service domain",
+		chromedp.Click(chromedp.CSS(`a[href="/ui/phones"]`)), chromedp.WaitVisible(chromedp.ID("add-phone")),
+		chromedp.Click(chromedp.ID("add-phone")), chromedp.WaitVisible(chromedp.ID("name")),
+		chromedp.SendKeys(chromedp.ID("name"), name), chromedp.SendKeys(chromedp.ID("model"), "8845"),
+		chromedp.SendKeys(chromedp.ID("line"), "4001"), chromedp.SetValue(chromedp.ID("profile"), quickstart.ProfileName),
+		chromedp.Click(chromedp.ID("allow-mra")), chromedp.Click(chromedp.ID("save")), chromedp.WaitVisible(chromedp.ID("phone-error")))
+	if e := get(t, ctx, "refusal", chromedp.Text(chromedp.ID("phone-error"))); e != "S-17: Allow Activation Code via MRA needs an Activation Code MRA Service Domain" {
+		t.Errorf("refusal shown: %q", e)
+	}
+	do(t, ctx, "saving with the domain, then Apply Config",
+		chromedp.SendKeys(chromedp.ID("mra-domain"), quickstart.Domain), chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.ID("apply-config")), chromedp.Click(chromedp.ID("apply-config")),
+		chromedp.WaitVisible(chromedp.Search(`//p[@id="phone-status" and starts-with(., "Apply Config: 0 ")]`)))
+	if v, code := u.device(name); code != 200 || !v.AllowMRA || v.MRAServiceDomain != quickstart.Domain || v.Line != "4001" {
+		t.Errorf("the phone saved in the browser: %+v (HTTP %d)", v, code)
+	}
+	shot(t, ctx, dir, "phone")
+	do(t, ctx, "phone width", chromedp.EmulateViewport(390, 844), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("save")))
+	if get(t, ctx, "overflow", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`)) {
+		t.Errorf("the Phone page scrolls sideways at phone width")
+	}
+	do(t, ctx, "desktop width", chromedp.EmulateViewport(1200, 900))
+
+	e := u.expressways()[0]
+	do(t, ctx, "editing the Expressway-C entry",
+		chromedp.Click(chromedp.CSS(`a[href="/ui/expressway"]`)), chromedp.WaitVisible(chromedp.ID("edit-"+itoa(e.ID))),
+		chromedp.Click(chromedp.ID("edit-"+itoa(e.ID))), chromedp.WaitVisible(chromedp.ID("description")),
+		chromedp.SetValue(chromedp.ID("description"), "edited in the browser"), chromedp.Click(chromedp.ID("save")),
+		chromedp.WaitVisible(chromedp.ID("edit-status")))
+	if got := u.expressways()[0]; got.Description != "edited in the browser" || got.Address != e.Address {
+		t.Errorf("the entry edited in the browser: %+v", got)
 	}
 }
