@@ -46,6 +46,7 @@ func (a *API) Handler() http.Handler {
 	api.HandleFunc("PUT /api/v1/accounts/{username}", a.apiAccountSet)
 	api.HandleFunc("GET /api/v1/audit", a.apiAudit)
 	a.adminRoutes(api)
+	a.familyRoutes(api)
 	return a.requireAdmin(api)
 }
 

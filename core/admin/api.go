@@ -103,6 +103,7 @@ type Store interface {
 	inventoryStore
 	clusterStore
 	trustStore
+	familyStore
 }
 
 // auditor records administrative changes; every part of the API embeds it.
@@ -141,6 +142,7 @@ type API struct {
 	auth  Auth
 	keys  Keys
 	purge func()
+	fam   familyStore
 
 	inv     *inventory
 	cluster *cluster
@@ -150,7 +152,7 @@ type API struct {
 // New builds the admin API.
 func New(cfg Config, st Store, d Deps) *API {
 	au := &auditor{records: st, now: d.Now, log: d.Log}
-	return &API{auditor: au, cfg: cfg, st: st, auth: d.Auth, keys: d.Keys, purge: d.Purge,
+	return &API{auditor: au, cfg: cfg, st: st, auth: d.Auth, keys: d.Keys, purge: d.Purge, fam: st,
 		inv:     &inventory{auditor: au, st: st, auth: d.Auth, gate: d.Edges, bindings: d.DropBindings},
 		cluster: &cluster{auditor: au, cfg: cfg, st: st, ttl: d.Lifetimes, setMode: d.SetMode, ports: d.Ports},
 		trust:   &Trust{auditor: au, files: cfg.Trust, st: st, trust: d.TLSTrust, gate: d.Edges},

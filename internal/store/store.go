@@ -337,6 +337,19 @@ type Store interface {
 	RevokeFamily(ctx context.Context, family string, now time.Time) error
 	// RevokeDeviceFamilies revokes every family of a device.
 	RevokeDeviceFamilies(ctx context.Context, device string, now time.Time) error
+	// UserFamilies lists the refresh-token families of a user:
+	// those whose tokens carry username (password grants) and those of a
+	// device the user owns (devices.owner), revoked ones included, oldest
+	// first. An empty username is an error.
+	UserFamilies(ctx context.Context, username string) ([]FamilyInfo, error)
+	// Family returns one family as UserFamilies shows it; an unknown id
+	// gives ErrNotFound.
+	Family(ctx context.Context, id string) (FamilyInfo, error)
+	// RevokeUserFamilies revokes, in one transaction, every family of a
+	// user that UserFamilies lists and is not revoked yet, and
+	// returns the ids it revoked. Like RevokeFamily it reaches the change
+	// feed, so every node refuses the families' tokens.
+	RevokeUserFamilies(ctx context.Context, username string, now time.Time) ([]string, error)
 	// RevokedFamilies lists at most limit families revoked after after, in
 	// the order they were revoked (for edges, whose TURN credentials die
 	// with their family).
@@ -424,6 +437,19 @@ type Change struct {
 	ID   int64
 	Kind string
 	Key  string
+}
+
+// FamilyInfo is a refresh-token family as an administrator sees it
+// where it came from and its current (newest) token.
+type FamilyInfo struct {
+	ID        string
+	Device    string // the device its tokens were issued to
+	Username  string // the user of a password grant ("" for an activation code)
+	Origin    string // the grant that started it: "activation_code" | "password"
+	MRA       bool   // started through the edge
+	StartedAt time.Time
+	ExpiresAt time.Time // the current token's expiry (zero: no token left)
+	RevokedAt time.Time // zero while not revoked
 }
 
 // RevokedFamily is a revoked refresh-token family.
