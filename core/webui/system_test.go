@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/edgeway/edgeway/core/admin"
 	"github.com/edgeway/edgeway/internal/testenv"
 )
@@ -440,4 +442,67 @@ func TestSystemPagesInMenu(t *testing.T) {
 			t.Errorf("%s has inline script or style", path)
 		}
 	}
+}
+
+// In a real browser, on a bare core: the chapter's System steps through
+// the pages' own controls (selects, checkboxes, the two-button
+// enable/disable form), with the API's refusals shown, and the pages
+// usable at phone width.
+func TestBrowserSystemPages(t *testing.T) {
+	ctx := browser(t)
+	u := startUI(t, testenv.Options{Bare: true})
+	dir := screenshotDir(t)
+	do(t, ctx, "logging in", chromedp.Navigate(u.base+"/ui/login"), chromedp.WaitVisible(chromedp.ID("account")),
+		chromedp.SendKeys(chromedp.ID("account"), account), chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.CSS(`nav[aria-label="Main menu"]`)))
+
+	// S-7 first refuses the mode; set it on Enterprise Parameters.
+	do(t, ctx, "enable without S-7", chromedp.Click(chromedp.CSS(`a[href="/ui/sipoauth"]`)), chromedp.WaitVisible(chromedp.ID("sipoauth-enable")),
+		chromedp.Click(chromedp.ID("sipoauth-enable")), chromedp.WaitVisible(chromedp.ID("sipoauth-error")))
+	if msg := get(t, ctx, "refusal", chromedp.Text(chromedp.ID("sipoauth-error"))); !strings.HasPrefix(msg, "S-7: ") {
+		t.Errorf("enabling without export-controlled functionality shows %q, want the API's S-7 refusal", msg)
+	}
+	do(t, ctx, "S-7 and S-10 parameters", chromedp.Click(chromedp.CSS(`a[href="/ui/params"]`)), chromedp.WaitVisible(chromedp.ID("value-export_controlled_allowed")),
+		chromedp.SetValue(chromedp.ID("value-export_controlled_allowed"), "true"), chromedp.Click(chromedp.ID("save-export_controlled_allowed")),
+		chromedp.WaitVisible(chromedp.Search(`//td[@id="current-export_controlled_allowed"][text()="true"]`)),
+		chromedp.SetValue(chromedp.ID("value-oauth_refresh_login_flow"), "enabled"), chromedp.Click(chromedp.ID("save-oauth_refresh_login_flow")),
+		chromedp.WaitVisible(chromedp.Search(`//td[@id="current-oauth_refresh_login_flow"][text()="enabled"]`)))
+	shot(t, ctx, dir, "params")
+	if ps := params(t, u.env); ps["export_controlled_allowed"].Value != "true" || ps["oauth_refresh_login_flow"].Value != "enabled" {
+		t.Fatalf("after the browser's forms the API has %+v", ps)
+	}
+
+	// S-13 then S-14.
+	do(t, ctx, "enable", chromedp.Click(chromedp.CSS(`a[href="/ui/sipoauth"]`)), chromedp.WaitVisible(chromedp.ID("sipoauth-enable")),
+		chromedp.Click(chromedp.ID("sipoauth-enable")), chromedp.WaitVisible(chromedp.ID("waiting")))
+	shot(t, ctx, dir, "sipoauth-waiting")
+	do(t, ctx, "restart", chromedp.Click(chromedp.ID("restart-callmanager")), chromedp.WaitVisible(chromedp.ID("in-effect")))
+	if ms := modeStatus(t, u.env); ms.ClusterMode != "enabled" || ms.Message != "" {
+		t.Fatalf("after enable and restart in the browser the API says %+v", ms)
+	}
+
+	// S-15/S-16: a profile with OAuth and digest is refused; without
+	// digest it is saved.
+	do(t, ctx, "profile with digest", chromedp.Click(chromedp.CSS(`a[href="/ui/profiles"]`)), chromedp.WaitVisible(chromedp.ID("profile-name")),
+		chromedp.SendKeys(chromedp.ID("profile-name"), "OAuth 8845 Profile"), chromedp.SendKeys(chromedp.ID("profile-device-type"), "8845"),
+		chromedp.Click(chromedp.ID("profile-digest")), chromedp.Click(chromedp.ID("profile-save")), chromedp.WaitVisible(chromedp.ID("profile-error")))
+	if msg := get(t, ctx, "refusal", chromedp.Text(chromedp.ID("profile-error"))); !strings.HasPrefix(msg, "S-16: ") {
+		t.Errorf("OAuth with digest shows %q, want the API's S-16 refusal", msg)
+	}
+	do(t, ctx, "profile without digest", chromedp.Click(chromedp.ID("profile-digest")), chromedp.Click(chromedp.ID("profile-save")),
+		chromedp.WaitVisible(chromedp.ID("profile-delete-OAuth-8845-Profile")))
+	want := admin.ProfileView{Name: "OAuth 8845 Profile", DeviceType: "8845", Mode: "encrypted", Transport: "TLS", OAuth: true}
+	if got := profiles(t, u.env)[want.Name]; got != want {
+		t.Errorf("the browser's profile is %+v in the API, want %+v", got, want)
+	}
+	shot(t, ctx, dir, "profiles")
+
+	do(t, ctx, "phone width", chromedp.EmulateViewport(390, 844))
+	for _, path := range []string{"/ui/params", "/ui/nodes", "/ui/profiles", "/ui/sipoauth"} {
+		do(t, ctx, path, chromedp.Navigate(u.base+path), chromedp.WaitVisible(chromedp.CSS("h1")))
+		if get(t, ctx, "overflow", chromedp.Evaluate[bool](`document.documentElement.scrollWidth > document.documentElement.clientWidth`)) {
+			t.Errorf("%s scrolls sideways at phone width", path)
+		}
+	}
+	shot(t, ctx, dir, "nodes-phone")
 }
