@@ -3,6 +3,7 @@ package webui
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +97,7 @@ type paramRow struct {
 
 type paramsData struct {
 	Rows      []paramRow
+	Error     string // a refusal for a parameter the page does not list
 	LoadError string
 }
 
@@ -143,6 +145,9 @@ func (u *UI) renderParams(w http.ResponseWriter, r *http.Request, s *session, st
 		}
 		d.Rows = append(d.Rows, row)
 	}
+	if errText != "" && !slices.ContainsFunc(d.Rows, func(r paramRow) bool { return r.Error != "" }) {
+		d.Error = errText
+	}
 	u.render(w, status, "params", s, d)
 }
 
@@ -185,6 +190,7 @@ type nodesData struct {
 	ClusterMode  string
 	Waiting      []string // nodes whose running mode is not the cluster's (S-14)
 	Restarted    bool
+	Error        string // a refusal for a node the page does not list
 	RestartError string
 	LoadError    string
 }
@@ -211,6 +217,9 @@ func (u *UI) renderNodes(w http.ResponseWriter, r *http.Request, s *session, sta
 			d.Waiting = append(d.Waiting, n.Name)
 		}
 		d.Rows = append(d.Rows, row)
+	}
+	if errText != "" && !slices.ContainsFunc(d.Rows, func(r nodeRow) bool { return r.Error != "" }) {
+		d.Error = errText
 	}
 	u.render(w, status, "nodes", s, d)
 }

@@ -133,6 +133,12 @@ func TestEnterpriseParametersPage(t *testing.T) {
 		t.Errorf("setting Cluster SIPOAuth Mode does not show S-13's refusal")
 	}
 
+	// A parameter the API does not know: its 404, at the top of the page.
+	code, msg := apiRefusal(t, u.env, http.MethodPut, "/api/v1/params/no_such_param", map[string]string{"value": "x"})
+	if p := u.post("/ui/params", url.Values{"csrf": {tok}, "name": {"no_such_param"}, "value": {"x"}}); p.status != code || !showsError(p, "params-error", msg) {
+		t.Errorf("an unknown parameter: HTTP %d (API %d), page lacks %q", p.status, code, msg)
+	}
+
 	// Without the CSRF token: 403, nothing changes.
 	if p := u.post("/ui/params", url.Values{"name": {"export_controlled_allowed"}, "value": {"true"}}); p.status != http.StatusForbidden {
 		t.Errorf("a form without CSRF token: HTTP %d, want 403", p.status)
@@ -206,6 +212,11 @@ func TestCiscoUnifiedCMNodesPage(t *testing.T) {
 		if !strings.Contains(p.body, `value="`+strconv.Itoa(ports[0])+`" aria-describedby="node-`+n.Name+`-help node-`+n.Name+`-error"`) {
 			t.Errorf("ports %s: the refused form lost its input or its error link", what)
 		}
+	}
+	// A node the cluster does not have: the API's 404, at the top.
+	code, msg := apiRefusal(t, u.env, http.MethodPut, "/api/v1/nodes/no-such-node", map[string]int{"phone_oauth_port": 20090, "mra_port": 20091})
+	if p := u.post("/ui/nodes", url.Values{"csrf": {tok}, "name": {"no-such-node"}, "phone_oauth_port": {"20090"}, "mra_port": {"20091"}}); p.status != code || !showsError(p, "nodes-error", msg) {
+		t.Errorf("an unknown node: HTTP %d (API %d), page lacks %q", p.status, code, msg)
 	}
 	// Not a number: refused by the page itself, naming S-11.
 	if p := u.post("/ui/nodes", url.Values{"csrf": {tok}, "name": {n.Name}, "phone_oauth_port": {"fifty"}, "mra_port": {strconv.Itoa(mra)}}); p.status != 400 || !strings.Contains(p.body, "S-11: SIP Phone OAuth Port") {
