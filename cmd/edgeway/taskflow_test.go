@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -46,6 +43,7 @@ type flowStep struct {
 type flow struct {
 	t          *testing.T
 	env        *testenv.Env
+	ch         *testenv.Chapter
 	expCA      string // the Expressway's CA certificate file
 	coreCAFile string // the CA that roots the Tomcat certificate
 	nodeName   string
@@ -95,7 +93,7 @@ func flowSteps() []flowStep {
 // (testenv.StartChapter).
 func startFlowEnv(t *testing.T) *flow {
 	env, ch := testenv.StartChapter(t, "expc.flow.example")
-	return &flow{t: t, env: env, expCA: ch.ExpresswayCA, coreCAFile: ch.TomcatCA, nodeName: env.Layout.Core.Node}
+	return &flow{t: t, env: env, ch: ch, expCA: ch.ExpresswayCA, coreCAFile: ch.TomcatCA, nodeName: env.Layout.Core.Node}
 }
 
 func (f *flow) admin(args ...string) (string, error) {
@@ -171,31 +169,10 @@ func (f *flow) run(skip int) error {
 	if err != nil || status != http.StatusOK {
 		return fmt.Errorf("Phone-Edge-Trust download: HTTP %d %v", status, err)
 	}
-	if !holdsCert(bundle, f.coreCAFile) {
+	if !f.ch.HoldsTomcatCA(bundle) {
 		return fmt.Errorf("S-8: Phone-Edge-Trust does not hold the Tomcat root CA")
 	}
 	return nil
-}
-
-func holdsCert(bundle []byte, caFile string) bool {
-	caPEM, err := os.ReadFile(caFile)
-	if err != nil {
-		return false
-	}
-	blk, _ := pem.Decode(caPEM)
-	if blk == nil {
-		return false
-	}
-	for rest := bundle; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return false
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil && bytes.Equal(c.Raw, blk.Bytes) {
-			return true
-		}
-	}
 }
 
 func TestChapterTaskFlow(t *testing.T) {

@@ -34,16 +34,6 @@ func (u *ui) device(name string) (admin.DeviceView, int) {
 	return v, code
 }
 
-// apiRefusal is the API's {"error": ...} of a refused request.
-func apiRefusal(t *testing.T, code int, b []byte) string {
-	t.Helper()
-	var e struct{ Error string }
-	if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || code < 400 {
-		t.Fatalf("want an API refusal, got HTTP %d %s", code, b)
-	}
-	return e.Error
-}
-
 // phoneForm is the Phone Configuration form's fields for v.
 func phoneForm(tok string, v admin.DeviceView) url.Values {
 	f := url.Values{"csrf": {tok}, "model": {v.Model}, "line": {v.Line}, "owner": {v.Owner}, "profile": {v.SecurityProfile}, "mra_domain": {v.MRAServiceDomain}}
@@ -192,8 +182,7 @@ func TestPhoneSaveShowsTheAPIsRefusal(t *testing.T) {
 		{"a profile that does not exist", `security profile "No Such Profile"`, noProfile},
 		{"a line another phone has", "line 1002 already belongs to SEP001122334402", lineTaken},
 	} {
-		code, b := u.env.Admin(t, http.MethodPut, "/api/v1/devices/"+name, c.v)
-		refusal := apiRefusal(t, code, b)
+		code, refusal := apiRefusal(t, u.env, http.MethodPut, "/api/v1/devices/"+name, c.v)
 		if !strings.Contains(refusal, c.rule) {
 			t.Fatalf("%s: the API's refusal %q does not say %q", c.what, refusal, c.rule)
 		}
@@ -321,8 +310,7 @@ func TestPhoneApplyConfigAndResetAsTheAPIAnswers(t *testing.T) {
 	}
 
 	// Of a phone that does not exist: the API's 404 and its text.
-	code, b := u.env.Admin(t, http.MethodPost, "/api/v1/devices/SEPNOSUCH/apply-config", nil)
-	refusal := apiRefusal(t, code, b)
+	code, refusal := apiRefusal(t, u.env, http.MethodPost, "/api/v1/devices/SEPNOSUCH/apply-config", nil)
 	if p := u.post("/ui/phones/SEPNOSUCH/apply-config", url.Values{"csrf": {tok}}); p.status != code ||
 		!strings.Contains(p.body, `<p id="action-error" class="error" role="alert">`+html.EscapeString(refusal)+`</p>`) {
 		t.Errorf("Apply Config of an unknown phone: HTTP %d (API %d), page lacks %q:\n%s", p.status, code, refusal, p.body)
@@ -370,8 +358,7 @@ func TestExpresswayEditThroughTheForm(t *testing.T) {
 	}
 
 	// No names: the API's S-12 refusal, the input kept, nothing changed.
-	code, b := u.env.Admin(t, http.MethodPut, "/api/v1/expressway/"+id, admin.ExpresswayEntryView{Address: "x.example.com"})
-	refusal := apiRefusal(t, code, b)
+	code, refusal := apiRefusal(t, u.env, http.MethodPut, "/api/v1/expressway/"+id, admin.ExpresswayEntryView{Address: "x.example.com"})
 	if !strings.HasPrefix(refusal, "S-12: ") {
 		t.Fatalf("the API's refusal %q does not name S-12", refusal)
 	}
@@ -389,8 +376,7 @@ func TestExpresswayEditThroughTheForm(t *testing.T) {
 	if p := u.get("/ui/expressway/999999"); p.status != http.StatusNotFound || strings.Contains(p.body, `id="edit-expressway"`) {
 		t.Errorf("the edit page of no entry: HTTP %d, want 404 without a form", p.status)
 	}
-	code, b = u.env.Admin(t, http.MethodPut, "/api/v1/expressway/999999", admin.ExpresswayEntryView{Address: "x.example.com", Names: []string{"x.example.com"}})
-	refusal = apiRefusal(t, code, b)
+	code, refusal = apiRefusal(t, u.env, http.MethodPut, "/api/v1/expressway/999999", admin.ExpresswayEntryView{Address: "x.example.com", Names: []string{"x.example.com"}})
 	if p := u.post("/ui/expressway/999999", url.Values{"csrf": {tok}, "address": {"x.example.com"}, "names": {"x.example.com"}}); p.status != code || !strings.Contains(p.body, html.EscapeString(refusal)) {
 		t.Errorf("saving an entry that does not exist: HTTP %d (API %d), page lacks %q", p.status, code, refusal)
 	}

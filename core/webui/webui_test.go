@@ -40,7 +40,12 @@ type ui struct {
 // through the API with the bootstrap token.
 func startUI(t *testing.T, o testenv.Options) *ui {
 	t.Helper()
-	env := testenv.Start(t, o)
+	return uiOn(t, testenv.Start(t, o))
+}
+
+// uiOn creates the admin account alice on a running env.
+func uiOn(t *testing.T, env *testenv.Env) *ui {
+	t.Helper()
 	if code, b := env.Admin(t, http.MethodPut, "/api/v1/accounts/"+account, map[string]string{"password": password}); code != http.StatusNoContent {
 		t.Fatalf("creating the admin account: HTTP %d %s", code, b)
 	}

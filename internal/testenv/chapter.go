@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,4 +54,27 @@ func StartChapter(t *testing.T, edgeName string) (*Env, *Chapter) {
 		l.Edge.CoreRetry = 100 * time.Millisecond
 	}})
 	return env, ch
+}
+
+// HoldsTomcatCA says whether a PEM bundle (Phone-Edge-Trust as a phone
+// downloads it) holds the CA that roots the core's Tomcat certificate (S-8).
+func (ch *Chapter) HoldsTomcatCA(bundle []byte) bool {
+	caPEM, err := os.ReadFile(ch.TomcatCA)
+	if err != nil {
+		return false
+	}
+	blk, _ := pem.Decode(caPEM)
+	if blk == nil {
+		return false
+	}
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return false
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && bytes.Equal(c.Raw, blk.Bytes) {
+			return true
+		}
+	}
 }
