@@ -3,10 +3,17 @@ package webui_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"html"
+	"math/big"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -185,9 +192,45 @@ func TestCertUploadRefusals(t *testing.T) {
 			t.Errorf("%s: the page does not show the API's refusal %q next to the form:\n%s", name, want, p.body)
 		}
 	}
+	// Refused by the page before the API, naming the rule: a leaf in
+	// phone-edge-trust (S-8 wants the CA), an expired certificate.
+	leaf, _, err := ca.Issue(mtls.CertRequest{CommonName: "tomcat.example.com", Names: []string{"tomcat.example.com"}, Server: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ store, pem, want string }{
+		"a leaf in phone-edge-trust": {"phone-edge-trust", string(leaf), `S-8: phone-edge-trust holds the CA certificate that roots the core&#39;s Tomcat certificate; &#34;CN=tomcat.example.com&#34; is not a CA certificate`},
+		"an expired CA":              {"tomcat-trust", expiredCA(t), `S-11: the certificate &#34;CN=Web UI expired CA&#34; expired on `},
+	} {
+		p := u.upload("/ui/certs", url.Values{"csrf": {tok}, "store": {c.store}, "pem": {c.pem}}, nil)
+		if p.status != http.StatusBadRequest || !strings.Contains(p.body, `<p id="upload-error" class="error" role="alert">`+c.want) {
+			t.Errorf("%s: HTTP %d, want 400 and %q:\n%s", name, p.status, c.want, p.body)
+		}
+	}
 	if after := len(u.trust("phone-edge-trust")) + len(u.trust("tomcat-trust")); after != before {
 		t.Errorf("refused uploads changed the trust stores: %d certificates, were %d", after, before)
 	}
+	// A leaf is fine in tomcat-trust: the Expressway-C's own certificate (S-11).
+	if p := u.upload("/ui/certs", url.Values{"csrf": {tok}, "store": {"tomcat-trust"}, "pem": {string(leaf)}}, nil); p.status != 200 {
+		t.Errorf("a leaf in tomcat-trust: HTTP %d\n%s", p.status, p.body)
+	}
+}
+
+// expiredCA is a self-signed CA certificate that expired an hour ago.
+func expiredCA(t *testing.T) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Web UI expired CA"},
+		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 // CSRF on the upload forms: a multipart post without the token, or with a
