@@ -459,3 +459,25 @@ func attachmentCSV(t *testing.T, p page) [][]string {
 	}
 	return rows
 }
+
+// The two pages carry the UI's security headers and no inline script or
+// style, and sit in the menu under their groups.
+func TestCertPagesHeadersAndMenu(t *testing.T) {
+	u := startUI(t, testenv.Options{})
+	u.login(account, password)
+	for _, path := range []string{"/ui/certs", "/ui/activation/bulk"} {
+		p := u.get(path)
+		if p.status != 200 || p.header.Get("Content-Security-Policy") != webui.CSP || p.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: HTTP %d, CSP %q, Cache-Control %q", path, p.status, p.header.Get("Content-Security-Policy"), p.header.Get("Cache-Control"))
+		}
+		if strings.Contains(p.body, "<script") || strings.Contains(p.body, "<style") || strings.Contains(p.body, " style=") || regexp.MustCompile(` on[a-z]+=`).MatchString(p.body) {
+			t.Errorf("%s has inline script or style", path)
+		}
+		if !strings.Contains(p.body, `<a href="`+path+`" aria-current="page">`) {
+			t.Errorf("%s is not in the menu as the current page", path)
+		}
+	}
+	if p := u.get("/ui/certs"); !strings.Contains(p.body, `Implements: S-8: phone-edge-trust holds the CA`) {
+		t.Errorf("the certificate page does not show its rule")
+	}
+}
