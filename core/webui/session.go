@@ -37,7 +37,8 @@ const MaxUpload = 1 << 20
 // session checks the cookie's token as requireAdmin checks a bearer token
 // (an unknown, revoked or expired one sends the browser to the login
 // page) and, on a POST, the CSRF token: a form without the session's
-// gets 403 and changes nothing.
+// gets 403 and changes nothing. A plain form is bounded by maxForm; a
+// larger one gets 413 and changes nothing.
 func (u *UI) session(h sessionHandler) http.Handler { return u.sessionForm(h, false) }
 
 // upload is session for a form with a file: its multipart/form-data body
@@ -92,7 +93,8 @@ func readForm(w http.ResponseWriter, r *http.Request, multipart bool) error {
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if multipart && ct == "multipart/form-data" {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxUpload)
-		// The memory bound is the body's: no part spills to a temp file.
+		// The memory bound is the body's, so parts stay in memory (any
+		// temp file is removed by RemoveAll after the handler).
 		return r.ParseMultipartForm(MaxUpload)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
