@@ -3,8 +3,10 @@ package webui
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,11 +29,24 @@ type sessionHandler func(w http.ResponseWriter, r *http.Request, s *session)
 // maxForm bounds a form post (the largest is an Expressway-C entry).
 const maxForm = 64 << 10
 
+// MaxUpload bounds an upload form's multipart/form-data body (a PEM
+// certificate bundle, a CSV of devices); only the handlers mounted with
+// upload read multipart bodies at all.
+const MaxUpload = 1 << 20
+
 // session checks the cookie's token as requireAdmin checks a bearer token
 // (an unknown, revoked or expired one sends the browser to the login
 // page) and, on a POST, the CSRF token: a form without the session's
-// gets 403 and changes nothing.
-func (u *UI) session(h sessionHandler) http.Handler {
+// gets 403 and changes nothing. A plain form is bounded by maxForm; a
+// larger one gets 413 and changes nothing.
+func (u *UI) session(h sessionHandler) http.Handler { return u.sessionForm(h, false) }
+
+// upload is session for a form with a file: its multipart/form-data body
+// (up to MaxUpload, held in memory) is read, and its CSRF field checked,
+// before h runs; a larger one is refused 413 and changes nothing.
+func (u *UI) upload(h sessionHandler) http.Handler { return u.sessionForm(h, true) }
+
+func (u *UI) sessionForm(h sessionHandler, multipart bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(CookieName)
 		if err != nil || c.Value == "" {
@@ -46,10 +61,18 @@ func (u *UI) session(h sessionHandler) http.Handler {
 		}
 		s := &session{raw: c.Value, token: t, csrf: u.csrfToken(c.Value)}
 		if r.Method != http.MethodGet {
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if err := r.ParseForm(); err != nil {
+			if err := readForm(w, r, multipart); err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					u.log.Warn("web UI: form larger than its bound refused", "path", r.URL.Path, "owner", t.Owner, "limit", tooBig.Limit)
+					http.Error(w, fmt.Sprintf("413 request entity too large: the form is larger than %s, the web UI's bound for it; nothing was changed", sizeText(tooBig.Limit)), http.StatusRequestEntityTooLarge)
+					return
+				}
 				http.Error(w, "the form could not be read", http.StatusBadRequest)
 				return
+			}
+			if r.MultipartForm != nil {
+				defer r.MultipartForm.RemoveAll()
 			}
 			if !u.csrfOK(c.Value, r.PostForm.Get("csrf")) {
 				u.log.Warn("web UI: form without a valid CSRF token refused", "path", r.URL.Path, "owner", t.Owner)
@@ -59,6 +82,30 @@ func (u *UI) session(h sessionHandler) http.Handler {
 		}
 		h(w, r, s)
 	})
+}
+
+// readForm reads a POST's form into r.PostForm: a plain form up to
+// maxForm; with multipart (upload forms) a multipart/form-data body up to
+// MaxUpload, all of it in memory (its files in r.MultipartForm). A
+// multipart body posted to a plain form is not read, so its CSRF field is
+// missing and the post is refused.
+func readForm(w http.ResponseWriter, r *http.Request, multipart bool) error {
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if multipart && ct == "multipart/form-data" {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxUpload)
+		// The memory bound is the body's, so parts stay in memory (any
+		// temp file is removed by RemoveAll after the handler).
+		return r.ParseMultipartForm(MaxUpload)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	return r.ParseForm()
+}
+
+func sizeText(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // toLogin sends a browser without a valid session to the login page.
