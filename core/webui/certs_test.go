@@ -90,8 +90,8 @@ func newCA(t *testing.T, cn string) *mtls.CA {
 	return ca
 }
 
-// apiRefusal is the admin API's {"error": ...} for a request, with its status.
-func apiRefusal(t *testing.T, code int, b []byte) string {
+// refusalOf is the admin API's {"error": ...} in an answer that must be a refusal.
+func refusalOf(t *testing.T, code int, b []byte) string {
 	t.Helper()
 	var e struct{ Error string }
 	if err := json.Unmarshal(b, &e); err != nil || e.Error == "" || code < 400 {
@@ -153,7 +153,7 @@ func TestCertUploadListDelete(t *testing.T) {
 		t.Errorf("the delete is not audited as trust.delete by %s", account)
 	}
 	code, b := u.env.Admin(t, http.MethodDelete, "/api/v1/trust/phone-edge-trust/"+fp, nil)
-	want := apiRefusal(t, code, b)
+	want := refusalOf(t, code, b)
 	if p := u.post(del, url.Values{"csrf": {tok}}); p.status != code || !strings.Contains(p.body, `<p id="upload-error" class="error" role="alert">`+html.EscapeString(want)+`</p>`) {
 		t.Errorf("deleting it again: HTTP %d (API %d), want the API's %q on the page", p.status, code, want)
 	}
@@ -183,7 +183,7 @@ func TestCertUploadRefusals(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, u.base+"/api/v1/trust/"+c.store, strings.NewReader(c.file))
 		req.Header.Set("Authorization", "Bearer "+u.env.AdminToken)
 		api := u.do(req)
-		want := apiRefusal(t, api.status, []byte(api.body))
+		want := refusalOf(t, api.status, []byte(api.body))
 		p := u.upload("/ui/certs", url.Values{"csrf": {tok}, "store": {c.store}}, map[string][2]string{"certfile": {"x.pem", c.file}})
 		if p.status != api.status {
 			t.Errorf("%s: HTTP %d, the API answers %d", name, p.status, api.status)
@@ -321,7 +321,7 @@ func TestBulkActivationImport(t *testing.T) {
 	tok := csrf(t, u.login(account, password))
 	const good, unknown, noMRA = "SEP001122334401", "SEPNOSUCH0001", "CSFDEMO"
 	code, b := u.env.Admin(t, http.MethodGet, "/api/v1/devices/"+unknown, nil)
-	unknownRefusal := apiRefusal(t, code, b)
+	unknownRefusal := refusalOf(t, code, b)
 	csvText := "device\n" + good + "\n" + unknown + "\n" + noMRA + "\n"
 	p := u.upload("/ui/activation/bulk", url.Values{"csrf": {tok}, "mra": {"1"}}, map[string][2]string{"csvfile": {"devices.csv", csvText}})
 	if p.status != 200 || p.url.Path != "/ui/activation/bulk" {
@@ -385,7 +385,7 @@ func TestBulkActivationRefusals(t *testing.T) {
 		t.Errorf("CSV without a device header: HTTP %d\n%s", p.status, p.body)
 	}
 	code, b := u.env.Admin(t, http.MethodGet, "/api/v1/devices/SEPNOSUCH0002", nil)
-	want := apiRefusal(t, code, b)
+	want := refusalOf(t, code, b)
 	p = u.upload("/ui/activation/bulk", url.Values{"csrf": {tok}, "csv": {"device\nSEPNOSUCH0002\n"}}, nil)
 	if p.status != code || !strings.Contains(p.body, html.EscapeString(want)) || !strings.Contains(p.body, "every row was refused") {
 		t.Errorf("only an unknown device: HTTP %d (API %d), want the API's %q", p.status, code, want)

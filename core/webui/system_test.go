@@ -36,11 +36,7 @@ func apiJSON(t *testing.T, env *testenv.Env, path string, v any) {
 func apiRefusal(t *testing.T, env *testenv.Env, method, path string, body any) (int, string) {
 	t.Helper()
 	code, b := env.Admin(t, method, path, body)
-	var e struct{ Error string }
-	if err := json.Unmarshal(b, &e); err != nil || code < 400 || e.Error == "" {
-		t.Fatalf("%s %s: HTTP %d %s, want a refusal", method, path, code, b)
-	}
-	return code, e.Error
+	return code, refusalOf(t, code, b)
 }
 
 func params(t *testing.T, env *testenv.Env) map[string]admin.ParamView {
