@@ -113,6 +113,25 @@ func parsePEMCerts(b []byte) ([]*x509.Certificate, error) {
 	return out, nil
 }
 
+// fitsTrustStore refuses what cannot serve in a store: an expired
+// certificate verifies nothing, and phone-edge-trust holds the CA that
+// roots the core's Tomcat certificate (S-8), not a leaf. tomcat-trust may
+// hold the Expressway-C's own certificate (S-11). One refused certificate
+// refuses the whole upload: nothing is stored.
+func fitsTrustStore(store string, c *x509.Certificate, now time.Time) error {
+	rule := "S-11"
+	if store == policy.TrustPhoneEdge {
+		rule = "S-8"
+	}
+	if !now.Before(c.NotAfter) {
+		return fmt.Errorf("%s: the certificate %q expired on %s: an expired certificate verifies nothing in %s", rule, c.Subject.String(), c.NotAfter.UTC().Format(time.RFC3339), store)
+	}
+	if store == policy.TrustPhoneEdge && !(c.BasicConstraintsValid && c.IsCA) {
+		return fmt.Errorf("S-8: phone-edge-trust holds the CA certificate that roots the core's Tomcat certificate; %q is not a CA certificate", c.Subject.String())
+	}
+	return nil
+}
+
 func (s *Trust) apiTrustList(w http.ResponseWriter, r *http.Request) {
 	names := []string{policy.TrustTomcat, policy.TrustPhoneEdge}
 	if q := r.URL.Query().Get("store"); q != "" {
@@ -168,6 +187,12 @@ func (s *Trust) apiTrustUpload(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		apiError(w, 400, err)
 		return
+	}
+	for _, c := range certs {
+		if err := fitsTrustStore(name, c, s.now()); err != nil {
+			apiError(w, 400, err)
+			return
+		}
 	}
 	var added []TrustCertView
 	for _, c := range certs {

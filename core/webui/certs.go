@@ -2,10 +2,8 @@ package webui
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/csv"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -153,11 +151,6 @@ func (u *UI) certsUpload(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	bundle := strings.TrimSpace(file + "\n" + pasted)
-	if err := checkTrustUpload(store, []byte(bundle), time.Now()); err != nil {
-		d.Error = err.Error()
-		u.renderCerts(w, r, s, http.StatusBadRequest, d)
-		return
-	}
 	res := u.callBody(r, s, http.MethodPost, "/api/v1/trust/"+url.PathEscape(store), "application/x-pem-file", []byte(bundle))
 	if !res.ok() {
 		d.Error = res.err
@@ -167,37 +160,6 @@ func (u *UI) certsUpload(w http.ResponseWriter, r *http.Request, s *session) {
 	var added []admin.TrustCertView
 	_ = json.Unmarshal(res.body, &added)
 	http.Redirect(w, r, "/ui/certs?"+url.Values{"added": {strconv.Itoa(len(added))}, "store": {store}}.Encode(), http.StatusSeeOther)
-}
-
-// checkTrustUpload refuses, before the API, what the chapter's rules say
-// cannot serve in a store: an expired certificate verifies nothing, and
-// phone-edge-trust holds the CA that roots the Tomcat certificate (S-8),
-// not a leaf. (tomcat-trust may hold the Expressway-C's own certificate,
-// S-11.) What does not parse is left to the API, whose refusal is shown.
-func checkTrustUpload(store string, bundle []byte, now time.Time) error {
-	rule := "S-11"
-	if store == policy.TrustPhoneEdge {
-		rule = "S-8"
-	}
-	for rest := bundle; ; {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			return nil
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil // the API says what is wrong with it
-		}
-		if !now.Before(c.NotAfter) {
-			return fmt.Errorf("%s: the certificate %q expired on %s: an expired certificate verifies nothing in %s", rule, c.Subject.String(), c.NotAfter.UTC().Format(time.RFC3339), store)
-		}
-		if store == policy.TrustPhoneEdge && !(c.BasicConstraintsValid && c.IsCA) {
-			return fmt.Errorf("S-8: phone-edge-trust holds the CA certificate that roots the core's Tomcat certificate; %q is not a CA certificate", c.Subject.String())
-		}
-	}
 }
 
 func (u *UI) certsDelete(w http.ResponseWriter, r *http.Request, s *session) {

@@ -192,8 +192,8 @@ func TestCertUploadRefusals(t *testing.T) {
 			t.Errorf("%s: the page does not show the API's refusal %q next to the form:\n%s", name, want, p.body)
 		}
 	}
-	// Refused by the page before the API, naming the rule: a leaf in
-	// phone-edge-trust (S-8 wants the CA), an expired certificate.
+	// Refused by the API, naming the rule, for the CLI as for the page: a
+	// leaf in phone-edge-trust (S-8 wants the CA), an expired certificate.
 	leaf, _, err := ca.Issue(mtls.CertRequest{CommonName: "tomcat.example.com", Names: []string{"tomcat.example.com"}, Server: true})
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +202,11 @@ func TestCertUploadRefusals(t *testing.T) {
 		"a leaf in phone-edge-trust": {"phone-edge-trust", string(leaf), `S-8: phone-edge-trust holds the CA certificate that roots the core&#39;s Tomcat certificate; &#34;CN=tomcat.example.com&#34; is not a CA certificate`},
 		"an expired CA":              {"tomcat-trust", expiredCA(t), `S-11: the certificate &#34;CN=Web UI expired CA&#34; expired on `},
 	} {
+		req, _ := http.NewRequest(http.MethodPost, u.base+"/api/v1/trust/"+c.store, strings.NewReader(c.pem))
+		req.Header.Set("Authorization", "Bearer "+u.env.AdminToken)
+		if api := u.do(req); api.status != http.StatusBadRequest || !strings.HasPrefix(refusalOf(t, api.status, []byte(api.body)), html.UnescapeString(c.want)) {
+			t.Errorf("%s through the API: HTTP %d %s, want 400 naming the rule", name, api.status, api.body)
+		}
 		p := u.upload("/ui/certs", url.Values{"csrf": {tok}, "store": {c.store}, "pem": {c.pem}}, nil)
 		if p.status != http.StatusBadRequest || !strings.Contains(p.body, `<p id="upload-error" class="error" role="alert">`+c.want) {
 			t.Errorf("%s: HTTP %d, want 400 and %q:\n%s", name, p.status, c.want, p.body)
