@@ -565,3 +565,44 @@ func TestStoredMarkupIsEscaped(t *testing.T) {
 		}
 	}
 }
+
+var (
+	controlRE = regexp.MustCompile(`<(input|select|textarea)\b[^>]*>`)
+	attrRE    = regexp.MustCompile(`\b(id|type|aria-label|aria-labelledby)="([^"]*)"`)
+)
+
+// Every form control on every page the menu lists (and the forms that
+// need a row to show: a phone, an Expressway-C entry) has a label: a
+// <label for> naming its id, or an aria-label, so that screen readers
+// say what each field is and a click on the label focuses it.
+func TestEveryFormControlHasALabel(t *testing.T) {
+	u := startUI(t, testenv.Options{})
+	home := u.login(account, password)
+	pages := append(menuLinks(t, home), "/ui/phones/new", "/ui/phones/SEP001122334401", "/ui/login")
+	for _, e := range u.expressways() {
+		pages = append(pages, "/ui/expressway/"+itoa(e.ID))
+	}
+	for _, path := range pages {
+		p := u.get(path)
+		if p.status != http.StatusOK {
+			t.Errorf("%s: HTTP %d", path, p.status)
+			continue
+		}
+		for _, c := range controlRE.FindAllString(p.body, -1) {
+			attrs := map[string]string{}
+			for _, a := range attrRE.FindAllStringSubmatch(c, -1) {
+				attrs[a[1]] = a[2]
+			}
+			switch attrs["type"] {
+			case "hidden", "submit", "button":
+				continue
+			}
+			if attrs["aria-label"] != "" || attrs["aria-labelledby"] != "" {
+				continue
+			}
+			if id := attrs["id"]; id == "" || !strings.Contains(p.body, `<label for="`+id+`"`) {
+				t.Errorf("%s: a control without a label: %s", path, c)
+			}
+		}
+	}
+}
