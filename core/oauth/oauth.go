@@ -558,6 +558,14 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, oauthErr(400, "invalid_request", "token is required"))
 		return
 	}
+	if e := checkTokenTypeHint(r.PostForm.Get("token_type_hint")); e != nil {
+		WriteError(w, e)
+		return
+	}
+	if r.Header.Get("Authorization") != "" {
+		s.handleAdminRevoke(w, r, raw) // an administrator (adminrevoke.go)
+		return
+	}
 	ctx := r.Context()
 	now := s.now()
 	unavailable := &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "try again", RetryAfter: time.Second}
