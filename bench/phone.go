@@ -103,7 +103,10 @@ type Tokens struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token,omitempty"`
 	ExpiresIn    int    `json:"expires_in"`
-	Device       string `json:"device"`
+	// RefreshExpiresIn is the refresh token's lifetime left (R-3: kept
+	// before half of it has passed, renewed after).
+	RefreshExpiresIn int    `json:"refresh_token_expires_in,omitempty"`
+	Device           string `json:"device"`
 	// TURN is the edge's relay and credentials for this device, expiring
 	// no later than the access token (WebRTC's ICE-server shape).
 	TURN     *TURNServer `json:"turn,omitempty"`

@@ -74,7 +74,10 @@ type Config struct {
 	Audience string `yaml:"audience"`
 	// AccessTokenTTL is the access token lifetime (default 60m).
 	AccessTokenTTL time.Duration `yaml:"access_token_ttl"`
-	// RefreshTokenTTL is the refresh token lifetime (default 60 days = 1440h).
+	// RefreshTokenTTL is the refresh token lifetime (default 60 days =
+	// 1440h). A refresh made once half of it has passed renews the refresh
+	// token to a full lifetime; one made before keeps its expiry (R-3,
+	// core/oauth/renewal.go).
 	RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
 	// RefreshGrace is how long after a refresh the same refresh token,
 	// presented again by the same device (same path — through an edge or

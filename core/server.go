@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if s.auth, err = oauth.New(ctx, oauth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
 		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window,
-		Metrics: s.metrics},
+		Metrics: s.metrics, Admins: s.oauthAdmins()},
 		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
 	}

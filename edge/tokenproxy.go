@@ -26,6 +26,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/internal/turncred"
 )
@@ -41,6 +42,10 @@ func (s *Server) tokenProxies(rewrite func(*httputil.ProxyRequest), fromCore fun
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(s.coreURL)
 			pr.Out.Host = s.coreURL.Host
+			// Phones are public clients: no credential a phone wrote
+			// reaches the core's OAuth endpoints (an admin API token
+			// there would be an administrator's, noCredentials).
+			pr.Out.Header.Del("Authorization")
 			rewrite(pr)
 		},
 		ModifyResponse: fromCore(s.addTURNCredentials),
@@ -179,4 +184,21 @@ func accessClaims(access string) *token.Claims {
 		return &token.Claims{}
 	}
 	return &c
+}
+
+// noCredentials refuses a revocation that carries credentials (RFC 7009
+// §2.1 client authentication, RFC 6749 §5.2 invalid_client): the only
+// credential the core's /oauth2/revoke takes is an administrator's admin
+// API token, and the admin API is not reachable through the edge. A phone
+// revokes its own token with the token alone.
+func noCredentials(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := r.Header["Authorization"]; ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="edgeway"`)
+			httpx.WriteOAuthError(w, http.StatusUnauthorized, "invalid_client",
+				"RFC 7009 §2.1: the edge takes no credentials on /oauth2/revoke; an administrator revokes tokens on the core, not through the edge", 0)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

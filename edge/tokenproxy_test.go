@@ -197,3 +197,46 @@ func TestTokenResponseTURNFamily(t *testing.T) {
 		}
 	}
 }
+
+// R-2, RFC 7009 §2.1: the admin API is not reachable through the edge. A
+// revocation carrying credentials (an administrator's admin API token, or
+// anything else) is refused by the edge itself, 401 invalid_client, and
+// never reaches the core; a phone's own revocation (the token alone) goes
+// through. No credential reaches the core's OAuth endpoints: the edge drops
+// Authorization from a token request.
+func TestEdgeRevokeTakesNoCredentials(t *testing.T) {
+	edge, got := testProxy(t)
+	post := func(path, auth string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, edge.URL+path, strings.NewReader("token=ewr_x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	for _, auth := range []string{"Bearer ewa_admin-token", "Basic YTpi"} {
+		if res := post("/oauth2/revoke", auth); res.StatusCode != http.StatusUnauthorized || res.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("revoke with %q: HTTP %d, want 401 with a challenge", auth, res.StatusCode)
+		}
+		if reqs := got.take(); len(reqs) != 0 {
+			t.Errorf("revoke with %q reached the core", auth)
+		}
+	}
+	if res := post("/oauth2/revoke", ""); res.StatusCode != 200 || len(got.take()) != 1 {
+		t.Errorf("a phone's own revocation: HTTP %d, want it forwarded", res.StatusCode)
+	}
+	post("/oauth2/token", "Bearer ewa_admin-token")
+	reqs := got.take()
+	if len(reqs) != 1 {
+		t.Fatalf("token request: core saw %d requests, want 1", len(reqs))
+	}
+	if a := reqs[0].Header.Get("Authorization"); a != "" {
+		t.Errorf("token request: core saw Authorization %q, want it dropped", a)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/testenv"
@@ -394,13 +395,80 @@ func TestAdminCLIMenus(t *testing.T) {
 		noToken.usage("token", "list") // every other command needs a token
 	})
 
+	// R-2: a user's refresh tokens, listed and revoked (an employee
+	// leaves), and one family revoked by its id; the phone's refresh is
+	// refused at once.
+	t.Run("users' refresh tokens", func(t *testing.T) {
+		c := &cli{t: t, env: env, conn: c.conn}
+		const dev = "SEP001122334402"
+		ctx := context.Background()
+		c.run("device", "set", dev, "--owner", "jdoe")
+		onboard := func(code string) *bench.Phone {
+			t.Helper()
+			ph := env.Phone(dev, true)
+			if _, err := ph.Onboard(ctx, code); err != nil {
+				t.Fatalf("onboard: %v", err)
+			}
+			return ph
+		}
+		refused := func(ph *bench.Phone, what string) {
+			t.Helper()
+			var te *bench.TokenError
+			if _, err := ph.Refresh(ctx); !errors.As(err, &te) || te.Code != "invalid_grant" {
+				t.Fatalf("%s: refresh %v, want invalid_grant", what, err)
+			}
+		}
+		// familyID is the id in the one row of `user families` for dev.
+		familyID := func(out string) []string {
+			t.Helper()
+			for line := range strings.Lines(out) {
+				if f := strings.Fields(line); len(f) > 4 && f[1] == dev && f[4] == "active" {
+					return f
+				}
+			}
+			t.Fatalf("no active family of %s in\n%s", dev, out)
+			return nil
+		}
+		ph := onboard(env.Devices[dev].ActivationCode)
+		out := c.run("user", "families", "jdoe")
+		wantContains(t, "user families", out, "ID", "DEVICE", "ORIGIN", "VIA-MRA", "STATE", "EXPIRES")
+		f := familyID(out)
+		if f[2] != "activation_code" || f[3] != "yes" {
+			t.Fatalf("user families row %q, want an activation_code family via MRA", f)
+		}
+		wantContains(t, "user families of nobody", c.run("user", "families", "nobody"), "no refresh-token family")
+		c.usage("user", "families")
+		c.usage("user", "revoke-tokens")
+		c.usage("family", "revoke")
+		if msg := c.refused(http.StatusNotFound, "family", "revoke", "no-such-family"); !strings.Contains(msg, "no-such-family") {
+			t.Fatalf("revoking an unknown family: %q", msg)
+		}
+		wantContains(t, "user revoke-tokens", c.run("user", "revoke-tokens", "jdoe"), "R-2: revoked 1 refresh-token family of jdoe", f[0])
+		refused(ph, "after user revoke-tokens")
+		if r := tableRow(c.run("user", "families", "jdoe"), f[0]); len(r) < 5 || r[4] != "revoked" {
+			t.Fatalf("the family after user revoke-tokens: %q, want revoked", r)
+		}
+		wantContains(t, "user revoke-tokens again", c.run("user", "revoke-tokens", "jdoe"), "nothing was revoked")
+
+		// A new code, a new family; revoked by its id.
+		code := regexp.MustCompile(`activation code (\S+) \(one-time`).FindStringSubmatch(c.run("activation", "issue", dev))
+		if code == nil {
+			t.Fatal("activation issue: no code")
+		}
+		ph = onboard(code[1])
+		g := familyID(c.run("user", "families", "jdoe"))
+		wantContains(t, "family revoke", c.run("family", "revoke", g[0]), "revoked refresh-token family "+g[0])
+		refused(ph, "after family revoke")
+	})
+
 	t.Run("audit", func(t *testing.T) {
 		c := &cli{t: t, env: env, conn: c.conn}
 		out := c.run("audit", "--limit", "500")
 		wantContains(t, "audit", out, "AT", "ACTOR", "ACTION", "DETAIL",
 			"params.set", "profile.set", "profile.delete", "device.set", "device.delete", "device.reset", "device.apply-config",
 			"utils.sipoauth-mode", "service.restart", "node.set", "expressway.add", "expressway.edit", "expressway.delete",
-			"trust.upload", "trust.delete", "auth.token-create", "auth.token-revoke", "account.set", "ops (password login)")
+			"trust.upload", "trust.delete", "auth.token-create", "auth.token-revoke", "account.set", "ops (password login)",
+			"user.families-revoke", "family.revoke")
 		if n := len(strings.Split(strings.TrimSpace(c.run("audit", "--limit", "2")), "\n")); n != 3 {
 			t.Fatalf("audit --limit 2: %d lines, want a header and 2 entries", n)
 		}

@@ -187,6 +187,11 @@ func (s *API) Authenticate(ctx context.Context, raw string) (store.APIToken, *To
 	return t, nil
 }
 
+// TokenActor is who acts with API token t, as the audit log names them.
+func TokenActor(t store.APIToken) string {
+	return fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name)
+}
+
 // requireAdmin authenticates an admin API request by its bearer API token.
 func (s *API) requireAdmin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -206,7 +211,7 @@ func (s *API) requireAdmin(next http.Handler) http.Handler {
 			adminBodyError(w, err, maxAdminBody)
 			return
 		}
-		ctx := context.WithValue(r.Context(), actorKey{}, fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name))
+		ctx := context.WithValue(r.Context(), actorKey{}, TokenActor(t))
 		ctx = context.WithValue(ctx, tokenKey{}, t)
 		if r.Method != http.MethodGet {
 			// A change here takes effect on this node's next REGISTER.

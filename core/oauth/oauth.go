@@ -396,10 +396,11 @@ func (s *Server) grantRefresh(ctx context.Context, p Peer, raw string) (*TokenRe
 		if err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
 		}
+		next.ExpiresAt = s.successorExpiry(old, now) // R-3 (renewal.go)
 		if res, err = s.signAccess(dev, old.Username, token.GrantRefresh, old.Origin, old.Family, mra, now); err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
 		}
-		res.RefreshToken, res.RefreshExpiresIn = nextRaw, int(s.ttl.Refresh()/time.Second)
+		res.RefreshToken, res.RefreshExpiresIn = nextRaw, expiresIn(next.ExpiresAt, now)
 		if grace <= 0 {
 			return next, store.Grace{}, nil
 		}
@@ -555,6 +556,14 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) {
 	raw := r.PostForm.Get("token")
 	if raw == "" {
 		WriteError(w, oauthErr(400, "invalid_request", "token is required"))
+		return
+	}
+	if e := checkTokenTypeHint(r.PostForm.Get("token_type_hint")); e != nil {
+		WriteError(w, e)
+		return
+	}
+	if r.Header.Get("Authorization") != "" {
+		s.handleAdminRevoke(w, r, raw) // an administrator (adminrevoke.go)
 		return
 	}
 	ctx := r.Context()

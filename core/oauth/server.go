@@ -35,6 +35,9 @@ type Config struct {
 	GuessWindow     time.Duration
 	// Metrics counts tokens issued and refused (nil: nothing counted).
 	Metrics *metrics.Core
+	// Admins lets administrators revoke any token on /oauth2/revoke
+	// (adminrevoke.go); nil: clients revoke their own tokens only.
+	Admins *AdminAuth
 }
 
 // DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.

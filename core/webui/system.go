@@ -73,7 +73,7 @@ var paramInfos = map[string]paramInfo{
 	policy.ParamAccessTokenTTL: {Label: "Access token lifetime", Rule: "at least 1 minute",
 		Meaning: "How long an access token (the SIP REGISTER's bearer token) is valid.", Duration: true},
 	policy.ParamRefreshTokenTTL: {Label: "Refresh token lifetime", Rule: "at least 1 hour",
-		Meaning: "How long a refresh token is valid before the device must onboard again.", Duration: true},
+		Meaning: "How long a refresh token is valid before the device must onboard again. A refresh after half of it renews the refresh token to a full lifetime; one before half keeps its expiry (R-3).", Duration: true},
 	policy.ParamExportControlled: {Label: "Export-controlled functionality allowed", Rule: "S-7",
 		Meaning: "The cluster is registered with export-controlled functionality (encryption) allowed; SIP OAuth mode cannot be enabled without it.",
 		Options: []option{{"true", "True: allowed"}, {"false", "False: not allowed"}}},
