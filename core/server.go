@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -170,7 +171,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if s.auth, err = oauth.New(ctx, oauth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
 		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window,
-		Metrics: s.metrics},
+		DeviceGrant: oauth.DeviceGrantConfig{VerificationURI: strings.TrimSuffix(cfg.Issuer, "/") + "/ui/device"},
+		Metrics:     s.metrics},
 		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
 	}
@@ -441,6 +443,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
 	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
+	mux.HandleFunc("/oauth2/device_authorization", s.auth.HandleDeviceAuthorization) // RFC 8628
 	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
 	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
 	s.admin.Routes(mux)
