@@ -2,9 +2,9 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -54,8 +54,15 @@ func TestPhoneDeviceGrant(t *testing.T) {
 			if code == "" || !strings.HasSuffix(page, "/ui/device?user_code="+code) {
 				t.Fatalf("approval page %q for user_code %q", page, code)
 			}
-			if c, b := env.Admin(t, http.MethodPost, "/api/v1/device-codes/"+code+"/approve", nil); c != 200 {
-				t.Fatalf("approve: %d %s", c, b)
+			// The administrator: edgeway admin device-code list, approve.
+			var list, approved bytes.Buffer
+			if err := runAdmin(ctx, []string{"--quickstart", qs, "device-code", "list"}, &list); err != nil || !strings.Contains(list.String(), code) ||
+				!strings.Contains(list.String(), "SEP001122334401") {
+				t.Fatalf("edgeway admin device-code list: %v\n%s", err, list.String())
+			}
+			if err := runAdmin(ctx, []string{"--quickstart", qs, "device-code", "approve", code}, &approved); err != nil ||
+				!strings.Contains(approved.String(), "approved "+code+" for device SEP001122334401") {
+				t.Fatalf("edgeway admin device-code approve: %v\n%s", err, approved.String())
 			}
 		}
 		if strings.Contains(line, "registered") {
