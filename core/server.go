@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -99,6 +100,9 @@ type Server struct {
 	// draining: a drain has begun (StartDrain): new calls and health
 	// checks are answered 503 (core/proxy).
 	draining atomic.Bool
+
+	// deviceGrant tunes the device grant (WithDeviceGrant, RFC 8628).
+	deviceGrant oauth.DeviceGrantConfig
 }
 
 // StartDrain makes this node answer new calls and edges' health-check
@@ -132,6 +136,13 @@ type Option func(*Server)
 
 // WithClock injects the clock used for token expiry and codes (tests).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithDeviceGrant tunes the device grant (RFC 8628): its codes' lifetime
+// and poll interval (tests shorten the interval). The verification URI is
+// always the node's /ui/device.
+func WithDeviceGrant(c oauth.DeviceGrantConfig) Option {
+	return func(s *Server) { s.deviceGrant = c }
+}
 
 // New builds a core node on an open store. It loads or creates the signing
 // key, the activation-code secret and the admin token.
@@ -170,6 +181,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if s.auth, err = oauth.New(ctx, oauth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
 		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window,
+		DeviceGrant: oauth.DeviceGrantConfig{TTL: s.deviceGrant.TTL, Interval: s.deviceGrant.Interval,
+			VerificationURI: strings.TrimSuffix(cfg.Issuer, "/") + "/ui/device"},
 		Metrics: s.metrics, Admins: s.oauthAdmins()},
 		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
@@ -441,6 +454,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
 	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
+	mux.HandleFunc("/oauth2/device_authorization", s.auth.HandleDeviceAuthorization) // RFC 8628
 	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
 	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
 	s.admin.Routes(mux)

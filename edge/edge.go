@@ -360,6 +360,7 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /oauth2/token", limited(s.tokenHandler(s.activationBudget, activation, oauth)))
 	mux.Handle("POST /oauth2/revoke", limited(noCredentials(oauth)))
+	mux.Handle("POST /oauth2/device_authorization", limited(oauth)) // RFC 8628 §3.1
 	mux.Handle("GET /.well-known/jwks.json", limited(oauth))
 	// Every request gets the edge's request ID first (issue 12 §2).
 	return reqid.HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

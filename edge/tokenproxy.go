@@ -1,6 +1,7 @@
 package edge
 
-// The OAuth proxy: /oauth2/token, /oauth2/revoke and the JWKS go to the
+// The OAuth proxy: /oauth2/token, /oauth2/revoke,
+// /oauth2/device_authorization (RFC 8628) and the JWKS go to the
 // core's HTTPS port over mutual TLS (httpHandler routes them here), and
 // every token response on the way back gets TURN credentials.
 //

@@ -57,6 +57,7 @@ func adminAreas() []adminArea {
 		{"devices (S-5, S-15, S-17, S-19)", deviceCmds()},
 		{"activation codes", activationCmds()},
 		{"users' refresh tokens (R-2)", familyCmds()},
+		{"device codes (RFC 8628 device grant)", deviceCodeCmds()},
 		{"trust stores and signing keys (S-8, S-11, R-1)", trustCmds()},
 		{"admin accounts, API tokens, audit log", authCmds()},
 	}

@@ -36,6 +36,7 @@ type phoneFlags struct {
 	talk                       time.Duration
 	callWait                   time.Duration
 	codeGiven                  bool // --code on the command line: onboard with it, whatever is stored
+	deviceGrantFlag            bool // --device-grant: onboard with RFC 8628 (phone_devicegrant.go)
 	state                      string
 	store                      *phoneStore // nil: tokens are not kept
 }
@@ -54,6 +55,7 @@ func (p *phoneFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.line, "line", "", "directory number (default: from quickstart.json)")
 	fs.StringVar(&p.domain, "domain", "", "SIP domain (default: from quickstart.json, else the --srv domain)")
 	fs.StringVar(&p.code, "code", "", "activation code: onboard with it even when the device has stored tokens (default: the stored tokens, else the code from quickstart.json)")
+	fs.BoolVar(&p.deviceGrantFlag, "device-grant", false, "onboard with the device grant (RFC 8628) instead of an activation code: print the user_code and the page where an administrator approves it (verification_uri_complete, also as a QR code), then poll until approved")
 	fs.StringVar(&p.username, "username", "", "on-prem soft client: log in with this user instead of a code (S-18: never over MRA)")
 	fs.StringVar(&p.password, "password", "", "password for --username")
 	fs.BoolVar(&p.onPrem, "on-prem", false, "talk to the core directly (HTTPS and SIP Phone OAuth port) instead of the edge")
@@ -92,7 +94,7 @@ func (p *phoneFlags) phone(ctx context.Context, log *slog.Logger) (*bench.Phone,
 	if p.line == "" {
 		p.line = dev.Line
 	}
-	p.codeGiven = p.code != ""
+	p.codeGiven = p.code != "" || p.deviceGrantFlag
 	if p.code == "" && p.username == "" {
 		p.code = dev.ActivationCode
 	}
@@ -223,6 +225,10 @@ func (p *phoneFlags) obtain(ctx context.Context, ph *bench.Phone, note io.Writer
 				p.device, p.store.path, time.Until(saved.Expiry()).Round(time.Second))
 			return saved, true, nil
 		}
+	}
+	if p.deviceGrantFlag {
+		t, err = p.deviceGrant(ctx, ph, note)
+		return t, false, err
 	}
 	if p.username != "" {
 		t, err = ph.Login(ctx, p.username, p.password)

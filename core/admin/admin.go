@@ -47,6 +47,7 @@ func (a *API) Handler() http.Handler {
 	api.HandleFunc("GET /api/v1/audit", a.apiAudit)
 	a.adminRoutes(api)
 	a.familyRoutes(api)
+	a.deviceCodeRoutes(api) // RFC 8628 (devicecodes.go)
 	return a.requireAdmin(api)
 }
 

@@ -151,6 +151,8 @@ func (s *Server) HandleToken(w http.ResponseWriter, r *http.Request) {
 		res, err = s.grantActivation(r.Context(), p, r.PostForm.Get("device"), r.PostForm.Get("activation_code"), r.PostForm.Get("service_domain"))
 	case "refresh_token":
 		res, err = s.grantRefresh(r.Context(), p, r.PostForm.Get("refresh_token"))
+	case token.GrantTypeDeviceCode: // RFC 8628 §3.4 (devicegrant.go)
+		res, err = s.grantDeviceCode(r.Context(), p, r.PostForm.Get("device_code"), r.PostForm.Get("client_id"))
 	case "password":
 		res, err = s.grantPassword(r.Context(), p, r.PostForm.Get("username"), r.PostForm.Get("password"), r.PostForm.Get("device"))
 	case "":

@@ -33,6 +33,9 @@ type Config struct {
 	// GuessWindow lock its code (issue 9).
 	MaxWrongGuesses int
 	GuessWindow     time.Duration
+	// DeviceGrant tunes the device authorization grant (RFC 8628,
+	// devicegrant.go); zero fields take the defaults.
+	DeviceGrant DeviceGrantConfig
 	// Metrics counts tokens issued and refused (nil: nothing counted).
 	Metrics *metrics.Core
 	// Admins lets administrators revoke any token on /oauth2/revoke
@@ -98,6 +101,9 @@ type Server struct {
 	// logins throttles failed password logins per source and username.
 	logins *throttle.Limiter
 
+	// userCodes throttles wrong user_code look-ups (devicegrant.go).
+	userCodes *throttle.Limiter
+
 	// feed is this node's revocation state (feed.go), set by StartFeed.
 	feed *feed
 }
@@ -129,6 +135,9 @@ func New(ctx context.Context, cfg Config, st Store, edges Edges, log *slog.Logge
 		return nil, err
 	}
 	if s.logins, err = throttle.New(throttle.Config{Now: now}); err != nil {
+		return nil, err
+	}
+	if s.userCodes, err = throttle.New(throttle.Config{Now: now}); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -71,7 +71,7 @@ var (
 	ErrProfileNotOAuth = errors.New("S-15: security profile must be Encrypted, TLS, with Enable OAuth Authentication")
 	ErrDigestInOAuth   = errors.New("S-16: digest authentication is not allowed in SIP OAuth mode")
 	ErrModeDisabled    = errors.New("S-13/S-14: SIP OAuth mode is not enabled on this node")
-	ErrExplicitOnly    = errors.New("S-9: OAuth Access Token for Devices is explicit: only activation-code tokens may register")
+	ErrExplicitOnly    = errors.New("S-9: OAuth Access Token for Devices is explicit: only tokens of an explicit onboarding (activation code, approved device grant) may register")
 )
 
 // CheckDeviceOAuth enforces S-5 and S-15 for one device.

@@ -266,7 +266,8 @@ func (g *Registrar) checkExplicit(ctx context.Context, st *regState) error {
 	if err != nil {
 		return err
 	}
-	if explicit && st.claims.Origin != token.GrantActivationCode {
+	// An approved device grant (RFC 8628) is an explicit onboarding too.
+	if explicit && st.claims.Origin != token.GrantActivationCode && st.claims.Origin != token.GrantDeviceCode {
 		return Forbidden(policy.ErrExplicitOnly)
 	}
 	return nil

@@ -48,7 +48,7 @@ var basePages = []page{
 }
 
 func allPages() []page {
-	return slices.Concat(basePages, systemPages, devicePages, userPages, certPages)
+	return slices.Concat(basePages, systemPages, devicePages, userPages, certPages, deviceGrantPages)
 }
 
 // menuGroup is one heading of the menu with its pages.

@@ -120,6 +120,7 @@ func (u *UI) Handler() http.Handler {
 	u.deviceRoutes(m)
 	u.userRoutes(m)
 	u.certRoutes(m)
+	u.deviceGrantRoutes(m)
 	return securityHeaders(m)
 }
 

@@ -189,3 +189,19 @@ func pgPlaceholders(query string) string {
 	}
 	return b.String()
 }
+
+// migrationRows is how many rows schema_migrations has once s is migrated:
+// one per migration, none for a reserved (empty) number.
+func migrationRows(s Store) int {
+	list := migrations
+	if _, ok := s.(*Postgres); ok {
+		list = pgMigrations[1:]
+	}
+	n := 0
+	for _, m := range list {
+		if m != "" {
+			n++
+		}
+	}
+	return n
+}

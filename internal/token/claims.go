@@ -8,6 +8,10 @@ import (
 // activation code with at /oauth2/token (S-17).
 const GrantTypeActivationCode = "urn:edgeway:params:oauth:grant-type:activation-code"
 
+// GrantTypeDeviceCode is the device authorization grant's grant_type (RFC
+// 8628 §3.4): the phone polls /oauth2/token with its device_code.
+const GrantTypeDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
+
 // How a token was obtained. Origin is the grant that started the refresh
 // family; Grant is the grant that produced this particular token.
 const (
@@ -15,6 +19,12 @@ const (
 	GrantPassword       = "password"
 	GrantRefresh        = "refresh_token"
 )
+
+// GrantDeviceCode is the origin of a family started by the device grant
+// (RFC 8628) an administrator approved for a provisioned device: an
+// explicit onboarding like an activation code, so S-9's explicit setting
+// admits it (core/registrar checkExplicit).
+const GrantDeviceCode = "device_code"
 
 // Claims are the claims of an Edgeway access token. The subject is the device
 // name (for example SEP0011223344AA).
