@@ -33,6 +33,12 @@ type VerifierConfig struct {
 	Leeway    time.Duration    // clock skew allowed on exp/iat/nbf; default 30s
 	Now       func() time.Time // default time.Now
 	CacheSize int              // verified-token cache entries; 0 = default 65536, <0 = no cache
+	// UntypedBefore is the cutover of RFC 9068 typing: a token without a
+	// typ header (the format of earlier releases) is accepted only if its
+	// iat is before this instant, so the tokens issued before an upgrade
+	// keep working until they expire, then not. Zero: none is. A token
+	// whose typ is anything but at+jwt is always refused (typ.go).
+	UntypedBefore time.Time
 }
 
 // Verifier checks access tokens. Verified tokens are cached, keyed by the
@@ -136,7 +142,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 	}
 	claims := &Claims{}
-	_, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+	t, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("no kid")
@@ -150,6 +156,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	case claims.Subject == "" || claims.ID == "":
 		return nil, fmt.Errorf("%w: missing sub or jti", ErrInvalid)
+	}
+	if err := v.checkType(t, claims); err != nil {
+		return nil, err
 	}
 	if v.cache != nil {
 		v.cache.Add(key, claims)
