@@ -170,7 +170,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, opts
 	if s.auth, err = oauth.New(ctx, oauth.Config{Issuer: cfg.Issuer, Audience: cfg.Audience,
 		AccessTokenTTL: cfg.AccessTokenTTL, RefreshTokenTTL: cfg.RefreshTokenTTL, RefreshGrace: cfg.RefreshGrace,
 		ActivationCodeTTL: cfg.ActivationCodeTTL, MaxWrongGuesses: cfg.ActivationGuesses.MaxWrong, GuessWindow: cfg.ActivationGuesses.Window,
-		Metrics: s.metrics},
+		Metrics: s.metrics, AdminCheck: s.adminCheck},
 		st, s.gate, s.log, s.now); err != nil {
 		return nil, err
 	}
@@ -441,6 +441,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
 	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
+	mux.HandleFunc(oauth.IntrospectPath, s.auth.HandleIntrospect) // edges and admin tokens (RFC 7662; core/oauth/introspect.go)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
 	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
 	s.admin.Routes(mux)
@@ -526,4 +527,17 @@ func (s *Server) registerGauges() {
 	metrics.CounterFunc(r, "edgeway_core_sip_malformed_total", "SIP messages refused (400) or dropped for a missing, duplicated or malformed mandatory header (RFC 3261 §8.2).",
 		prometheus.Labels{"action": "dropped"}, func() float64 { return float64(s.sipGuard.Dropped()) })
 	metrics.CounterFunc(r, "edgeway_core_sip_handler_panics_total", "SIP handler panics recovered.", nil, func() float64 { return float64(s.sipGuard.Panics()) })
+}
+
+// adminCheck authenticates an admin API token for core/oauth (RFC 7662
+// introspection): as every admin API request is, by core/admin.
+func (s *Server) adminCheck(ctx context.Context, raw string) (string, error) {
+	t, terr := s.admin.Authenticate(ctx, raw)
+	if terr != nil {
+		if terr.Status >= 500 {
+			return "", fmt.Errorf("%w: %w", oauth.ErrAdminCheckUnavailable, terr)
+		}
+		return "", terr
+	}
+	return fmt.Sprintf("%s (token %s %q)", t.Owner, t.ID, t.Name), nil
 }

@@ -35,6 +35,11 @@ type Config struct {
 	GuessWindow     time.Duration
 	// Metrics counts tokens issued and refused (nil: nothing counted).
 	Metrics *metrics.Core
+	// AdminCheck authenticates an admin API token (the raw bearer value)
+	// for the endpoints operators' tools call (RFC 7662 introspection,
+	// introspect.go), returning who it is; nil: no admin token is accepted.
+	// core/admin fills it, so this package does not import that one.
+	AdminCheck func(ctx context.Context, raw string) (actor string, err error)
 }
 
 // DefaultRefreshGrace and MaxRefreshGrace bound Config.RefreshGrace.
@@ -60,6 +65,7 @@ type Store interface {
 	RedeemGrace(ctx context.Context, hash []byte, from string, now time.Time) ([]byte, error)
 	RevokeFamily(ctx context.Context, family string, now time.Time) error
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	RefreshTokenByHash(ctx context.Context, hash []byte) (store.RefreshToken, error)
 	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
 }
 
