@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // headerOf decodes a compact JWS's protected header.
@@ -116,4 +118,68 @@ func TestVerifyUntypedTransition(t *testing.T) {
 	if _, err := strict.Verify(ctx, before); !errors.Is(err, ErrWrongType) {
 		t.Fatalf("untyped token, no cutover configured: %v, want ErrWrongType", err)
 	}
+}
+
+// FuzzVerifyType: whatever the typ header (and whether there is one), a
+// token correctly signed by a trusted key verifies exactly when the typ
+// names an access token (at+jwt, RFC 9068 §4), or when there is none and
+// the token was issued before the cutover; every refusal of a typ wraps
+// ErrWrongType and ErrInvalid.
+func FuzzVerifyType(f *testing.F) {
+	for _, s := range []string{"at+jwt", "AT+JWT", "application/at+jwt", "JWT", "", "at+jwt ", "application/at+jwt;x=1", "secevent+jwt"} {
+		f.Add(s, true, false)
+		f.Add(s, false, true)
+	}
+	cutover := time.Unix(1_800_000_000, 0)
+	clk := &clock{t: cutover.Add(time.Minute)}
+	k, err := GenerateKey(cutover)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ks, err := NewKeySet([]Key{k})
+	if err != nil {
+		f.Fatal(err)
+	}
+	v, err := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now, UntypedBefore: cutover, CacheSize: -1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, typ string, present, beforeCutover bool) {
+		iat := cutover.Add(time.Second)
+		if beforeCutover {
+			iat = cutover.Add(-time.Second)
+		}
+		c := claimsAt(iat, time.Hour)
+		var raw string
+		if present {
+			// SignTyped("") writes no typ: a present but empty one is built by hand.
+			raw = jwtWithTyp(k, c, typ)
+		} else {
+			raw, err = ks.SignTyped("", c)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := v.Verify(context.Background(), raw)
+		want := (present && IsAccessType(typ)) || (!present && beforeCutover)
+		if want && err != nil {
+			t.Fatalf("typ %q (present %v, before cutover %v) refused: %v", typ, present, beforeCutover, err)
+		}
+		if !want && (!errors.Is(err, ErrWrongType) || !errors.Is(err, ErrInvalid)) {
+			t.Fatalf("typ %q (present %v, before cutover %v): %v, want ErrWrongType", typ, present, beforeCutover, err)
+		}
+	})
+}
+
+// jwtWithTyp signs c with k under a typ header that is present even when
+// empty.
+func jwtWithTyp(k Key, c *Claims, typ string) string {
+	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	t.Header["kid"] = k.KID
+	t.Header["typ"] = typ
+	s, err := t.SignedString(k.Private)
+	if err != nil {
+		panic(err)
+	}
+	return s
 }
