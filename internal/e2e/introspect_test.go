@@ -76,11 +76,15 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("%s, live refresh token: HTTP %d %v; want active, client_id %s, token_type refresh_token, exp, iat", cl.name, code, m, phoneA)
 		}
 	}
-	wrongTyp := signTypedWithCoreKey(t, env, "JWT", env.Claims(phoneA, time.Now()))
+	// typ JWT (the legacy format) issued after the core started (iat has
+	// whole seconds), and a type that is never an access token.
+	wrongTyp := signTypedWithCoreKey(t, env, "JWT", env.Claims(phoneA, time.Now().Add(2*time.Second)))
+	otherTyp := signTypedWithCoreKey(t, env, "secevent+jwt", env.Claims(phoneA, time.Now().Add(-time.Minute)))
 	for _, inactive := range []struct{ name, tok string }{
 		{"unknown refresh token", "ewr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
 		{"malformed", "not.a.jwt"},
-		{"typ JWT, signed by the core's key (RFC 9068 §4)", wrongTyp},
+		{"typ JWT issued after the upgrade, signed by the core's key (RFC 9068 §4)", wrongTyp},
+		{"typ secevent+jwt, signed by the core's key (RFC 9068 §4)", otherTyp},
 	} {
 		code, _, m := introspect(t, asEdge, core, "", url.Values{"token": {inactive.tok}})
 		if code != 200 || len(m) != 1 || m["active"] != false {

@@ -63,9 +63,10 @@ func jwtPart(t *testing.T, raw string, i int) map[string]any {
 // at+jwt and carry iss, exp, aud, sub, client_id, iat and jti (§2.2);
 // refresh tokens stay opaque. A JWT of another type signed with the
 // core's own key is refused by the edge's pre-check (the core never sees
-// it) and by the core (RFC 9068 §4, RFC 8725 §3.11). Untyped tokens of the
-// release before verify if issued before the node started, until they
-// expire; one issued after is refused.
+// it) and by the core (RFC 9068 §4, RFC 8725 §3.11). Tokens of the format
+// of the release before (typ JWT, golang-jwt's default; or no typ) verify
+// if issued before the node started, until they expire; one issued after
+// is refused.
 func TestAccessTokensTyped(t *testing.T) {
 	clk := testenv.NewClock(time.Now())
 	env := testenv.Start(t, testenv.Options{CoreOptions: []core.Option{core.WithClock(clk.Now)}})
@@ -95,8 +96,18 @@ func TestAccessTokensTyped(t *testing.T) {
 	}
 
 	onPrem := env.Phone(phoneA, false)
-	for _, typ := range []string{"JWT", "refresh+jwt"} {
-		other := signTypedWithCoreKey(t, env, typ, env.Claims(phoneA, clk.Now()))
+	// The core's clock stands at its start; the edge's is the real one.
+	// typ JWT issued after both started (the legacy format, too late), and
+	// other types issued before (never an access token).
+	// (iat has whole seconds: two seconds on is after either start, and
+	// well within the leeway for an iat in the future.)
+	afterStart, beforeStart := time.Now().Add(2*time.Second), clk.Now().Add(-time.Minute)
+	for _, tc := range []struct {
+		typ string
+		iat time.Time
+	}{{"JWT", afterStart}, {"refresh+jwt", beforeStart}, {"secevent+jwt", afterStart}} {
+		typ := tc.typ
+		other := signTypedWithCoreKey(t, env, typ, env.Claims(phoneA, tc.iat))
 		core1, edge1 := scrapeOps(t, env.Info.CoreOps), scrapeOps(t, env.Info.EdgeOps)
 		expectRefusal(t, ph, "typ "+typ+" at the edge", "Bearer "+other, 401, "invalid_token")
 		core2, edge2 := scrapeOps(t, env.Info.CoreOps), scrapeOps(t, env.Info.EdgeOps)
@@ -114,22 +125,28 @@ func TestAccessTokensTyped(t *testing.T) {
 	}
 
 	// The transition. Both nodes started after clk's start: a token issued
-	// a minute before was issued before the upgrade.
-	oldClaims := env.Claims(phoneA, clk.Now().Add(-time.Minute))
-	oldClaims.ID = "untyped-before"
-	old := signTypedWithCoreKey(t, env, "", oldClaims)
-	if res, err := ph.RegisterWith(ctx, "Bearer "+old, 600); err != nil || res.StatusCode != 200 {
-		t.Fatalf("untyped token issued before the upgrade, through the edge: %v %v (%q)", res, err, wwwAuth(res))
+	// a minute before was issued before the upgrade. The release before
+	// signed with golang-jwt's default header, typ JWT.
+	legacy := map[string]string{
+		"typ JWT": signTypedWithCoreKey(t, env, "JWT", env.Claims(phoneA, beforeStart)),
+		"no typ":  signTypedWithCoreKey(t, env, "", env.Claims(phoneA, beforeStart)),
 	}
-	if res, err := onPrem.RegisterWith(ctx, "Bearer "+old, 600); err != nil || res.StatusCode != 200 {
-		t.Fatalf("untyped token issued before the upgrade, at the core: %v %v (%q)", res, err, wwwAuth(res))
+	for name, old := range legacy {
+		if res, err := ph.RegisterWith(ctx, "Bearer "+old, 600); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s, issued before the upgrade, through the edge: %v %v (%q)", name, res, err, wwwAuth(res))
+		}
+		if res, err := onPrem.RegisterWith(ctx, "Bearer "+old, 600); err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s, issued before the upgrade, at the core: %v %v (%q)", name, res, err, wwwAuth(res))
+		}
 	}
 	// One issued after the core's start (its clock moved on) is refused.
 	clk.Advance(time.Minute)
-	newClaims := env.Claims(phoneA, clk.Now())
-	newClaims.ID = "untyped-after"
-	expectRefusal(t, onPrem, "untyped, issued after the upgrade", "Bearer "+signTypedWithCoreKey(t, env, "", newClaims), 401, "invalid_token")
-	// And the old one stops when it expires (env.Claims: one hour).
+	for _, typ := range []string{"JWT", ""} {
+		expectRefusal(t, onPrem, "legacy typ "+typ+", issued after the upgrade", "Bearer "+signTypedWithCoreKey(t, env, typ, env.Claims(phoneA, clk.Now())), 401, "invalid_token")
+	}
+	// And the old ones stop when they expire (env.Claims: one hour).
 	clk.Advance(time.Hour)
-	expectRefusal(t, onPrem, "untyped, issued before the upgrade, expired", "Bearer "+old, 401, "invalid_token")
+	for name, old := range legacy {
+		expectRefusal(t, onPrem, name+", issued before the upgrade, expired", "Bearer "+old, 401, "invalid_token")
+	}
 }

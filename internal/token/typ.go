@@ -17,9 +17,15 @@ import (
 // carry its own typ.
 const TypeAccess = "at+jwt"
 
+// typeLegacy is the typ of the access tokens of releases before RFC 9068
+// typing: golang-jwt's default header, {"typ": "JWT"}. Those releases
+// signed no other JWT with the key, so a token of that type issued before
+// the cutover (VerifierConfig.LegacyBefore) is an access token.
+const typeLegacy = "JWT"
+
 // ErrWrongType is wrapped (with ErrInvalid) by Verify's answer to a token
-// whose typ is not at+jwt, or that has none and was issued after the
-// verifier's cutover (VerifierConfig.UntypedBefore).
+// whose typ is not at+jwt: of another type, or of the legacy format (typ
+// JWT or none) and issued after the verifier's cutover.
 var ErrWrongType = errors.New("token: not an access token (RFC 9068 §4, RFC 8725 §3.11: typ must be at+jwt)")
 
 // IsAccessType tells whether a JOSE typ names an RFC 9068 access token:
@@ -30,29 +36,28 @@ func IsAccessType(typ string) bool {
 	return t == TypeAccess || t == "application/"+TypeAccess
 }
 
-// checkType is the typ rule of Verify: at+jwt, or — during the transition
-// from the untyped tokens of earlier releases — no typ at all on a token
-// issued before the cutover. A token with a typ of another value is never
-// accepted.
+// checkType is the typ rule of Verify: at+jwt; or, during the transition
+// from earlier releases, the legacy format (typ JWT, or no typ) on a token
+// issued before the cutover. A token of any other type is never accepted.
 func (v *Verifier) checkType(t *jwt.Token, c *Claims) error {
 	raw, present := t.Header["typ"]
-	if !present {
-		if !v.cfg.UntypedBefore.IsZero() && c.IssuedAt != nil && c.IssuedAt.Before(v.cfg.UntypedBefore) {
+	typ, isString := raw.(string)
+	switch {
+	case present && isString && IsAccessType(typ):
+		return nil
+	case !present || (isString && strings.EqualFold(typ, typeLegacy)):
+		if !v.cfg.LegacyBefore.IsZero() && c.IssuedAt != nil && c.IssuedAt.Before(v.cfg.LegacyBefore) {
 			return nil
 		}
-		return fmt.Errorf("%w: %w: no typ header, issued after untyped tokens stopped being accepted", ErrInvalid, ErrWrongType)
+		return fmt.Errorf("%w: %w: typ %q (the format before RFC 9068 typing) on a token issued after the upgrade", ErrInvalid, ErrWrongType, typ)
 	}
-	typ, _ := raw.(string)
-	if !IsAccessType(typ) {
-		return fmt.Errorf("%w: %w: typ %q", ErrInvalid, ErrWrongType, fmt.Sprint(raw))
-	}
-	return nil
+	return fmt.Errorf("%w: %w: typ %q", ErrInvalid, ErrWrongType, fmt.Sprint(raw))
 }
 
 // SignTyped signs claims with the active key under the JOSE typ given ("":
 // no typ header). Tests use it to make tokens of another type, or of the
-// untyped format of earlier releases, signed by a key verifiers trust;
-// access tokens are signed with Sign.
+// format of earlier releases, signed by a key verifiers trust; access
+// tokens are signed with Sign.
 func (ks *KeySet) SignTyped(typ string, c jwt.Claims) (string, error) {
 	ks.mu.RLock()
 	k := ks.active

@@ -40,17 +40,18 @@ func TestSignTypesAccessTokens(t *testing.T) {
 }
 
 // RFC 9068 §4, RFC 8725 §3.11: a JWT of another type, correctly signed by
-// the same key, is not an access token; typ is compared as a media type
-// (case-insensitive, "application/" optional).
+// the same key, is not an access token — even when issued before the
+// cutover, when the legacy format is still accepted; typ is compared as a
+// media type (case-insensitive, "application/" optional).
 func TestVerifyRefusesOtherTypes(t *testing.T) {
 	clk := &clock{t: time.Unix(1_800_000_000, 0)}
 	ks, _ := newSet(t, clk.t)
 	v, err := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now,
-		UntypedBefore: clk.t.Add(time.Hour)}) // even with untyped tokens still accepted
+		LegacyBefore: clk.t.Add(time.Hour)}) // even with the legacy format still accepted
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, typ := range []string{"JWT", "jwt", "refresh+jwt", "secevent+jwt", "at+jwt+x", "application/jwt", "logout+jwt"} {
+	for _, typ := range []string{"refresh+jwt", "secevent+jwt", "at+jwt+x", "application/jwt", "logout+jwt", "JOSE", "JWT "} {
 		tok, err := ks.SignTyped(typ, claimsAt(clk.t, time.Hour))
 		if err != nil {
 			t.Fatal(err)
@@ -72,37 +73,66 @@ func TestVerifyRefusesOtherTypes(t *testing.T) {
 	}
 }
 
-// The transition: an untyped token (the format before RFC 9068 typing)
-// issued before the cutover verifies until it expires; one issued after
-// the cutover is refused, and with no cutover none is.
-func TestVerifyUntypedTransition(t *testing.T) {
+// legacySign signs c exactly as KeySet.Sign did before RFC 9068 typing:
+// golang-jwt's default header, {"alg": "ES256", "typ": "JWT"}, and the kid.
+func legacySign(t *testing.T, k Key, c *Claims) string {
+	t.Helper()
+	tk := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	tk.Header["kid"] = k.KID
+	s, err := tk.SignedString(k.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// The transition: a token of the format before RFC 9068 typing (typ JWT,
+// or none) issued before the cutover verifies until it expires; one issued
+// after the cutover is refused, and with no cutover none is.
+func TestVerifyLegacyTransition(t *testing.T) {
 	cutover := time.Unix(1_800_000_000, 0)
 	clk := &clock{t: cutover}
-	ks, _ := newSet(t, cutover.Add(-time.Hour))
-	v, err := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now, UntypedBefore: cutover})
+	ks, k := newSet(t, cutover.Add(-time.Hour))
+	v, err := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now, LegacyBefore: cutover})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	before, _ := ks.SignTyped("", claimsAt(cutover.Add(-10*time.Minute), time.Hour)) // expires cutover+50m
-	if _, ok := headerOf(t, before)["typ"]; ok {
+	old := claimsAt(cutover.Add(-10*time.Minute), time.Hour) // expires cutover+50m
+	legacy := legacySign(t, k, old)
+	if h := headerOf(t, legacy); h["typ"] != "JWT" {
+		t.Fatalf("the legacy format's header is %v, want typ JWT (golang-jwt's default)", h)
+	}
+	untyped, _ := ks.SignTyped("", old)
+	if _, ok := headerOf(t, untyped)["typ"]; ok {
 		t.Fatal("SignTyped(\"\") wrote a typ")
 	}
-	for _, at := range []time.Duration{0, 20 * time.Minute, 49 * time.Minute} {
-		clk.t = cutover.Add(at)
-		if _, err := v.Verify(ctx, before); err != nil {
-			t.Fatalf("untyped token issued before the cutover, at cutover+%v: %v", at, err)
+	// A token of another type is refused even before the cutover.
+	otherType, _ := ks.SignTyped("refresh+jwt", old)
+	for name, before := range map[string]string{"typ JWT": legacy, "no typ": untyped} {
+		for _, at := range []time.Duration{0, 20 * time.Minute, 49 * time.Minute} {
+			clk.t = cutover.Add(at)
+			if _, err := v.Verify(ctx, before); err != nil {
+				t.Fatalf("%s, issued before the cutover, at cutover+%v: %v", name, at, err)
+			}
+			if _, err := v.Verify(ctx, otherType); !errors.Is(err, ErrWrongType) {
+				t.Fatalf("typ refresh+jwt issued before the cutover: %v, want ErrWrongType", err)
+			}
 		}
-	}
-	clk.t = cutover.Add(51 * time.Minute)
-	if _, err := v.Verify(ctx, before); !errors.Is(err, ErrExpired) {
-		t.Fatalf("untyped token past its exp: %v, want expired", err)
+		clk.t = cutover.Add(51 * time.Minute)
+		if _, err := v.Verify(ctx, before); !errors.Is(err, ErrExpired) {
+			t.Fatalf("%s, past its exp: %v, want expired", name, err)
+		}
 	}
 
 	clk.t = cutover.Add(time.Minute)
-	after, _ := ks.SignTyped("", claimsAt(cutover.Add(time.Second), time.Hour))
-	if _, err := v.Verify(ctx, after); !errors.Is(err, ErrWrongType) {
-		t.Fatalf("untyped token issued after the cutover: %v, want ErrWrongType", err)
+	for name, after := range map[string]string{
+		"typ JWT": legacySign(t, k, claimsAt(cutover.Add(time.Second), time.Hour)),
+		"no typ":  func() string { s, _ := ks.SignTyped("", claimsAt(cutover.Add(time.Second), time.Hour)); return s }(),
+	} {
+		if _, err := v.Verify(ctx, after); !errors.Is(err, ErrWrongType) || !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%s, issued after the cutover: %v, want ErrWrongType", name, err)
+		}
 	}
 	noIat := claimsAt(cutover.Add(-time.Minute), time.Hour)
 	noIat.IssuedAt = nil
@@ -110,23 +140,28 @@ func TestVerifyUntypedTransition(t *testing.T) {
 	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrWrongType) {
 		t.Fatalf("untyped token without iat: %v, want ErrWrongType", err)
 	}
+	if _, err := v.Verify(ctx, legacySign(t, k, noIat)); !errors.Is(err, ErrWrongType) {
+		t.Fatalf("typ JWT without iat: %v, want ErrWrongType", err)
+	}
 
 	strict, err := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := strict.Verify(ctx, before); !errors.Is(err, ErrWrongType) {
-		t.Fatalf("untyped token, no cutover configured: %v, want ErrWrongType", err)
+	for _, before := range []string{legacy, untyped} {
+		if _, err := strict.Verify(ctx, before); !errors.Is(err, ErrWrongType) {
+			t.Fatalf("legacy token, no cutover configured: %v, want ErrWrongType", err)
+		}
 	}
 }
 
 // FuzzVerifyType: whatever the typ header (and whether there is one), a
 // token correctly signed by a trusted key verifies exactly when the typ
-// names an access token (at+jwt, RFC 9068 §4), or when there is none and
-// the token was issued before the cutover; every refusal of a typ wraps
-// ErrWrongType and ErrInvalid.
+// names an access token (at+jwt, RFC 9068 §4), or when it is of the
+// legacy format (typ JWT, or none) and was issued before the cutover;
+// every refusal of a typ wraps ErrWrongType and ErrInvalid.
 func FuzzVerifyType(f *testing.F) {
-	for _, s := range []string{"at+jwt", "AT+JWT", "application/at+jwt", "JWT", "", "at+jwt ", "application/at+jwt;x=1", "secevent+jwt"} {
+	for _, s := range []string{"at+jwt", "AT+JWT", "application/at+jwt", "JWT", "jwt", "", "at+jwt ", "application/at+jwt;x=1", "secevent+jwt"} {
 		f.Add(s, true, false)
 		f.Add(s, false, true)
 	}
@@ -140,7 +175,7 @@ func FuzzVerifyType(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	v, err := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now, UntypedBefore: cutover, CacheSize: -1})
+	v, err := NewVerifier(ks, VerifierConfig{Issuer: "https://core.test", Audience: "urn:edgeway:sip", Now: clk.Now, LegacyBefore: cutover, CacheSize: -1})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -161,7 +196,8 @@ func FuzzVerifyType(f *testing.F) {
 			}
 		}
 		_, err := v.Verify(context.Background(), raw)
-		want := (present && IsAccessType(typ)) || (!present && beforeCutover)
+		legacy := !present || strings.EqualFold(typ, "JWT")
+		want := (present && IsAccessType(typ)) || (legacy && beforeCutover)
 		if want && err != nil {
 			t.Fatalf("typ %q (present %v, before cutover %v) refused: %v", typ, present, beforeCutover, err)
 		}

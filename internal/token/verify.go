@@ -33,12 +33,13 @@ type VerifierConfig struct {
 	Leeway    time.Duration    // clock skew allowed on exp/iat/nbf; default 30s
 	Now       func() time.Time // default time.Now
 	CacheSize int              // verified-token cache entries; 0 = default 65536, <0 = no cache
-	// UntypedBefore is the cutover of RFC 9068 typing: a token without a
-	// typ header (the format of earlier releases) is accepted only if its
-	// iat is before this instant, so the tokens issued before an upgrade
-	// keep working until they expire, then not. Zero: none is. A token
-	// whose typ is anything but at+jwt is always refused (typ.go).
-	UntypedBefore time.Time
+	// LegacyBefore is the cutover of RFC 9068 typing: a token in the
+	// format of earlier releases (typ "JWT", golang-jwt's default, or no
+	// typ) is accepted only if its iat is before this instant, so the
+	// tokens issued before an upgrade keep working until they expire, then
+	// not. Zero: none is. A token of any other type than at+jwt is always
+	// refused (typ.go).
+	LegacyBefore time.Time
 }
 
 // Verifier checks access tokens. Verified tokens are cached, keyed by the
