@@ -455,6 +455,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux.HandleFunc("/oauth2/token", s.auth.HandleToken)
 	mux.HandleFunc("/oauth2/revoke", s.auth.HandleRevoke)
 	mux.HandleFunc("/oauth2/device_authorization", s.auth.HandleDeviceAuthorization) // RFC 8628
+	mux.HandleFunc(oauth.IntrospectPath, s.auth.HandleIntrospect)                    // edges and admin tokens (RFC 7662; core/oauth/introspect.go)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.auth.HandleJWKS)
 	mux.HandleFunc("GET "+RevokedFamiliesPath, s.auth.HandleRevokedFamilies) // edges only (core/oauth/revocations.go)
 	s.admin.Routes(mux)

@@ -113,7 +113,10 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	s.coreConfigURL = &url.URL{Scheme: "https", Host: coreConfigHost}
 	s.http = &http.Client{Transport: &coreTransport{cores: s.cores}, Timeout: 30 * time.Second}
 	s.jwks = &token.RemoteJWKS{URL: s.coreURL.JoinPath("/.well-known/jwks.json").String(), Client: s.http}
-	if s.ver, err = token.NewVerifier(s.jwks, token.VerifierConfig{Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience}); err != nil {
+	// RFC 9068 transition: tokens of the format before typing (typ JWT,
+	// issued by a core of the release before) pass the pre-check only if
+	// issued before this edge started.
+	if s.ver, err = token.NewVerifier(s.jwks, token.VerifierConfig{Issuer: cfg.TokenIssuer, Audience: cfg.TokenAudience, LegacyBefore: time.Now()}); err != nil {
 		return nil, err
 	}
 	return s, nil

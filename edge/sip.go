@@ -477,6 +477,8 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 			desc := "token signature, issuer or audience is not valid"
 			if errors.Is(err, token.ErrExpired) {
 				desc = "token expired"
+			} else if errors.Is(err, token.ErrWrongType) {
+				desc = "RFC 9068 §4, RFC 8725 §3.11: not an access token (typ must be at+jwt)"
 			}
 			f.m.Refused(metrics.EdgeInvalidToken)
 			f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "invalid_token", desc), err.Error())

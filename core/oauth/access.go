@@ -26,6 +26,8 @@ func (s *Server) CheckAccessToken(ctx context.Context, raw string) (*token.Claim
 		reason := "token signature, issuer or audience is not valid"
 		if errors.Is(err, token.ErrExpired) {
 			reason = "token expired"
+		} else if errors.Is(err, token.ErrWrongType) {
+			reason = "RFC 9068 §4, RFC 8725 §3.11: not an access token (typ must be at+jwt)"
 		}
 		return nil, &TokenError{Reason: fmt.Sprintf("%s: %v", reason, err)}
 	}

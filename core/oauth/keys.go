@@ -37,7 +37,10 @@ func LoadKeys(ctx context.Context, st KeyStore, issuer, audience string, ttl *Li
 		return nil, err
 	}
 	var err error
-	if k.ver, err = token.NewVerifier(k.keys, token.VerifierConfig{Issuer: issuer, Audience: audience, Now: now}); err != nil {
+	// RFC 9068 transition: tokens of the format before typing (typ JWT)
+	// are accepted if issued before this node started (LegacyBefore), so
+	// they last until they expire, at most one access-token lifetime.
+	if k.ver, err = token.NewVerifier(k.keys, token.VerifierConfig{Issuer: issuer, Audience: audience, Now: now, LegacyBefore: now()}); err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -535,6 +535,7 @@ func (s *Server) signAccess(dev store.Device, user, grant, origin, family string
 			ExpiresAt: jwt.NewNumericDate(now.Add(s.ttl.Access())),
 		},
 		Grant: grant, Origin: origin, Family: family, MRA: mra, User: user,
+		ClientID: dev.Name, // RFC 9068 §2.2: the phone is the client (claims.go)
 	}
 	at, err := s.keys.Sign(c)
 	if err != nil {

@@ -39,7 +39,8 @@ type Config struct {
 	// Metrics counts tokens issued and refused (nil: nothing counted).
 	Metrics *metrics.Core
 	// Admins lets administrators revoke any token on /oauth2/revoke
-	// (adminrevoke.go); nil: clients revoke their own tokens only.
+	// (adminrevoke.go) and introspect tokens (RFC 7662, introspect.go);
+	// nil: clients revoke their own tokens only and only edges introspect.
 	Admins *AdminAuth
 }
 
@@ -66,6 +67,7 @@ type Store interface {
 	RedeemGrace(ctx context.Context, hash []byte, from string, now time.Time) ([]byte, error)
 	RevokeFamily(ctx context.Context, family string, now time.Time) error
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	RefreshTokenByHash(ctx context.Context, hash []byte) (store.RefreshToken, error)
 	Secret(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
 }
 

@@ -357,6 +357,9 @@ type Store interface {
 
 	// Revoked access tokens, kept until they would have expired anyway.
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
+	// RefreshTokenByHash reads a refresh token, changing nothing (RFC 7662
+	// introspection; refresh_lookup.go).
+	RefreshTokenByHash(ctx context.Context, hash []byte) (RefreshToken, error)
 	// TokenRevocation answers both questions a presented access token
 	// raises in one round trip: is it revoked, and is its grant family
 	// (when family is not "") revoked or gone.

@@ -35,6 +35,12 @@ type Claims struct {
 	Family string `json:"fam,omitempty"` // refresh-token family id
 	MRA    bool   `json:"mra,omitempty"` // obtained through the edge (S-17, S-18)
 	User   string `json:"usr,omitempty"` // username for password-grant tokens
+	// ClientID is RFC 9068's client_id: the OAuth client the token was
+	// issued to. Edgeway registers no clients: the phone is the client, so
+	// it is the device (the subject) for every grant; a grant whose request
+	// names a client_id would set that. Absent from the untyped tokens of
+	// earlier releases.
+	ClientID string `json:"client_id,omitempty"`
 }
 
 // Device is the device the token was issued to.

@@ -127,13 +127,15 @@ func (ks *KeySet) ActiveKID() string {
 	return ks.active.KID
 }
 
-// Sign signs claims with the active key, setting the kid header.
+// Sign signs an access token's claims with the active key, setting the
+// kid header and typ at+jwt (RFC 9068 §2.1).
 func (ks *KeySet) Sign(c *Claims) (string, error) {
 	ks.mu.RLock()
 	k := ks.active
 	ks.mu.RUnlock()
 	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
 	t.Header["kid"] = k.KID
+	t.Header["typ"] = TypeAccess
 	s, err := t.SignedString(k.Private)
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)

@@ -33,6 +33,13 @@ type VerifierConfig struct {
 	Leeway    time.Duration    // clock skew allowed on exp/iat/nbf; default 30s
 	Now       func() time.Time // default time.Now
 	CacheSize int              // verified-token cache entries; 0 = default 65536, <0 = no cache
+	// LegacyBefore is the cutover of RFC 9068 typing: a token in the
+	// format of earlier releases (typ "JWT", golang-jwt's default, or no
+	// typ) is accepted only if its iat is before this instant, so the
+	// tokens issued before an upgrade keep working until they expire, then
+	// not. Zero: none is. A token of any other type than at+jwt is always
+	// refused (typ.go).
+	LegacyBefore time.Time
 }
 
 // Verifier checks access tokens. Verified tokens are cached, keyed by the
@@ -136,7 +143,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		}
 	}
 	claims := &Claims{}
-	_, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+	t, err := v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		if kid == "" {
 			return nil, errors.New("no kid")
@@ -150,6 +157,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	case claims.Subject == "" || claims.ID == "":
 		return nil, fmt.Errorf("%w: missing sub or jti", ErrInvalid)
+	}
+	if err := v.checkType(t, claims); err != nil {
+		return nil, err
 	}
 	if v.cache != nil {
 		v.cache.Add(key, claims)
