@@ -17,7 +17,7 @@ import (
 // systemPages are this file's pages (see allPages).
 var systemPages = []page{
 	{Name: "params", Title: "System → Enterprise Parameters", Label: "Enterprise Parameters", Menu: "System", Path: "/ui/params",
-		Rule: "S-9 OAuth Access Token for Devices (Implicit, or Explicit: only activation-code tokens register); S-10 OAuth with Refresh Login Flow (Enabled gives a refresh token); S-7 export-controlled functionality allowed (needed to enable SIP OAuth mode); S-13 Cluster SIPOAuth Mode is read-only; the access and refresh token lifetimes"},
+		Rule: "S-9 OAuth Access Token for Devices (Implicit, or Explicit: only activation-code or device-grant tokens register); S-10 OAuth with Refresh Login Flow (Enabled gives a refresh token); S-7 export-controlled functionality allowed (needed to enable SIP OAuth mode); S-13 Cluster SIPOAuth Mode is read-only; the access and refresh token lifetimes"},
 	{Name: "nodes", Title: "System → Cisco Unified CM", Label: "Cisco Unified CM", Menu: "System", Path: "/ui/nodes",
 		Rule: "S-11: each node's SIP Phone OAuth Port (default 5090, TLS) and SIP Mobile and Remote Access Port (default 5091, mutual TLS, edges only), each in 1024-49151; S-14: a node runs a new SIP OAuth mode only after its CallManager service restarts"},
 	{Name: "profiles", Title: "System → Security → Phone Security Profile", Label: "Phone Security Profile", Menu: "System", Path: "/ui/profiles",
