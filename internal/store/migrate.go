@@ -306,6 +306,15 @@ CREATE TRIGGER changes_expressways_delete AFTER DELETE ON expressways BEGIN
 	INSERT INTO changes (kind, key, at) VALUES ('config', 'expressways', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
 END;
 `,
+	// 9: certificate-bound tokens (RFC 8705, issue 15): a security profile
+	// may require them of its devices, and a refresh-token family
+	// remembers the x5t#S256 thumbprint of the client certificate it was
+	// started with ('' for a bearer family), so a refresh from another
+	// certificate is refused and the binding is kept.
+	`
+ALTER TABLE security_profiles ADD COLUMN require_bound_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE families ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // migrate brings the schema up to date. Each migration runs in its own

@@ -296,6 +296,10 @@ CREATE TRIGGER changes_params AFTER INSERT OR UPDATE OR DELETE ON params
 	FOR EACH ROW EXECUTE FUNCTION changes_config();
 CREATE TRIGGER changes_expressways AFTER INSERT OR UPDATE OR DELETE ON expressways
 	FOR EACH ROW EXECUTE FUNCTION changes_config();`,
+	// 10: SQLite's 9: certificate-bound tokens (RFC 8705).
+	10: `
+ALTER TABLE security_profiles ADD COLUMN require_bound_tokens BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE families ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';`,
 }
 
 // pgMigrationLock is the advisory lock key that serialises migrations when
