@@ -25,6 +25,9 @@ type Claims struct {
 	Family string `json:"fam,omitempty"` // refresh-token family id
 	MRA    bool   `json:"mra,omitempty"` // obtained through the edge (S-17, S-18)
 	User   string `json:"usr,omitempty"` // username for password-grant tokens
+	// Cnf binds the token to the client certificate the phone presented
+	// when it got it (RFC 8705 §3.1); nil for a bearer token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Device is the device the token was issued to.
