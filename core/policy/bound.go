@@ -13,6 +13,10 @@ import (
 // token request, has no client certificate.
 var ErrBoundTokenRequired = errors.New("RFC 8705: the device's security profile requires certificate-bound tokens")
 
+// ErrBoundTokensNeedOAuth: "Require certificate-bound tokens" binds OAuth
+// tokens, so a profile without OAuth cannot have it.
+var ErrBoundTokensNeedOAuth = errors.New("RFC 8705: Require certificate-bound tokens needs Enable OAuth Authentication (S-15)")
+
 // RequiresBoundTokens reports whether d's security profile has "Require
 // certificate-bound tokens" ticked, and names the profile.
 func RequiresBoundTokens(ctx context.Context, st ProfileReader, d store.Device) (string, bool, error) {
