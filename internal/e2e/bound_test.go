@@ -279,7 +279,10 @@ func TestBoundTokenHeaderForgedByPhone(t *testing.T) {
 	ca := phoneCA(t)
 	certA, forgedCert := deviceCert(t, ca, phoneA), deviceCert(t, ca, phoneB)
 	forged := x5tS256(forgedCert)
-	onboard := func(device string, cert *tls.Certificate) string {
+	// post sends form to base's token endpoint with the forged header,
+	// over a connection presenting cert (nil: none), and returns the
+	// access token's binding.
+	post := func(base string, form url.Values, cert *tls.Certificate) string {
 		t.Helper()
 		conf := &tls.Config{RootCAs: env.CA, MinVersion: tls.VersionTLS12}
 		if cert != nil {
@@ -287,9 +290,7 @@ func TestBoundTokenHeaderForgedByPhone(t *testing.T) {
 		}
 		tr := &http.Transport{TLSClientConfig: conf}
 		defer tr.CloseIdleConnections()
-		d := env.Devices[device]
-		form := url.Values{"grant_type": {token.GrantTypeActivationCode}, "device": {d.Name}, "activation_code": {d.ActivationCode}, "service_domain": {d.Domain}}
-		req, err := http.NewRequest(http.MethodPost, env.Info.EdgeHTTPS+"/oauth2/token", strings.NewReader(form.Encode()))
+		req, err := http.NewRequest(http.MethodPost, base+"/oauth2/token", strings.NewReader(form.Encode()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -304,14 +305,26 @@ func TestBoundTokenHeaderForgedByPhone(t *testing.T) {
 			AccessToken string `json:"access_token"`
 		}
 		if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&out) != nil {
-			t.Fatalf("token request for %s: HTTP %d", device, res.StatusCode)
+			t.Fatalf("token request %s to %s: HTTP %d", form.Get("grant_type"), base, res.StatusCode)
 		}
 		return cnfOf(t, out.AccessToken)
+	}
+	onboard := func(device string, cert *tls.Certificate) string {
+		t.Helper()
+		d := env.Devices[device]
+		return post(env.Info.EdgeHTTPS, url.Values{"grant_type": {token.GrantTypeActivationCode}, "device": {d.Name},
+			"activation_code": {d.ActivationCode}, "service_domain": {d.Domain}}, cert)
 	}
 	if got := onboard(phoneB, nil); got != "" {
 		t.Fatalf("no certificate, forged header: token bound to %q, want a bearer token", got)
 	}
 	if got := onboard(phoneA, certA); got != x5tS256(certA) {
 		t.Fatalf("certificate A, forged header: token bound to %q, want A's %q (forged %q)", got, x5tS256(certA), forged)
+	}
+	// On premises, straight to the core (the password grant, S-18): no
+	// edge, so the header is nobody's and is not believed.
+	if got := post(env.Info.CoreHTTPS, url.Values{"grant_type": {"password"}, "username": {env.Users[0].Username},
+		"password": {env.Users[0].Password}}, nil); got != "" {
+		t.Fatalf("on premises, forged header: token bound to %q, want a bearer token", got)
 	}
 }
