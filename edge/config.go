@@ -245,7 +245,7 @@ type TLSConfig struct {
 	// with this set, a certificate that does not verify fails the
 	// handshake. Unset: any certificate is accepted for binding tokens to
 	// it (RFC 8705 §2.2, self-signed certificates: the handshake proves
-	// the phone holds its key). Re-read when the file changes.
+	// the phone holds its key). A reload (SIGHUP) re-reads the file.
 	PhoneClientCA string `yaml:"phone_client_ca"`
 }
 

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -326,5 +328,48 @@ func TestBoundTokenHeaderForgedByPhone(t *testing.T) {
 	if got := post(env.Info.CoreHTTPS, url.Values{"grant_type": {"password"}, "username": {env.Users[0].Username},
 		"password": {env.Users[0].Password}}, nil); got != "" {
 		t.Fatalf("on premises, forged header: token bound to %q, want a bearer token", got)
+	}
+}
+
+// tls.phone_client_ca: a certificate the bundle does not verify fails the
+// phone's handshake with the edge (refused, not ignored: edge/bound.go),
+// on HTTPS and SIP/TLS alike; one it verifies binds the tokens; a phone
+// without a certificate is still served.
+func TestPhoneClientCA(t *testing.T) {
+	ca, rogue := phoneCA(t), phoneCA(t)
+	caFile := filepath.Join(t.TempDir(), "phone-ca.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := testenv.Start(t, testenv.Options{Configure: func(l *quickstart.Layout) { l.Edge.TLS.PhoneClientCA = caFile }})
+	ctx := context.Background()
+
+	bad := certPhone(t, env, phoneA, deviceCert(t, rogue, phoneA))
+	if _, err := bad.Onboard(ctx, env.Devices[phoneA].ActivationCode); err == nil {
+		t.Fatal("a certificate outside tls.phone_client_ca: token request served, want the handshake refused")
+	}
+	good := certPhone(t, env, phoneA, deviceCert(t, ca, phoneA))
+	tok, err := good.Onboard(ctx, env.Devices[phoneA].ActivationCode)
+	if err != nil {
+		t.Fatalf("a certificate from tls.phone_client_ca: %v", err)
+	}
+	if cnfOf(t, tok.AccessToken) == "" {
+		t.Fatal("a certificate from tls.phone_client_ca: token not bound")
+	}
+	if res, err := good.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("register with a certificate from tls.phone_client_ca: %v %v", res, err)
+	}
+	// The SIP/TLS listener refuses the rogue certificate too, even with a
+	// token in hand.
+	bad.SetTokens(tok)
+	if res, err := bad.Register(ctx, 600); err == nil {
+		t.Fatalf("a certificate outside tls.phone_client_ca on SIP/TLS: %d, want the handshake refused", res.StatusCode)
+	}
+	none := certPhone(t, env, phoneB, nil)
+	if _, err := none.Onboard(ctx, env.Devices[phoneB].ActivationCode); err != nil {
+		t.Fatalf("no certificate, tls.phone_client_ca set: %v", err)
+	}
+	if res, err := none.Register(ctx, 600); err != nil || res.StatusCode != 200 {
+		t.Fatalf("no certificate, tls.phone_client_ca set: register %v %v", res, err)
 	}
 }
