@@ -163,6 +163,9 @@ func TestBoundTokenThroughEdge(t *testing.T) {
 	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
 		t.Fatalf("bound token on its certificate's connection: %v %v", res, err)
 	}
+	if _, status, err := ph.FetchConfig(ctx); err != nil || status != http.StatusOK {
+		t.Fatalf("config download with the bound token on its certificate's connection: %d %v", status, err)
+	}
 
 	// The token stolen: on another certificate's connection, on none.
 	for what, cert := range map[string]*tls.Certificate{"another certificate": certOther, "no certificate": nil} {
@@ -170,6 +173,10 @@ func TestBoundTokenThroughEdge(t *testing.T) {
 		thief.SetTokens(tok)
 		res, err := thief.Register(ctx, 600)
 		wantBindingRefusal(t, "bound token on a connection with "+what, res, err, 401)
+		// S-16: the config download authenticates with the token too.
+		if _, status, err := thief.FetchConfig(ctx); err != nil || status != http.StatusUnauthorized {
+			t.Fatalf("config download with the bound token on a connection with %s: %d %v, want 401 (RFC 8705 §3)", what, status, err)
+		}
 		if _, err := thief.Refresh(ctx); err == nil {
 			t.Fatalf("refresh with %s: accepted", what)
 		} else {
