@@ -38,6 +38,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/edgeway/edgeway/internal/certbind"
+	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
 	"github.com/edgeway/edgeway/internal/token"
 	"github.com/edgeway/edgeway/mtls"
@@ -103,7 +104,7 @@ func (f *SIPFront) checkBound(req *sip.Request, tx sip.ServerTransaction, claims
 		return true
 	}
 	const desc = "RFC 8705 §3: the token is bound to a client certificate this TLS connection did not present"
-	f.log.Debug("request refused at edge", "method", req.Method, "src", req.Source(), "why", desc)
+	f.log.Debug("request refused at edge", "method", req.Method, "src", req.Source(), "why", desc, reqid.Attr, reqid.FromTx(tx))
 	res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
 	res.AppendHeader(sip.NewHeader("WWW-Authenticate", sipx.BearerChallenge(realm, f.authz, "invalid_token", desc)))
 	res.AppendHeader(sip.NewHeader("Warning", fmt.Sprintf("399 %s %q", f.host, desc)))

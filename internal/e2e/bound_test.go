@@ -163,6 +163,12 @@ func TestBoundTokenThroughEdge(t *testing.T) {
 	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != 200 {
 		t.Fatalf("bound token on its certificate's connection: %v %v", res, err)
 	}
+	// Its new calls pass the edge and the core's re-check: the core answers
+	// for the line (404: no such line), not for the token.
+	var re *bench.RefusedError
+	if _, err := ph.Dial(ctx, "9999", testSDP); !errors.As(err, &re) || re.Status != 404 {
+		t.Fatalf("INVITE with the bound token on its certificate's connection: %v, want 404 for the unknown line", err)
+	}
 	if _, status, err := ph.FetchConfig(ctx); err != nil || status != http.StatusOK {
 		t.Fatalf("config download with the bound token on its certificate's connection: %d %v", status, err)
 	}
@@ -173,6 +179,11 @@ func TestBoundTokenThroughEdge(t *testing.T) {
 		thief.SetTokens(tok)
 		res, err := thief.Register(ctx, 600)
 		wantBindingRefusal(t, "bound token on a connection with "+what, res, err, 401)
+		// A new call carries the token too (RFC 8898).
+		var re *bench.RefusedError
+		if _, err := thief.Dial(ctx, env.Devices[phoneB].Line, testSDP); !errors.As(err, &re) || re.Status != 401 {
+			t.Fatalf("INVITE with the bound token on a connection with %s: %v, want 401 (RFC 8705 §3)", what, err)
+		}
 		// S-16: the config download authenticates with the token too.
 		if _, status, err := thief.FetchConfig(ctx); err != nil || status != http.StatusUnauthorized {
 			t.Fatalf("config download with the bound token on a connection with %s: %d %v, want 401 (RFC 8705 §3)", what, status, err)
