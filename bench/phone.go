@@ -53,6 +53,11 @@ type PhoneConfig struct {
 	// each connection verifies the host it was made to.
 	ServerName string
 	RootCAs    *x509.CertPool // trust for the edge's certificate (the dev CA)
+	// ClientCert, when set, is the phone's device certificate (a Cisco
+	// phone's MIC or LSC), presented on its HTTPS and SIP/TLS connections
+	// when the server asks: the edge binds the phone's tokens to it (RFC
+	// 8705). Nil: the phone presents none and gets bearer tokens.
+	ClientCert *tls.Certificate
 	// ConfigURL is the base URL config files are downloaded from (S-16):
 	// the edge's public HTTPS in MRA mode, the core's config port (6971)
 	// on premises. Default: the current edge's HTTPS URL.
@@ -220,6 +225,9 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	first := ((cfg.FirstEdge % len(edges)) + len(edges)) % len(edges)
 	cfg.EdgeHTTPS, cfg.EdgeSIP = edges[first].HTTPS, edges[first].SIP
 	tlsConf := &tls.Config{RootCAs: cfg.RootCAs, ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
+	if cfg.ClientCert != nil {
+		tlsConf.Certificates = []tls.Certificate{*cfg.ClientCert}
+	}
 	p := &Phone{cfg: cfg, callID: randHex(12), tag: randHex(6), calls: map[string]*Call{},
 		edges: edges, cur: first, tokenEdge: first, pongs: make(chan string, 4), instance: uuidURN()}
 	tr := &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2}

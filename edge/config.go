@@ -238,6 +238,15 @@ type TLSConfig struct {
 	MTLSKey  string `yaml:"mtls_key"`
 	// CoreTrust: the CA bundle that verifies the core's Tomcat certificate.
 	CoreTrust string `yaml:"core_trust"`
+	// PhoneClientCA: the CA bundle (Cisco's manufacturing CAs for MICs,
+	// the cluster's CAPF for LSCs) that a client certificate a phone
+	// presents on 8443 and 5061 must verify against (edge/bound.go). The
+	// edge always asks phones for a certificate and never requires one;
+	// with this set, a certificate that does not verify fails the
+	// handshake. Unset: any certificate is accepted for binding tokens to
+	// it (RFC 8705 §2.2, self-signed certificates: the handshake proves
+	// the phone holds its key). A reload (SIGHUP) re-reads the file.
+	PhoneClientCA string `yaml:"phone_client_ca"`
 }
 
 // WithDefaults returns c with every unset field at its default.

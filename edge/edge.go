@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/edgeway/edgeway/internal/certbind"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/reqid"
@@ -40,6 +41,9 @@ type Server struct {
 	public mtls.CertSource
 	client *mtls.KeyPair
 	trust  *mtls.TrustStore
+	// phoneTrust verifies the client certificates phones present
+	// (tls.phone_client_ca, edge/bound.go); nil: any is accepted.
+	phoneTrust *mtls.TrustStore
 	// drainTimeout and logLevel are the reloadable fields (edge/reload.go)
 	// as the last reload set them; zero/nil: cfg's.
 	drainTimeout atomic.Int64
@@ -99,6 +103,11 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if s.trust, err = mtls.NewTrustStore(cfg.TLS.CoreTrust); err != nil {
 		return nil, fmt.Errorf("edge: core trust: %w", err)
+	}
+	if cfg.TLS.PhoneClientCA != "" {
+		if s.phoneTrust, err = mtls.NewTrustStore(cfg.TLS.PhoneClientCA); err != nil {
+			return nil, fmt.Errorf("edge: phone_client_ca: %w", err)
+		}
 	}
 	if s.turnSecret, err = loadTURNSecret(cfg, s.log); err != nil {
 		return nil, err
@@ -199,8 +208,10 @@ func (s *Server) Serve(ctx context.Context, ls Listeners) error {
 	httpsOpts.MaxConns = s.cfg.HTTPSMaxConns
 	sipOpts.MaxConns = s.cfg.MaxConns
 	sipOpts.EstablishTimeout = s.cfg.SIPUnregisteredTimeout
-	httpsLn := mtls.NewListener(ls.HTTPS, mtls.ServerConfigFrom(s.public), httpsOpts)
-	sipLn := mtls.NewListener(ls.SIP, mtls.ServerConfigFrom(s.public), sipOpts)
+	// Both ask phones for a client certificate, for bound tokens (RFC 8705,
+	// edge/bound.go).
+	httpsLn := mtls.NewListener(ls.HTTPS, s.phoneServerConfig(), httpsOpts)
+	sipLn := mtls.NewListener(ls.SIP, s.phoneServerConfig(), sipOpts)
 
 	_, portStr, _ := net.SplitHostPort(ls.SIP.Addr().String())
 	sipPort, _ := strconv.Atoi(portStr)
@@ -308,6 +319,9 @@ func (s *Server) httpHandler(sipPort int) http.Handler {
 		// The edge's request ID, never the phone's (reqid.HTTP removed
 		// any the phone wrote): the core logs the request under it.
 		pr.Out.Header.Set(reqid.Header, reqid.FromRequest(pr.In))
+		// The phone's certificate as this connection showed it, never a
+		// thumbprint the phone wrote (RFC 8705, edge/bound.go).
+		certbind.SetHTTP(pr.Out.Header, phoneThumbprint(pr.In))
 	}
 	// fromCore is what every answer of the core goes through on its way
 	// to the phone: the phone sees the edge's X-Request-ID once (the

@@ -14,7 +14,9 @@ import (
 // holds the level). Whatever the keys say, a reload re-reads the
 // certificate files tls.public_cert and tls.public_key (unless the
 // certificate comes from ACME, which renews it itself), tls.mtls_cert,
-// tls.mtls_key and tls.core_trust name (their contents, not new paths):
+// tls.mtls_key, tls.core_trust and tls.phone_client_ca name (their
+// contents, not new paths; setting or clearing phone_client_ca needs a
+// restart):
 // new handshakes — phones' to the edge, the edge's to its cores — see the
 // new certificate, open connections keep theirs.
 var LiveFields = []string{"log_level", "drain_timeout"}
@@ -38,6 +40,11 @@ func (s *Server) CheckReload(cfg Config) (Config, error) {
 	if _, err := mtls.NewTrustStore(cfg.TLS.CoreTrust); err != nil {
 		return Config{}, fmt.Errorf("edge: core trust: %w", err)
 	}
+	if cfg.TLS.PhoneClientCA != "" {
+		if _, err := mtls.NewTrustStore(cfg.TLS.PhoneClientCA); err != nil {
+			return Config{}, fmt.Errorf("edge: phone_client_ca: %w", err)
+		}
+	}
 	return cfg, nil
 }
 
@@ -60,6 +67,11 @@ func (s *Server) ApplyReload(cfg Config) (reload.Changes, error) {
 	}
 	if err := s.trust.Reload(); err != nil {
 		return ch, fmt.Errorf("edge: core trust: %w", err)
+	}
+	if s.phoneTrust != nil {
+		if err := s.phoneTrust.Reload(); err != nil {
+			return ch, fmt.Errorf("edge: phone_client_ca: %w", err)
+		}
 	}
 	return ch, nil
 }

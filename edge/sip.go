@@ -20,6 +20,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/edgeway/edgeway/internal/certbind"
 	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/sipx"
@@ -314,6 +315,7 @@ func (f *SIPFront) onAck(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	reqid.StripSIP(fwd) // never a phone's, nor to a phone
+	certbind.StripSIP(fwd)
 	if f.fromCore(req) {
 		src, ok := f.popFlow(fwd)
 		if !ok || !sipx.HasConnection(f.ua, src) {
@@ -378,6 +380,9 @@ func (f *SIPFront) toCore(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	reqid.SetSIP(fwd, reqid.FromTx(tx)) // the edge's ID, never the phone's
+	// The phone connection's certificate, never a thumbprint the phone
+	// wrote: the core re-checks bound tokens with it (edge/bound.go).
+	certbind.SetSIP(fwd, f.connThumbprint(req.Source()))
 	sipx.PopRoute(fwd, f.isSelf)
 	c := f.routeCore(fwd)
 	if c == nil {
@@ -407,6 +412,7 @@ func (f *SIPFront) toPhone(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	reqid.StripSIP(fwd) // the request ID stays between the tiers
+	certbind.StripSIP(fwd)
 	src, ok := f.popFlow(fwd)
 	if !ok {
 		sipx.Respond(tx, req, 403, "Forbidden", nil)
@@ -459,10 +465,10 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 		f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "", ""), "no credentials")
 		return false
 	case strings.EqualFold(scheme, "Bearer"):
-		_, err, cached := f.ver.Cached(tok)
+		claims, err, cached := f.ver.Cached(tok)
 		if !cached { // the key fetch Verify may need is bounded
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, err = f.ver.Verify(ctx, tok)
+			claims, err = f.ver.Verify(ctx, tok)
 			cancel()
 		}
 		if errors.Is(err, token.ErrUnavailable) {
@@ -482,6 +488,12 @@ func (f *SIPFront) precheck(req *sip.Request, tx sip.ServerTransaction) bool {
 			}
 			f.m.Refused(metrics.EdgeInvalidToken)
 			f.refuse(req, tx, sipx.BearerChallenge(realm, f.authz, "invalid_token", desc), err.Error())
+			return false
+		}
+		// RFC 8705 §3: a bound token only on its certificate's connection
+		// (edge/bound.go).
+		if !f.checkBound(req, tx, claims, realm) {
+			f.m.Refused(metrics.EdgeInvalidToken)
 			return false
 		}
 	}
@@ -566,6 +578,7 @@ func (f *SIPFront) registerToCore(req *sip.Request, rid string) (*sip.Request, e
 	for fwd.RemoveHeader("Path") {
 	}
 	reqid.SetSIP(fwd, rid)
+	certbind.SetSIP(fwd, f.connThumbprint(req.Source())) // edge/bound.go
 	fwd.PrependHeader(sip.NewHeader("Path", f.pathFor(req.Source())))
 	fwd.SetTransport("TLS")
 	return fwd, nil

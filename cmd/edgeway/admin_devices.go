@@ -43,9 +43,9 @@ func profileList(ctx context.Context, a *adminClient, args []string, out io.Writ
 	if err := a.getJSON(ctx, "/api/v1/profiles", &ps); err != nil {
 		return err
 	}
-	tw := newTable(out, "NAME", "DEVICE-TYPE", "MODE", "TRANSPORT", "OAUTH", "DIGEST", "TFTP-ENCRYPTED")
+	tw := newTable(out, "NAME", "DEVICE-TYPE", "MODE", "TRANSPORT", "OAUTH", "DIGEST", "TFTP-ENCRYPTED", "BOUND-TOKENS")
 	for _, p := range ps {
-		row(tw, p.Name, orDash(p.DeviceType), p.Mode, p.Transport, yesNo(p.OAuth), yesNo(p.Digest), yesNo(p.TFTPEncrypted))
+		row(tw, p.Name, orDash(p.DeviceType), p.Mode, p.Transport, yesNo(p.OAuth), yesNo(p.Digest), yesNo(p.TFTPEncrypted), yesNo(p.RequireBoundTokens))
 	}
 	return tw.Flush()
 }
@@ -59,6 +59,8 @@ func profileSet(ctx context.Context, a *adminClient, args []string, out io.Write
 	fs.BoolVar(&p.Digest, "digest", false, "Enable Digest Authentication (not with OAuth, S-16)")
 	fs.BoolVar(&p.TFTPEncrypted, "tftp-encrypted", false, "TFTP Encrypted Config (not with OAuth, S-16)")
 	fs.StringVar(&p.DeviceType, "device-type", "", "the device type the profile is for, e.g. 8845 or UDT (default any)")
+	fs.BoolVar(&p.RequireBoundTokens, "require-bound-tokens", false,
+		"Require certificate-bound tokens (RFC 8705): the devices must present their client certificate to get tokens, and bearer tokens do not register (needs --oauth)")
 	pos, err := a.parse(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -69,8 +71,8 @@ func profileSet(ctx context.Context, a *adminClient, args []string, out io.Write
 	if err := a.call(ctx, http.MethodPut, "/api/v1/profiles/"+url.PathEscape(pos[0]), p, &p); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "saved security profile %q: %s, %s, OAuth %s, digest %s, TFTP encrypted config %s", p.Name, p.Mode, p.Transport,
-		onOff(p.OAuth), onOff(p.Digest), onOff(p.TFTPEncrypted))
+	fmt.Fprintf(out, "saved security profile %q: %s, %s, OAuth %s, digest %s, TFTP encrypted config %s, certificate-bound tokens %s", p.Name, p.Mode, p.Transport,
+		onOff(p.OAuth), onOff(p.Digest), onOff(p.TFTPEncrypted), onOff(p.RequireBoundTokens))
 	if p.DeviceType != "" {
 		fmt.Fprintf(out, ", for device type %s", p.DeviceType)
 	}

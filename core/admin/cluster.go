@@ -387,10 +387,14 @@ type ProfileView struct {
 	OAuth         bool   `json:"enable_oauth_authentication"`
 	Digest        bool   `json:"enable_digest_authentication"`
 	TFTPEncrypted bool   `json:"tftp_encrypted_config"`
+	// RequireBoundTokens: the profile's devices get only certificate-bound
+	// tokens (RFC 8705; issue 15).
+	RequireBoundTokens bool `json:"require_certificate_bound_tokens"`
 }
 
 func profileView(p store.SecurityProfile) ProfileView {
-	return ProfileView{Name: p.Name, DeviceType: p.DeviceType, Mode: p.Mode, Transport: p.Transport, OAuth: p.OAuth, Digest: p.Digest, TFTPEncrypted: p.TFTPEncrypted}
+	return ProfileView{Name: p.Name, DeviceType: p.DeviceType, Mode: p.Mode, Transport: p.Transport, OAuth: p.OAuth, Digest: p.Digest, TFTPEncrypted: p.TFTPEncrypted,
+		RequireBoundTokens: p.RequireBoundTokens}
 }
 
 func (s *inventory) apiProfiles(w http.ResponseWriter, r *http.Request) {
@@ -420,7 +424,7 @@ func (s *inventory) apiProfileSet(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Name = r.PathValue("name")
 	p := store.SecurityProfile{Name: v.Name, DeviceType: v.DeviceType, Mode: strings.ToLower(v.Mode), Transport: strings.ToUpper(v.Transport),
-		OAuth: v.OAuth, Digest: v.Digest, TFTPEncrypted: v.TFTPEncrypted}
+		OAuth: v.OAuth, Digest: v.Digest, TFTPEncrypted: v.TFTPEncrypted, RequireBoundTokens: v.RequireBoundTokens}
 	if err := policy.ValidateProfile(p); err != nil {
 		apiError(w, 400, err)
 		return
@@ -429,8 +433,8 @@ func (s *inventory) apiProfileSet(w http.ResponseWriter, r *http.Request) {
 		apiError(w, storeStatus(err), err)
 		return
 	}
-	s.audit(r, "profile.set", "%s: mode=%s transport=%s oauth=%v digest=%v tftp_encrypted=%v device_type=%q",
-		p.Name, p.Mode, p.Transport, p.OAuth, p.Digest, p.TFTPEncrypted, p.DeviceType)
+	s.audit(r, "profile.set", "%s: mode=%s transport=%s oauth=%v digest=%v tftp_encrypted=%v device_type=%q require_bound_tokens=%v",
+		p.Name, p.Mode, p.Transport, p.OAuth, p.Digest, p.TFTPEncrypted, p.DeviceType, p.RequireBoundTokens)
 	writeJSON(w, 200, profileView(p))
 }
 

@@ -289,6 +289,10 @@ func (s *Server) serveTrustFile(w http.ResponseWriter, r *http.Request) {
 		s.refuseConfig(w, r, PhoneEdgeTrustFile, "", fp, p.MRA, refusal)
 		return
 	}
+	if refusal := boundRefusal(claims, p.Cnf); refusal != nil {
+		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.MRA, refusal)
+		return
+	}
 	if _, err := s.st.GetDevice(ctx, claims.Device()); errors.Is(err, store.ErrNotFound) {
 		s.refuseConfig(w, r, PhoneEdgeTrustFile, claims.Device(), fp, p.MRA,
 			&configRefusal{status: http.StatusUnauthorized, bearer: "invalid_token", reason: fmt.Sprintf("token names unknown device %s", claims.Device())})
@@ -328,6 +332,10 @@ func (s *Server) serveConfigFile(w http.ResponseWriter, r *http.Request, device 
 	claims, fp, refusal := s.configToken(ctx, r)
 	if refusal != nil {
 		s.refuseConfig(w, r, file, "", fp, p.MRA, refusal)
+		return
+	}
+	if refusal := boundRefusal(claims, p.Cnf); refusal != nil {
+		s.refuseConfig(w, r, file, claims.Device(), fp, p.MRA, refusal)
 		return
 	}
 	if claims.Device() != device {

@@ -265,9 +265,18 @@ func (s *Server) grantDeviceCode(ctx context.Context, p Peer, raw, device string
 			refusal = oauthErr(400, "unauthorized_client", "%v", err)
 			return nil, refusal
 		}
+		// RFC 8705: bound to the certificate of the polling connection,
+		// as an activation code's tokens are (bound.go).
+		if err := s.checkBindable(ctx, dev, p.Cnf); err != nil {
+			if refusal, _ = err.(*OAuthError); refusal != nil {
+				return nil, refusal
+			}
+			return nil, err
+		}
 		if fam, err = s.newFamily(ctx, dev, "", token.GrantDeviceCode, p.MRA); err != nil {
 			return nil, err
 		}
+		fam.bind(p.Cnf)
 		return fam.first, nil
 	})
 	if refusal != nil {

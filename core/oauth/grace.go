@@ -33,10 +33,16 @@ import (
 
 // graceFrom identifies the caller for the grace.
 func graceFrom(p Peer) string {
-	if p.MRA {
-		return "mra|" + p.Source
+	// A bound family's response goes again only to its certificate
+	// (RFC 8705 §3); a bearer caller's key is as before.
+	bound := ""
+	if p.Cnf != "" {
+		bound = "|x5t#S256=" + p.Cnf
 	}
-	return "onprem|" + p.Source
+	if p.MRA {
+		return "mra|" + p.Source + bound
+	}
+	return "onprem|" + p.Source + bound
 }
 
 // sealedResponse is what the grace keeps: the response as it was sent and

@@ -10,6 +10,7 @@ import (
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/internal/reqid"
 	"github.com/edgeway/edgeway/internal/store"
+	"github.com/edgeway/edgeway/internal/token"
 )
 
 // IntrospectPath is the RFC 7662 token introspection endpoint. It serves
@@ -37,6 +38,8 @@ type Introspection struct {
 	Aud       []string `json:"aud,omitempty"`
 	Iss       string   `json:"iss,omitempty"`
 	Jti       string   `json:"jti,omitempty"`
+	// Cnf is the certificate an access token is bound to (RFC 8705 §3.2).
+	Cnf *token.Confirmation `json:"cnf,omitempty"`
 }
 
 // introspectCaller authenticates the caller of the endpoint (RFC 7662
@@ -125,7 +128,7 @@ func (s *Server) introspectAccess(ctx context.Context, raw string) (*Introspecti
 		return nil, err
 	}
 	out := &Introspection{Active: true, TokenType: "Bearer", ClientID: c.ClientID, Username: c.User,
-		Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, Jti: c.ID}
+		Sub: c.Subject, Aud: c.Audience, Iss: c.Issuer, Jti: c.ID, Cnf: c.Cnf}
 	if out.ClientID == "" {
 		out.ClientID = c.Subject // an untyped token of the release before
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/edgeway/edgeway/activation"
 	"github.com/edgeway/edgeway/core/admission"
 	"github.com/edgeway/edgeway/core/policy"
+	"github.com/edgeway/edgeway/internal/certbind"
 	"github.com/edgeway/edgeway/internal/httpx"
 	"github.com/edgeway/edgeway/internal/metrics"
 	"github.com/edgeway/edgeway/internal/passwd"
@@ -71,6 +72,10 @@ type Peer struct {
 	Edge   string // the Expressway-C name matched
 	Entry  store.ExpresswayEntry
 	Source string // the client's IP: the phone's, as the edge reports it, for MRA
+	// Cnf is the x5t#S256 of the phone's client certificate as the edge
+	// reports it (internal/certbind; RFC 8705 §3.1), "" when the phone
+	// presented none or the request did not come through an edge.
+	Cnf string
 }
 
 // PeerOf tells MRA traffic from on-premises traffic by the connection, never
@@ -97,6 +102,8 @@ func (s *Server) PeerOf(r *http.Request) (Peer, *OAuthError) {
 	if ip := net.ParseIP(strings.TrimSpace(r.Header.Get(ClientAddressHeader))); ip != nil {
 		p.Source = ip.String()
 	}
+	// Believed only here, from an admitted edge (issue 15, RFC 8705).
+	p.Cnf = certbind.FromHTTP(r, true)
 	return p, nil
 }
 
@@ -228,12 +235,16 @@ func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, doma
 	if err := policy.CheckDeviceOAuth(ctx, s.st, dev); err != nil {
 		return nil, oauthErr(400, "unauthorized_client", "%v", err)
 	}
+	if err := s.checkBindable(ctx, dev, p.Cnf); err != nil { // RFC 8705 (core/oauth/bound.go)
+		return nil, err
+	}
 	// The family's first refresh token is stored in the transaction that
 	// spends the code: both or neither.
 	fam, err := s.newFamily(ctx, dev, "", token.GrantActivationCode, p.MRA)
 	if err != nil {
 		return nil, err
 	}
+	fam.bind(p.Cnf)
 	if _, err := s.codes.RedeemAttempt(ctx, a, device, code, fam.first...); err != nil {
 		var ge *activation.GuessError
 		if errors.As(err, &ge) && ge.Locked {
@@ -368,7 +379,10 @@ func (s *Server) grantPassword(ctx context.Context, p Peer, username, password, 
 	if !policy.SoftClient(dev.Model) {
 		return nil, oauthErr(400, "unauthorized_client", "password login is for Jabber soft clients (TCT, BOT, CSF, TAB); device %s is a %s", dev.Name, dev.Model)
 	}
-	return s.startFamily(ctx, dev, username, token.GrantPassword, false)
+	if err := s.checkBindable(ctx, dev, p.Cnf); err != nil { // RFC 8705 (core/oauth/bound.go)
+		return nil, err
+	}
+	return s.startFamily(ctx, dev, username, token.GrantPassword, false, p.Cnf)
 }
 
 // DummyHash is checked against for unknown users, computed on first use.
@@ -393,13 +407,18 @@ func (s *Server) grantRefresh(ctx context.Context, p Peer, raw string) (*TokenRe
 		if err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
 		}
+		// RFC 8705 §3: a bound family refreshes only with its certificate
+		// (refused before anything is rotated), and keeps the binding.
+		if err := s.checkRefreshBinding(ctx, dev, old, p.Cnf); err != nil {
+			return store.RefreshToken{}, store.Grace{}, err
+		}
 		mra := p.MRA || old.MRA
 		next, nextRaw, err := s.newRefresh(old.Family, dev.Name, old.Username, old.Origin, mra, now)
 		if err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
 		}
 		next.ExpiresAt = s.successorExpiry(old, now) // R-3 (renewal.go)
-		if res, err = s.signAccess(dev, old.Username, token.GrantRefresh, old.Origin, old.Family, mra, now); err != nil {
+		if res, err = s.signAccess(dev, old.Username, token.GrantRefresh, old.Origin, old.Family, mra, now, old.Cnf); err != nil {
 			return store.RefreshToken{}, store.Grace{}, err
 		}
 		res.RefreshToken, res.RefreshExpiresIn = nextRaw, expiresIn(next.ExpiresAt, now)
@@ -457,6 +476,7 @@ type family struct {
 	now          time.Time
 	first        []store.RefreshToken
 	raw          string // the first refresh token, for the client
+	cnf          string // x5t#S256 the family is bound to (RFC 8705), "" for bearer
 }
 
 // newFamily prepares a family for dev; nothing is stored yet.
@@ -485,9 +505,9 @@ func (s *Server) newFamily(ctx context.Context, dev store.Device, user, origin s
 func (s *Server) answer(f *family) (*TokenResponse, error) {
 	if len(f.first) == 0 {
 		// No refresh token, so no family to revoke through (S-10 off).
-		return s.signAccess(f.dev, f.user, f.origin, f.origin, "", f.mra, f.now)
+		return s.signAccess(f.dev, f.user, f.origin, f.origin, "", f.mra, f.now, f.cnf)
 	}
-	res, err := s.signAccess(f.dev, f.user, f.origin, f.origin, f.id, f.mra, f.now)
+	res, err := s.signAccess(f.dev, f.user, f.origin, f.origin, f.id, f.mra, f.now, f.cnf)
 	if err != nil {
 		return nil, err
 	}
@@ -497,11 +517,12 @@ func (s *Server) answer(f *family) (*TokenResponse, error) {
 
 // startFamily starts a family for dev (the password grant): stores its
 // first refresh token, then answers.
-func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin string, mra bool) (*TokenResponse, error) {
+func (s *Server) startFamily(ctx context.Context, dev store.Device, user, origin string, mra bool, cnf string) (*TokenResponse, error) {
 	f, err := s.newFamily(ctx, dev, user, origin, mra)
 	if err != nil {
 		return nil, err
 	}
+	f.bind(cnf)
 	for _, rt := range f.first {
 		if err := s.st.PutRefreshToken(ctx, rt); err != nil {
 			return nil, err
@@ -523,7 +544,8 @@ func (s *Server) newRefresh(family, device, user, origin string, mra bool, now t
 }
 
 // signAccess signs an access token for dev.
-func (s *Server) signAccess(dev store.Device, user, grant, origin, family string, mra bool, now time.Time) (*TokenResponse, error) {
+// cnf, when set, binds it to a client certificate (RFC 8705 §3.1).
+func (s *Server) signAccess(dev store.Device, user, grant, origin, family string, mra bool, now time.Time, cnf string) (*TokenResponse, error) {
 	jti, err := randomBytes(16)
 	if err != nil {
 		return nil, err
@@ -536,6 +558,7 @@ func (s *Server) signAccess(dev store.Device, user, grant, origin, family string
 		},
 		Grant: grant, Origin: origin, Family: family, MRA: mra, User: user,
 		ClientID: dev.Name, // RFC 9068 §2.2: the phone is the client (claims.go)
+		Cnf:      token.BoundTo(cnf),
 	}
 	at, err := s.keys.Sign(c)
 	if err != nil {

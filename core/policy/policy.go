@@ -129,6 +129,9 @@ func ValidateProfile(p store.SecurityProfile) error {
 		return fmt.Errorf("device security mode %s needs transport TLS", p.Mode)
 	}
 	if !p.OAuth {
+		if p.RequireBoundTokens {
+			return ErrBoundTokensNeedOAuth // core/policy/bound.go
+		}
 		return nil
 	}
 	if p.Mode != "encrypted" || p.Transport != "TLS" {

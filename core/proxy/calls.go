@@ -226,7 +226,7 @@ func (x *Proxy) refuseCall(p *registrar.Port, req *sip.Request, tx sip.ServerTra
 // newCall handles an INVITE that starts a dialog.
 func (x *Proxy) newCall(p *registrar.Port, req *sip.Request, tx sip.ServerTransaction) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	target, err := x.admitCall(ctx, req)
+	target, err := x.admitCall(ctx, req, p.MRA())
 	var source string
 	if err == nil {
 		source, err = x.reach(ctx, target)
@@ -345,8 +345,9 @@ func flowFailedIs480(res *sip.Response) {
 }
 
 // admitCall checks the caller's token and finds the callee's binding:
-// unknown line 404, known but not registered 480.
-func (x *Proxy) admitCall(ctx context.Context, req *sip.Request) (store.Registration, error) {
+// unknown line 404, known but not registered 480. mra: req came in on the
+// MRA port.
+func (x *Proxy) admitCall(ctx context.Context, req *sip.Request, mra bool) (store.Registration, error) {
 	if !x.d.Mode() {
 		return store.Registration{}, registrar.Forbidden(policy.ErrModeDisabled)
 	}
@@ -362,6 +363,11 @@ func (x *Proxy) admitCall(ctx context.Context, req *sip.Request) (store.Registra
 	}
 	if err := policy.CheckDeviceOAuth(ctx, x.d.Store, dev); err != nil {
 		return store.Registration{}, registrar.Forbidden(err)
+	}
+	// RFC 8705 §3: a bound token calls only over its certificate's
+	// connection, as the edge reports it (core/registrar/bound.go).
+	if err := registrar.CheckBinding(ctx, x.d.Store, claims, dev, req, mra); err != nil {
+		return store.Registration{}, err
 	}
 	if from := req.From(); from == nil || from.Address.User != dev.Line {
 		return store.Registration{}, registrar.Forbidden(fmt.Errorf("device %s may only call from its own line %s", dev.Name, dev.Line))

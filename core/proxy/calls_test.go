@@ -142,21 +142,21 @@ func wantRefusal(t *testing.T, err error, status int, want error) {
 func TestAdmitCall(t *testing.T) {
 	ctx := context.Background()
 	off, _ := testProxy(t, false)
-	_, err := off.admitCall(ctx, invite("1001", "1002", "Bearer alice"))
+	_, err := off.admitCall(ctx, invite("1001", "1002", "Bearer alice"), false)
 	wantRefusal(t, err, 403, policy.ErrModeDisabled)
 
 	x, loc := testProxy(t, true)
-	_, err = x.admitCall(ctx, invite("1001", "1002", ""))
+	_, err = x.admitCall(ctx, invite("1001", "1002", ""), false)
 	wantRefusal(t, err, 401, nil)
-	_, err = x.admitCall(ctx, invite("1001", "1002", "Bearer forged"))
+	_, err = x.admitCall(ctx, invite("1001", "1002", "Bearer forged"), false)
 	wantRefusal(t, err, 401, nil)
-	_, err = x.admitCall(ctx, invite("1940", "1002", "Bearer old-model"))
+	_, err = x.admitCall(ctx, invite("1940", "1002", "Bearer old-model"), false)
 	wantRefusal(t, err, 403, policy.ErrModelNotOAuth)
-	_, err = x.admitCall(ctx, invite("1003", "1002", "Bearer alice"))
+	_, err = x.admitCall(ctx, invite("1003", "1002", "Bearer alice"), false)
 	wantRefusal(t, err, 403, nil)
-	_, err = x.admitCall(ctx, invite("1001", "1999", "Bearer alice"))
+	_, err = x.admitCall(ctx, invite("1001", "1999", "Bearer alice"), false)
 	wantRefusal(t, err, 404, nil)
-	_, err = x.admitCall(ctx, invite("1001", "1002", "Bearer alice"))
+	_, err = x.admitCall(ctx, invite("1001", "1002", "Bearer alice"), false)
 	wantRefusal(t, err, 480, nil)
 
 	now := time.Now()
@@ -170,7 +170,7 @@ func TestAdmitCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := x.admitCall(ctx, invite("1001", "1002", "Bearer alice"))
+	got, err := x.admitCall(ctx, invite("1001", "1002", "Bearer alice"), false)
 	if err != nil || got.Contact != "sip:new@192.0.2.2" {
 		t.Fatalf("registered callee: %+v, %v; want the newest binding", got, err)
 	}

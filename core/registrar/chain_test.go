@@ -157,7 +157,7 @@ func TestRegisterChainOrder(t *testing.T) {
 		names = append(names, c.name)
 	}
 	want := []string{"S-13/S-14 SIP OAuth mode", "S-12 Expressway-C behind the MRA connection", "RFC 8898/S-16/R-2 Bearer token",
-		"token's device", "S-5/S-15 device may use OAuth", "S-9 explicit tokens", "served domain", "device owns the line"}
+		"token's device", "S-5/S-15 device may use OAuth", "RFC 8705 certificate-bound token", "S-9 explicit tokens", "served domain", "device owns the line"}
 	if fmt.Sprint(names) != fmt.Sprint(want) {
 		t.Fatalf("chain %q, want %q", names, want)
 	}

@@ -186,6 +186,7 @@ var registerChain = []check{
 	{"RFC 8898/S-16/R-2 Bearer token", (*Registrar).checkToken},
 	{"token's device", (*Registrar).checkDevice},
 	{"S-5/S-15 device may use OAuth", (*Registrar).checkDeviceOAuth},
+	{"RFC 8705 certificate-bound token", (*Registrar).checkBinding},
 	{"S-9 explicit tokens", (*Registrar).checkExplicit},
 	{"served domain", (*Registrar).checkDomain},
 	{"device owns the line", (*Registrar).checkLine},

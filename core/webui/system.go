@@ -318,7 +318,8 @@ func (u *UI) profileSet(w http.ResponseWriter, r *http.Request, s *session) {
 	f := r.PostForm
 	p := admin.ProfileView{Name: strings.TrimSpace(f.Get("name")), DeviceType: strings.TrimSpace(f.Get("device_type")),
 		Mode: f.Get("mode"), Transport: f.Get("transport"),
-		OAuth: f.Get("oauth") != "", Digest: f.Get("digest") != "", TFTPEncrypted: f.Get("tftp_encrypted") != ""}
+		OAuth: f.Get("oauth") != "", Digest: f.Get("digest") != "", TFTPEncrypted: f.Get("tftp_encrypted") != "",
+		RequireBoundTokens: f.Get("require_bound_tokens") != ""}
 	if p.Name == "" {
 		u.renderProfiles(w, r, s, http.StatusBadRequest, profilesData{Form: p, Error: "a security profile needs a name"}, "")
 		return

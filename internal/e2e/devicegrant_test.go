@@ -18,6 +18,7 @@ import (
 	"github.com/edgeway/edgeway/bench"
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/core/oauth"
+	"github.com/edgeway/edgeway/internal/quickstart"
 	"github.com/edgeway/edgeway/internal/store"
 	"github.com/edgeway/edgeway/internal/testenv"
 	"github.com/edgeway/edgeway/internal/token"
@@ -271,4 +272,46 @@ func TestDeviceGrantUserCodeGuessing(t *testing.T) {
 	if _, err := ph.PollDeviceTokenOnce(ctx, da.DeviceCode); err != nil {
 		t.Fatalf("poll after approval: %v", err)
 	}
+}
+
+// The device grant binds tokens as an activation code does (RFC 8705): a
+// phone polling with its client certificate gets a token bound to it; once
+// its profile requires binding, a poll without a certificate is refused
+// (invalid_request naming RFC 8705) and the code is not spent.
+func TestDeviceGrantBoundToCertificate(t *testing.T) {
+	env, clk := deviceGrantEnv(t)
+	ctx := context.Background()
+	cert := deviceCert(t, phoneCA(t), phoneA)
+	ph := certPhone(t, env, phoneA, cert)
+	da, err := ph.DeviceAuthorize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide(t, env, da.UserCode, "approve", http.StatusOK)
+	clk.Advance(5 * time.Second)
+	tok, err := ph.PollDeviceTokenOnce(ctx, da.DeviceCode)
+	if err != nil {
+		t.Fatalf("poll with a certificate after approval: %v", err)
+	}
+	if got, want := cnfOf(t, tok.AccessToken), x5tS256(cert); got != want {
+		t.Fatalf("device-grant token cnf.x5t#S256 = %q, want the phone certificate's %q", got, want)
+	}
+	if res, err := ph.Register(ctx, 600); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("REGISTER with the bound device-grant token: %v %v", res, err)
+	}
+
+	profile := core.ProfileView{Mode: "encrypted", Transport: "TLS", OAuth: true, RequireBoundTokens: true}
+	if code, body := env.Admin(t, http.MethodPut, "/api/v1/profiles/"+url.PathEscape(quickstart.ProfileName), profile); code != http.StatusOK {
+		t.Fatalf("profile set: %d %s", code, body)
+	}
+	bare := env.Phone(phoneB, true)
+	db, err := bare.DeviceAuthorize(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decide(t, env, db.UserCode, "approve", http.StatusOK)
+	clk.Advance(5 * time.Second)
+	expectPoll(t, bare, db.DeviceCode, "invalid_request", "RFC 8705")
+	clk.Advance(5 * time.Second)
+	expectPoll(t, bare, db.DeviceCode, "invalid_request", "RFC 8705") // not spent: refused again, not invalid_grant
 }

@@ -306,10 +306,15 @@ CREATE TRIGGER changes_expressways_delete AFTER DELETE ON expressways BEGIN
 	INSERT INTO changes (kind, key, at) VALUES ('config', 'expressways', CAST(strftime('%s', 'now') AS INTEGER) * 1000000000);
 END;
 `,
-	// 9 is reserved for a migration of another branch of issue 15: an
-	// empty entry is skipped (never recorded), so a database this build
-	// migrated still gets 9 from a build that has it.
-
+	// 9: certificate-bound tokens (RFC 8705, issue 15): a security profile
+	// may require them of its devices, and a refresh-token family
+	// remembers the x5t#S256 thumbprint of the client certificate it was
+	// started with ('' for a bearer family), so a refresh from another
+	// certificate is refused and the binding is kept.
+	`
+ALTER TABLE security_profiles ADD COLUMN require_bound_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE families ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';
+`,
 	// 10: the device authorization grant (RFC 8628, issue 15): one row per
 	// device_authorization request, keyed by the SHA-256 of its device_code
 	// (the code itself is never stored, as activation codes are not); the
@@ -317,7 +322,7 @@ END;
 	// (last_poll, interval: RFC 8628 §3.5 slow_down) and redeemed_at, set
 	// once, in the transaction that stores the family's first refresh
 	// token.
-	9: `
+	`
 CREATE TABLE device_codes (
 	hash        BLOB PRIMARY KEY,
 	user_code   TEXT NOT NULL UNIQUE,

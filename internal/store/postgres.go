@@ -296,9 +296,10 @@ CREATE TRIGGER changes_params AFTER INSERT OR UPDATE OR DELETE ON params
 	FOR EACH ROW EXECUTE FUNCTION changes_config();
 CREATE TRIGGER changes_expressways AFTER INSERT OR UPDATE OR DELETE ON expressways
 	FOR EACH ROW EXECUTE FUNCTION changes_config();`,
-	// 10 is reserved for a migration of another branch of issue 15 (an
-	// empty entry is skipped, never recorded).
-
+	// 10: SQLite's 9: certificate-bound tokens (RFC 8705).
+	10: `
+ALTER TABLE security_profiles ADD COLUMN require_bound_tokens BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE families ADD COLUMN cnf_x5t TEXT NOT NULL DEFAULT '';`,
 	// 11: the device authorization grant (RFC 8628): SQLite's 10.
 	11: `
 CREATE TABLE device_codes (

@@ -169,8 +169,8 @@ func pgPutRefreshToken(ctx context.Context, tx pgx.Tx, t RefreshToken) error {
 	}
 	issued := orNow(t.IssuedAt)
 	if _, err := tx.Exec(ctx,
-		`INSERT INTO families (id, device, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
-		t.Family, t.Device, issued.UnixNano()); err != nil {
+		`INSERT INTO families (id, device, created_at, cnf_x5t) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING`,
+		t.Family, t.Device, issued.UnixNano(), t.Cnf); err != nil {
 		return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
 	}
 	tag, err := tx.Exec(ctx,

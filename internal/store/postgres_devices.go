@@ -17,13 +17,14 @@ func (p *Postgres) PutSecurityProfile(ctx context.Context, sp SecurityProfile) e
 		return errors.New("store: security profile without a name")
 	}
 	if _, err := p.pool.Exec(ctx,
-		`INSERT INTO security_profiles (name, device_type, mode, transport, oauth, digest, tftp_encrypted)
-		 VALUES ($1, $2, $3, $4, $5, $6, $7)
+		`INSERT INTO security_profiles (name, device_type, mode, transport, oauth, digest, tftp_encrypted, require_bound_tokens)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		 ON CONFLICT (name) DO UPDATE SET
 			device_type = excluded.device_type,
 			mode = excluded.mode, transport = excluded.transport, oauth = excluded.oauth,
-			digest = excluded.digest, tftp_encrypted = excluded.tftp_encrypted`,
-		sp.Name, sp.DeviceType, sp.Mode, sp.Transport, sp.OAuth, sp.Digest, sp.TFTPEncrypted); err != nil {
+			digest = excluded.digest, tftp_encrypted = excluded.tftp_encrypted,
+			require_bound_tokens = excluded.require_bound_tokens`,
+		sp.Name, sp.DeviceType, sp.Mode, sp.Transport, sp.OAuth, sp.Digest, sp.TFTPEncrypted, sp.RequireBoundTokens); err != nil {
 		return fmt.Errorf("store: put security profile %q: %w", sp.Name, err)
 	}
 	return nil

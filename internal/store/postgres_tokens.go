@@ -32,11 +32,11 @@ func (p *Postgres) RotateRefreshToken(ctx context.Context, hash []byte, now time
 		var rotated, famRevoked sql.NullInt64
 		err := tx.QueryRow(ctx,
 			`SELECT t.hash, t.family, t.device, t.username, t.origin, t.mra,
-				t.issued_at, t.expires_at, t.rotated_at, f.revoked_at
+				t.issued_at, t.expires_at, t.rotated_at, f.revoked_at, f.cnf_x5t
 			 FROM refresh_tokens t JOIN families f ON f.id = t.family
 			 WHERE t.hash = $1`, hash).
 			Scan(&t.Hash, &t.Family, &t.Device, &t.Username, &t.Origin, &mra,
-				&issued, &expires, &rotated, &famRevoked)
+				&issued, &expires, &rotated, &famRevoked, &t.Cnf)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("store: refresh token: %w", ErrNotFound)
 		}

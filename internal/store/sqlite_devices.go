@@ -16,24 +16,25 @@ func (s *SQLite) PutSecurityProfile(ctx context.Context, p SecurityProfile) erro
 		return errors.New("store: security profile without a name")
 	}
 	_, err := s.exec(ctx,
-		`INSERT INTO security_profiles (name, device_type, mode, transport, oauth, digest, tftp_encrypted)
-		 VALUES (?, ?, ?, ?, ?, ?, ?)
+		`INSERT INTO security_profiles (name, device_type, mode, transport, oauth, digest, tftp_encrypted, require_bound_tokens)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		 ON CONFLICT (name) DO UPDATE SET
 			device_type = excluded.device_type,
 			mode = excluded.mode, transport = excluded.transport, oauth = excluded.oauth,
-			digest = excluded.digest, tftp_encrypted = excluded.tftp_encrypted`,
-		p.Name, p.DeviceType, p.Mode, p.Transport, b2i(p.OAuth), b2i(p.Digest), b2i(p.TFTPEncrypted))
+			digest = excluded.digest, tftp_encrypted = excluded.tftp_encrypted,
+			require_bound_tokens = excluded.require_bound_tokens`,
+		p.Name, p.DeviceType, p.Mode, p.Transport, b2i(p.OAuth), b2i(p.Digest), b2i(p.TFTPEncrypted), b2i(p.RequireBoundTokens))
 	if err != nil {
 		return fmt.Errorf("store: put security profile %q: %w", p.Name, err)
 	}
 	return nil
 }
 
-const profileCols = `name, device_type, mode, transport, oauth, digest, tftp_encrypted`
+const profileCols = `name, device_type, mode, transport, oauth, digest, tftp_encrypted, require_bound_tokens`
 
 func scanProfile(sc interface{ Scan(...any) error }) (SecurityProfile, error) {
 	var p SecurityProfile
-	err := sc.Scan(&p.Name, &p.DeviceType, &p.Mode, &p.Transport, &p.OAuth, &p.Digest, &p.TFTPEncrypted)
+	err := sc.Scan(&p.Name, &p.DeviceType, &p.Mode, &p.Transport, &p.OAuth, &p.Digest, &p.TFTPEncrypted, &p.RequireBoundTokens)
 	return p, err
 }
 

@@ -269,8 +269,8 @@ func putRefreshTokenTx(ctx context.Context, tx *txn, t RefreshToken) error {
 	}
 	issued := orNow(t.IssuedAt)
 	if _, err := tx.ExecContext(ctx,
-		`INSERT INTO families (id, device, created_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		t.Family, t.Device, issued.UnixNano()); err != nil {
+		`INSERT INTO families (id, device, created_at, cnf_x5t) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		t.Family, t.Device, issued.UnixNano(), t.Cnf); err != nil {
 		return fmt.Errorf("store: put refresh token (family %q): %w", t.Family, err)
 	}
 	res, err := tx.ExecContext(ctx,
@@ -310,11 +310,11 @@ func (s *SQLite) RotateRefreshToken(ctx context.Context, hash []byte, now time.T
 		var issued, expires, rotated, famRevoked sql.NullInt64
 		err := tx.QueryRowContext(ctx,
 			`SELECT t.hash, t.family, t.device, t.username, t.origin, t.mra,
-				t.issued_at, t.expires_at, t.rotated_at, f.revoked_at
+				t.issued_at, t.expires_at, t.rotated_at, f.revoked_at, f.cnf_x5t
 			 FROM refresh_tokens t JOIN families f ON f.id = t.family
 			 WHERE t.hash = ?`, hash).
 			Scan(&t.Hash, &t.Family, &t.Device, &t.Username, &t.Origin, &t.MRA,
-				&issued, &expires, &rotated, &famRevoked)
+				&issued, &expires, &rotated, &famRevoked, &t.Cnf)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("store: refresh token: %w", ErrNotFound)
 		}

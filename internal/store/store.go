@@ -90,6 +90,10 @@ type SecurityProfile struct {
 	OAuth         bool   // Enable OAuth Authentication
 	Digest        bool   // Enable Digest Authentication
 	TFTPEncrypted bool   // TFTP Encrypted Config
+	// RequireBoundTokens: the profile's devices get only certificate-bound
+	// tokens (RFC 8705): a token request without a client certificate is
+	// refused, and so is an unbound token at REGISTER (issue 15).
+	RequireBoundTokens bool
 }
 
 // User is an end user who may log in with a password on premises (never
@@ -143,6 +147,11 @@ type RefreshToken struct {
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	RotatedAt time.Time // zero while current
+	// Cnf is the x5t#S256 thumbprint (RFC 8705 §3.1) of the client
+	// certificate the family is bound to, "" for a bearer family. It is
+	// the family's (the first token stored sets it), read back on every
+	// token of the family.
+	Cnf string
 }
 
 // Grace is what a rotation records on the old token for a retry whose

@@ -41,6 +41,9 @@ type Claims struct {
 	// names a client_id would set that. Absent from the untyped tokens of
 	// earlier releases.
 	ClientID string `json:"client_id,omitempty"`
+	// Cnf binds the token to the client certificate the phone presented
+	// when it got it (RFC 8705 §3.1); nil for a bearer token.
+	Cnf *Confirmation `json:"cnf,omitempty"`
 }
 
 // Device is the device the token was issued to.
