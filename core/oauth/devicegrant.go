@@ -180,21 +180,10 @@ func (s *Server) deviceAuthorize(ctx context.Context, p Peer, device, scope, dom
 		return nil, err
 	}
 	defer a.Abandon()
-	dev, err := s.st.GetDevice(ctx, device)
-	if errors.Is(err, store.ErrNotFound) {
-		a.Fail()
-		return nil, oauthErr(400, "invalid_client", "RFC 8628 §3.2: device %s is not provisioned", device)
-	} else if err != nil {
+	dev, err := s.onboardingDevice(ctx, a, p, device, domain,
+		oauthErr(400, "invalid_client", "RFC 8628 §3.2: device %s is not provisioned", device))
+	if err != nil {
 		return nil, err
-	}
-	if p.MRA {
-		if err := s.checkMRADomain(dev, p, domain); err != nil {
-			a.Fail()
-			return nil, err
-		}
-	}
-	if err := policy.CheckDeviceOAuth(ctx, s.st, dev); err != nil {
-		return nil, oauthErr(400, "unauthorized_client", "%v", err)
 	}
 	a.Succeed()
 	b, err := randomBytes(32)

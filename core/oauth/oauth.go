@@ -217,23 +217,10 @@ func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, doma
 		a.Fail()
 		return nil, oauthErr(400, "invalid_grant", "activation code is malformed: 16 digits expected")
 	}
-	dev, err := s.st.GetDevice(ctx, device)
-	if errors.Is(err, store.ErrNotFound) {
-		a.Fail()
-		return nil, oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device)
-	} else if err != nil {
+	dev, err := s.onboardingDevice(ctx, a, p, device, domain,
+		oauthErr(400, "invalid_grant", "activation code is not valid for device %s", device))
+	if err != nil {
 		return nil, err
-	}
-	if p.MRA {
-		if err := s.checkMRADomain(dev, p, domain); err != nil {
-			a.Fail()
-			return nil, err
-		}
-	}
-	// S-5, S-15, S-19: OAuth tokens only for a device whose model and
-	// security profile may use OAuth. Refused before the code is spent.
-	if err := policy.CheckDeviceOAuth(ctx, s.st, dev); err != nil {
-		return nil, oauthErr(400, "unauthorized_client", "%v", err)
 	}
 	if err := s.checkBindable(ctx, dev, p.Cnf); err != nil { // RFC 8705 (core/oauth/bound.go)
 		return nil, err
@@ -279,6 +266,32 @@ func (s *Server) grantActivation(ctx context.Context, p Peer, device, code, doma
 // allows activation via MRA, the phone names the device's Activation Code
 // MRA Service Domain, and the edge's Expressway-C entry serves that domain
 // (S-12: an Expressway-C in another domain needs the domain added).
+// onboardingDevice is the device an onboarding grant (activation code,
+// device authorization) asks for, after the checks both make before
+// anything is spent: it is provisioned (else notFound), allows activation
+// via MRA in the service domain when asked through the edge (S-17), and
+// its model and security profile may use OAuth (S-5, S-15, S-19). An
+// unknown device and an S-17 refusal count as failed attempts (a).
+func (s *Server) onboardingDevice(ctx context.Context, a *throttle.Attempt, p Peer, device, domain string, notFound *OAuthError) (store.Device, error) {
+	dev, err := s.st.GetDevice(ctx, device)
+	if errors.Is(err, store.ErrNotFound) {
+		a.Fail()
+		return store.Device{}, notFound
+	} else if err != nil {
+		return store.Device{}, err
+	}
+	if p.MRA {
+		if err := s.checkMRADomain(dev, p, domain); err != nil {
+			a.Fail()
+			return store.Device{}, err
+		}
+	}
+	if err := policy.CheckDeviceOAuth(ctx, s.st, dev); err != nil {
+		return store.Device{}, oauthErr(400, "unauthorized_client", "%v", err)
+	}
+	return dev, nil
+}
+
 func (s *Server) checkMRADomain(dev store.Device, p Peer, domain string) *OAuthError {
 	if !dev.AllowMRA {
 		return oauthErr(400, "unauthorized_client", "S-17: device %s does not allow activation code via MRA", dev.Name)
