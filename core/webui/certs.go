@@ -39,31 +39,6 @@ func (u *UI) certRoutes(m *http.ServeMux) {
 	m.Handle("GET /ui/activation/bulk/export", u.session(u.bulkExport))
 }
 
-// callBody is call with a body that is not JSON (a PEM bundle).
-func (u *UI) callBody(r *http.Request, s *session, method, path, contentType string, body []byte) apiResult {
-	req, err := http.NewRequestWithContext(r.Context(), method, path, bytes.NewReader(body))
-	if err != nil {
-		return apiResult{status: 500, err: err.Error()}
-	}
-	req.RemoteAddr, req.TLS, req.Host = r.RemoteAddr, r.TLS, r.Host
-	req.Header.Set("Authorization", "Bearer "+s.raw)
-	req.Header.Set("Content-Type", contentType)
-	rec := newRecorder()
-	u.api.ServeHTTP(rec, req)
-	res := apiResult{status: rec.status, body: rec.buf.Bytes()}
-	if !res.ok() {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(res.body, &e) == nil && e.Error != "" {
-			res.err = e.Error
-		} else {
-			res.err = fmt.Sprintf("HTTP %d", res.status)
-		}
-	}
-	return res
-}
-
 // formFile is the content of an upload form's file field ("" when none
 // was chosen); the whole body is already in memory (upload).
 func formFile(r *http.Request, field string) (string, error) {

@@ -213,24 +213,32 @@ func (a apiResult) decode(v any) error {
 // call serves one admin API request in process with the session's token
 // as its bearer token: the API's own checks, answers and audit entries.
 func (u *UI) call(r *http.Request, s *session, method, path string, body any) apiResult {
+	if body == nil {
+		return u.callBody(r, s, method, path, "", nil)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return apiResult{status: 500, err: err.Error()}
+	}
+	return u.callBody(r, s, method, path, "application/json", b)
+}
+
+// callBody is call with a body of any type (a PEM bundle; none when
+// contentType is ""): the API sees the browser's connection, its TLS
+// state and address (an edge is refused, S-12), and the session's token.
+func (u *UI) callBody(r *http.Request, s *session, method, path, contentType string, body []byte) apiResult {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return apiResult{status: 500, err: err.Error()}
-		}
-		rd = bytes.NewReader(b)
+	if contentType != "" {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(r.Context(), method, path, rd)
 	if err != nil {
 		return apiResult{status: 500, err: err.Error()}
 	}
-	// The API sees the browser's connection: its TLS state and address
-	// (an edge is refused, S-12), and the session's token.
 	req.RemoteAddr, req.TLS, req.Host = r.RemoteAddr, r.TLS, r.Host
 	req.Header.Set("Authorization", "Bearer "+s.raw)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	rec := newRecorder()
 	u.api.ServeHTTP(rec, req)

@@ -78,8 +78,8 @@ func TestIntrospection(t *testing.T) {
 	}
 	// typ JWT (the legacy format) issued after the core started (iat has
 	// whole seconds), and a type that is never an access token.
-	wrongTyp := signTypedWithCoreKey(t, env, "JWT", env.Claims(phoneA, time.Now().Add(2*time.Second)))
-	otherTyp := signTypedWithCoreKey(t, env, "secevent+jwt", env.Claims(phoneA, time.Now().Add(-time.Minute)))
+	wrongTyp := env.SignTypedWithCoreKey(t, "JWT", env.Claims(phoneA, time.Now().Add(2*time.Second)))
+	otherTyp := env.SignTypedWithCoreKey(t, "secevent+jwt", env.Claims(phoneA, time.Now().Add(-time.Minute)))
 	for _, inactive := range []struct{ name, tok string }{
 		{"unknown refresh token", "ewr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"},
 		{"malformed", "not.a.jwt"},

@@ -10,36 +10,7 @@ import (
 
 	"github.com/edgeway/edgeway/core"
 	"github.com/edgeway/edgeway/internal/testenv"
-	"github.com/edgeway/edgeway/internal/token"
 )
-
-// signTypedWithCoreKey signs claims with the core's active key under the
-// JOSE typ given ("" = none): the untyped format of earlier releases, or a
-// JWT of another type, that only the core's key could have made.
-func signTypedWithCoreKey(t *testing.T, env *testenv.Env, typ string, c *token.Claims) string {
-	t.Helper()
-	rows, err := env.Store.ListSigningKeys(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []token.Key
-	for _, r := range rows {
-		pk, err := token.ParsePrivate(r.PrivatePEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys = append(keys, token.Key{KID: r.KID, Private: pk, Created: r.CreatedAt, Retired: r.RetiredAt})
-	}
-	ks, err := token.NewKeySet(keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ks.SignTyped(typ, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // jwtPart decodes part i (0 header, 1 claims) of a compact JWS.
 func jwtPart(t *testing.T, raw string, i int) map[string]any {
@@ -107,7 +78,7 @@ func TestAccessTokensTyped(t *testing.T) {
 		iat time.Time
 	}{{"JWT", afterStart}, {"refresh+jwt", beforeStart}, {"secevent+jwt", afterStart}} {
 		typ := tc.typ
-		other := signTypedWithCoreKey(t, env, typ, env.Claims(phoneA, tc.iat))
+		other := env.SignTypedWithCoreKey(t, typ, env.Claims(phoneA, tc.iat))
 		core1, edge1 := scrapeOps(t, env.Info.CoreOps), scrapeOps(t, env.Info.EdgeOps)
 		expectRefusal(t, ph, "typ "+typ+" at the edge", "Bearer "+other, 401, "invalid_token")
 		core2, edge2 := scrapeOps(t, env.Info.CoreOps), scrapeOps(t, env.Info.EdgeOps)
@@ -128,8 +99,8 @@ func TestAccessTokensTyped(t *testing.T) {
 	// a minute before was issued before the upgrade. The release before
 	// signed with golang-jwt's default header, typ JWT.
 	legacy := map[string]string{
-		"typ JWT": signTypedWithCoreKey(t, env, "JWT", env.Claims(phoneA, beforeStart)),
-		"no typ":  signTypedWithCoreKey(t, env, "", env.Claims(phoneA, beforeStart)),
+		"typ JWT": env.SignTypedWithCoreKey(t, "JWT", env.Claims(phoneA, beforeStart)),
+		"no typ":  env.SignTypedWithCoreKey(t, "", env.Claims(phoneA, beforeStart)),
 	}
 	for name, old := range legacy {
 		if res, err := ph.RegisterWith(ctx, "Bearer "+old, 600); err != nil || res.StatusCode != 200 {
@@ -142,7 +113,7 @@ func TestAccessTokensTyped(t *testing.T) {
 	// One issued after the core's start (its clock moved on) is refused.
 	clk.Advance(time.Minute)
 	for _, typ := range []string{"JWT", ""} {
-		expectRefusal(t, onPrem, "legacy typ "+typ+", issued after the upgrade", "Bearer "+signTypedWithCoreKey(t, env, typ, env.Claims(phoneA, clk.Now())), 401, "invalid_token")
+		expectRefusal(t, onPrem, "legacy typ "+typ+", issued after the upgrade", "Bearer "+env.SignTypedWithCoreKey(t, typ, env.Claims(phoneA, clk.Now())), 401, "invalid_token")
 	}
 	// And the old ones stop when they expire (env.Claims: one hour).
 	clk.Advance(time.Hour)

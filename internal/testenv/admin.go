@@ -78,6 +78,14 @@ func (e *Env) Registrations(t testing.TB) []core.RegistrationView {
 // (wrong audience, a device that may not use OAuth).
 func (e *Env) SignWithCoreKey(t testing.TB, c *token.Claims) string {
 	t.Helper()
+	return e.SignTypedWithCoreKey(t, token.TypeAccess, c)
+}
+
+// SignTypedWithCoreKey is SignWithCoreKey under the JOSE typ given ("" =
+// none): the format of earlier releases, or a JWT of another type that
+// only the core's key could have made (RFC 8725 §3.11 tests).
+func (e *Env) SignTypedWithCoreKey(t testing.TB, typ string, c *token.Claims) string {
+	t.Helper()
 	rows, err := e.Store.ListSigningKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +102,7 @@ func (e *Env) SignWithCoreKey(t testing.TB, c *token.Claims) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := ks.Sign(c)
+	s, err := ks.SignTyped(typ, c)
 	if err != nil {
 		t.Fatal(err)
 	}

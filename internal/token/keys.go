@@ -16,8 +16,6 @@ import (
 	"math/big"
 	"sync"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Alg is the only signing algorithm Edgeway issues and accepts.
@@ -130,17 +128,7 @@ func (ks *KeySet) ActiveKID() string {
 // Sign signs an access token's claims with the active key, setting the
 // kid header and typ at+jwt (RFC 9068 §2.1).
 func (ks *KeySet) Sign(c *Claims) (string, error) {
-	ks.mu.RLock()
-	k := ks.active
-	ks.mu.RUnlock()
-	t := jwt.NewWithClaims(jwt.SigningMethodES256, c)
-	t.Header["kid"] = k.KID
-	t.Header["typ"] = TypeAccess
-	s, err := t.SignedString(k.Private)
-	if err != nil {
-		return "", fmt.Errorf("token: sign: %w", err)
-	}
-	return s, nil
+	return ks.SignTyped(TypeAccess, c)
 }
 
 // PublicKey implements KeySource.
