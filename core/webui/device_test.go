@@ -46,16 +46,8 @@ func phoneForm(tok string, v admin.DeviceView) url.Values {
 // auditCount counts the entries of an action by actor.
 func auditCount(t *testing.T, env *testenv.Env, action, actor string) int {
 	t.Helper()
-	code, b := env.Admin(t, http.MethodGet, "/api/v1/audit", nil)
-	if code != 200 {
-		t.Fatalf("audit: HTTP %d %s", code, b)
-	}
-	var es []admin.AuditView
-	if err := json.Unmarshal(b, &es); err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, e := range es {
+	for _, e := range auditEntries(t, env) {
 		if e.Action == action && strings.HasPrefix(e.Actor, actor) {
 			n++
 		}

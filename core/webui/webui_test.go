@@ -179,7 +179,8 @@ func TestLoginSetsSecureSessionCookie(t *testing.T) {
 
 func sha(raw string) []byte { s := sha256.Sum256([]byte(raw)); return s[:] }
 
-func auditHas(t *testing.T, env *testenv.Env, action, actor, detail string) bool {
+// auditEntries are the audit log's entries as the API lists them.
+func auditEntries(t *testing.T, env *testenv.Env) []admin.AuditView {
 	t.Helper()
 	code, b := env.Admin(t, http.MethodGet, "/api/v1/audit", nil)
 	if code != 200 {
@@ -189,7 +190,12 @@ func auditHas(t *testing.T, env *testenv.Env, action, actor, detail string) bool
 	if err := json.Unmarshal(b, &es); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range es {
+	return es
+}
+
+func auditHas(t *testing.T, env *testenv.Env, action, actor, detail string) bool {
+	t.Helper()
+	for _, e := range auditEntries(t, env) {
 		if e.Action == action && strings.HasPrefix(e.Actor, actor) && strings.Contains(e.Detail, detail) {
 			return true
 		}
