@@ -293,15 +293,11 @@ func (s *SQLite) PendingDeviceCodes(ctx context.Context, now time.Time) ([]Devic
 		return nil, fmt.Errorf("store: device codes: %w", err)
 	}
 	defer rows.Close()
-	var out []DeviceCode
-	for rows.Next() {
-		c, err := scanDeviceCode(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: device codes: %w", err)
-		}
-		out = append(out, c)
+	out, err := collect(rows, scanDeviceCode)
+	if err != nil {
+		return nil, fmt.Errorf("store: device codes: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DecideDeviceCode implements DeviceCodeStore.
@@ -352,15 +348,11 @@ func (p *Postgres) PendingDeviceCodes(ctx context.Context, now time.Time) ([]Dev
 		return nil, fmt.Errorf("store: device codes: %w", err)
 	}
 	defer rows.Close()
-	var out []DeviceCode
-	for rows.Next() {
-		c, err := scanDeviceCode(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: device codes: %w", err)
-		}
-		out = append(out, c)
+	out, err := collect(rows, scanDeviceCode)
+	if err != nil {
+		return nil, fmt.Errorf("store: device codes: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // DecideDeviceCode implements DeviceCodeStore. The row is locked (FOR

@@ -67,15 +67,8 @@ func (s *SQLite) UserFamilies(ctx context.Context, username string) ([]FamilyInf
 		return nil, fmt.Errorf("store: families of %q: %w", username, err)
 	}
 	defer rows.Close()
-	var out []FamilyInfo
-	for rows.Next() {
-		f, err := scanFamilyInfo(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: families of %q: %w", username, err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanFamilyInfo)
+	if err != nil {
 		return nil, fmt.Errorf("store: families of %q: %w", username, err)
 	}
 	return out, nil
@@ -144,15 +137,8 @@ func (p *Postgres) UserFamilies(ctx context.Context, username string) ([]FamilyI
 		return nil, fmt.Errorf("store: families of %q: %w", username, err)
 	}
 	defer rows.Close()
-	var out []FamilyInfo
-	for rows.Next() {
-		f, err := scanFamilyInfo(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: families of %q: %w", username, err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanFamilyInfo)
+	if err != nil {
 		return nil, fmt.Errorf("store: families of %q: %w", username, err)
 	}
 	return out, nil
@@ -200,4 +186,25 @@ func (p *Postgres) RevokeUserFamilies(ctx context.Context, username string, now 
 	}
 	slices.Sort(ids)
 	return ids, nil
+}
+
+// rowIter is what *sql.Rows and pgx.Rows have in common.
+type rowIter interface {
+	Next() bool
+	Scan(...any) error
+	Err() error
+}
+
+// collect reads every row with scan; what the rows or a scan fail with is
+// returned as it is, for the caller to say what it was reading.
+func collect[T any](rows rowIter, scan func(interface{ Scan(...any) error }) (T, error)) ([]T, error) {
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
