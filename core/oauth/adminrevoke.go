@@ -125,7 +125,7 @@ func (s *Server) adminRevoke(ctx context.Context, actor, raw string) error {
 	if strings.HasPrefix(raw, refreshPrefix) {
 		// Rotating marks it used (a revoked token is used up); its family
 		// is what is revoked.
-		t, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), now, nil)
+		t, err := s.st.RotateRefreshToken(ctx, hashSecret(raw), now, nil)
 		switch {
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrRevoked):
 			return nil

@@ -13,7 +13,6 @@ package oauth
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -126,11 +125,6 @@ func newUserCode() (string, error) {
 	return string(b), nil
 }
 
-func hashDeviceCode(raw string) []byte {
-	sum := sha256.Sum256([]byte(raw))
-	return sum[:]
-}
-
 // HandleDeviceAuthorization is POST /oauth2/device_authorization (RFC 8628
 // §3.1): client_id is the device name; through an edge the device must
 // allow onboarding via MRA in the service domain the phone names (S-17,
@@ -193,7 +187,7 @@ func (s *Server) deviceAuthorize(ctx context.Context, p Peer, device, scope, dom
 	raw := deviceCodePrefix + base64.RawURLEncoding.EncodeToString(b)
 	now := s.now()
 	cfg := s.cfg.DeviceGrant
-	c := store.DeviceCode{Hash: hashDeviceCode(raw), Device: dev.Name, Scope: scope, MRA: p.MRA, Edge: p.Edge, Source: p.Source,
+	c := store.DeviceCode{Hash: hashSecret(raw), Device: dev.Name, Scope: scope, MRA: p.MRA, Edge: p.Edge, Source: p.Source,
 		CreatedAt: now, ExpiresAt: now.Add(cfg.ttl()), Interval: cfg.interval(), Status: store.DeviceCodePending}
 	for i := 0; ; i++ {
 		if c.UserCode, err = newUserCode(); err != nil {
@@ -232,7 +226,7 @@ func (s *Server) grantDeviceCode(ctx context.Context, p Peer, raw, device string
 	// refusal is an answer decided inside the poll's transaction (which
 	// it undoes: the code is not spent).
 	var refusal *OAuthError
-	c, err := dc.PollDeviceCode(ctx, hashDeviceCode(raw), s.now(), func(c store.DeviceCode) ([]store.RefreshToken, error) {
+	c, err := dc.PollDeviceCode(ctx, hashSecret(raw), s.now(), func(c store.DeviceCode) ([]store.RefreshToken, error) {
 		if refusal = s.checkDevicePoll(ctx, c, p, device); refusal != nil {
 			return nil, refusal
 		}

@@ -149,7 +149,7 @@ func (s *Server) introspectAccess(ctx context.Context, raw string) (*Introspecti
 // family is neither revoked nor gone (the revocation state the REGISTER
 // check reads).
 func (s *Server) introspectRefresh(ctx context.Context, raw string) (*Introspection, error) {
-	t, err := s.st.RefreshTokenByHash(ctx, hashRefresh(raw))
+	t, err := s.st.RefreshTokenByHash(ctx, hashSecret(raw))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return &Introspection{}, nil

@@ -409,7 +409,7 @@ func (s *Server) grantRefresh(ctx context.Context, p Peer, raw string) (*TokenRe
 		return nil, oauthErr(400, "invalid_grant", "refresh token is not valid")
 	}
 	now := s.now()
-	hash := hashRefresh(raw)
+	hash := hashSecret(raw)
 	grace := s.refreshGrace()
 	var res *TokenResponse
 	// The successor, and with a grace the response that carries it, are
@@ -552,7 +552,7 @@ func (s *Server) newRefresh(family, device, user, origin string, mra bool, now t
 		return store.RefreshToken{}, "", err
 	}
 	raw := refreshPrefix + base64.RawURLEncoding.EncodeToString(b)
-	return store.RefreshToken{Hash: hashRefresh(raw), Family: family, Device: device, Username: user, Origin: origin, MRA: mra,
+	return store.RefreshToken{Hash: hashSecret(raw), Family: family, Device: device, Username: user, Origin: origin, MRA: mra,
 		IssuedAt: now, ExpiresAt: now.Add(s.ttl.Refresh())}, raw, nil
 }
 
@@ -580,7 +580,9 @@ func (s *Server) signAccess(dev store.Device, user, grant, origin, family string
 	return &TokenResponse{AccessToken: at, TokenType: "Bearer", ExpiresIn: int(s.ttl.Access() / time.Second), Device: dev.Name}, nil
 }
 
-func hashRefresh(raw string) []byte {
+// hashSecret is how a refresh token or a device code is stored and looked
+// up: its SHA-256, never the secret itself.
+func hashSecret(raw string) []byte {
 	sum := sha256.Sum256([]byte(raw))
 	return sum[:]
 }
@@ -610,7 +612,7 @@ func (s *Server) HandleRevoke(w http.ResponseWriter, r *http.Request) {
 	unavailable := &OAuthError{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable", Description: "try again", RetryAfter: time.Second}
 	if strings.HasPrefix(raw, refreshPrefix) {
 		// Rotating marks it used; revoking the family stops all its tokens.
-		t, err := s.st.RotateRefreshToken(ctx, hashRefresh(raw), now, nil)
+		t, err := s.st.RotateRefreshToken(ctx, hashSecret(raw), now, nil)
 		switch {
 		case t.Family != "" && (err == nil || errors.Is(err, store.ErrAlreadyUsed) || errors.Is(err, store.ErrExpired)):
 			if err := s.st.RevokeFamily(ctx, t.Family, now); err != nil {
