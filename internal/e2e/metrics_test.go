@@ -265,6 +265,14 @@ func TestCoreNotReadyWithoutItsStore(t *testing.T) {
 	if code, body := get(t, u); code != 200 {
 		t.Fatalf("core /readyz: %d %s, want 200", code, body)
 	}
+	// The core's HTTPS is served once Serve has made its start-up reads
+	// of the store: answered here, closing the store can no longer stop
+	// the core in the middle of starting (which made this test flaky).
+	if res, err := env.HTTPClient().Get(env.Info.CoreHTTPS + "/.well-known/jwks.json"); err != nil {
+		t.Fatalf("core HTTPS: %v", err)
+	} else {
+		res.Body.Close()
+	}
 	env.Store.Close()
 	code, body := get(t, u)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "store unreachable") {
